@@ -1,0 +1,108 @@
+//! SMTP replies (RFC 5321 §4.2) with enhanced status codes (RFC 3463).
+
+use std::fmt;
+
+/// An enhanced status code such as `5.7.1` (RFC 3463).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Enhanced(pub u8, pub u16, pub u16);
+
+impl fmt::Display for Enhanced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// One SMTP reply: a code, an optional enhanced code, and one or more text lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub enhanced: Option<Enhanced>,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A one-line reply with an enhanced code, e.g. `Reply::new(554, (5, 7, 1), "Relay access denied")`.
+    pub fn new(code: u16, enhanced: (u8, u16, u16), text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            enhanced: Some(Enhanced(enhanced.0, enhanced.1, enhanced.2)),
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A one-line reply without an enhanced code (greeting, EHLO, HELO: RFC 2034 §3).
+    pub fn plain(code: u16, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            enhanced: None,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A multi-line reply without enhanced codes (EHLO keywords, HELP).
+    pub fn multiline(code: u16, lines: Vec<String>) -> Reply {
+        Reply {
+            code,
+            enhanced: None,
+            lines,
+        }
+    }
+
+    pub fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+
+    /// The reply as it goes on the wire: `250-a\r\n250 b\r\n`. Text is
+    /// sanitised so that no CR or LF from anywhere can split a reply.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Appends the wire form to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let n = self.lines.len().max(1);
+        for i in 0..n {
+            let text = self.lines.get(i).map(String::as_str).unwrap_or("");
+            let sep = if i + 1 == n { ' ' } else { '-' };
+            out.extend_from_slice(format!("{}{}", self.code, sep).as_bytes());
+            if let Some(e) = self.enhanced {
+                out.extend_from_slice(format!("{e} ").as_bytes());
+            }
+            out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.to_bytes();
+        let s = String::from_utf8_lossy(&bytes);
+        f.write_str(s.trim_end())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_with_enhanced_code() {
+        let r = Reply::new(554, (5, 7, 1), "Relay access denied");
+        assert_eq!(r.to_bytes(), b"554 5.7.1 Relay access denied\r\n");
+    }
+
+    #[test]
+    fn multiline_uses_dash_until_last() {
+        let r = Reply::multiline(250, vec!["mx".into(), "PIPELINING".into()]);
+        assert_eq!(r.to_bytes(), b"250-mx\r\n250 PIPELINING\r\n");
+    }
+
+    #[test]
+    fn crlf_in_text_cannot_split_a_reply() {
+        let r = Reply::plain(250, "a\r\n250 injected");
+        assert_eq!(r.to_bytes(), b"250 a  250 injected\r\n");
+    }
+}
