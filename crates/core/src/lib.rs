@@ -5,3 +5,7 @@
 
 pub mod config;
 pub mod relay;
+pub mod aliases;
+pub mod maildir;
+pub mod spool;
+pub mod users;
