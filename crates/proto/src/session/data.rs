@@ -1,0 +1,248 @@
+//! The DATA reader: turns framed lines after `354` into the message body.
+//!
+//! It ends the data only on `<CRLF>.<CRLF>` (or `.<CRLF>` right after the
+//! 354), undoes dot-stuffing, and keeps reading to that real end whatever is
+//! wrong with the message, so that nothing inside it can ever run as a
+//! command. What is wrong is remembered and turned into the final reply.
+
+use super::framing::Frame;
+use super::BareLf;
+use crate::reply::Reply;
+
+/// Reads one message body, bounded by the size limit.
+#[derive(Debug)]
+pub(super) struct DataReader {
+    body: Vec<u8>,
+    max_size: u64,
+    bare_lf: BareLf,
+    /// The previous line ended in CRLF; true at the start, so that `.<CRLF>`
+    /// right after the 354 ends an empty message (as chasquid and mox do).
+    after_crlf: bool,
+    faults: Faults,
+}
+
+/// What makes the message rejected once its real end has been read.
+#[derive(Debug, Default)]
+struct Faults {
+    bare_cr: bool,
+    bare_lf: bool,
+    line_too_long: bool,
+    too_big: bool,
+}
+
+impl Faults {
+    fn any(&self) -> bool {
+        self.bare_cr || self.bare_lf || self.line_too_long || self.too_big
+    }
+}
+
+impl DataReader {
+    /// A reader for a message of at most `max_size` octets (as stored).
+    pub(super) fn new(max_size: u64, bare_lf: BareLf) -> DataReader {
+        DataReader {
+            body: Vec::new(),
+            max_size,
+            bare_lf,
+            after_crlf: true,
+            faults: Faults::default(),
+        }
+    }
+
+    /// Takes one framing event; returns true when it was the end of data.
+    pub(super) fn frame(&mut self, frame: Frame<'_>) -> bool {
+        match frame {
+            Frame::Line(raw) => self.line(raw),
+            Frame::TooLong => {
+                // RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets.
+                // The line is discarded whole by the framing; the message is
+                // refused at its real end.
+                self.faults.line_too_long = true;
+                self.drop_body();
+                false
+            }
+            Frame::TooLongEnd { crlf } => {
+                self.after_crlf = crlf;
+                false
+            }
+        }
+    }
+
+    fn line(&mut self, raw: &[u8]) -> bool {
+        // RFC 5321 §4.1.1.4: the data ends with <CRLF>.<CRLF>, and nothing
+        // else. Why so strict: a server that also accepts <LF>.<LF> or
+        // <CR>.<CR> lets a client smuggle a second message past a relay that
+        // does not (SMTP smuggling, CVE-2023-51764/51765/51766).
+        if self.after_crlf && raw == b".\r\n" {
+            return true;
+        }
+        let crlf = raw.ends_with(b"\r\n");
+        self.after_crlf = crlf;
+        let content = &raw[..raw.len() - if crlf { 2 } else { 1 }];
+        // RFC 5321 §2.3.8: CR and LF only ever appear together as CRLF. A
+        // bare CR is refused outright: another hop may read it as a line end.
+        if content.contains(&b'\r') {
+            self.faults.bare_cr = true;
+        }
+        if !crlf && self.bare_lf == BareLf::Reject {
+            self.faults.bare_lf = true;
+        }
+        // RFC 5321 §4.5.2: a line starting with "." loses that first ".".
+        let content = content.strip_prefix(b".").unwrap_or(content);
+        if self.faults.any() {
+            // The message will be refused: no need to keep its bytes.
+            self.drop_body();
+            return false;
+        }
+        // A bare LF (BareLf::Normalize) is stored as CRLF, like every line end.
+        let grown = self.body.len() as u64 + content.len() as u64 + 2;
+        if grown > self.max_size {
+            // Why stop storing but keep reading: memory stays bounded by the
+            // limit, and the rest of the message must not become commands.
+            self.faults.too_big = true;
+            self.drop_body();
+            return false;
+        }
+        self.body.extend_from_slice(content);
+        self.body.extend_from_slice(b"\r\n");
+        false
+    }
+
+    fn drop_body(&mut self) {
+        self.body = Vec::new();
+    }
+
+    /// Body bytes held (for tests of the memory bound).
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        self.body.capacity()
+    }
+
+    /// The body of a valid message, or the reply refusing it.
+    pub(super) fn finish(self) -> Result<Vec<u8>, Reply> {
+        let f = &self.faults;
+        if f.bare_cr {
+            Err(Reply::new(550, (5, 6, 11), "Bare CR not allowed"))
+        } else if f.bare_lf {
+            Err(Reply::new(550, (5, 6, 11), "Bare LF not allowed"))
+        } else if f.line_too_long {
+            Err(Reply::new(500, (5, 5, 2), "Line too long"))
+        } else if f.too_big {
+            Err(Reply::new(
+                552,
+                (5, 3, 4),
+                "Message size exceeds fixed limit",
+            ))
+        } else {
+            Ok(self.body)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::framing::LineBuffer;
+    use super::*;
+
+    /// Feeds `input` in one go; returns the outcome if the end was found and
+    /// what is left after it.
+    fn read(input: &[u8], max: u64, bare_lf: BareLf) -> (Option<Result<Vec<u8>, Reply>>, usize) {
+        let mut buf = LineBuffer::default();
+        buf.push(input);
+        let mut r = DataReader::new(max, bare_lf);
+        let mut rest = 0;
+        let mut ended = false;
+        while let Some(f) = buf.next_frame() {
+            if ended {
+                rest += 1;
+            } else if r.frame(f) {
+                ended = true;
+            }
+        }
+        (ended.then(|| r.finish()), rest)
+    }
+
+    fn body(input: &[u8]) -> Vec<u8> {
+        match read(input, 1 << 20, BareLf::Normalize) {
+            (Some(Ok(b)), _) => b,
+            other => panic!("no body from {input:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dot_right_after_354_ends_an_empty_message() {
+        assert_eq!(body(b".\r\n"), b"");
+    }
+
+    #[test]
+    fn dot_stuffing_is_undone_including_the_first_line() {
+        assert_eq!(
+            body(b"..a\r\nb\r\n..\r\n.c\r\n.\r\n"),
+            b".a\r\nb\r\n.\r\nc\r\n"
+        );
+    }
+
+    #[test]
+    fn only_crlf_dot_crlf_ends_the_data() {
+        for smuggle in [
+            &b"\n.\n"[..],
+            b"\r\n.\n",
+            b"\n.\r\n",
+            b"\r.\r\n",
+            b"\r\n.\r\r\n",
+        ] {
+            let mut input = b"body".to_vec();
+            input.extend_from_slice(smuggle);
+            input.extend_from_slice(b"MAIL FROM:<x@y>\r\n");
+            let (outcome, _) = read(&input, 1 << 20, BareLf::Normalize);
+            assert!(outcome.is_none(), "{smuggle:?} ended the data");
+            input.extend_from_slice(b".\r\n");
+            let (outcome, _) = read(&input, 1 << 20, BareLf::Normalize);
+            assert!(outcome.is_some(), "{smuggle:?}: the real end was missed");
+        }
+    }
+
+    #[test]
+    fn bare_lf_is_stored_as_crlf_or_refused() {
+        assert_eq!(body(b"a\nb\r\n.\r\n"), b"a\r\nb\r\n");
+        let (outcome, _) = read(b"a\nb\r\n.\r\n", 1 << 20, BareLf::Reject);
+        assert_eq!(
+            outcome.unwrap().unwrap_err().to_string(),
+            "550 5.6.11 Bare LF not allowed"
+        );
+    }
+
+    #[test]
+    fn bare_cr_refuses_the_message() {
+        let (outcome, _) = read(b"a\rb\r\n.\r\n", 1 << 20, BareLf::Normalize);
+        assert_eq!(
+            outcome.unwrap().unwrap_err().to_string(),
+            "550 5.6.11 Bare CR not allowed"
+        );
+    }
+
+    #[test]
+    fn the_size_limit_counts_stored_octets() {
+        assert_eq!(
+            read(b"1234\r\n.\r\n", 6, BareLf::Normalize).0,
+            Some(Ok(b"1234\r\n".to_vec()))
+        );
+        let (outcome, rest) = read(b"12345\r\n.\r\nNOOP\r\n", 6, BareLf::Normalize);
+        assert_eq!(outcome.unwrap().unwrap_err().code, 552);
+        assert_eq!(rest, 1, "reading stops at the real end");
+    }
+
+    #[test]
+    fn an_over_long_line_refuses_the_message_but_not_the_end() {
+        let mut input = vec![b'x'; 1500];
+        input.extend_from_slice(b"\r\n.\r\n");
+        let (outcome, _) = read(&input, 1 << 20, BareLf::Normalize);
+        assert_eq!(
+            outcome.unwrap().unwrap_err().to_string(),
+            "500 5.5.2 Line too long"
+        );
+        // The tail of a long line ending in a bare LF is no CRLF before ".".
+        let mut input = vec![b'x'; 1500];
+        input.extend_from_slice(b"\n.\r\n");
+        assert!(read(&input, 1 << 20, BareLf::Normalize).0.is_none());
+    }
+}
