@@ -70,7 +70,10 @@ impl Reply {
             if let Some(e) = self.enhanced {
                 out.extend_from_slice(format!("{e} ").as_bytes());
             }
-            out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+            out.extend(
+                text.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
             out.extend_from_slice(b"\r\n");
         }
     }
