@@ -1,0 +1,236 @@
+//! Local delivery read back byte for byte (SPEC §6, §7): the Maildir file is
+//! `Return-Path:` + `Received:` + exactly the body sent, dot-unstuffed, with
+//! CRLF line ends; plus-addressing, aliases and postmaster; a message for a
+//! remote domain from an allowed client lands in the durable queue.
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::{find, queue_id, show, split_delivered, Server, Setup, Zone};
+
+/// The body as sent on the wire (dot-stuffed) and as it must be stored.
+fn stuffed_and_stored() -> (Vec<u8>, Vec<u8>) {
+    let long_line = "L".repeat(998);
+    let lines: Vec<String> = vec![
+        "From: Carol <carol@remote.example>".into(),
+        "To: alice@local.test".into(),
+        "Subject: byte for byte =?utf-8?q?caf=C3=A9?=".into(),
+        "".into(),
+        "Plain line.".into(),
+        ".leading dot".into(),
+        "..two leading dots".into(),
+        ".".into(),
+        "...".into(),
+        "trailing spaces   ".into(),
+        "\ttab first".into(),
+        "8bit: café ☕".into(),
+        long_line,
+        "".into(),
+        "".into(),
+        "last line".into(),
+    ];
+    let mut stuffed = Vec::new();
+    let mut stored = Vec::new();
+    for l in &lines {
+        // RFC 5321 §4.5.2: a line starting with "." gets one more "." on the wire.
+        if l.starts_with('.') {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(l.as_bytes());
+        stuffed.extend_from_slice(b"\r\n");
+        stored.extend_from_slice(l.as_bytes());
+        stored.extend_from_slice(b"\r\n");
+    }
+    (stuffed, stored)
+}
+
+#[test]
+fn local_delivery_is_byte_for_byte_with_return_path_and_received() {
+    let server = Server::with_users("", &[("alice", "pw-alice-dlv")]);
+    let src = Ipv4Addr::new(127, 0, 33, 4);
+    let mut c = server.ehlo_from(src);
+    let (stuffed, stored) = stuffed_and_stored();
+    let (code, text) = c.send_mail("carol@remote.example", &["alice@local.test"], &stuffed);
+    assert_eq!(code, 250, "{text}");
+    assert!(common::has_enhanced(&text, "2.0.0"), "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
+    assert!(c.quit_collect().is_empty());
+
+    let msgs = server.wait_maildir("alice", 1);
+    assert_eq!(msgs.len(), 1, "alice's Maildir: {msgs:?}");
+    let (return_path, received, body) = split_delivered(&msgs[0]);
+    assert_eq!(return_path, "Return-Path: <carol@remote.example>");
+    assert!(
+        received.contains(&src.to_string()),
+        "Received does not name {src}: {received}"
+    );
+    assert!(
+        received.contains("mx.test"),
+        "Received does not name the server: {received}"
+    );
+    // RFC 3848: plain ESMTP, no TLS (ESMTPS) and no AUTH (ESMTPSA) here.
+    let with = received
+        .find("with ESMTP")
+        .unwrap_or_else(|| panic!("Received lacks `with ESMTP`: {received}"));
+    let after = received[with + "with ESMTP".len()..].chars().next();
+    assert!(
+        matches!(after, Some(' ') | Some(';') | None),
+        "not plain ESMTP: {received}"
+    );
+    assert!(
+        received.contains(&id),
+        "Received does not carry queue id {id}: {received}"
+    );
+    assert_eq!(
+        body,
+        stored,
+        "\nstored: {}\nwanted: {}",
+        show(&body),
+        show(&stored)
+    );
+    assert_eq!(
+        server.maildir_tmp_count("alice"),
+        0,
+        "files left in alice's tmp/"
+    );
+    assert!(
+        server.maildir("alice").join("cur").is_dir(),
+        "Maildir lacks cur/"
+    );
+}
+
+#[test]
+fn null_sender_gets_an_empty_return_path() {
+    let server = Server::with_users("", &[("alice", "pw-alice-null")]);
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail(
+        "",
+        &["alice@local.test"],
+        b"Subject: bounce\r\n\r\nbounce\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    let msgs = server.wait_maildir("alice", 1);
+    assert_eq!(msgs.len(), 1);
+    let (return_path, _, body) = split_delivered(&msgs[0]);
+    assert_eq!(return_path, "Return-Path: <>");
+    assert_eq!(body, b"Subject: bounce\r\n\r\nbounce\r\n");
+}
+
+#[test]
+fn plus_addressing_and_aliases_reach_the_user() {
+    let server = Server::with_users(
+        "[aliases]\nsales = [\"alice\"]\npostmaster = [\"alice\"]\n",
+        &[("alice", "pw-alice-plus")],
+    );
+    for (n, rcpt) in [
+        "alice+tag@local.test",
+        "sales@local.test",
+        "postmaster@local.test",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = server.ehlo_from(Ipv4Addr::new(127, 0, 0, 2));
+        let body = format!("Subject: to {rcpt}\r\n\r\nfor {rcpt}\r\n");
+        let (code, text) = c.send_mail("carol@remote.example", &[rcpt], body.as_bytes());
+        assert_eq!(code, 250, "RCPT {rcpt}: {text}");
+        c.quit_collect();
+        let msgs = server.wait_maildir("alice", n + 1);
+        assert_eq!(msgs.len(), n + 1, "{rcpt} did not reach alice");
+        assert!(
+            msgs.iter().any(|m| find(m, body.as_bytes()).is_some()),
+            "{rcpt}: body not found in alice's messages"
+        );
+    }
+}
+
+#[test]
+fn postmaster_without_alias_has_its_own_maildir() {
+    let server = Server::start("");
+    let mut c = server.ehlo_from(Ipv4Addr::new(127, 0, 0, 2));
+    let (code, text) = c.send_mail(
+        "carol@remote.example",
+        &["postmaster"],
+        b"Subject: pm\r\n\r\nhi\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    let msgs = server.wait_maildir("postmaster", 1);
+    assert_eq!(msgs.len(), 1, "postmaster's Maildir is empty");
+}
+
+#[test]
+fn one_message_to_two_local_users_reaches_both_identically() {
+    let server = Server::with_users("", &[("alice", "pw-alice-2"), ("dave", "pw-dave-2")]);
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let body = b"Subject: both\r\n\r\n..dot\r\nsame for both\r\n";
+    let (code, text) = c.send_mail(
+        "carol@remote.example",
+        &["alice@local.test", "dave@localhost"],
+        body,
+    );
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    for user in ["alice", "dave"] {
+        let msgs = server.wait_maildir(user, 1);
+        assert_eq!(msgs.len(), 1, "{user}");
+        let (_, _, stored) = split_delivered(&msgs[0]);
+        assert_eq!(
+            stored, b"Subject: both\r\n\r\n.dot\r\nsame for both\r\n",
+            "{user}"
+        );
+    }
+}
+
+#[test]
+fn remote_message_from_allowed_client_is_queued_durably() {
+    // The destination's DNS fails temporarily, so the message stays queued.
+    let setup = Setup::with_dns(
+        "[relay]\nallow = [\"127.0.0.1\"]\n",
+        Zone::new().servfail("remote.example"),
+    );
+    let server = setup.start();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let body = b"Subject: outbound\r\n\r\nto the world\r\n";
+    let (code, text) = c.send_mail("alice@local.test", &["bob@remote.example"], body);
+    assert_eq!(code, 250, "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
+    c.quit_collect();
+    let queue = server.data_dir.join("queue");
+    let msg = queue.join(format!("{id}.msg"));
+    let env = queue.join(format!("{id}.env"));
+    assert!(
+        msg.is_file(),
+        "{} missing; queue holds {:?}",
+        msg.display(),
+        server.queue_listing()
+    );
+    assert!(
+        env.is_file(),
+        "{} missing; queue holds {:?}",
+        env.display(),
+        server.queue_listing()
+    );
+    let msg_bytes = std::fs::read(&msg).unwrap_or_default();
+    assert!(
+        find(&msg_bytes, b"to the world").is_some(),
+        "queued message: {}",
+        show(&msg_bytes)
+    );
+    let env_bytes = std::fs::read(&env).unwrap_or_default();
+    assert!(
+        find(&env_bytes, b"bob@remote.example").is_some(),
+        "envelope does not name the recipient: {}",
+        show(&env_bytes)
+    );
+    // `portcullis queue list` shows it (SPEC §1).
+    let out = server.cli(&["queue", "list"]);
+    assert!(out.status.success(), "{}", common::describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&id),
+        "{}",
+        common::describe(&out)
+    );
+}

@@ -1,0 +1,176 @@
+//! SMTP smuggling (SEC Consult, 2023; CVE-2023-51764 and friends): a `.`
+//! line next to a bare LF or bare CR must never end the data, so what
+//! follows can never run as a second transaction (SPEC §6: end of data is
+//! exactly `<CRLF>.<CRLF>`).
+//!
+//! Each payload hides `MAIL FROM / RCPT TO:<alice@local.test> / DATA /
+//! smuggled` behind a fake end of data. The server must answer the real end
+//! of data exactly once, and alice must get at most one message: with a bare
+//! LF the whole payload is one message (bare LF normalised to CRLF, the
+//! default), with a bare CR it is rejected with `550 5.6.11`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{find, has_enhanced, show, Server};
+
+/// What the hidden second transaction looks like, after the fake end.
+const HIDDEN: &[u8] = b"MAIL FROM:<x@y>\r\nRCPT TO:<alice@local.test>\r\nDATA\r\nsmuggled\r\n.\r\n";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// One message holding everything (bare LF normalised).
+    OneMessage,
+    /// `550 5.6.11` and nothing delivered (bare CR).
+    RejectedBareCr,
+    /// Any 5xx and nothing delivered (`smtp.bare_lf = "reject"`).
+    Rejected,
+}
+
+fn smuggle(extra_toml: &str, fake_end: &[u8], expect: Expect) {
+    let server = Server::with_users(extra_toml, &[("alice", "pw-alice-77")]);
+    let mut c = server.ehlo_from(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    c.expect("MAIL FROM:<mallory@remote.example>", 250);
+    c.expect("RCPT TO:<alice@local.test>", 250);
+    c.expect("DATA", 354);
+    let mut payload =
+        b"From: mallory@remote.example\r\nSubject: smuggling\r\n\r\nfirst part".to_vec();
+    payload.extend_from_slice(fake_end);
+    payload.extend_from_slice(HIDDEN);
+    c.send(&payload);
+    let (code, text) = c.read_reply();
+    // Any reply beyond the one to the real end would come before QUIT's 221.
+    let extra = c.quit_collect();
+    assert!(
+        extra.is_empty(),
+        "fake end {:?}: the server answered more than once: first {text:?}, then {extra:?}",
+        show(fake_end)
+    );
+    match expect {
+        Expect::OneMessage => {
+            assert_eq!(code, 250, "fake end {:?}: {text}", show(fake_end));
+        }
+        Expect::RejectedBareCr => {
+            assert_eq!(code, 550, "fake end {:?}: {text}", show(fake_end));
+            assert!(
+                has_enhanced(&text, "5.6.11"),
+                "fake end {:?}: {text}",
+                show(fake_end)
+            );
+        }
+        Expect::Rejected => {
+            assert!(
+                (500..600).contains(&code),
+                "fake end {:?}: {text}",
+                show(fake_end)
+            );
+        }
+    }
+    // Give a (wrong) second delivery time to show up before counting.
+    let want = usize::from(expect == Expect::OneMessage);
+    let mut msgs = server.wait_maildir("alice", want.max(1));
+    if want == 1 {
+        std::thread::sleep(Duration::from_millis(300));
+        msgs = server.maildir_messages("alice");
+    }
+    assert_eq!(
+        msgs.len(),
+        want,
+        "fake end {:?}: alice has {} messages: {:?}",
+        show(fake_end),
+        msgs.len(),
+        msgs.iter().map(|m| show(m)).collect::<Vec<_>>()
+    );
+    if let Some(msg) = msgs.first() {
+        // The hidden transaction is data of the one message, not a command.
+        assert!(
+            find(msg, b"smuggled").is_some(),
+            "message lost its tail: {}",
+            show(msg)
+        );
+        assert!(
+            find(msg, b"MAIL FROM:<x@y>").is_some(),
+            "message lost its tail: {}",
+            show(msg)
+        );
+        assert!(
+            find(msg, b"\r\n").is_some() && !has_bare_lf(msg),
+            "bare LF stored: {}",
+            show(msg)
+        );
+    }
+    assert!(
+        server.wait_queue_empty(),
+        "queue not empty: {:?}",
+        server.queue_listing()
+    );
+}
+
+fn has_bare_lf(msg: &[u8]) -> bool {
+    msg.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || msg[i - 1] != b'\r'))
+}
+
+#[test]
+fn lf_dot_lf_is_data() {
+    smuggle("", b"\n.\n", Expect::OneMessage);
+}
+
+#[test]
+fn crlf_dot_lf_is_data() {
+    smuggle("", b"\r\n.\n", Expect::OneMessage);
+}
+
+#[test]
+fn lf_dot_crlf_is_data() {
+    smuggle("", b"\n.\r\n", Expect::OneMessage);
+}
+
+#[test]
+fn cr_dot_crlf_is_rejected_as_bare_cr() {
+    smuggle("", b"\r.\r\n", Expect::RejectedBareCr);
+}
+
+#[test]
+fn crlf_dot_cr_crlf_is_rejected_as_bare_cr() {
+    smuggle("", b"\r\n.\r\r\n", Expect::RejectedBareCr);
+}
+
+#[test]
+fn crlf_dot_cr_is_rejected_as_bare_cr() {
+    smuggle("", b"\r\n.\r", Expect::RejectedBareCr);
+}
+
+#[test]
+fn bare_lf_reject_mode_rejects_lf_dot_lf() {
+    smuggle("[smtp]\nbare_lf = \"reject\"\n", b"\n.\n", Expect::Rejected);
+}
+
+#[test]
+fn bare_lf_reject_mode_rejects_crlf_dot_lf() {
+    smuggle(
+        "[smtp]\nbare_lf = \"reject\"\n",
+        b"\r\n.\n",
+        Expect::Rejected,
+    );
+}
+
+#[test]
+fn pipelined_commands_after_real_end_run_in_order_once() {
+    // The honest counterpart: a real end of data followed by a pipelined
+    // transaction is two messages, each answered once, in order.
+    let server = Server::with_users("", &[("alice", "pw-alice-88")]);
+    let mut c = server.ehlo_from(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    c.expect("MAIL FROM:<a@remote.example>", 250);
+    c.expect("RCPT TO:<alice@local.test>", 250);
+    c.expect("DATA", 354);
+    c.send(b"Subject: one\r\n\r\nfirst\r\n.\r\nMAIL FROM:<b@remote.example>\r\nRCPT TO:<alice@local.test>\r\nDATA\r\n");
+    let replies: Vec<u16> = (0..4).map(|_| c.read_reply().0).collect();
+    assert_eq!(replies, vec![250, 250, 250, 354]);
+    c.send(b"Subject: two\r\n\r\nsecond\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    assert!(c.quit_collect().is_empty());
+    assert_eq!(server.wait_maildir("alice", 2).len(), 2);
+}
