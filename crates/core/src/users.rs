@@ -1,1 +1,0 @@
-//! SKELETON: filled in by the users/delivery work.
