@@ -1,8 +1,13 @@
 //! The configuration model (SPEC §2): raw TOML becomes a validated [`Config`]
 //! in one function; a config that fails validation is never loaded.
 //!
-//! SKELETON: the types are the contract; loading and editing are filled in by
-//! the config work.
+//! - [`Config::load`] / [`Config::from_str`]: read and validate
+//!   (`load.rs` → `raw.rs` → `validate.rs`); unknown keys are refused with a
+//!   "did you mean" suggestion from the key registry (`keys.rs`).
+//! - [`DEFAULT_CONFIG`], [`ensure_relay_section`]: the file `serve` writes
+//!   and the `[relay]` table it adds (`defaults.rs`).
+//! - [`read_effective`], [`read_changed`], [`edit`], [`write_atomic`]: the
+//!   `portcullis config` commands (`read.rs`, `edit.rs`, `write.rs`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,63 +15,116 @@ use std::path::PathBuf;
 
 pub use portcullis_proto::session::BareLf;
 
+mod arrays;
+mod defaults;
+mod edit;
+mod error;
+pub mod keys;
+mod load;
+mod raw;
+mod read;
+mod validate;
+pub mod values;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use defaults::{default_list, ensure_relay_section, system_hostname, DEFAULT_CONFIG};
+pub use edit::{edit, edit_at, validate_edited, EditError, EditOp};
+pub use error::ConfigError;
+pub use keys::{KeyInfo, KeyKind, KEYS};
+pub use read::{format_line, read_changed, read_effective, select, UnknownKey, FILE_NAME};
+pub use write::write_atomic;
+
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Where the file was read from (relative paths below are resolved against its directory).
     pub path: PathBuf,
+    /// Lower-case domain name for the greeting and Received headers.
     pub hostname: String,
+    /// Absolute (resolved against the file's directory).
     pub data_dir: PathBuf,
     /// Lower-case, no trailing dot.
     pub local_domains: Vec<String>,
+    /// `[listen]`
     pub listen: Listen,
+    /// `[relay]`
     pub relay: Relay,
+    /// `[auth]`
     pub auth: Auth,
+    /// `[tls]`
     pub tls: Tls,
+    /// `[limits]`
     pub limits: Limits,
+    /// `[smtp]`
     pub smtp: Smtp,
+    /// `[dns]`
     pub dns: Dns,
+    /// `[log]`
     pub log: Log,
+    /// `[delivery]`
     pub delivery: Delivery,
     /// `[aliases]`: lower-case local name → targets (local names or full addresses).
     pub aliases: BTreeMap<String, Vec<String>>,
-    /// `[routes]`: domain → "host:port" (outbound issue).
+    /// `[routes]`: lower-case domain → "host:port" (port made explicit; outbound issue).
     pub routes: BTreeMap<String, String>,
 }
 
+/// Listener addresses per role; an empty list disables the role.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Listen {
+    /// Port 25 role: MX, and relay per [`Relay`].
     pub smtp: Vec<SocketAddr>,
+    /// Port 587 role: STARTTLS, AUTH required.
     pub submission: Vec<SocketAddr>,
+    /// Port 465 role: implicit TLS, AUTH required.
     pub submissions: Vec<SocketAddr>,
 }
 
+/// Who may relay (SPEC §3).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Relay {
+    /// Deliver to local addresses only, never relay.
     pub local_only: bool,
+    /// False: open relay (refused at start unless `--allow-open-relay`).
     pub restricted: bool,
     /// Raw entries, in order; parsed and compiled by [`crate::relay`]. A bad
     /// entry does not fail the config: it is skipped and reported at load.
     pub allow: Vec<String>,
+    /// Authenticated users may relay.
     pub authenticated: bool,
+    /// `host:port` (port made explicit) receiving all outbound mail.
     pub smarthost: Option<String>,
 }
 
+/// SMTP AUTH (RFC 4954).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Auth {
+    /// Canonical upper-case names from [`values::MECHANISMS`], in the order offered, no duplicates.
     pub mechanisms: Vec<String>,
+    /// PLAIN and LOGIN only under TLS.
     pub plaintext_requires_tls: bool,
 }
 
+/// Certificate files, resolved against the file's directory. Both None:
+/// a self-signed certificate in the data dir.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Tls {
+    /// PEM certificate chain.
     pub cert: Option<PathBuf>,
+    /// PEM private key; Some whenever `cert` is (the cert file itself when
+    /// `tls.key` is not set: one PEM holding both).
     pub key: Option<PathBuf>,
 }
 
+/// Session limits (SPEC §6); every value is at least 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
+    /// Largest message in bytes, advertised with SIZE.
     pub message_size: u64,
+    /// Recipients per message.
     pub recipients: usize,
     /// Error replies before the session is closed with 421.
     pub errors: u32,
@@ -76,11 +134,14 @@ pub struct Limits {
     pub data_timeout: u64,
 }
 
+/// `[smtp]` protocol choices.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Smtp {
+    /// What a bare LF does (SPEC §6).
     pub bare_lf: BareLf,
 }
 
+/// The resolver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dns {
     /// Empty: the system resolver (/etc/resolv.conf).
@@ -89,21 +150,28 @@ pub struct Dns {
     pub timeout_ms: u64,
 }
 
+/// `log.format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum LogFormat {
+    /// Human-readable lines.
     #[default]
     Text,
+    /// One JSON object per line.
     Json,
 }
 
+/// Logging.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Log {
+    /// Resolved against the file's directory; None: stderr.
     pub file: Option<PathBuf>,
+    /// Text or JSON lines.
     pub format: LogFormat,
     /// A tracing filter such as "info" or "portcullis=debug".
     pub level: String,
 }
 
+/// Local delivery.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Delivery {
     /// Maildir path template with `{user}`; None: `<data_dir>/mail/{user}`.

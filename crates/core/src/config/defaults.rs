@@ -1,0 +1,241 @@
+//! The defaults of SPEC §2: the values an absent key takes, the commented
+//! `portcullis.toml` that `serve` writes when there is none, and the `[relay]`
+//! table added to a file that lacks one.
+
+use std::net::IpAddr;
+
+use toml_edit::{Array, DocumentMut, Item, Table};
+
+use super::values::parse_domain;
+
+/// `data_dir` when absent (relative to the config file's directory).
+pub const DATA_DIR: &str = "./portcullis-data";
+/// `listen.smtp` when absent: loopback, unprivileged.
+pub const LISTEN_SMTP: &str = "127.0.0.1:2525";
+/// `listen.submission` when absent.
+pub const LISTEN_SUBMISSION: &str = "127.0.0.1:2587";
+/// `listen.submissions` when absent.
+pub const LISTEN_SUBMISSIONS: &str = "127.0.0.1:2465";
+/// `relay.allow` when absent: only this machine may relay without AUTH.
+pub const RELAY_ALLOW: &[&str] = &["127.0.0.1", "::1"];
+/// `limits.message_size` when absent (25 MiB).
+pub const MESSAGE_SIZE: u64 = 26_214_400;
+/// `limits.recipients` when absent.
+pub const RECIPIENTS: u64 = 100;
+/// `limits.errors` when absent.
+pub const ERRORS: u64 = 10;
+/// `limits.command_timeout` when absent (RFC 5321 §4.5.3.2: 5 minutes).
+pub const COMMAND_TIMEOUT: u64 = 300;
+/// `limits.data_timeout` when absent (RFC 5321 §4.5.3.2: 3 minutes per data block).
+pub const DATA_TIMEOUT: u64 = 180;
+/// `dns.timeout_ms` when absent.
+pub const DNS_TIMEOUT_MS: u64 = 5_000;
+/// `log.level` when absent.
+pub const LOG_LEVEL: &str = "info";
+
+/// The file `portcullis serve` writes when the configuration file does not
+/// exist: every key with a one-line comment, in the layout of SPEC §2. It
+/// loads to exactly [`Config::defaults`](super::Config::defaults).
+pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Portcullis mail server.
+# Change values with `portcullis config set KEY VALUE...` (or edit this file),
+# then run `portcullis reload`. `portcullis config read` prints every value.
+
+# hostname = "mail.example.com"        # greeting, Received headers; default: system host name
+data_dir = "./portcullis-data"         # users, mail, queue, keys, pid file (relative to this file)
+# local_domains = ["example.com"]      # mail for these is delivered locally; default: [hostname, "localhost"]
+
+[listen]
+smtp = ["127.0.0.1:2525"]              # port 25 role: MX + relay per [relay]
+submission = ["127.0.0.1:2587"]        # port 587 role: STARTTLS, AUTH required to send anything
+submissions = ["127.0.0.1:2465"]       # port 465 role: implicit TLS, AUTH required
+
+[relay]
+local_only = false             # true: deliver to local addresses only, never relay
+restricted = true              # false makes an open relay (refused unless --allow-open-relay)
+allow = ["127.0.0.1", "::1"]   # may relay without AUTH: IPs, 192.168.40-43.*, CIDR, names, !exceptions; first match wins
+authenticated = true           # authenticated users may relay
+# smarthost = "smtp.example.net:587"  # send all outbound mail through this host[:port] instead of MX lookups
+
+[auth]
+mechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]  # SASL mechanisms offered, in this order
+plaintext_requires_tls = true  # PLAIN and LOGIN offered and accepted only under TLS
+
+[tls]
+# cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir
+# key = "/path/key.pem"         # PEM private key; absent: read from the cert file
+
+[limits]
+message_size = 26214400  # bytes; advertised with SIZE
+recipients = 100         # per message
+errors = 10              # error replies before the session is closed with 421
+command_timeout = 300    # seconds waiting for a command (RFC 5321 §4.5.3.2)
+data_timeout = 180       # seconds waiting for a data block (RFC 5321 §4.5.3.2)
+
+[smtp]
+bare_lf = "normalize"    # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)
+
+[dns]
+nameservers = []         # "IP" or "IP:port" (port 53 if omitted); empty: the system resolver
+timeout_ms = 5000        # per-query timeout in milliseconds
+
+[log]
+# file = "portcullis.log"  # log file (relative to this file); absent: stderr
+format = "text"          # "text" or "json"
+level = "info"           # a tracing filter, e.g. "info" or "info,portcullis=debug"
+
+[delivery]
+# maildir = "/var/mail/{user}/"  # Maildir path template with {user}; absent: <data_dir>/mail/{user}
+
+[aliases]
+# postmaster = ["alice"]  # local name = targets (local users or full addresses)
+
+[routes]
+# "example.org" = "mx.example.org:25"  # domain = "host:port" used instead of the domain's MX
+"#;
+
+/// The machine's host name from `/proc/sys/kernel/hostname`, lower-case, or
+/// `localhost` when it cannot be read or is not a valid domain name (it is
+/// used in the greeting, so it must be one).
+pub fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(|name| parse_domain(name.trim()).ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// If `text` has no `[relay]` table, returns it with one appended: relay
+/// restricted to `127.0.0.1`, `::1` and each of `own_addresses` as a single
+/// host (SPEC §2; the seed's "creates open_relay_addr_flag … with the IP
+/// address of the local server"). Returns None when `[relay]` exists (in any
+/// form: table, dotted keys or inline table) or when `text` is not TOML (the
+/// load then reports the syntax error). Comments and layout are kept.
+pub fn ensure_relay_section(text: &str, own_addresses: &[IpAddr]) -> Option<String> {
+    let mut doc: DocumentMut = text.parse().ok()?;
+    if doc.contains_key("relay") {
+        return None;
+    }
+
+    let mut allow: Vec<String> = RELAY_ALLOW.iter().map(|s| s.to_string()).collect();
+    for ip in own_addresses {
+        // Single hosts only, never their subnets: a neighbour on the LAN is
+        // not this machine. The unspecified address names no host at all.
+        if ip.is_unspecified() {
+            continue;
+        }
+        let entry = ip.to_string();
+        if !allow.contains(&entry) {
+            allow.push(entry);
+        }
+    }
+    let mut list = Array::new();
+    for entry in &allow {
+        list.push(entry.as_str());
+    }
+
+    let mut relay = Table::new();
+    let rows: [(&str, Item, &str); 4] = [
+        (
+            "local_only",
+            toml_edit::value(false),
+            "true: deliver to local addresses only, never relay",
+        ),
+        (
+            "restricted",
+            toml_edit::value(true),
+            "false makes an open relay",
+        ),
+        (
+            "allow",
+            toml_edit::value(list),
+            "loopback and this machine's own addresses",
+        ),
+        (
+            "authenticated",
+            toml_edit::value(true),
+            "authenticated users may relay",
+        ),
+    ];
+    for (key, mut item, comment) in rows {
+        if let Some(v) = item.as_value_mut() {
+            v.decor_mut().set_suffix(format!("  # {comment}"));
+        }
+        relay.insert(key, item);
+    }
+    relay.decor_mut().set_prefix(
+        "# [relay] was missing: added by portcullis with safe defaults (only the\n\
+         # addresses below may relay without AUTH; see `portcullis config read relay.allow`).\n",
+    );
+    append_table(&mut doc, "relay", relay);
+    Some(doc.to_string())
+}
+
+/// Adds `table` as the document's last table. Comment lines at the end of
+/// the file belong to the table that was last until now (often commented-out
+/// keys of it), so they stay above the new header.
+pub(crate) fn append_table(doc: &mut DocumentMut, name: &str, mut table: Table) {
+    let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+    let own = table
+        .decor()
+        .prefix()
+        .and_then(|p| p.as_str())
+        .unwrap_or("")
+        .to_string();
+    let separator = if trailing.is_empty() {
+        if doc.as_table().is_empty() {
+            ""
+        } else {
+            "\n"
+        }
+    } else if trailing.trim().is_empty() || trailing.ends_with("\n\n") {
+        ""
+    } else {
+        "\n"
+    };
+    table
+        .decor_mut()
+        .set_prefix(format!("{trailing}{separator}{own}"));
+    table.set_position(last_position(doc.as_table()) + 1);
+    doc.set_trailing("");
+    doc.insert(name, Item::Table(table));
+}
+
+/// The highest document position of any table, so a new table goes last.
+pub(crate) fn last_position(table: &Table) -> usize {
+    let mut last = table.position().unwrap_or(0);
+    for (_, item) in table.iter() {
+        match item {
+            Item::Table(t) => last = last.max(last_position(t)),
+            Item::ArrayOfTables(a) => {
+                for t in a.iter() {
+                    last = last.max(last_position(t));
+                }
+            }
+            _ => {}
+        }
+    }
+    last
+}
+
+/// The default of a list key as `config read` shows it, so that `config add`
+/// and `config remove` on a key the file does not set start from what the
+/// admin sees. `hostname` is the effective host name (it is the first of the
+/// default `local_domains`). Keys without a list default give an empty list.
+pub fn default_list(key: &str, hostname: &str) -> Vec<String> {
+    let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match key {
+        "local_domains" => {
+            let host = hostname.to_ascii_lowercase();
+            if host == "localhost" {
+                owned(&["localhost"])
+            } else {
+                vec![host, "localhost".to_string()]
+            }
+        }
+        "listen.smtp" => owned(&[LISTEN_SMTP]),
+        "listen.submission" => owned(&[LISTEN_SUBMISSION]),
+        "listen.submissions" => owned(&[LISTEN_SUBMISSIONS]),
+        "relay.allow" => owned(RELAY_ALLOW),
+        "auth.mechanisms" => owned(super::values::MECHANISMS),
+        _ => Vec::new(),
+    }
+}

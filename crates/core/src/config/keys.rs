@@ -1,0 +1,308 @@
+//! The key registry: every configuration key with its type, its default and a
+//! one-line description. Loading uses it to refuse unknown keys (with a "did
+//! you mean" suggestion) and to check value types; `portcullis config` uses it
+//! to know which keys exist and whether they take one value or a list.
+
+/// The type of a key's value, as written in TOML and on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A string; exactly one value on the command line.
+    String,
+    /// `true` or `false`.
+    Bool,
+    /// A whole number (TOML integer).
+    Integer,
+    /// A list of strings; any number of values on the command line.
+    List,
+}
+
+impl KeyKind {
+    /// True for keys that hold a list (`config add` / `config remove` apply).
+    pub fn is_list(self) -> bool {
+        self == KeyKind::List
+    }
+
+    /// What a value of this kind looks like, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            KeyKind::String => "expected a string",
+            KeyKind::Bool => "expected true or false",
+            KeyKind::Integer => "expected a whole number",
+            KeyKind::List => "expected a list of strings",
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The dotted key, e.g. `relay.allow`. The two table keys are written
+    /// `aliases.<name>` and `routes.<domain>`: one key per entry of the table.
+    pub key: &'static str,
+    /// Its value type.
+    pub kind: KeyKind,
+    /// The default, as `config read` prints it (or a description of it).
+    pub default: &'static str,
+    /// One line saying what it is for.
+    pub doc: &'static str,
+}
+
+impl KeyInfo {
+    /// The `[section]` the key lives in, or None for a top-level key.
+    pub fn section(&self) -> Option<&'static str> {
+        self.key.split_once('.').map(|(section, _)| section)
+    }
+
+    /// True for `aliases.<name>` and `routes.<domain>`: the part after the
+    /// section is chosen by the admin.
+    pub fn is_table_entry(&self) -> bool {
+        self.key.ends_with('>')
+    }
+}
+
+/// The alias table's key pattern.
+pub const ALIASES: &str = "aliases";
+/// The routes table's key pattern.
+pub const ROUTES: &str = "routes";
+
+/// Every key, in the order `config read` prints them and `DEFAULT_CONFIG` lists them.
+pub const KEYS: &[KeyInfo] = &[
+    KeyInfo {
+        key: "hostname",
+        kind: KeyKind::String,
+        default: "the system host name",
+        doc: "name used in the greeting and in Received headers",
+    },
+    KeyInfo {
+        key: "data_dir",
+        kind: KeyKind::String,
+        default: "./portcullis-data",
+        doc: "users, mail, queue, keys and pid file (relative to the config file's directory)",
+    },
+    KeyInfo {
+        key: "local_domains",
+        kind: KeyKind::List,
+        default: "<hostname> localhost",
+        doc: "mail for these domains is delivered locally",
+    },
+    KeyInfo {
+        key: "listen.smtp",
+        kind: KeyKind::List,
+        default: "127.0.0.1:2525",
+        doc: "port 25 role (IP:port): MX, and relay per [relay]",
+    },
+    KeyInfo {
+        key: "listen.submission",
+        kind: KeyKind::List,
+        default: "127.0.0.1:2587",
+        doc: "port 587 role (IP:port): STARTTLS, AUTH required to send anything",
+    },
+    KeyInfo {
+        key: "listen.submissions",
+        kind: KeyKind::List,
+        default: "127.0.0.1:2465",
+        doc: "port 465 role (IP:port): implicit TLS, AUTH required",
+    },
+    KeyInfo {
+        key: "relay.local_only",
+        kind: KeyKind::Bool,
+        default: "false",
+        doc: "true: deliver to local addresses only, never relay",
+    },
+    KeyInfo {
+        key: "relay.restricted",
+        kind: KeyKind::Bool,
+        default: "true",
+        doc: "false makes an open relay (refused at start unless --allow-open-relay)",
+    },
+    KeyInfo {
+        key: "relay.allow",
+        kind: KeyKind::List,
+        default: "127.0.0.1 ::1",
+        doc: "clients that may relay without AUTH: addresses, octet ranges, CIDR, names, !exceptions; first match wins",
+    },
+    KeyInfo {
+        key: "relay.authenticated",
+        kind: KeyKind::Bool,
+        default: "true",
+        doc: "authenticated users may relay",
+    },
+    KeyInfo {
+        key: "relay.smarthost",
+        kind: KeyKind::String,
+        default: "",
+        doc: "host[:port] (port 25 if omitted) that receives all outbound mail instead of MX lookups",
+    },
+    KeyInfo {
+        key: "auth.mechanisms",
+        kind: KeyKind::List,
+        default: "SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN",
+        doc: "SASL mechanisms offered, in this order (SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN)",
+    },
+    KeyInfo {
+        key: "auth.plaintext_requires_tls",
+        kind: KeyKind::Bool,
+        default: "true",
+        doc: "PLAIN and LOGIN are offered and accepted only under TLS",
+    },
+    KeyInfo {
+        key: "tls.cert",
+        kind: KeyKind::String,
+        default: "",
+        doc: "PEM certificate chain; absent: a self-signed certificate in data_dir",
+    },
+    KeyInfo {
+        key: "tls.key",
+        kind: KeyKind::String,
+        default: "",
+        doc: "PEM private key of tls.cert; absent: read from the tls.cert file (one PEM holding both)",
+    },
+    KeyInfo {
+        key: "limits.message_size",
+        kind: KeyKind::Integer,
+        default: "26214400",
+        doc: "largest message in bytes; advertised with SIZE",
+    },
+    KeyInfo {
+        key: "limits.recipients",
+        kind: KeyKind::Integer,
+        default: "100",
+        doc: "recipients per message",
+    },
+    KeyInfo {
+        key: "limits.errors",
+        kind: KeyKind::Integer,
+        default: "10",
+        doc: "error replies before the session is closed with 421",
+    },
+    KeyInfo {
+        key: "limits.command_timeout",
+        kind: KeyKind::Integer,
+        default: "300",
+        doc: "seconds waiting for a command (RFC 5321 §4.5.3.2)",
+    },
+    KeyInfo {
+        key: "limits.data_timeout",
+        kind: KeyKind::Integer,
+        default: "180",
+        doc: "seconds waiting for a data block (RFC 5321 §4.5.3.2)",
+    },
+    KeyInfo {
+        key: "smtp.bare_lf",
+        kind: KeyKind::String,
+        default: "normalize",
+        doc: "a bare LF: \"normalize\" (store as CRLF) or \"reject\" (550 5.6.11)",
+    },
+    KeyInfo {
+        key: "dns.nameservers",
+        kind: KeyKind::List,
+        default: "",
+        doc: "resolvers as IP or IP:port (port 53 if omitted); empty: the system resolver",
+    },
+    KeyInfo {
+        key: "dns.timeout_ms",
+        kind: KeyKind::Integer,
+        default: "5000",
+        doc: "per-query DNS timeout in milliseconds",
+    },
+    KeyInfo {
+        key: "log.file",
+        kind: KeyKind::String,
+        default: "",
+        doc: "log file (relative to the config file's directory); absent: stderr",
+    },
+    KeyInfo {
+        key: "log.format",
+        kind: KeyKind::String,
+        default: "text",
+        doc: "\"text\" or \"json\"",
+    },
+    KeyInfo {
+        key: "log.level",
+        kind: KeyKind::String,
+        default: "info",
+        doc: "a tracing filter such as \"info\" or \"portcullis=debug\"",
+    },
+    KeyInfo {
+        key: "delivery.maildir",
+        kind: KeyKind::String,
+        default: "",
+        doc: "Maildir path template containing {user}; absent: <data_dir>/mail/{user}",
+    },
+    KeyInfo {
+        key: "aliases.<name>",
+        kind: KeyKind::List,
+        default: "",
+        doc: "a local name and its targets (local names or full addresses)",
+    },
+    KeyInfo {
+        key: "routes.<domain>",
+        kind: KeyKind::String,
+        default: "",
+        doc: "host[:port] that receives mail for the domain instead of its MX",
+    },
+];
+
+/// The `[section]` names of the file.
+pub const SECTIONS: &[&str] = &[
+    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", ALIASES, ROUTES,
+];
+
+/// The registry entry of a dotted key. `aliases.<anything>` and
+/// `routes.<anything>` resolve to their table entry; a bare `aliases` or
+/// `routes` does not (it names a table, not a key).
+pub fn lookup(key: &str) -> Option<&'static KeyInfo> {
+    if let Some((section, rest)) = key.split_once('.') {
+        if (section == ALIASES || section == ROUTES) && !rest.is_empty() {
+            return KEYS
+                .iter()
+                .find(|k| k.is_table_entry() && k.section() == Some(section));
+        }
+    }
+    KEYS.iter().find(|k| !k.is_table_entry() && k.key == key)
+}
+
+/// The known key closest to a mistyped one, if it is close enough to be a
+/// plausible typo (`relay.alow` → `relay.allow`).
+pub fn suggest(unknown: &str) -> Option<&'static str> {
+    let wanted = unknown.to_ascii_lowercase();
+    let candidates = KEYS
+        .iter()
+        .filter(|k| !k.is_table_entry())
+        .map(|k| k.key)
+        .chain(SECTIONS.iter().copied());
+    let (best, distance) = candidates
+        .map(|c| (c, edit_distance(&wanted, c)))
+        .min_by_key(|&(_, d)| d)?;
+    // About one typo per four characters: "foo" must not become "log".
+    let allowed = wanted.chars().count().div_ceil(4).max(1);
+    (distance <= allowed).then_some(best)
+}
+
+/// Optimal-string-alignment distance: insertions, deletions, substitutions
+/// and transpositions of adjacent characters each cost one.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}

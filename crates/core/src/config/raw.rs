@@ -1,0 +1,122 @@
+//! The file as written: serde structs mirroring `portcullis.toml`, every key
+//! optional, unknown keys refused. Numbers stay signed here so that a negative
+//! limit reaches validation and gets a sentence of its own.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) hostname: Option<String>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) local_domains: Option<Vec<String>>,
+    pub(crate) listen: Option<RawListen>,
+    pub(crate) relay: Option<RawRelay>,
+    pub(crate) auth: Option<RawAuth>,
+    pub(crate) tls: Option<RawTls>,
+    pub(crate) limits: Option<RawLimits>,
+    pub(crate) smtp: Option<RawSmtp>,
+    pub(crate) dns: Option<RawDns>,
+    pub(crate) log: Option<RawLog>,
+    pub(crate) delivery: Option<RawDelivery>,
+    pub(crate) aliases: Option<BTreeMap<String, OneOrMany>>,
+    pub(crate) routes: Option<BTreeMap<String, String>>,
+}
+
+/// `[listen]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListen {
+    pub(crate) smtp: Option<Vec<String>>,
+    pub(crate) submission: Option<Vec<String>>,
+    pub(crate) submissions: Option<Vec<String>>,
+}
+
+/// `[relay]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelay {
+    pub(crate) local_only: Option<bool>,
+    pub(crate) restricted: Option<bool>,
+    pub(crate) allow: Option<Vec<String>>,
+    pub(crate) authenticated: Option<bool>,
+    pub(crate) smarthost: Option<String>,
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    pub(crate) mechanisms: Option<Vec<String>>,
+    pub(crate) plaintext_requires_tls: Option<bool>,
+}
+
+/// `[tls]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) message_size: Option<i64>,
+    pub(crate) recipients: Option<i64>,
+    pub(crate) errors: Option<i64>,
+    pub(crate) command_timeout: Option<i64>,
+    pub(crate) data_timeout: Option<i64>,
+}
+
+/// `[smtp]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSmtp {
+    pub(crate) bare_lf: Option<String>,
+}
+
+/// `[dns]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    pub(crate) nameservers: Option<Vec<String>>,
+    pub(crate) timeout_ms: Option<i64>,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub(crate) file: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) level: Option<String>,
+}
+
+/// `[delivery]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDelivery {
+    pub(crate) maildir: Option<String>,
+}
+
+/// An alias target list: `postmaster = "alice"` or `postmaster = ["alice", "bob"]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `portcullis config read`: the configuration as `key: value` lines, list
+//! values separated by single spaces (like `niutil -read` in the seed).
+
+use super::error::{ConfigError, DidYouMean};
+use super::keys::{self, ALIASES, ROUTES};
+use super::load::{check_structure, parse_table};
+use super::{BareLf, Config, LogFormat};
+
+/// The file name used in messages by the functions that get text without a path.
+pub const FILE_NAME: &str = "portcullis.toml";
+
+/// Every key with its effective value, defaults included, in registry order;
+/// then one `aliases.<name>` and one `routes.<domain>` line per entry. Lists
+/// are space separated; an unset optional key has an empty value.
+pub fn read_effective(cfg: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for info in keys::KEYS.iter().filter(|k| !k.is_table_entry()) {
+        out.push((info.key.to_string(), effective_value(cfg, info.key)));
+    }
+    for (name, targets) in &cfg.aliases {
+        out.push((format!("{ALIASES}.{name}"), targets.join(" ")));
+    }
+    for (domain, hop) in &cfg.routes {
+        out.push((format!("{ROUTES}.{domain}"), hop.clone()));
+    }
+    out
+}
+
+/// Only the keys `text` sets, with their values as written (for
+/// `config read --changed`), in registry order.
+pub fn read_changed(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let table = parse_table(text, FILE_NAME)?;
+    check_structure(&table, FILE_NAME)?;
+    let mut out = Vec::new();
+    for info in keys::KEYS {
+        let section = info.section();
+        let name = info.key.rsplit('.').next().unwrap_or(info.key);
+        let holder = match section {
+            None => Some(&table),
+            Some(s) => table.get(s).and_then(toml::Value::as_table),
+        };
+        let Some(holder) = holder else { continue };
+        if info.is_table_entry() {
+            for (entry, value) in holder {
+                out.push((
+                    format!("{}.{entry}", section.unwrap_or_default()),
+                    written_value(value),
+                ));
+            }
+        } else if let Some(value) = holder.get(name) {
+            out.push((info.key.to_string(), written_value(value)));
+        }
+    }
+    Ok(out)
+}
+
+/// The lines of `lines` that `key` selects: the key itself, every key of a
+/// section (`relay`, `aliases`), or an error naming an unknown key.
+pub fn select(
+    lines: Vec<(String, String)>,
+    key: &str,
+) -> Result<Vec<(String, String)>, UnknownKey> {
+    let is_section = keys::SECTIONS.contains(&key);
+    if !is_section && keys::lookup(key).is_none() {
+        return Err(UnknownKey {
+            key: key.to_string(),
+            suggestion: keys::suggest(key).map(str::to_string),
+        });
+    }
+    let prefix = format!("{key}.");
+    let wanted = |k: &str| {
+        if is_section {
+            k.starts_with(&prefix)
+        } else {
+            k == key
+        }
+    };
+    Ok(lines.into_iter().filter(|(k, _)| wanted(k)).collect())
+}
+
+/// One output line: `key: value`, or `key:` when the value is empty.
+pub fn format_line(key: &str, value: &str) -> String {
+    if value.is_empty() {
+        format!("{key}:")
+    } else {
+        format!("{key}: {value}")
+    }
+}
+
+/// A key that is not in the registry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key \"{key}\"{}", DidYouMean(suggestion.as_deref()))]
+pub struct UnknownKey {
+    /// The key as given.
+    pub key: String,
+    /// The closest known key, if it looks like a typo of one.
+    pub suggestion: Option<String>,
+}
+
+/// The effective value of a registry key, rendered for `config read`.
+fn effective_value(cfg: &Config, key: &str) -> String {
+    fn join<T: ToString>(items: &[T]) -> String {
+        items.iter().map(T::to_string).collect::<Vec<_>>().join(" ")
+    }
+    fn opt<T: ToString>(v: Option<T>) -> String {
+        v.map(|v| v.to_string()).unwrap_or_default()
+    }
+    match key {
+        "hostname" => cfg.hostname.clone(),
+        "data_dir" => cfg.data_dir.display().to_string(),
+        "local_domains" => join(&cfg.local_domains),
+        "listen.smtp" => join(&cfg.listen.smtp),
+        "listen.submission" => join(&cfg.listen.submission),
+        "listen.submissions" => join(&cfg.listen.submissions),
+        "relay.local_only" => cfg.relay.local_only.to_string(),
+        "relay.restricted" => cfg.relay.restricted.to_string(),
+        "relay.allow" => join(&cfg.relay.allow),
+        "relay.authenticated" => cfg.relay.authenticated.to_string(),
+        "relay.smarthost" => opt(cfg.relay.smarthost.as_deref()),
+        "auth.mechanisms" => join(&cfg.auth.mechanisms),
+        "auth.plaintext_requires_tls" => cfg.auth.plaintext_requires_tls.to_string(),
+        "tls.cert" => opt(cfg.tls.cert.as_ref().map(|p| p.display())),
+        "tls.key" => opt(cfg.tls.key.as_ref().map(|p| p.display())),
+        "limits.message_size" => cfg.limits.message_size.to_string(),
+        "limits.recipients" => cfg.limits.recipients.to_string(),
+        "limits.errors" => cfg.limits.errors.to_string(),
+        "limits.command_timeout" => cfg.limits.command_timeout.to_string(),
+        "limits.data_timeout" => cfg.limits.data_timeout.to_string(),
+        "smtp.bare_lf" => match cfg.smtp.bare_lf {
+            BareLf::Normalize => "normalize".to_string(),
+            BareLf::Reject => "reject".to_string(),
+        },
+        "dns.nameservers" => join(&cfg.dns.nameservers),
+        "dns.timeout_ms" => cfg.dns.timeout_ms.to_string(),
+        "log.file" => opt(cfg.log.file.as_ref().map(|p| p.display())),
+        "log.format" => match cfg.log.format {
+            LogFormat::Text => "text".to_string(),
+            LogFormat::Json => "json".to_string(),
+        },
+        "log.level" => cfg.log.level.clone(),
+        "delivery.maildir" => opt(cfg.delivery.maildir.as_deref()),
+        // Invariant: the registry and this match list the same keys; the
+        // test `read_effective_lists_every_registry_key` keeps them in step.
+        other => unreachable!("registry key {other} has no effective value"),
+    }
+}
+
+/// A value as written in the file, rendered like `config read` renders values.
+fn written_value(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(written_value)
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}

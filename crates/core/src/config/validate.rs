@@ -1,0 +1,367 @@
+//! The one function that turns the raw file into a validated [`Config`]:
+//! defaults filled in, notations parsed, relative paths resolved. A value that
+//! fails here stops the load with one sentence naming the key and the value.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::defaults::{self, default_list, system_hostname};
+use super::error::{quote, ConfigError};
+use super::raw::{RawConfig, RawLimits};
+use super::values::{
+    parse_alias_name, parse_alias_target, parse_domain, parse_host_port, parse_listen,
+    parse_mechanism, parse_nameserver, resolve_path,
+};
+use super::{
+    Auth, BareLf, Config, Delivery, Dns, Limits, Listen, Log, LogFormat, Relay, Smtp, Tls,
+};
+
+/// Longest accepted session timeout: a deadline further away than a day is a
+/// mistake, and huge values would overflow `Instant` arithmetic in the server.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Longest accepted DNS query timeout (ten minutes), for the same reason.
+const MAX_DNS_TIMEOUT_MS: u64 = 600_000;
+
+/// Builds the error for `key = value` with `reason`.
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn invalid(
+        &self,
+        key: &str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Parses each string of a list, naming the first bad one.
+    fn each<T>(
+        &self,
+        key: &str,
+        values: Vec<String>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        values
+            .iter()
+            .map(|v| parse(v).map_err(|reason| self.invalid(key, quote(v), reason)))
+            .collect()
+    }
+
+    /// A limit: a whole number from 1 to `max`.
+    fn positive(
+        &self,
+        key: &str,
+        value: Option<i64>,
+        default: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        if v <= 0 {
+            return Err(self.invalid(key, v.to_string(), "must be a positive whole number"));
+        }
+        let v = v.unsigned_abs();
+        if v > max {
+            return Err(self.invalid(key, v.to_string(), format!("must be at most {max}")));
+        }
+        Ok(v)
+    }
+
+    fn nonempty(&self, key: &str, value: &str, example: &str) -> Result<(), ConfigError> {
+        if value.trim().is_empty() {
+            return Err(self.invalid(
+                key,
+                quote(value),
+                format!("cannot be empty (e.g. {example})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Validates the raw file read from `path` (named `file` in errors).
+pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config, ConfigError> {
+    let ctx = Ctx { file };
+
+    let hostname = match raw.hostname {
+        Some(h) => parse_domain(&h).map_err(|reason| ctx.invalid("hostname", quote(&h), reason))?,
+        None => system_hostname(),
+    };
+
+    let data_dir = raw
+        .data_dir
+        .unwrap_or_else(|| defaults::DATA_DIR.to_string());
+    ctx.nonempty("data_dir", &data_dir, "\"./portcullis-data\"")?;
+    let data_dir = resolve_path(path, &data_dir);
+
+    let local_domains = match raw.local_domains {
+        Some(list) => dedup(ctx.each("local_domains", list, parse_domain)?),
+        None => default_list("local_domains", &hostname),
+    };
+
+    let raw_listen = raw.listen.unwrap_or_default();
+    let listen_list = |key: &str, v: Option<Vec<String>>| {
+        ctx.each(
+            key,
+            v.unwrap_or_else(|| default_list(key, &hostname)),
+            parse_listen,
+        )
+    };
+    let listen = Listen {
+        smtp: listen_list("listen.smtp", raw_listen.smtp)?,
+        submission: listen_list("listen.submission", raw_listen.submission)?,
+        submissions: listen_list("listen.submissions", raw_listen.submissions)?,
+    };
+
+    let raw_relay = raw.relay.unwrap_or_default();
+    let relay = Relay {
+        local_only: raw_relay.local_only.unwrap_or(false),
+        restricted: raw_relay.restricted.unwrap_or(true),
+        // Entries are parsed by the relay module: a bad one is skipped and
+        // logged there, never a reason to refuse the whole file (SPEC §4).
+        allow: raw_relay
+            .allow
+            .unwrap_or_else(|| default_list("relay.allow", &hostname)),
+        authenticated: raw_relay.authenticated.unwrap_or(true),
+        smarthost: raw_relay
+            .smarthost
+            .map(|s| parse_host_port(&s).map_err(|r| ctx.invalid("relay.smarthost", quote(&s), r)))
+            .transpose()?,
+    };
+
+    let raw_auth = raw.auth.unwrap_or_default();
+    let auth = Auth {
+        mechanisms: match raw_auth.mechanisms {
+            Some(list) => dedup(
+                ctx.each("auth.mechanisms", list, parse_mechanism)?
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            None => default_list("auth.mechanisms", &hostname),
+        },
+        // Why the default is true: PLAIN and LOGIN send the password itself.
+        plaintext_requires_tls: raw_auth.plaintext_requires_tls.unwrap_or(true),
+    };
+
+    let raw_tls = raw.tls.unwrap_or_default();
+    if let Some(cert) = &raw_tls.cert {
+        ctx.nonempty("tls.cert", cert, "\"/etc/ssl/mail.pem\"")?;
+    }
+    if let Some(key) = &raw_tls.key {
+        ctx.nonempty("tls.key", key, "\"/etc/ssl/mail.key\"")?;
+        if raw_tls.cert.is_none() {
+            return Err(ConfigError::Incomplete {
+                file: file.to_string(),
+                key: "tls.key".to_string(),
+                value: quote(key),
+                needs: "tls.cert".to_string(),
+            });
+        }
+    }
+    let cert = raw_tls.cert.map(|c| resolve_path(path, &c));
+    let tls = Tls {
+        // A cert without a key: one PEM file holding both, as many ACME
+        // clients write it.
+        key: raw_tls
+            .key
+            .map(|k| resolve_path(path, &k))
+            .or_else(|| cert.clone()),
+        cert,
+    };
+
+    let limits = limits(&ctx, raw.limits.unwrap_or_default())?;
+
+    let smtp = Smtp {
+        bare_lf: match raw.smtp.and_then(|s| s.bare_lf).as_deref() {
+            None | Some("normalize") => BareLf::Normalize,
+            Some("reject") => BareLf::Reject,
+            Some(other) => {
+                return Err(ctx.invalid(
+                    "smtp.bare_lf",
+                    quote(other),
+                    "expected \"normalize\" or \"reject\"",
+                ))
+            }
+        },
+    };
+
+    let raw_dns = raw.dns.unwrap_or_default();
+    let dns = Dns {
+        nameservers: ctx.each(
+            "dns.nameservers",
+            raw_dns.nameservers.unwrap_or_default(),
+            parse_nameserver,
+        )?,
+        timeout_ms: ctx.positive(
+            "dns.timeout_ms",
+            raw_dns.timeout_ms,
+            defaults::DNS_TIMEOUT_MS,
+            MAX_DNS_TIMEOUT_MS,
+        )?,
+    };
+
+    let raw_log = raw.log.unwrap_or_default();
+    if let Some(f) = &raw_log.file {
+        ctx.nonempty("log.file", f, "\"portcullis.log\"")?;
+    }
+    let level = raw_log
+        .level
+        .unwrap_or_else(|| defaults::LOG_LEVEL.to_string());
+    ctx.nonempty("log.level", &level, "\"info\"")?;
+    if level.chars().any(char::is_whitespace) {
+        return Err(ctx.invalid(
+            "log.level",
+            quote(&level),
+            "a filter has no spaces (e.g. \"info,portcullis=debug\")",
+        ));
+    }
+    let log = Log {
+        file: raw_log.file.map(|f| resolve_path(path, &f)),
+        format: match raw_log.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ctx.invalid(
+                    "log.format",
+                    quote(other),
+                    "expected \"text\" or \"json\"",
+                ))
+            }
+        },
+        level,
+    };
+
+    let maildir = raw.delivery.and_then(|d| d.maildir);
+    if let Some(m) = &maildir {
+        if !m.contains("{user}") {
+            return Err(ctx.invalid(
+                "delivery.maildir",
+                quote(m),
+                "the path template must contain {user}",
+            ));
+        }
+    }
+    let delivery = Delivery { maildir };
+
+    let aliases = aliases(&ctx, raw.aliases.unwrap_or_default())?;
+    let routes = routes(&ctx, raw.routes.unwrap_or_default())?;
+
+    Ok(Config {
+        path: path.to_path_buf(),
+        hostname,
+        data_dir,
+        local_domains,
+        listen,
+        relay,
+        auth,
+        tls,
+        limits,
+        smtp,
+        dns,
+        log,
+        delivery,
+        aliases,
+        routes,
+    })
+}
+
+fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
+    let usize_max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
+    Ok(Limits {
+        message_size: ctx.positive(
+            "limits.message_size",
+            raw.message_size,
+            defaults::MESSAGE_SIZE,
+            u64::MAX,
+        )?,
+        recipients: usize::try_from(ctx.positive(
+            "limits.recipients",
+            raw.recipients,
+            defaults::RECIPIENTS,
+            usize_max,
+        )?)
+        .unwrap_or(usize::MAX),
+        errors: u32::try_from(ctx.positive(
+            "limits.errors",
+            raw.errors,
+            defaults::ERRORS,
+            u64::from(u32::MAX),
+        )?)
+        .unwrap_or(u32::MAX),
+        command_timeout: ctx.positive(
+            "limits.command_timeout",
+            raw.command_timeout,
+            defaults::COMMAND_TIMEOUT,
+            MAX_TIMEOUT_SECS,
+        )?,
+        data_timeout: ctx.positive(
+            "limits.data_timeout",
+            raw.data_timeout,
+            defaults::DATA_TIMEOUT,
+            MAX_TIMEOUT_SECS,
+        )?,
+    })
+}
+
+fn aliases(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, super::raw::OneOrMany>,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, targets) in raw {
+        let key = format!("aliases.{name}");
+        let lower = parse_alias_name(&name).map_err(|r| ctx.invalid(&key, quote(&name), r))?;
+        let targets = targets.into_vec();
+        if targets.is_empty() {
+            return Err(ctx.invalid(&key, "[]", "an alias needs at least one target"));
+        }
+        let targets = ctx.each(&key, targets, parse_alias_target)?;
+        if out.insert(lower.clone(), targets).is_some() {
+            return Err(ctx.invalid(
+                &key,
+                quote(&name),
+                format!("alias \"{lower}\" is defined twice (names are case-insensitive)"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn routes(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (domain, hop) in raw {
+        let key = format!("routes.{domain}");
+        let lower = parse_domain(&domain).map_err(|r| ctx.invalid(&key, quote(&domain), r))?;
+        let hop = parse_host_port(&hop).map_err(|r| ctx.invalid(&key, quote(&hop), r))?;
+        if out.insert(lower.clone(), hop).is_some() {
+            return Err(ctx.invalid(
+                &key,
+                quote(&domain),
+                format!("route for \"{lower}\" is defined twice (domains are case-insensitive)"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Keeps the first of each value, in order.
+fn dedup<T: PartialEq>(values: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
