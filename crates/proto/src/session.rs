@@ -1,9 +1,10 @@
 //! The SMTP server session as a sans-IO state machine.
 //!
 //! The session is fed bytes and `now`, and answers with [`Action`]s: send
-//! these replies, decide this recipient, store this message, start TLS, read
-//! more, close. It never touches a socket or a clock, so every protocol rule
-//! is a plain test (see `session/tests.rs`).
+//! these replies, decide this recipient, verify these credentials (AUTH,
+//! `session/auth.rs` over [`crate::sasl`]), store this message, start TLS,
+//! read more, close. It never touches a socket or a clock, so every protocol
+//! rule is a plain test (see `session/tests.rs` and `session/auth_tests.rs`).
 //!
 //! The driver loop, in shape:
 //! ```text
@@ -14,6 +15,7 @@
 //!         Action::CheckRecipient(r) => s.recipient_decision(policy(r)),
 //!         Action::StoreMessage(m) => s.message_stored(store(m).await),
 //!         Action::StartTls => { handshake; s.tls_established() }
+//!         Action::Authenticate(req) => s.auth_answer(user_db.answer(req)),
 //!         Action::NeedInput => match read until s.deadline() {
 //!             Ok(0) => s.peer_closed(), Ok(n) => s.feed(&buf[..n], now), Err(timeout) => s.on_timeout(now) }
 //!         Action::Close => break,
@@ -25,6 +27,9 @@
 //! asks only once every complete line it holds has been handled, so its
 //! buffer never holds more than one unfinished line plus one read.
 
+mod auth;
+#[cfg(test)]
+mod auth_tests;
 mod commands;
 mod data;
 mod framing;
@@ -38,6 +43,9 @@ use std::time::{Duration, Instant};
 use crate::address::{Mailbox, ReversePath};
 use crate::command::{parse_command, MailParams};
 use crate::reply::Reply;
+use crate::sasl::{Exchange, Mechanism, Nonces};
+
+pub use crate::sasl::{AuthAnswer, AuthRequest, ScramKeys, Secret};
 
 use data::DataReader;
 use framing::{Frame, LineBuffer};
@@ -91,11 +99,30 @@ pub struct SessionConfig {
     pub tls_active: bool,
     /// Submission roles: MAIL/RCPT/DATA get `530 5.7.0` until AUTH succeeds.
     pub require_auth: bool,
+    /// `auth.mechanisms`: the SASL mechanisms to offer, in advertising order
+    /// (`SCRAM-SHA-256`, `CRAM-MD5`, `PLAIN`, `LOGIN`; case-insensitive;
+    /// other names are ignored). Empty: no AUTH at all (`502 5.5.1`).
+    pub auth_mechanisms: Vec<String>,
+    /// `auth.plaintext_requires_tls`: PLAIN and LOGIN are neither advertised
+    /// nor accepted (`538 5.7.11`) until the connection is under TLS.
+    pub plaintext_requires_tls: bool,
+    /// Fresh random bytes for this session, from which its CRAM-MD5
+    /// challenges and SCRAM server nonces are drawn. The driver must give
+    /// every session new ones from the OS RNG ([`Secret::random`], which the
+    /// default does); a fixed value makes a test deterministic.
+    pub random_seed: Secret,
+    /// A server-wide secret, the same for every session: SCRAM keys for
+    /// unknown users are derived from it, so the same unknown name always
+    /// gets the same salt, as a real user does. The default is
+    /// [`Secret::per_process`].
+    pub auth_secret: Secret,
 }
 
 impl Default for SessionConfig {
     /// The SPEC §2 defaults for a port-25 session on `localhost` without TLS:
-    /// 25 MiB messages, 100 recipients, 20 errors (Postfix's hard error limit).
+    /// 25 MiB messages, 100 recipients, 20 errors (Postfix's hard error
+    /// limit), all four SASL mechanisms with PLAIN and LOGIN only under TLS,
+    /// a fresh random seed and the per-process auth secret.
     fn default() -> Self {
         SessionConfig {
             hostname: "localhost".to_string(),
@@ -107,6 +134,13 @@ impl Default for SessionConfig {
             starttls: false,
             tls_active: false,
             require_auth: false,
+            auth_mechanisms: Mechanism::ALL
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect(),
+            plaintext_requires_tls: true,
+            random_seed: Secret::random(),
+            auth_secret: Secret::per_process(),
         }
     }
 }
@@ -155,6 +189,12 @@ pub enum Action {
     StoreMessage(Message),
     /// Perform the TLS handshake now, then call [`Session::tls_established`].
     StartTls,
+    /// Look up or verify credentials for an AUTH exchange (RFC 4954), then
+    /// call [`Session::auth_answer`] with the [`AuthAnswer`] variant that
+    /// matches the request: `Password` → `Verified`, `CramMd5` →
+    /// `CramMd5Digest`, `ScramKeys` → `ScramKeys` (any request may get
+    /// `Unavailable`). Nothing is read until it is answered.
+    Authenticate(AuthRequest),
     /// Read more input (until [`Session::deadline`]) and [`Session::feed`] it.
     NeedInput,
     /// Close the connection (everything to send has been returned already).
@@ -175,10 +215,15 @@ pub struct Session {
     waiting: Waiting,
     helo: Option<Helo>,
     tls: bool,
-    /// The SASL user once AUTH (RFC 4954) has succeeded. No mechanism is
-    /// offered yet, so it stays `None`; everything that depends on it
-    /// (530 on submission, `RecipientCheck`, `Message`) already reads it.
+    /// The SASL user (lower-cased) once AUTH (RFC 4954) has succeeded; it
+    /// opens the submission gate and travels in `RecipientCheck` and `Message`.
     auth_user: Option<String>,
+    /// Challenges and nonces for AUTH exchanges.
+    nonces: Nonces,
+    /// Tests only: the next CRAM-MD5 challenge or SCRAM server nonce, to
+    /// replay the RFCs' published exchanges.
+    #[cfg(test)]
+    challenge_override: Option<String>,
     transaction: Option<Transaction>,
     errors: u32,
     /// 452 4.5.3 replies in the current transaction (see `commands::rcpt`).
@@ -211,6 +256,8 @@ enum Reading {
     Commands,
     /// After `354`: message content for this transaction.
     Data(DataReader, Transaction),
+    /// Inside an AUTH exchange: each line is a SASL response (RFC 4954 §4).
+    Auth(Box<Exchange>),
 }
 
 /// A request to the driver that must be answered before anything else
@@ -222,6 +269,8 @@ enum Waiting {
     /// `Some` until the `StoreMessage` action has been returned.
     Storage(Option<Message>),
     Tls,
+    /// The driver looks up or verifies credentials.
+    Auth(AuthRequest),
 }
 
 impl Session {
@@ -229,6 +278,9 @@ impl Session {
     pub fn new(cfg: SessionConfig, now: Instant) -> Session {
         let mut s = Session {
             tls: cfg.tls_active,
+            nonces: Nonces::new(cfg.random_seed.clone()),
+            #[cfg(test)]
+            challenge_override: None,
             cfg,
             input: LineBuffer::default(),
             out: Vec::new(),
@@ -261,6 +313,12 @@ impl Session {
         self.tls
     }
 
+    /// The authenticated user (lower-cased), once AUTH has succeeded
+    /// (forgotten after STARTTLS).
+    pub fn auth_user(&self) -> Option<&str> {
+        self.auth_user.as_deref()
+    }
+
     /// Hands over bytes read from the client. Call it only after
     /// [`Action::NeedInput`]: that is what keeps the buffer bounded.
     pub fn feed(&mut self, bytes: &[u8], now: Instant) {
@@ -275,9 +333,9 @@ impl Session {
     /// the client; never returns anything else while a decision is pending.
     ///
     /// Asked again before the pending decision was answered, it repeats a
-    /// `CheckRecipient` or `StartTls`; a `StoreMessage` cannot be repeated
-    /// (the message was handed over), so the session closes instead, having
-    /// acknowledged nothing.
+    /// `CheckRecipient`, `Authenticate` or `StartTls`; a `StoreMessage`
+    /// cannot be repeated (the message was handed over), so the session
+    /// closes instead, having acknowledged nothing.
     pub fn next_action(&mut self, now: Instant) -> Action {
         loop {
             if let Some(action) = self.queued.pop_front() {
@@ -290,6 +348,7 @@ impl Session {
                 Waiting::Nothing => {}
                 Waiting::Recipient(check) => return Action::CheckRecipient(check.clone()),
                 Waiting::Tls => return Action::StartTls,
+                Waiting::Auth(request) => return Action::Authenticate(request.clone()),
                 Waiting::Storage(message) => match message.take() {
                     Some(m) => return Action::StoreMessage(m),
                     None => {
@@ -314,7 +373,7 @@ impl Session {
         // RFC 5321 §4.5.3.2: one timeout between commands, another between
         // blocks of data.
         let timeout = match self.reading {
-            Reading::Commands => self.cfg.timeouts.command,
+            Reading::Commands | Reading::Auth(_) => self.cfg.timeouts.command,
             Reading::Data(..) => self.cfg.timeouts.data_block,
         };
         self.last_activity + timeout
@@ -379,6 +438,14 @@ impl Session {
         }
     }
 
+    /// The driver's answer to the pending [`Action::Authenticate`]. The
+    /// session then sends the next `334` challenge, `235 2.7.0` or the
+    /// failure (`535 5.7.8`, `454 4.7.0` for `Unavailable` or an answer of
+    /// the wrong kind). A call with no request pending changes nothing.
+    pub fn auth_answer(&mut self, answer: AuthAnswer) {
+        self.auth_answered(answer);
+    }
+
     /// The TLS handshake after [`Action::StartTls`] succeeded: the session
     /// forgets EHLO and starts over, as RFC 3207 §4.2 requires.
     pub fn tls_established(&mut self) {
@@ -434,6 +501,22 @@ impl Session {
                     }
                 }
                 progressed
+            }
+            Reading::Auth(_) => {
+                match self.input.next_frame() {
+                    None => return false,
+                    // Not reached: an over-long line ends the exchange at
+                    // `TooLong`, and its end is then read as a command line.
+                    Some(Frame::TooLongEnd { .. }) => {}
+                    // RFC 4954 §4 frames responses like commands: a line
+                    // over the limit aborts the exchange.
+                    Some(Frame::TooLong) => self.auth_line_too_long(),
+                    Some(Frame::Line(raw)) => {
+                        let raw = raw.to_vec();
+                        self.auth_line(&raw);
+                    }
+                }
+                true
             }
             Reading::Commands => {
                 let line = match self.input.next_frame() {

@@ -57,10 +57,13 @@ impl Session {
                 if self.cfg.starttls && !self.tls {
                     text.push_str(" STARTTLS");
                 }
+                if !self.offered_mechanisms().is_empty() {
+                    text.push_str(" AUTH");
+                }
                 self.reply(Reply::new(214, (2, 0, 0), text));
             }
             Command::StartTls => self.starttls(),
-            Command::Auth(..) => self.auth(),
+            Command::Auth(mechanism, initial) => self.auth(mechanism, initial),
         }
     }
 
@@ -77,8 +80,15 @@ impl Session {
         if self.cfg.starttls && !self.tls {
             keywords.push("STARTTLS".to_string());
         }
-        // AUTH (RFC 4954) is advertised here, after STARTTLS, once SASL
-        // mechanisms exist; `Session::auth` answers AUTH until then.
+        // RFC 4954 §3: `AUTH` and the mechanisms usable now; none, no keyword.
+        let mechanisms: Vec<&str> = self
+            .offered_mechanisms()
+            .into_iter()
+            .map(|m| m.name())
+            .collect();
+        if !mechanisms.is_empty() {
+            keywords.push(format!("AUTH {}", mechanisms.join(" ")));
+        }
         keywords
     }
 
@@ -110,7 +120,7 @@ impl Session {
         self.reply(Reply::new(530, (5, 7, 0), "Authentication required"));
     }
 
-    fn mail(&mut self, mail_from: ReversePath, params: MailParams) {
+    fn mail(&mut self, mail_from: ReversePath, mut params: MailParams) {
         // RFC 5321 §4.1.4: MAIL only after EHLO/HELO.
         let Some(helo) = self.helo.clone() else {
             return self.reply(bad_sequence("Error: send HELO/EHLO first"));
@@ -131,6 +141,12 @@ impl Session {
                 (5, 3, 4),
                 "Message size exceeds fixed limit",
             ));
+        }
+        // RFC 4954 §5: an AUTH= claim from a client we have not
+        // authenticated is not trusted; it is kept as `AUTH=<>`. Why: the
+        // claim would otherwise travel on as if we had vouched for it.
+        if self.auth_user.is_none() && params.auth.is_some() {
+            params.auth = Some(String::new());
         }
         self.transaction = Some(Transaction {
             helo,
@@ -205,20 +221,5 @@ impl Session {
         self.input.clear();
         self.flush();
         self.waiting = Waiting::Tls;
-    }
-
-    /// AUTH (RFC 4954). No SASL mechanism is offered yet, so a well-placed
-    /// AUTH is answered `502`; the sequence rules of §4 already apply.
-    fn auth(&mut self) {
-        if !self.helo.as_ref().is_some_and(|h| h.esmtp) {
-            return self.reply(bad_sequence("Error: send EHLO first"));
-        }
-        if self.auth_user.is_some() {
-            return self.reply(bad_sequence("Error: already authenticated"));
-        }
-        if self.transaction.is_some() {
-            return self.reply(bad_sequence("Error: MAIL transaction in progress"));
-        }
-        self.reply(Reply::new(502, (5, 5, 1), "AUTH not supported"))
     }
 }

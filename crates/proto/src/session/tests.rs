@@ -10,36 +10,48 @@ use super::framing::MAX_LINE;
 use super::*;
 use crate::address::Domain;
 
-const HOST: &str = "mx.test";
-const GREETING: &str = "220 mx.test ESMTP Portcullis\r\n";
-const EHLO_REPLY: &str = "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
+pub(super) const HOST: &str = "mx.test";
+pub(super) const GREETING: &str = "220 mx.test ESMTP Portcullis\r\n";
+/// EHLO without AUTH: `cfg()` configures no mechanism (AUTH has its own
+/// tests in `auth_tests.rs`).
+pub(super) const EHLO_REPLY: &str =
+    "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
                           250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n";
-const GO_AHEAD: &str = "354 End data with <CR><LF>.<CR><LF>\r\n";
+pub(super) const GO_AHEAD: &str = "354 End data with <CR><LF>.<CR><LF>\r\n";
 
-fn cfg() -> SessionConfig {
+pub(super) fn cfg() -> SessionConfig {
     SessionConfig {
         hostname: HOST.to_string(),
+        auth_mechanisms: Vec::new(),
+        // Deterministic challenges and nonces.
+        random_seed: Secret([7; 32]),
+        auth_secret: Secret([9; 32]),
         ..SessionConfig::default()
     }
 }
 
 /// A scripted driver: runs the session's actions like the tokio driver does,
 /// answering recipient checks (local parts starting with `unknown` are
-/// refused) and storing messages as `Q1`, `Q2`…
-struct Client {
-    s: Session,
-    now: Instant,
+/// refused), storing messages as `Q1`, `Q2`… and answering AUTH requests
+/// from the test users of `auth_tests::answer`.
+pub(super) struct Client {
+    pub(super) s: Session,
+    pub(super) now: Instant,
     /// Every `Send`, one entry per action.
-    sends: Vec<Vec<u8>>,
-    checks: Vec<RecipientCheck>,
-    messages: Vec<Message>,
-    store_error: Option<Reply>,
-    handshakes: usize,
-    closed: bool,
+    pub(super) sends: Vec<Vec<u8>>,
+    pub(super) checks: Vec<RecipientCheck>,
+    pub(super) messages: Vec<Message>,
+    pub(super) store_error: Option<Reply>,
+    pub(super) handshakes: usize,
+    /// Every `Authenticate` request, in order.
+    pub(super) auth_requests: Vec<AuthRequest>,
+    /// Answer every AUTH request with this instead of the user database.
+    pub(super) auth_override: Option<AuthAnswer>,
+    pub(super) closed: bool,
 }
 
 impl Client {
-    fn new(cfg: SessionConfig) -> Client {
+    pub(super) fn new(cfg: SessionConfig) -> Client {
         let now = Instant::now();
         Client {
             s: Session::new(cfg, now),
@@ -49,19 +61,21 @@ impl Client {
             messages: Vec::new(),
             store_error: None,
             handshakes: 0,
+            auth_requests: Vec::new(),
+            auth_override: None,
             closed: false,
         }
     }
 
     /// A session past its greeting.
-    fn connected(cfg: SessionConfig) -> Client {
+    pub(super) fn connected(cfg: SessionConfig) -> Client {
         let mut c = Client::new(cfg);
         assert_eq!(c.run(), GREETING);
         c
     }
 
     /// A session past EHLO.
-    fn greeted(cfg: SessionConfig) -> Client {
+    pub(super) fn greeted(cfg: SessionConfig) -> Client {
         let mut c = Client::connected(cfg);
         c.say(b"EHLO client.test\r\n");
         c
@@ -69,7 +83,7 @@ impl Client {
 
     /// Runs actions until the session wants input or closes; returns what
     /// the server sent meanwhile.
-    fn run(&mut self) -> String {
+    pub(super) fn run(&mut self) -> String {
         let mut sent = Vec::new();
         loop {
             match self.s.next_action(self.now) {
@@ -99,6 +113,14 @@ impl Client {
                     self.handshakes += 1;
                     self.s.tls_established();
                 }
+                Action::Authenticate(request) => {
+                    let answer = match &self.auth_override {
+                        Some(answer) => answer.clone(),
+                        None => super::auth_tests::answer(&request),
+                    };
+                    self.auth_requests.push(request);
+                    self.s.auth_answer(answer);
+                }
                 Action::NeedInput => break,
                 Action::Close => {
                     self.closed = true;
@@ -110,20 +132,20 @@ impl Client {
     }
 
     /// Sends client bytes in one read and returns the server's answer.
-    fn say(&mut self, bytes: &[u8]) -> String {
+    pub(super) fn say(&mut self, bytes: &[u8]) -> String {
         assert!(!self.closed, "the session is closed");
         self.s.feed(bytes, self.now);
         self.run()
     }
 
     /// Opens a transaction to `r@mx.test` and gets the 354.
-    fn start_data(&mut self) {
+    pub(super) fn start_data(&mut self) {
         let out = self.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r@mx.test>\r\nDATA\r\n");
         assert_eq!(out, format!("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n{GO_AHEAD}"));
     }
 }
 
-fn mailbox(local: &str, domain: &str) -> Mailbox {
+pub(super) fn mailbox(local: &str, domain: &str) -> Mailbox {
     Mailbox {
         local: local.to_string(),
         domain: Domain::Name(domain.to_string()),
@@ -271,7 +293,7 @@ fn simple_commands_have_fixed_replies() {
 }
 
 #[test]
-fn auth_is_not_offered_yet_but_its_sequence_rules_hold() {
+fn auth_without_mechanisms_is_not_supported_but_its_sequence_rules_hold() {
     let mut c = Client::connected(cfg());
     assert_eq!(
         c.say(b"AUTH PLAIN\r\n"),
@@ -957,6 +979,20 @@ fn starttls_is_refused_when_not_offered_or_inside_a_transaction() {
 /// Runs `input` through a fresh session, fed in pieces cut at `cuts`; returns
 /// every byte sent and every message stored.
 fn run_split(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Message>) {
+    let cfg = SessionConfig {
+        max_message_size: 200,
+        max_recipients: 3,
+        ..cfg()
+    };
+    run_split_with(cfg, input, cuts)
+}
+
+/// [`run_split`] with any configuration.
+pub(super) fn run_split_with(
+    cfg: SessionConfig,
+    input: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, Vec<Message>) {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
     cuts.sort_unstable();
     let mut pieces = Vec::new();
@@ -967,11 +1003,7 @@ fn run_split(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Message>) {
             at = cut;
         }
     }
-    let mut c = Client::new(SessionConfig {
-        max_message_size: 200,
-        max_recipients: 3,
-        ..cfg()
-    });
+    let mut c = Client::new(cfg);
     c.run();
     for piece in pieces {
         if c.closed {
