@@ -1,0 +1,298 @@
+//! One `relay.allow` value (SPEC §4) parsed into an [`Entry`]: an optional
+//! `!` (exception), then an address, an octet pattern, a CIDR block or a host
+//! name. Parsing is strict: anything ambiguous is an error naming the value,
+//! because a relay entry silently read differently from what the admin meant
+//! is an open relay or a locked-out office.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::pattern::{compile_pattern, parse_pattern, MAX_PATTERN_RANGES};
+use super::range::{canonical, IpRange};
+
+/// A parsed relay-list entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The value as written, whitespace trimmed (`!` included).
+    pub raw: String,
+    /// `!` prefix: an exception that denies what it matches.
+    pub negated: bool,
+    /// What the entry matches.
+    pub kind: EntryKind,
+}
+
+/// What an entry matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Address ranges, ascending, not overlapping: one host, an octet
+    /// pattern's ranges, or a CIDR block.
+    Ranges(Vec<IpRange>),
+    /// A host or domain name: lower-case, no trailing dot. Its A/AAAA
+    /// addresses are resolved by the caller; it also matches a client whose
+    /// verified reverse-DNS name is the name or ends in `.` + name.
+    Name(String),
+}
+
+/// Why a relay entry was refused: `Display` is one sentence naming the value,
+/// e.g. `relay entry "192.168.300.*": octet 300 is over 255`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryError {
+    /// The value as written (trimmed).
+    pub raw: String,
+    /// What is wrong with it.
+    pub kind: EntryErrorKind,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "relay entry {:?}: {}", self.raw, self.kind)
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// The kinds of malformed entry, each with its explanation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryErrorKind {
+    #[error("the entry is empty")]
+    Empty,
+    #[error("it contains whitespace (write one address, range or name per value)")]
+    Whitespace,
+    #[error("\"!\" must be followed by an address, range or name")]
+    LoneBang,
+    #[error("only one \"!\" is allowed")]
+    DoubleBang,
+    #[error("an address pattern needs exactly four octets, like 192.168.40.* (found {found})")]
+    OctetCount { found: usize },
+    #[error("an octet is empty")]
+    EmptyOctet,
+    #[error("octet \"{part}\" is not a number, \"*\" or a range like 40-43")]
+    BadOctetRange { part: String },
+    #[error("range {lo}-{hi} is reversed (did you mean {hi}-{lo}?)")]
+    ReversedRange { lo: u8, hi: u8 },
+    #[error("octet {octet} has a leading zero, which some read as octal: write it without")]
+    LeadingZero { octet: String },
+    #[error("octet {octet} is over 255")]
+    OctetOver255 { octet: String },
+    #[error("the pattern needs {count} separate address ranges, more than {max}: write it as CIDR blocks (e.g. 10.0.0.0/8)", max = MAX_PATTERN_RANGES)]
+    TooManyRanges { count: u64 },
+    #[error("\"{addr}\" is not a valid IPv4 or IPv6 address")]
+    BadAddress { addr: String },
+    #[error("the address before the prefix must be a plain address, not a pattern")]
+    PatternInCidr,
+    #[error("prefix length \"{prefix}\" is not a plain decimal number")]
+    BadPrefix { prefix: String },
+    #[error("prefix length {prefix} is over {max}")]
+    PrefixTooLong { prefix: u32, max: u32 },
+    #[error("host bits are set under the /{prefix} prefix (did you mean {network}/{prefix}?)")]
+    HostBits { prefix: u32, network: IpAddr },
+    #[error(
+        "character {ch:?} is not allowed in a host name (letters, digits, hyphens and dots only)"
+    )]
+    NameChar { ch: char },
+    #[error("character {ch:?} is not allowed in a host name: write an internationalised name in its xn-- form")]
+    NonAsciiName { ch: char },
+    #[error("a host name label is empty (a leading dot or two dots in a row)")]
+    EmptyLabel,
+    #[error("host name label \"{label}\" is longer than 63 characters")]
+    LabelTooLong { label: String },
+    #[error("host name label \"{label}\" starts or ends with a hyphen")]
+    LabelHyphen { label: String },
+    #[error("the host name is {len} characters long, over 253")]
+    NameTooLong { len: usize },
+    #[error("the last label of a host name must start with a letter; this looks like a mistyped address")]
+    NumericName,
+    #[error("a name already matches its subdomains: write \"{domain}\" instead")]
+    WildcardName { domain: String },
+    #[error("the list has more than 4294967294 entries")]
+    ListTooLong,
+}
+
+/// Parses one `relay.allow` value (SPEC §4). Whitespace around it is
+/// trimmed; everything else must be exactly one notation.
+pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
+    let trimmed = raw.trim();
+    let err = |kind| EntryError {
+        raw: trimmed.to_string(),
+        kind,
+    };
+    let (negated, kind) = parse_trimmed(trimmed).map_err(err)?;
+    Ok(Entry {
+        raw: trimmed.to_string(),
+        negated,
+        kind,
+    })
+}
+
+fn parse_trimmed(s: &str) -> Result<(bool, EntryKind), EntryErrorKind> {
+    if s.is_empty() {
+        return Err(EntryErrorKind::Empty);
+    }
+    if s.chars().any(char::is_whitespace) {
+        return Err(EntryErrorKind::Whitespace);
+    }
+    let (negated, body) = match s.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    if body.is_empty() {
+        return Err(EntryErrorKind::LoneBang);
+    }
+    if body.starts_with('!') {
+        return Err(EntryErrorKind::DoubleBang);
+    }
+    let kind = if let Some((addr, prefix)) = body.split_once('/') {
+        EntryKind::Ranges(vec![parse_cidr(addr, prefix)?])
+    } else if body.contains(':') {
+        let v6: Ipv6Addr = body.parse().map_err(|_| EntryErrorKind::BadAddress {
+            addr: body.to_string(),
+        })?;
+        // An IPv6 address without a prefix is one host (/128), never a network (SPEC §4).
+        EntryKind::Ranges(vec![IpRange::host(IpAddr::V6(v6))])
+    } else if body
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'*' | b'-'))
+    {
+        // Anything that looks numeric is an address pattern, never a name, so
+        // a mistyped address can never turn into a DNS lookup.
+        EntryKind::Ranges(compile_pattern(&parse_pattern(body)?)?)
+    } else {
+        EntryKind::Name(parse_name(body)?)
+    };
+    Ok((negated, kind))
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`. An IPv6 block inside the IPv4-mapped range
+/// (`::ffff:10.0.0.0/104`) is stored as the IPv4 block it denotes, as mapped
+/// clients are matched as IPv4.
+fn parse_cidr(addr: &str, prefix: &str) -> Result<IpRange, EntryErrorKind> {
+    if prefix.is_empty()
+        || prefix.len() > 3
+        || !prefix.bytes().all(|b| b.is_ascii_digit())
+        || (prefix.len() > 1 && prefix.starts_with('0'))
+    {
+        return Err(EntryErrorKind::BadPrefix {
+            prefix: prefix.to_string(),
+        });
+    }
+    let len: u32 = prefix.parse().map_err(|_| EntryErrorKind::BadPrefix {
+        prefix: prefix.to_string(),
+    })?;
+    let ip = if addr.contains(':') {
+        IpAddr::V6(addr.parse().map_err(|_| EntryErrorKind::BadAddress {
+            addr: addr.to_string(),
+        })?)
+    } else {
+        if !addr
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'*' | b'-'))
+        {
+            return Err(EntryErrorKind::BadAddress {
+                addr: addr.to_string(),
+            });
+        }
+        // Reuse the octet parser for its precise messages (leading zero, over 255).
+        let octets = parse_pattern(addr)?;
+        if octets.iter().any(|o| o.lo != o.hi) {
+            return Err(EntryErrorKind::PatternInCidr);
+        }
+        IpAddr::V4(Ipv4Addr::new(
+            octets[0].lo,
+            octets[1].lo,
+            octets[2].lo,
+            octets[3].lo,
+        ))
+    };
+    let (value, bits) = match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    if len > bits {
+        return Err(EntryErrorKind::PrefixTooLong {
+            prefix: len,
+            max: bits,
+        });
+    }
+    // The low `bits - len` bits; 1 << 128 does not exist, hence checked_shl.
+    let host_mask: u128 = match 1u128.checked_shl(bits - len) {
+        Some(block) => block - 1,
+        None => u128::MAX,
+    };
+    if value & host_mask != 0 {
+        // Host bits under the prefix are a typo more often than not
+        // (`10.0.0.1/8`): refuse and show the block it would have been.
+        let network = match ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from((value & !host_mask) as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(value & !host_mask)),
+        };
+        return Err(EntryErrorKind::HostBits {
+            prefix: len,
+            network,
+        });
+    }
+    let (first, last) = (value, value | host_mask);
+    Ok(match ip {
+        IpAddr::V4(_) => IpRange::V4 {
+            first: first as u32,
+            last: last as u32,
+        },
+        IpAddr::V6(_) => {
+            let (lo, hi) = (Ipv6Addr::from(first), Ipv6Addr::from(last));
+            match (canonical(IpAddr::V6(lo)), canonical(IpAddr::V6(hi))) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => IpRange::V4 {
+                    first: u32::from(a),
+                    last: u32::from(b),
+                },
+                _ => IpRange::V6 { first, last },
+            }
+        }
+    })
+}
+
+/// RFC 1123 §2.1 host names (letters, digits, hyphens; labels of 1-63 not
+/// starting or ending with a hyphen; RFC 1035 §2.3.4: at most 253 characters
+/// written without the root dot). One trailing dot is allowed and dropped;
+/// case is folded (RFC 4343).
+fn parse_name(body: &str) -> Result<String, EntryErrorKind> {
+    if let Some(domain) = body.strip_prefix("*.") {
+        return Err(EntryErrorKind::WildcardName {
+            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        });
+    }
+    let name = body.strip_suffix('.').unwrap_or(body);
+    if let Some(ch) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(if ch.is_ascii() {
+            EntryErrorKind::NameChar { ch }
+        } else {
+            EntryErrorKind::NonAsciiName { ch }
+        });
+    }
+    if name.len() > 253 {
+        return Err(EntryErrorKind::NameTooLong { len: name.len() });
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(EntryErrorKind::EmptyLabel);
+        }
+        if label.len() > 63 {
+            return Err(EntryErrorKind::LabelTooLong {
+                label: label.to_string(),
+            });
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(EntryErrorKind::LabelHyphen {
+                label: label.to_string(),
+            });
+        }
+    }
+    // RFC 3696 §2: top-level domains are never all-numeric; requiring the last
+    // label to start with a letter also catches `192.168.1.1x`-style typos.
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if !last.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(EntryErrorKind::NumericName);
+    }
+    Ok(name.to_ascii_lowercase())
+}

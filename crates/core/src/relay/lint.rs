@@ -1,0 +1,340 @@
+//! Warnings for relay entries that look like mistakes (SPEC §4): an open
+//! relay, an entry broader than a /8, an entry that can never decide anything
+//! because earlier entries match all it matches, and a public range in an
+//! otherwise private list. Warnings never change what the list does.
+
+use std::collections::BTreeSet;
+
+use super::list::RelayList;
+use super::range::IpRange;
+use super::report::{Outcome, ReportLine, WarningKind};
+use super::table::NOBODY;
+
+/// What the lints need to know of one added entry.
+pub(crate) struct LintEntry {
+    pub(crate) negated: bool,
+    /// The entry's ranges; for a name, its addresses as hosts.
+    pub(crate) ranges: Vec<IpRange>,
+    pub(crate) name: Option<String>,
+}
+
+/// More IPv4 addresses than this in one entry is "broader than a /8".
+const BROAD_V4: u128 = 1 << 24;
+/// IPv6 has no /8 habit; the comparable mistake is more than an ISP's /32.
+const BROAD_V6: u128 = 1 << 96;
+/// How many covering entries a shadowing warning names.
+const NAMED_COVERERS: usize = 3;
+/// How many table intervals a shadowing check walks to name the coverers
+/// (bounds the work on pathological lists; the warning then says "and others").
+const WALK_BUDGET: usize = 1024;
+
+/// Private, loopback, link-local and shared (CGNAT) IPv4 blocks.
+const PRIVATE_V4: &[(u128, u32)] = &[
+    (0x0A00_0000, 8),  // 10.0.0.0/8, RFC 1918
+    (0x6440_0000, 10), // 100.64.0.0/10, RFC 6598
+    (0x7F00_0000, 8),  // 127.0.0.0/8, loopback
+    (0xA9FE_0000, 16), // 169.254.0.0/16, link-local (RFC 3927)
+    (0xAC10_0000, 12), // 172.16.0.0/12, RFC 1918
+    (0xC0A8_0000, 16), // 192.168.0.0/16, RFC 1918
+];
+
+/// IPv4 blocks that are not public unicast, sorted (RFC 6890).
+const NON_PUBLIC_V4: &[(u128, u32)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+    (0x0A00_0000, 8),  // 10.0.0.0/8
+    (0x6440_0000, 10), // 100.64.0.0/10
+    (0x7F00_0000, 8),  // 127.0.0.0/8
+    (0xA9FE_0000, 16), // 169.254.0.0/16
+    (0xAC10_0000, 12), // 172.16.0.0/12
+    (0xC000_0000, 24), // 192.0.0.0/24 protocol assignments
+    (0xC000_0200, 24), // 192.0.2.0/24 documentation
+    (0xC0A8_0000, 16), // 192.168.0.0/16
+    (0xC612_0000, 15), // 198.18.0.0/15 benchmarking
+    (0xC633_6400, 24), // 198.51.100.0/24 documentation
+    (0xCB00_7100, 24), // 203.0.113.0/24 documentation
+    (0xE000_0000, 3),  // 224.0.0.0/3 multicast and reserved
+];
+
+/// Loopback, unique-local and link-local IPv6 blocks.
+const PRIVATE_V6: &[(u128, u32)] = &[
+    (1, 128),                                        // ::1
+    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // fc00::/7, RFC 4193
+    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // fe80::/10
+];
+
+/// Everything but global unicast 2000::/3 (minus documentation), sorted.
+const NON_PUBLIC_V6: &[(u128, u32)] = &[
+    (0, 3),
+    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
+    (0x4000_0000_0000_0000_0000_0000_0000_0000, 2),
+    (0x8000_0000_0000_0000_0000_0000_0000_0000, 1),
+];
+
+/// Runs every check; returns the warning lines (in entry order, list-wide last)
+/// and whether the list makes an open relay.
+pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<ReportLine>, bool) {
+    let mut owned = vec![false; entries.len()];
+    for &owner in list.v4.owners().iter().chain(list.v6.owners()) {
+        if let Some(slot) = owned.get_mut(owner as usize) {
+            *slot = true;
+        }
+    }
+    let first_private = entries.iter().position(|entry| {
+        matches!(entry, Some(e) if !e.negated && e.name.is_none() && e.ranges.iter().all(is_private))
+    });
+    let mut warnings = Vec::new();
+    let mut open_relay = false;
+    let mut whole_entry = [false, false]; // an entry covering all of IPv4 / IPv6
+    for (index, entry) in entries.iter().enumerate() {
+        let Some(entry) = entry else { continue };
+        let k = index as u32;
+        let this = describe(list, k);
+        let warn = |kind, message: String| ReportLine {
+            index: Some(index),
+            raw: list.raw(k).to_string(),
+            outcome: Outcome::Warning { kind, message },
+        };
+        if let Some(coverers) = shadowed(list, k, entry, &owned) {
+            let message = format!("{this} can never decide anything: everything it matches is matched first by {coverers}");
+            warnings.push(warn(WarningKind::Shadowed, message));
+            continue;
+        }
+        if entry.negated {
+            continue; // an exception only ever denies: broad or public is not a risk
+        }
+        if let Some(whole) = entry.ranges.iter().find(|r| r.is_whole_family()) {
+            let family = family_name(whole);
+            whole_entry[usize::from(family == "IPv6")] = true;
+            open_relay = true;
+            let message = format!("{this} allows every {family} address: this makes an open relay, refused unless --allow-open-relay");
+            warnings.push(warn(WarningKind::OpenRelay, message));
+            continue;
+        }
+        // Private space is never "broad": fe80::/10 is a legitimate "all link-local".
+        let private = entry.ranges.iter().all(is_private);
+        let (v4, v6) = if private {
+            (0, 0)
+        } else {
+            sizes(&entry.ranges)
+        };
+        if v4 > BROAD_V4 {
+            let message =
+                format!("{this} allows {v4} IPv4 addresses, more than a /8: check it is meant");
+            warnings.push(warn(WarningKind::Broad, message));
+        }
+        if v6 > BROAD_V6 {
+            let message =
+                format!("{this} allows {v6} IPv6 addresses, more than a /32: check it is meant");
+            warnings.push(warn(WarningKind::Broad, message));
+        }
+        if let Some(name) = &entry.name {
+            // A one-label name matches by reverse DNS every host under it: if it
+            // is a top-level domain, anyone who controls a PTR record under it.
+            if !name.contains('.') && name != "localhost" {
+                let message = format!("{this} is a single-label name: if it is a top-level domain, every host whose verified reverse DNS is under it may relay");
+                warnings.push(warn(WarningKind::Broad, message));
+            }
+            continue;
+        }
+        if let Some(private) = first_private {
+            // Single hosts are exempt: the default list holds the machine's own
+            // (possibly public) addresses next to 127.0.0.1.
+            if entry.ranges.iter().any(|r| r.size() > 1 && is_public(r)) {
+                let message = format!(
+                    "{this} is a public range in an otherwise private list (like {}): check it is meant",
+                    describe(list, private as u32)
+                );
+                warnings.push(warn(WarningKind::PublicInPrivateList, message));
+            }
+        }
+    }
+    for (family, all_allowed) in [
+        ("IPv4", all_allowed(list.v4.owners(), list)),
+        ("IPv6", all_allowed(list.v6.owners(), list)),
+    ] {
+        if all_allowed && !whole_entry[usize::from(family == "IPv6")] {
+            open_relay = true;
+            warnings.push(ReportLine {
+                index: None,
+                raw: String::new(),
+                outcome: Outcome::Warning {
+                    kind: WarningKind::OpenRelay,
+                    message: format!("together the entries allow every {family} address: this makes an open relay, refused unless --allow-open-relay"),
+                },
+            });
+        }
+    }
+    (warnings, open_relay)
+}
+
+/// `relay.allow[3] "192.168.*.*"`.
+fn describe(list: &RelayList, index: u32) -> String {
+    format!("relay.allow[{index}] {:?}", list.raw(index))
+}
+
+fn family_name(range: &IpRange) -> &'static str {
+    match range {
+        IpRange::V4 { .. } => "IPv4",
+        IpRange::V6 { .. } => "IPv6",
+    }
+}
+
+/// Whether every interval of a family's table is owned by an allow entry.
+fn all_allowed(owners: &[u32], list: &RelayList) -> bool {
+    owners
+        .iter()
+        .all(|&owner| owner != NOBODY && !list.is_negated(owner))
+}
+
+/// Total addresses per family (IPv6 saturating).
+fn sizes(ranges: &[IpRange]) -> (u128, u128) {
+    ranges.iter().fold((0, 0), |(v4, v6), r| match r {
+        IpRange::V4 { .. } => (v4 + r.size(), v6),
+        IpRange::V6 { .. } => (v4, v6.saturating_add(r.size())),
+    })
+}
+
+/// If entry `k` can never decide anything, the earlier entries that match
+/// first (named, up to a few). An address entry is shadowed when it owns no
+/// table interval; a name entry when, in addition, an earlier name entry
+/// equals or contains its name (so its reverse-DNS match comes too late).
+fn shadowed(list: &RelayList, k: u32, entry: &LintEntry, owned: &[bool]) -> Option<String> {
+    let owns_addresses = owned.get(k as usize).copied().unwrap_or(false);
+    let mut coverers = BTreeSet::new();
+    match &entry.name {
+        None => {
+            if owns_addresses || entry.ranges.is_empty() {
+                return None;
+            }
+        }
+        Some(name) => {
+            if owns_addresses {
+                return None;
+            }
+            let earlier = std::iter::once(&name[..])
+                .chain(name.match_indices('.').map(|(dot, _)| &name[dot + 1..]))
+                .filter_map(|suffix| list.names.get(suffix).copied())
+                .filter(|&j| j < k)
+                .min()?;
+            coverers.insert(earlier);
+        }
+    }
+    // Name a few coverers; the walk has a budget, as a pattern can have
+    // 65,536 ranges each lying over many intervals.
+    let mut budget = WALK_BUDGET;
+    let mut more = false;
+    for range in &entry.ranges {
+        if budget == 0 || coverers.len() > NAMED_COVERERS {
+            more = true;
+            break;
+        }
+        let owners: Vec<u32> = match *range {
+            IpRange::V4 { first, last } => list.v4.owners_in(first, last, budget).collect(),
+            IpRange::V6 { first, last } => list.v6.owners_in(first, last, budget).collect(),
+        };
+        budget -= owners.len();
+        coverers.extend(owners.into_iter().filter(|&o| o != NOBODY && o != k));
+    }
+    more |= coverers.len() > NAMED_COVERERS;
+    let mut text = coverers
+        .iter()
+        .take(NAMED_COVERERS)
+        .map(|&j| describe(list, j))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more {
+        text.push_str(" and others");
+    }
+    Some(text)
+}
+
+fn within(first: u128, last: u128, (base, prefix): (u128, u32), bits: u32) -> bool {
+    let block_last = base | host_mask(prefix, bits);
+    base <= first && last <= block_last
+}
+
+fn host_mask(prefix: u32, bits: u32) -> u128 {
+    match 1u128.checked_shl(bits - prefix) {
+        Some(block) => block - 1,
+        None => u128::MAX,
+    }
+}
+
+fn bounds(range: &IpRange) -> (u128, u128, u32) {
+    match *range {
+        IpRange::V4 { first, last } => (u128::from(first), u128::from(last), 32),
+        IpRange::V6 { first, last } => (first, last, 128),
+    }
+}
+
+/// Whether the whole range lies in one private, loopback or link-local block.
+fn is_private(range: &IpRange) -> bool {
+    let (first, last, bits) = bounds(range);
+    let blocks = match range {
+        IpRange::V4 { .. } => PRIVATE_V4,
+        IpRange::V6 { .. } => PRIVATE_V6,
+    };
+    blocks.iter().any(|&block| within(first, last, block, bits))
+}
+
+/// Whether the range holds at least one public unicast address.
+fn is_public(range: &IpRange) -> bool {
+    let (first, last, bits) = bounds(range);
+    let blocks = match range {
+        IpRange::V4 { .. } => NON_PUBLIC_V4,
+        IpRange::V6 { .. } => NON_PUBLIC_V6,
+    };
+    // Walk the sorted non-public blocks from `first`; a gap before `last` is public.
+    let mut cursor = first;
+    for &(base, prefix) in blocks {
+        let block_last = base | host_mask(prefix, bits);
+        if block_last < cursor {
+            continue;
+        }
+        if base > cursor {
+            return true; // cursor..base-1 is public and cursor <= last
+        }
+        match block_last.checked_add(1) {
+            Some(next) if block_last < last => cursor = next,
+            _ => return false,
+        }
+    }
+    cursor <= last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: &str, b: &str) -> IpRange {
+        let a: std::net::Ipv4Addr = a.parse().unwrap();
+        let b: std::net::Ipv4Addr = b.parse().unwrap();
+        IpRange::V4 {
+            first: a.into(),
+            last: b.into(),
+        }
+    }
+
+    #[test]
+    fn public_and_private_blocks() {
+        assert!(is_private(&v4("192.168.1.0", "192.168.1.255")));
+        assert!(is_private(&v4("127.0.0.1", "127.0.0.1")));
+        assert!(!is_private(&v4("8.8.8.0", "8.8.8.255")));
+        assert!(is_public(&v4("8.8.8.0", "8.8.8.255")));
+        assert!(!is_public(&v4("10.0.0.0", "10.255.255.255")));
+        assert!(!is_public(&v4("224.0.0.0", "255.255.255.255")));
+        assert!(is_public(&v4("9.255.255.255", "10.0.0.5")));
+        assert!(is_public(&v4("10.0.0.5", "11.0.0.0")));
+        assert!(!is_public(&v4("192.0.2.0", "192.0.2.255")));
+        let ula = IpRange::V6 {
+            first: 0xfd00 << 112,
+            last: (0xfd00 << 112) | 0xffff,
+        };
+        assert!(is_private(&ula) && !is_public(&ula));
+        let global = IpRange::V6 {
+            first: 0x2a00 << 112,
+            last: (0x2a00 << 112) | 0xffff,
+        };
+        assert!(is_public(&global) && !is_private(&global));
+    }
+}
