@@ -3,9 +3,10 @@
 //! DNS answers come in as data.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod relay;
 pub mod aliases;
+pub mod config;
 pub mod maildir;
+pub mod recipient;
+pub mod relay;
 pub mod spool;
 pub mod users;

@@ -60,6 +60,24 @@ pub struct CramMd5State {
     pub(super) outer: [u8; 16],
 }
 
+/// Spends the time of one Argon2 verification on a password for a user that
+/// does not exist, so the reply time of PLAIN/LOGIN does not reveal which
+/// user names exist. Always false.
+pub fn burn_password_check(password: &[u8]) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let phc = DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(b"portcullis-no-such-user", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    if let Ok(hash) = PasswordHash::new(phc) {
+        let _ = Argon2::default().verify_password(password, &hash);
+    }
+    false
+}
+
 impl Credentials {
     /// Derives everything the mechanisms need from one password: an Argon2id
     /// hash (default, OWASP-recommended parameters), SCRAM-SHA-256 keys with a

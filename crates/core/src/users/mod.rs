@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 pub(crate) use credentials::cheap_argon2 as cheap_argon2_for_tests;
-pub use credentials::{CramMd5State, Credentials, ScramKeys, SCRAM_ITERATIONS, SCRAM_SALT_LEN};
+pub use credentials::{
+    burn_password_check, CramMd5State, Credentials, ScramKeys, SCRAM_ITERATIONS, SCRAM_SALT_LEN,
+};
 
 use crate::maildir::sync_dir;
 

@@ -1,0 +1,123 @@
+//! Command-line parsing and the admin commands (SPEC §1). Exit codes: 0 on
+//! success, 1 on a runtime failure, 2 on bad input; errors are one sentence
+//! on stderr naming the offending value.
+
+mod check_relay;
+mod config_cmd;
+mod user;
+
+pub use config_cmd::load_config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portcullis: a secure-by-default SMTP mail server.
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, default_value = "portcullis.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server in the foreground (creates the config with safe defaults if absent).
+    Serve {
+        /// Start even though the configuration makes an open relay.
+        #[arg(long)]
+        allow_open_relay: bool,
+        /// Validate the configuration and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Read or edit the configuration file.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Explain the relay decision for each recipient, as the server would take it.
+    CheckRelay(check_relay::CheckRelayArgs),
+    /// Ask the running server to reload its configuration, and report the outcome.
+    Reload,
+    /// Show what the running server is doing.
+    Status,
+    /// Manage local users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+/// A failure with its exit code: 1 runtime, 2 bad input.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sends one request to the running server's control socket and prints the answer.
+fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
+    let cfg = load_config(config)?;
+    let (lines, ok) =
+        crate::server::control::request(&cfg.data_dir, what).map_err(Failure::runtime)?;
+    let (last, body) = lines
+        .split_last()
+        .map_or((None, &[][..]), |(l, b)| (Some(l), b));
+    for l in body {
+        println!("{l}");
+    }
+    match (ok, last) {
+        (true, Some(l)) => {
+            println!("{l}");
+            Ok(())
+        }
+        (true, None) => Ok(()),
+        (false, l) => Err(Failure::runtime(l.cloned().unwrap_or_default())),
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve {
+            allow_open_relay,
+            check,
+        } => crate::server::serve(&cli.config, allow_open_relay, check),
+        Command::Config(cmd) => config_cmd::run(&cli.config, cmd),
+        Command::CheckRelay(args) => check_relay::run(&cli.config, args),
+        Command::User(cmd) => user::run(&cli.config, cmd),
+        Command::Reload => control_request(&cli.config, "RELOAD"),
+        Command::Status => control_request(&cli.config, "STATUS"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("portcullis: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! One client connection: a thin tokio driver around the sans-IO
+//! [`Session`]. It moves bytes, enforces the session's deadlines, and answers
+//! the session's questions (recipient rulings, storage) with the runtime the
+//! connection started with.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use portcullis_core::recipient::{self, Context, Decision};
+use portcullis_core::relay::ReverseDns;
+use portcullis_proto::session::{
+    Action, AuthAnswer, AuthRequest, RecipientCheck, ScramKeys, Secret, Session, SessionConfig,
+    Timeouts,
+};
+use portcullis_proto::Reply;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::dns::canonical;
+use super::runtime::{Runtime, Stats};
+use super::store::{self, Job};
+use super::{Role, Shared};
+
+/// Writing a reply must not take longer than this (a client that stops reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The TLS handshake must finish within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// The connection's byte stream, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Session settings from the runtime and the listener's role.
+fn session_config(
+    rt: &Runtime,
+    role: Role,
+    tls_active: bool,
+    auth_secret: &Secret,
+) -> SessionConfig {
+    let c = &rt.config;
+    SessionConfig {
+        hostname: c.hostname.clone(),
+        max_message_size: c.limits.message_size,
+        max_recipients: c.limits.recipients,
+        max_errors: c.limits.errors,
+        bare_lf: c.smtp.bare_lf,
+        timeouts: Timeouts {
+            command: Duration::from_secs(c.limits.command_timeout),
+            data_block: Duration::from_secs(c.limits.data_timeout),
+        },
+        starttls: rt.tls.is_some() && !tls_active,
+        tls_active,
+        require_auth: role != Role::Smtp,
+        auth_mechanisms: c.auth.mechanisms.clone(),
+        plaintext_requires_tls: c.auth.plaintext_requires_tls,
+        random_seed: Secret::random(),
+        auth_secret: auth_secret.clone(),
+    }
+}
+
+/// Serves one connection to the end.
+pub async fn handle(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    role: Role,
+    shutdown: watch::Receiver<bool>,
+) {
+    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    let ip = canonical(peer.ip());
+    let span = info_span!("session", id, client = %ip);
+    Stats::bump(&shared.stats.connections);
+    shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
+    run(&shared, tcp, ip, peer, role, shutdown)
+        .instrument(span)
+        .await;
+    shared.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    ip: IpAddr,
+    peer: SocketAddr,
+    role: Role,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // The runtime this session keeps to its end, whatever reloads happen.
+    let rt = shared.current.get();
+    info!(port = peer.port(), role = role.name(), "connect");
+    let _ = tcp.set_nodelay(true);
+    let rdns = if rt.policy.list.needs_reverse_dns(ip) {
+        rt.dns.verified_names(ip).await
+    } else {
+        ReverseDns::NotChecked
+    };
+    let client_name = match &rdns {
+        ReverseDns::Verified(names) => names.first().cloned(),
+        _ => None,
+    };
+    let mut stream = match role {
+        Role::Submissions => match &rt.tls {
+            Some(tls) => match handshake(tls.clone(), tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    info!("TLS handshake failed: {e}");
+                    return;
+                }
+            },
+            None => {
+                warn!("no TLS certificate: closing implicit-TLS connection");
+                return;
+            }
+        },
+        _ => Stream::Plain(tcp),
+    };
+    let tls_active = matches!(stream, Stream::Tls(_));
+    let mut session = Session::new(
+        session_config(&rt, role, tls_active, &shared.auth_secret),
+        Instant::now(),
+    );
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut shutting_down = *shutdown.borrow();
+    if shutting_down {
+        session.begin_shutdown();
+    }
+    loop {
+        match session.next_action(Instant::now()) {
+            Action::Send(bytes) => {
+                let write = async {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+                    Ok(Ok(())) => {}
+                    _ => {
+                        info!("client stopped reading");
+                        break;
+                    }
+                }
+            }
+            Action::CheckRecipient(check) => {
+                let ruling = rule_on(shared, &rt, &check, ip, &rdns);
+                session.recipient_decision(ruling);
+            }
+            Action::StoreMessage(msg) => {
+                let users = shared.users.get();
+                let ctx = Context {
+                    config: &rt.config,
+                    users: &users,
+                    policy: &rt.policy,
+                    own_addrs: &rt.own_addrs,
+                };
+                let plan = store::plan(&ctx, &msg, ip);
+                let job = Job {
+                    config: rt.config.clone(),
+                    spool: shared.spool.clone(),
+                    plan,
+                    msg,
+                    client_ip: ip,
+                    client_name: client_name.clone(),
+                };
+                let span = tracing::Span::current();
+                let result =
+                    match tokio::task::spawn_blocking(move || span.in_scope(|| store::store(job)))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            warn!("storage task failed: {e}");
+                            Err(Reply::new(
+                                451,
+                                (4, 3, 0),
+                                "Local error in processing, try again later",
+                            ))
+                        }
+                    };
+                if result.is_ok() {
+                    Stats::bump(&shared.stats.messages_accepted);
+                }
+                session.message_stored(result);
+            }
+            Action::Authenticate(request) => {
+                let user = request.user().to_string();
+                let answer = authenticate(shared, request).await;
+                let ok = matches!(answer, AuthAnswer::Verified(true));
+                if matches!(answer, AuthAnswer::Verified(false)) {
+                    info!(user = %user, "AUTH failed");
+                }
+                session.auth_answer(answer);
+                if ok {
+                    info!(user = %user, "AUTH succeeded");
+                }
+            }
+            Action::StartTls => {
+                let Some(tls) = rt.tls.clone() else { break };
+                let Stream::Plain(tcp) = stream else { break };
+                match handshake(tls, tcp).await {
+                    Ok(s) => {
+                        info!("TLS established");
+                        stream = s;
+                        session.tls_established();
+                    }
+                    Err(e) => {
+                        // Only this connection is affected.
+                        info!("TLS handshake failed: {e}");
+                        return;
+                    }
+                }
+            }
+            Action::NeedInput => {
+                let deadline = tokio::time::Instant::from_std(session.deadline());
+                tokio::select! {
+                    read = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match read {
+                        Err(_) => {
+                            info!("timeout");
+                            session.on_timeout(Instant::now());
+                        }
+                        Ok(Ok(0)) | Ok(Err(_)) => session.peer_closed(),
+                        Ok(Ok(n)) => session.feed(&buf[..n], Instant::now()),
+                    },
+                    _ = shutdown.changed(), if !shutting_down => {
+                        shutting_down = true;
+                        session.begin_shutdown();
+                    }
+                }
+            }
+            Action::Close => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.shutdown()).await;
+    info!("disconnect");
+}
+
+/// Rules on one recipient with this session's runtime, logging the deciding rule.
+fn rule_on(
+    shared: &Shared,
+    rt: &Runtime,
+    check: &RecipientCheck,
+    ip: IpAddr,
+    rdns: &ReverseDns,
+) -> Result<(), Reply> {
+    let users = shared.users.get();
+    let ctx = Context {
+        config: &rt.config,
+        users: &users,
+        policy: &rt.policy,
+        own_addrs: &rt.own_addrs,
+    };
+    let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
+    let rule = decision.rule();
+    match &decision {
+        Decision::Remote(d) if d.reply().is_none() => {
+            Stats::bump(&shared.stats.relay_grants);
+            info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay granted");
+        }
+        Decision::Remote(_) => {
+            Stats::bump(&shared.stats.relay_denials);
+            info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay denied");
+        }
+        _ => {
+            info!(from = %check.mail_from, rcpt = %check.mailbox, rule = %rule, accepted = decision.accepted(), "recipient")
+        }
+    }
+    match decision.reply() {
+        None => Ok(()),
+        Some(reply) => Err(reply),
+    }
+}
+
+/// Looks up what the session needs to check a login. Argon2 runs on a
+/// blocking thread; an unknown user costs the same hash as a wrong password,
+/// so timing does not reveal which names exist.
+async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthAnswer {
+    let users = shared.users.get();
+    match request {
+        AuthRequest::Password { user, password, .. } => {
+            let verified = tokio::task::spawn_blocking(move || match users.get(&user) {
+                Some(creds) => creds.verify_password(password.as_bytes()),
+                None => {
+                    portcullis_core::users::burn_password_check(password.as_bytes());
+                    false
+                }
+            })
+            .await;
+            match verified {
+                Ok(v) => AuthAnswer::Verified(v),
+                Err(_) => AuthAnswer::Unavailable,
+            }
+        }
+        AuthRequest::CramMd5 { user, challenge } => {
+            AuthAnswer::CramMd5Digest(users.get(&user).map(|c| c.cram_md5_digest(&challenge)))
+        }
+        AuthRequest::ScramKeys { user } => AuthAnswer::ScramKeys(users.get(&user).map(|c| {
+            let k = c.scram_keys();
+            ScramKeys {
+                iterations: k.iterations,
+                salt: k.salt.clone(),
+                stored_key: k.stored_key,
+                server_key: k.server_key,
+            }
+        })),
+    }
+}
+
+async fn handshake(tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io::Result<Stream> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}

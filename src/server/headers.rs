@@ -1,0 +1,114 @@
+//! Trace headers added on receipt: `Return-Path:` (local delivery, RFC 5321
+//! §4.4) and `Received:` (RFC 5321 §4.4, protocol names from RFC 3848).
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use portcullis_proto::session::Message;
+use portcullis_proto::ReversePath;
+
+/// What the `Received:` header says about the client.
+pub struct ClientInfo<'a> {
+    pub ip: IpAddr,
+    /// The verified reverse-DNS name, when one was looked up.
+    pub name: Option<&'a str>,
+}
+
+/// RFC 3848 protocol name: ESMTP, ESMTPS, ESMTPA, ESMTPSA (or SMTP after HELO).
+pub fn protocol(msg: &Message) -> &'static str {
+    match (msg.esmtp, msg.tls, msg.auth_user.is_some()) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, true, false) => "ESMTPS",
+        (true, false, true) => "ESMTPA",
+        (true, true, true) => "ESMTPSA",
+    }
+}
+
+/// The `Received:` header, folded, ending in CRLF.
+pub fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str) -> String {
+    let helo = sanitize(&msg.helo);
+    let name = client.name.unwrap_or("unknown");
+    let addr = match client.ip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("IPv6:{a}"),
+    };
+    let mut h = format!(
+        "Received: from {helo} ({name} [{addr}])\r\n\tby {hostname} (Portcullis) with {} id {id}",
+        protocol(msg)
+    );
+    // Name the recipient only when there is one: listing several would
+    // disclose Bcc recipients to each other.
+    if let [only] = msg.recipients.as_slice() {
+        h.push_str(&format!("\r\n\tfor <{}>", sanitize(&only.to_string())));
+    }
+    h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
+    h
+}
+
+/// `Return-Path: <sender>` (empty for the null sender), ending in CRLF.
+pub fn return_path(from: &ReversePath) -> String {
+    format!("Return-Path: <{}>\r\n", sanitize(&from.to_string()))
+}
+
+/// Client-chosen text goes into a header: no CR, LF or other control characters.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// RFC 5322 §3.3 date-time in UTC, e.g. `Sun, 22 Nov 2026 16:31:13 +0000`.
+pub fn rfc5322_date(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_are_rfc5322() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_365_073);
+        assert_eq!(rfc5322_date(t), "Sun, 22 Nov 2026 16:31:13 +0000");
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 1 Jan 1970 00:00:00 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+}

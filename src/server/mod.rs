@@ -1,0 +1,396 @@
+//! The server: loads the configuration, binds the listeners, drives sessions,
+//! reloads on SIGHUP and drains on SIGTERM/SIGINT (SPEC §1, §5).
+
+mod connection;
+pub mod control;
+pub mod dns;
+mod headers;
+mod logging;
+pub mod runtime;
+mod store;
+mod tls;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_core::config::{self, Config};
+use portcullis_core::spool::Spool;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::cli::Failure;
+use runtime::{Current, Runtime, Stats, Users};
+
+/// How long SIGTERM waits for sessions in flight before closing them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a listener is for (SPEC §2 `[listen]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Port 25: MX and relay per `[relay]`.
+    Smtp,
+    /// Port 587: STARTTLS, AUTH required.
+    Submission,
+    /// Port 465: implicit TLS, AUTH required.
+    Submissions,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Smtp => "smtp",
+            Role::Submission => "submission",
+            Role::Submissions => "submissions",
+        }
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub current: Current,
+    pub users: Users,
+    pub spool: Arc<Spool>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub allow_open_relay: bool,
+    /// Server-wide secret for SCRAM's fake keys of unknown users.
+    pub auth_secret: portcullis_proto::session::Secret,
+}
+
+/// `portcullis serve`.
+pub fn serve(config_path: &Path, allow_open_relay: bool, check_only: bool) -> Result<(), Failure> {
+    let created = !config_path.exists() && !check_only;
+    if created {
+        write_default_config(config_path)?;
+    }
+    let relay_added = if check_only {
+        false
+    } else {
+        add_relay_defaults(config_path)?
+    };
+    let cfg = crate::cli::load_config(config_path)?;
+    let log_file = logging::init(&cfg.log).map_err(Failure::input)?;
+    if created {
+        info!(path = %config_path.display(), "created the configuration with safe defaults");
+    }
+    if relay_added {
+        info!(path = %config_path.display(), "no [relay] section: wrote the safe defaults (loopback and this machine's addresses)");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(run(
+        cfg,
+        config_path,
+        allow_open_relay,
+        check_only,
+        log_file,
+    ))
+}
+
+/// Writes the embedded default, with this machine's own addresses (single
+/// hosts, never their subnets) added to `relay.allow` as the seed did.
+fn write_default_config(path: &Path) -> Result<(), Failure> {
+    let mut text = config::DEFAULT_CONFIG.to_string();
+    let defaults = config::default_list("relay.allow", "localhost");
+    let own: Vec<String> = runtime::interface_addresses()
+        .into_iter()
+        .map(|ip| ip.to_string())
+        .filter(|ip| !defaults.contains(ip))
+        .collect();
+    if !own.is_empty() {
+        text = config::edit_at(&text, config::EditOp::Add("relay.allow".into(), own), path)
+            .map_err(|e| {
+                Failure::runtime(format!("cannot write the default configuration: {e}"))
+            })?;
+    }
+    config::write_atomic(path, &text)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))
+}
+
+/// Writes the `[relay]` defaults into a file that has none (SPEC §2).
+fn add_relay_defaults(path: &Path) -> Result<bool, Failure> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?;
+    match config::ensure_relay_section(&text, &runtime::interface_addresses()) {
+        None => Ok(false),
+        Some(new_text) => {
+            config::write_atomic(path, &new_text)
+                .map_err(|e| Failure::runtime(format!("cannot update {}: {e}", path.display())))?;
+            Ok(true)
+        }
+    }
+}
+
+async fn run(
+    cfg: Config,
+    config_path: &Path,
+    allow_open_relay: bool,
+    check_only: bool,
+    log_file: Option<logging::LogFile>,
+) -> Result<(), Failure> {
+    let data_dir = cfg.data_dir.clone();
+    if !check_only {
+        ensure_private_dir(&data_dir).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot create data_dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+    }
+    let (runtime, _report) = Runtime::build(cfg, None, allow_open_relay)
+        .await
+        .map_err(|r| Failure::input(r.0))?;
+    if check_only {
+        println!("configuration OK");
+        return Ok(());
+    }
+    let spool = Spool::open(&data_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the queue in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    match spool.recover() {
+        Ok(r) => info!(
+            queued = r.queued,
+            orphans_removed = r.orphan_messages.len() + r.orphan_envelopes.len(),
+            tmp_removed = r.tmp_files_removed,
+            unreadable = r.unreadable.len(),
+            "queue recovered"
+        ),
+        Err(e) => warn!("queue recovery failed: {e}"),
+    }
+    let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
+    let listen = runtime.config.listen.clone();
+    let shared = Arc::new(Shared {
+        current: Current::new(runtime),
+        users,
+        spool: Arc::new(spool),
+        stats: Stats::default(),
+        started: Instant::now(),
+        allow_open_relay,
+        auth_secret: portcullis_proto::session::Secret::per_process(),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut listeners = Listeners::default();
+    listeners
+        .sync(&listen, &shared, &shutdown_rx)
+        .await
+        .map_err(Failure::runtime)?;
+    let control = control::bind(&data_dir)
+        .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
+    let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
+    let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
+    let pid_path = data_dir.join("portcullis.pid");
+    write_pid(&pid_path)
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", pid_path.display())))?;
+    info!(pid = std::process::id(), "portcullis ready");
+
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::runtime(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                if let Some(f) = &log_file {
+                    if let Err(e) = f.reopen() { warn!("cannot reopen the log file: {e}"); }
+                }
+                let _ = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+            }
+            Some(control::Request::Reload(answer)) = requests.recv() => {
+                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let _ = answer.send(result);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    info!("shutting down: draining sessions");
+    listeners.close_all();
+    control_task.abort();
+    let _ = fs::remove_file(control::socket_path(&data_dir));
+    let _ = shutdown_tx.send(true);
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while shared.stats.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = fs::remove_file(&pid_path);
+    info!("stopped");
+    Ok(())
+}
+
+/// Reloads, then binds and closes listeners to match; returns the report lines.
+async fn reload_and_rebind(
+    shared: &Arc<Shared>,
+    config_path: &Path,
+    listeners: &mut Listeners,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<String>, String> {
+    match reload(shared, config_path).await {
+        Ok((listen, mut lines)) => {
+            if let Err(e) = listeners.sync(&listen, shared, shutdown).await {
+                error!("reload: {e}");
+                lines.push(format!("warning: {e}"));
+            }
+            Ok(lines)
+        }
+        Err(e) => {
+            error!("reload rejected, the previous configuration stays in force: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// Re-reads the configuration and swaps in a new runtime; the old one stays on any error.
+async fn reload(
+    shared: &Shared,
+    config_path: &Path,
+) -> Result<(config::Listen, Vec<String>), String> {
+    info!("reloading {}", config_path.display());
+    let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+    let old = shared.current.get();
+    if cfg.data_dir != old.config.data_dir {
+        return Err("data_dir cannot change on reload; restart the server".into());
+    }
+    let (rt, report) = Runtime::build(cfg, Some(&old), shared.allow_open_relay)
+        .await
+        .map_err(|r| r.0)?;
+    let listen = rt.config.listen.clone();
+    shared.current.set(rt);
+    info!("reload applied");
+    let mut lines: Vec<String> = report.lines.iter().map(|l| l.to_string()).collect();
+    lines.push(report.summary());
+    Ok((listen, lines))
+}
+
+/// The bound listeners, by address and role; reload binds new ones and closes
+/// dropped ones without touching the rest.
+#[derive(Default)]
+struct Listeners {
+    running: HashMap<(SocketAddr, Role), tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    async fn sync(
+        &mut self,
+        listen: &config::Listen,
+        shared: &Arc<Shared>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let mut wanted = Vec::new();
+        for (addrs, role) in [
+            (&listen.smtp, Role::Smtp),
+            (&listen.submission, Role::Submission),
+            (&listen.submissions, Role::Submissions),
+        ] {
+            wanted.extend(addrs.iter().map(|a| (*a, role)));
+        }
+        self.running.retain(|key, task| {
+            let keep = wanted.contains(key);
+            if !keep {
+                info!(addr = %key.0, role = key.1.name(), "listener closed");
+                task.abort();
+            }
+            keep
+        });
+        for key in wanted {
+            if self.running.contains_key(&key) {
+                continue;
+            }
+            let (addr, role) = key;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} ({}): {e}", role.name()))?;
+            info!(addr = %addr, role = role.name(), "listening");
+            let task = tokio::spawn(accept_loop(
+                listener,
+                role,
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            self.running.insert(key, task);
+        }
+        Ok(())
+    }
+
+    fn close_all(&mut self) {
+        for (_, task) in self.running.drain() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    role: Role,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                tokio::spawn(connection::handle(
+                    shared.clone(),
+                    tcp,
+                    peer,
+                    role,
+                    shutdown.clone(),
+                ));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    Ok(())
+}
+
+/// Writes a secret file atomically with mode 0600.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn write_pid(path: &Path) -> io::Result<()> {
+    let tmp = path.with_extension("pid.tmp");
+    fs::write(&tmp, format!("{}\n", std::process::id()))?;
+    fs::rename(&tmp, path)
+}

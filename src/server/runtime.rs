@@ -1,0 +1,239 @@
+//! The server's loaded state. A [`Runtime`] is built whole from one
+//! configuration (names resolved, relay list compiled, TLS loaded) off to the
+//! side, then swapped in atomically: a session keeps the `Arc<Runtime>` it
+//! started with, so a reload never changes the rules under its feet (SPEC §5).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use portcullis_core::config::Config;
+use portcullis_core::relay::{LoadReport, NameResolution, RelayList, RelayPolicy};
+use portcullis_core::users::UserDb;
+use tracing::{info, warn};
+
+use super::dns::{canonical, Dns};
+
+/// Everything derived from one configuration.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub policy: Arc<RelayPolicy>,
+    pub dns: Dns,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The machine's own addresses: an address literal of one is a local domain.
+    pub own_addrs: Arc<HashSet<IpAddr>>,
+}
+
+/// Why a configuration could not be put in force.
+#[derive(Debug)]
+pub struct Rejected(pub String);
+
+impl Runtime {
+    /// Builds a runtime: resolves relay-list names, compiles the list, loads
+    /// TLS. Logs the relay-list report. `previous` supplies the last addresses
+    /// of names whose lookup fails temporarily.
+    pub async fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        allow_open_relay: bool,
+    ) -> Result<(Runtime, LoadReport), Rejected> {
+        let dns = Dns::new(&config.dns)
+            .map_err(|e| Rejected(format!("cannot set up the DNS resolver: {e}")))?;
+        let (list, report) = compile_relay_list(
+            &config.relay.allow,
+            &dns,
+            previous.map(|p| p.policy.list.as_ref()),
+        )
+        .await;
+        log_report(&report);
+        // Never an open relay by accident (SPEC §3, §4).
+        if !allow_open_relay {
+            if !config.relay.restricted {
+                return Err(Rejected(
+                    "relay.restricted = false makes an open relay; refusing without --allow-open-relay"
+                        .into(),
+                ));
+            }
+            if report.open_relay {
+                return Err(Rejected(
+                    "relay.allow covers every address, which makes an open relay; refusing without --allow-open-relay"
+                        .into(),
+                ));
+            }
+        } else if !config.relay.restricted || report.open_relay {
+            warn!("OPEN RELAY: this server relays mail for anyone (--allow-open-relay)");
+        }
+        let tls = match super::tls::load(&config) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if config.tls.cert.is_some() {
+                    return Err(Rejected(e));
+                }
+                warn!("TLS disabled: {e}");
+                None
+            }
+        };
+        let policy = RelayPolicy {
+            local_only: config.relay.local_only,
+            restricted: config.relay.restricted,
+            authenticated: config.relay.authenticated,
+            list: Arc::new(list),
+        };
+        let own_addrs = Arc::new(own_addresses(&config));
+        Ok((
+            Runtime {
+                config: Arc::new(config),
+                policy: Arc::new(policy),
+                dns,
+                tls,
+                own_addrs,
+            },
+            report,
+        ))
+    }
+}
+
+/// Resolves every name entry (concurrently), then compiles the list.
+pub async fn compile_relay_list(
+    entries: &[String],
+    dns: &Dns,
+    previous: Option<&RelayList>,
+) -> (RelayList, LoadReport) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in RelayList::names_to_resolve(entries) {
+        let dns = dns.clone();
+        tasks.spawn(async move {
+            let answer = dns.resolve_name(&name).await;
+            (name, answer)
+        });
+    }
+    let mut resolved: HashMap<String, NameResolution> = HashMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((name, answer)) = joined {
+            resolved.insert(name, answer);
+        }
+    }
+    RelayList::compile(entries, &resolved, previous)
+}
+
+fn log_report(report: &LoadReport) {
+    for line in &report.lines {
+        if line.is_problem() {
+            warn!(target: "relay_list", "{line}");
+        } else {
+            info!(target: "relay_list", "{line}");
+        }
+    }
+    info!(target: "relay_list", "{}", report.summary());
+}
+
+/// Loopback, every interface address and every listen address.
+fn own_addresses(config: &Config) -> HashSet<IpAddr> {
+    let mut set: HashSet<IpAddr> = interface_addresses().into_iter().collect();
+    set.insert(IpAddr::from([127, 0, 0, 1]));
+    set.insert(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    let l = &config.listen;
+    for a in l.smtp.iter().chain(&l.submission).chain(&l.submissions) {
+        if !a.ip().is_unspecified() {
+            set.insert(canonical(a.ip()));
+        }
+    }
+    set
+}
+
+/// The addresses of the machine's interfaces (single hosts).
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| ifs.into_iter().map(|i| canonical(i.ip())).collect())
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The users file, re-read when it changes on disk (checked at most once a
+/// second), so `portcullis user add` takes effect without a reload.
+pub struct Users {
+    path: PathBuf,
+    state: Mutex<UsersState>,
+}
+
+struct UsersState {
+    db: Arc<UserDb>,
+    mtime: Option<SystemTime>,
+    checked: Instant,
+}
+
+impl Users {
+    pub fn open(path: PathBuf) -> Result<Users, String> {
+        let db = UserDb::load(&path).map_err(|e| e.to_string())?;
+        let mtime = mtime(&path);
+        Ok(Users {
+            path,
+            state: Mutex::new(UsersState {
+                db: Arc::new(db),
+                mtime,
+                checked: Instant::now(),
+            }),
+        })
+    }
+
+    /// The current user database.
+    pub fn get(&self) -> Arc<UserDb> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.checked.elapsed() >= Duration::from_secs(1) {
+            st.checked = Instant::now();
+            let m = mtime(&self.path);
+            if m != st.mtime {
+                match UserDb::load(&self.path) {
+                    Ok(db) => {
+                        info!(users = db.len(), "users file reloaded");
+                        st.db = Arc::new(db);
+                        st.mtime = m;
+                    }
+                    // Keep the users we had: a half-edited file must not lock everyone out.
+                    Err(e) => warn!("users file not reloaded: {e}"),
+                }
+            }
+        }
+        st.db.clone()
+    }
+}
+
+fn mtime(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Counters for `portcullis status` and the logs.
+#[derive(Default)]
+pub struct Stats {
+    pub connections: AtomicU64,
+    pub sessions: AtomicU64,
+    pub messages_accepted: AtomicU64,
+    pub relay_grants: AtomicU64,
+    pub relay_denials: AtomicU64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The runtime in force, swapped whole on reload.
+pub struct Current(RwLock<Arc<Runtime>>);
+
+impl Current {
+    pub fn new(rt: Runtime) -> Current {
+        Current(RwLock::new(Arc::new(rt)))
+    }
+    pub fn get(&self) -> Arc<Runtime> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn set(&self, rt: Runtime) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
+    }
+}

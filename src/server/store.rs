@@ -1,0 +1,183 @@
+//! Storing an accepted message before the 250 (SPEC §7): local recipients
+//! into their Maildirs, remote ones into the queue spool, everything fsynced.
+//! Either every copy is durable or none is kept and the client gets 451.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use portcullis_core::aliases::{resolve_local, LocalResolution, Target};
+use portcullis_core::config::Config;
+use portcullis_core::maildir::{self, Maildir};
+use portcullis_core::recipient::{self, Context, Decision};
+use portcullis_core::relay::ReverseDns;
+use portcullis_core::spool::{Envelope, Spool};
+use portcullis_proto::address::parse_forward_path;
+use portcullis_proto::session::Message;
+use portcullis_proto::Reply;
+use tracing::{error, info};
+
+use super::headers::{self, ClientInfo};
+
+/// Where one message goes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Local user names (Maildirs), deduplicated.
+    pub mailboxes: BTreeSet<String>,
+    /// Remote addresses for the queue, deduplicated.
+    pub remote: BTreeSet<String>,
+}
+
+/// Splits the accepted recipients into Maildirs and queue addresses. They were
+/// ruled on at RCPT time; this only re-derives where each goes.
+pub fn plan(ctx: &Context<'_>, msg: &Message, client: IpAddr) -> Plan {
+    let mut plan = Plan::default();
+    for rcpt in &msg.recipients {
+        match recipient::decide(ctx, rcpt, client, &ReverseDns::NotChecked, None) {
+            Decision::Local(targets) => {
+                for t in targets {
+                    match t {
+                        Target::Mailbox(user) => {
+                            plan.mailboxes.insert(user);
+                        }
+                        Target::Remote(addr) => route_alias_target(ctx, addr, &mut plan),
+                    }
+                }
+            }
+            // Accepted at RCPT, so remote (the relay check already passed).
+            _ => {
+                plan.remote.insert(rcpt.to_string());
+            }
+        }
+    }
+    plan
+}
+
+/// An alias target given as a full address: back to a Maildir when its
+/// domain is ours (aliases resolve recursively already, so one level is
+/// enough), else to the queue.
+fn route_alias_target(ctx: &Context<'_>, addr: String, plan: &mut Plan) {
+    let local = parse_forward_path(&format!("<{addr}>"), true)
+        .ok()
+        .filter(|mb| recipient::is_local_domain(&mb.domain, ctx.config, ctx.own_addrs));
+    match local {
+        Some(mb) => {
+            if let LocalResolution::Deliver(targets) =
+                resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users)
+            {
+                for t in targets {
+                    if let Target::Mailbox(user) = t {
+                        plan.mailboxes.insert(user);
+                    }
+                }
+            }
+        }
+        None => {
+            plan.remote.insert(addr);
+        }
+    }
+}
+
+/// Everything needed to write one message, owned so it can move to a blocking thread.
+pub struct Job {
+    pub config: std::sync::Arc<Config>,
+    pub spool: std::sync::Arc<Spool>,
+    pub plan: Plan,
+    pub msg: Message,
+    pub client_ip: IpAddr,
+    pub client_name: Option<String>,
+}
+
+/// Writes the message durably; returns the queue id for the 250 reply.
+pub fn store(job: Job) -> Result<String, Reply> {
+    let id = Spool::new_id();
+    let client = ClientInfo {
+        ip: job.client_ip,
+        name: job.client_name.as_deref(),
+    };
+    let received = headers::received(&job.msg, &client, &job.config.hostname, &id);
+    let mut written: Vec<PathBuf> = Vec::new();
+    let result = write_all(&job, &id, &received, &mut written);
+    match result {
+        Ok(()) => {
+            info!(
+                queue_id = %id,
+                from = %job.msg.mail_from,
+                size = job.msg.body.len(),
+                local = job.plan.mailboxes.len(),
+                remote = job.plan.remote.len(),
+                "message accepted"
+            );
+            Ok(id)
+        }
+        Err(e) => {
+            // Nothing half-kept: undo the copies already made before answering 451.
+            for path in &written {
+                let _ = std::fs::remove_file(path);
+            }
+            if !job.plan.remote.is_empty() {
+                let _ = job.spool.remove(&id);
+            }
+            error!(queue_id = %id, "message not stored: {e}");
+            Err(Reply::new(
+                451,
+                (4, 3, 0),
+                "Local error in processing, try again later",
+            ))
+        }
+    }
+}
+
+fn write_all(
+    job: &Job,
+    id: &str,
+    received: &str,
+    written: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    if !job.plan.mailboxes.is_empty() {
+        let mut local = Vec::with_capacity(received.len() + job.msg.body.len() + 64);
+        local.extend_from_slice(headers::return_path(&job.msg.mail_from).as_bytes());
+        local.extend_from_slice(received.as_bytes());
+        local.extend_from_slice(&job.msg.body);
+        let batch: Vec<(PathBuf, &[u8])> = job
+            .plan
+            .mailboxes
+            .iter()
+            .map(|user| {
+                let dir = maildir::maildir_path(
+                    job.config.delivery.maildir.as_deref(),
+                    &job.config.data_dir,
+                    user,
+                );
+                (dir, local.as_slice())
+            })
+            .collect();
+        let mut first_error = None;
+        for r in Maildir::deliver_many(&batch) {
+            match r {
+                Ok(path) => written.push(path),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    if !job.plan.remote.is_empty() {
+        let mut bytes = Vec::with_capacity(received.len() + job.msg.body.len());
+        bytes.extend_from_slice(received.as_bytes());
+        bytes.extend_from_slice(&job.msg.body);
+        let mut env = Envelope::new(
+            id.to_string(),
+            job.msg.mail_from.to_string(),
+            job.plan.remote.iter().cloned(),
+            job.msg.helo.clone(),
+            Some(job.client_ip),
+            job.msg.auth_user.clone(),
+        );
+        env.body = job.msg.params.body.into();
+        env.smtputf8 = job.msg.params.smtputf8;
+        job.spool.store(&env, &bytes)?;
+    }
+    Ok(())
+}
