@@ -279,7 +279,12 @@ async fn run(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.shutdown()).await;
-    info!("disconnect");
+    info!(
+        helo = session.helo().unwrap_or(""),
+        tls = session.is_tls(),
+        auth = session.auth_user().unwrap_or(""),
+        "disconnect"
+    );
 }
 
 /// Rules on one recipient with this session's runtime, logging the deciding rule.
