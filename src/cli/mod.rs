@@ -74,9 +74,13 @@ impl Failure {
 
 /// Sends one request to the running server's control socket and prints the answer.
 fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
-    let cfg = load_config(config)?;
-    let (lines, ok) =
-        crate::server::control::request(&cfg.data_dir, what).map_err(Failure::runtime)?;
+    // A file broken since the server started must still reach the server, so
+    // that `reload` can report why the server rejects it.
+    let data_dir = match load_config(config) {
+        Ok(cfg) => cfg.data_dir,
+        Err(e) => portcullis_core::config::data_dir_of_broken_file(config).ok_or(e)?,
+    };
+    let (lines, ok) = crate::server::control::request(&data_dir, what).map_err(Failure::runtime)?;
     let (last, body) = lines
         .split_last()
         .map_or((None, &[][..]), |(l, b)| (Some(l), b));

@@ -42,6 +42,32 @@ impl Config {
     }
 }
 
+/// The data directory named by a file that no longer loads, found by a
+/// lenient scan for a top-level `data_dir = "..."` line (the default when
+/// there is none): so the admin commands can still reach the running server
+/// and let it say why it rejects the file. None if the file is unreadable.
+pub fn data_dir_of_broken_file(path: &Path) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("data_dir") {
+            if let Some(value) = rest.trim_start().strip_prefix('=') {
+                let value = value.trim();
+                let quoted = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.split('"').next())
+                    .or_else(|| value.strip_prefix('\'').and_then(|v| v.split('\'').next()))?;
+                return Some(base.join(quoted));
+            }
+        }
+    }
+    Some(base.join("portcullis-data"))
+}
+
 /// Parses `text` into the raw structs after checking every key and type.
 pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
     let table = parse_table(text, file)?;

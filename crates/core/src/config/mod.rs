@@ -34,6 +34,7 @@ pub use defaults::{default_list, ensure_relay_section, system_hostname, DEFAULT_
 pub use edit::{edit, edit_at, validate_edited, EditError, EditOp};
 pub use error::ConfigError;
 pub use keys::{KeyInfo, KeyKind, KEYS};
+pub use load::data_dir_of_broken_file;
 pub use read::{format_line, read_changed, read_effective, select, UnknownKey, FILE_NAME};
 pub use write::write_atomic;
 
