@@ -6,6 +6,7 @@
 pub mod aliases;
 pub mod config;
 pub mod maildir;
+pub mod outbound;
 pub mod recipient;
 pub mod relay;
 pub mod spool;
