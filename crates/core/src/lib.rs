@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aliases;
+pub mod auth_throttle;
 pub mod config;
 pub mod maildir;
 pub mod outbound;

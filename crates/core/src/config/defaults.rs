@@ -30,6 +30,16 @@ pub const COMMAND_TIMEOUT: u64 = 300;
 pub const DATA_TIMEOUT: u64 = 180;
 /// `dns.timeout_ms` when absent.
 pub const DNS_TIMEOUT_MS: u64 = 5_000;
+/// `auth.delay_after` when absent.
+pub const AUTH_DELAY_AFTER: u64 = 3;
+/// `auth.delay_seconds` when absent.
+pub const AUTH_DELAY_SECONDS: u64 = 2;
+/// `auth.ban_after` when absent.
+pub const AUTH_BAN_AFTER: u64 = 10;
+/// `auth.ban_seconds` when absent (15 minutes).
+pub const AUTH_BAN_SECONDS: u64 = 900;
+/// `auth.window_seconds` when absent (15 minutes).
+pub const AUTH_WINDOW_SECONDS: u64 = 900;
 /// `log.level` when absent.
 pub const LOG_LEVEL: &str = "info";
 
@@ -59,6 +69,14 @@ authenticated = true           # authenticated users may relay
 [auth]
 mechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]  # SASL mechanisms offered, in this order
 plaintext_requires_tls = true  # PLAIN and LOGIN offered and accepted only under TLS
+# Brute-force defence: failures are counted per client address (IPv6 by /64)
+# and per user name; `portcullis status` lists the current bans.
+delay_after = 3          # failures before each further failure reply is delayed
+delay_seconds = 2        # the delay grows by this much per further failure (at most 30 s)
+ban_after = 10           # failures after which the client gets 421 4.7.0 and its address is refused
+ban_seconds = 900        # how long a banned address is refused
+window_seconds = 900     # failures older than this no longer count
+never_ban = []           # never delayed or banned (relay.allow notations); relay.allow clients are exempt too
 
 [tls]
 # cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir

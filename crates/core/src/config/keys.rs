@@ -146,6 +146,42 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "PLAIN and LOGIN are offered and accepted only under TLS",
     },
     KeyInfo {
+        key: "auth.delay_after",
+        kind: KeyKind::Integer,
+        default: "3",
+        doc: "failed AUTH attempts (per client address, IPv6 by /64, or per user name) before each further failure reply is delayed",
+    },
+    KeyInfo {
+        key: "auth.delay_seconds",
+        kind: KeyKind::Integer,
+        default: "2",
+        doc: "the delay grows by this many seconds with each failure past delay_after (at most 30 s)",
+    },
+    KeyInfo {
+        key: "auth.ban_after",
+        kind: KeyKind::Integer,
+        default: "10",
+        doc: "failed AUTH attempts after which the client gets 421 4.7.0 and its address is refused for ban_seconds",
+    },
+    KeyInfo {
+        key: "auth.ban_seconds",
+        kind: KeyKind::Integer,
+        default: "900",
+        doc: "how long a banned address is refused, in seconds",
+    },
+    KeyInfo {
+        key: "auth.window_seconds",
+        kind: KeyKind::Integer,
+        default: "900",
+        doc: "failures older than this many seconds no longer count",
+    },
+    KeyInfo {
+        key: "auth.never_ban",
+        kind: KeyKind::List,
+        default: "",
+        doc: "clients never delayed or banned (relay.allow notations; relay.allow clients are exempt too)",
+    },
+    KeyInfo {
         key: "tls.cert",
         kind: KeyKind::String,
         default: "",

@@ -107,6 +107,20 @@ pub struct Auth {
     pub mechanisms: Vec<String>,
     /// PLAIN and LOGIN only under TLS.
     pub plaintext_requires_tls: bool,
+    /// Failures (per client address or user name, within `window_seconds`)
+    /// before each further failure reply is delayed (issue 4 §4).
+    pub delay_after: u32,
+    /// Seconds the delay grows by with each failure past `delay_after`.
+    pub delay_seconds: u64,
+    /// Failures after which the client gets `421 4.7.0` and its address is banned.
+    pub ban_after: u32,
+    /// How long a ban lasts, in seconds.
+    pub ban_seconds: u64,
+    /// Failures older than this many seconds no longer count.
+    pub window_seconds: u64,
+    /// Clients never delayed or banned: relay-list notations, each checked
+    /// at load (a bad one refuses the file), compiled by [`crate::relay`].
+    pub never_ban: Vec<String>,
 }
 
 /// Certificate files, resolved against the file's directory. Both None:

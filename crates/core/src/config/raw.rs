@@ -52,6 +52,12 @@ pub(crate) struct RawRelay {
 pub(crate) struct RawAuth {
     pub(crate) mechanisms: Option<Vec<String>>,
     pub(crate) plaintext_requires_tls: Option<bool>,
+    pub(crate) delay_after: Option<i64>,
+    pub(crate) delay_seconds: Option<i64>,
+    pub(crate) ban_after: Option<i64>,
+    pub(crate) ban_seconds: Option<i64>,
+    pub(crate) window_seconds: Option<i64>,
+    pub(crate) never_ban: Option<Vec<String>>,
 }
 
 /// `[tls]`

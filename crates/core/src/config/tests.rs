@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::{Config, ConfigError};
 
+mod auth_throttle;
 mod defaults;
 mod edit;
 mod load;

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::relay::parse_entry;
+
 use super::defaults::{self, default_list, system_hostname};
 use super::error::{quote, ConfigError};
 use super::raw::{RawConfig, RawLimits};
@@ -21,6 +23,18 @@ use super::{
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Longest accepted DNS query timeout (ten minutes), for the same reason.
 const MAX_DNS_TIMEOUT_MS: u64 = 600_000;
+
+/// Largest accepted `auth.delay_after` / `auth.ban_after`.
+const MAX_AUTH_FAILURES: u64 = 1_000_000;
+/// Largest accepted `auth.delay_seconds`: the delay is capped at 30 s anyway.
+const MAX_AUTH_DELAY_SECS: u64 = 30;
+/// Largest accepted `auth.ban_seconds` / `auth.window_seconds` (30 days).
+const MAX_AUTH_PERIOD_SECS: u64 = 30 * 86_400;
+
+/// A count validated to at most [`MAX_AUTH_FAILURES`], which fits a `u32`.
+fn count(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
 
 /// Builds the error for `key = value` with `reason`.
 struct Ctx<'a> {
@@ -149,6 +163,48 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         },
         // Why the default is true: PLAIN and LOGIN send the password itself.
         plaintext_requires_tls: raw_auth.plaintext_requires_tls.unwrap_or(true),
+        delay_after: count(ctx.positive(
+            "auth.delay_after",
+            raw_auth.delay_after,
+            defaults::AUTH_DELAY_AFTER,
+            MAX_AUTH_FAILURES,
+        )?),
+        delay_seconds: ctx.positive(
+            "auth.delay_seconds",
+            raw_auth.delay_seconds,
+            defaults::AUTH_DELAY_SECONDS,
+            MAX_AUTH_DELAY_SECS,
+        )?,
+        ban_after: count(ctx.positive(
+            "auth.ban_after",
+            raw_auth.ban_after,
+            defaults::AUTH_BAN_AFTER,
+            MAX_AUTH_FAILURES,
+        )?),
+        ban_seconds: ctx.positive(
+            "auth.ban_seconds",
+            raw_auth.ban_seconds,
+            defaults::AUTH_BAN_SECONDS,
+            MAX_AUTH_PERIOD_SECS,
+        )?,
+        window_seconds: ctx.positive(
+            "auth.window_seconds",
+            raw_auth.window_seconds,
+            defaults::AUTH_WINDOW_SECONDS,
+            MAX_AUTH_PERIOD_SECS,
+        )?,
+        // Why strict here, unlike relay.allow: a mistyped exemption would
+        // silently let the operator's own address be banned, so the file is
+        // refused with the entry named instead.
+        never_ban: ctx.each(
+            "auth.never_ban",
+            raw_auth.never_ban.unwrap_or_default(),
+            |v| {
+                parse_entry(v)
+                    .map(|entry| entry.raw)
+                    .map_err(|e| e.kind.to_string())
+            },
+        )?,
     };
 
     let raw_tls = raw.tls.unwrap_or_default();
