@@ -55,7 +55,7 @@ fn local_delivery_is_byte_for_byte_with_return_path_and_received() {
     assert_eq!(code, 250, "{text}");
     assert!(common::has_enhanced(&text, "2.0.0"), "{text}");
     let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
 
     let msgs = server.wait_maildir("alice", 1);
     assert_eq!(msgs.len(), 1, "alice's Maildir: {msgs:?}");
@@ -225,7 +225,25 @@ fn remote_message_from_allowed_client_is_queued_durably() {
         "envelope does not name the recipient: {}",
         show(&env_bytes)
     );
-    // `portcullis queue list` shows it (SPEC §1).
+}
+
+#[test]
+fn queue_list_shows_a_queued_message() {
+    let setup = Setup::with_dns(
+        "[relay]\nallow = [\"127.0.0.1\"]\n",
+        Zone::new().servfail("remote.example"),
+    );
+    let server = setup.start();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail(
+        "alice@local.test",
+        &["bob@remote.example"],
+        b"Subject: q\r\n\r\nq\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
+    c.quit_collect();
+    // SPEC §1: `portcullis queue list` is the mailq of Portcullis.
     let out = server.cli(&["queue", "list"]);
     assert!(out.status.success(), "{}", common::describe(&out));
     assert!(

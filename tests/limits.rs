@@ -65,7 +65,7 @@ fn overlong_command_line_is_refused_and_its_tail_never_runs() {
         // If the tail ran as QUIT we would read 221 here, if it ran as
         // anything else an extra reply would precede the NOOP's 250.
         c.expect("NOOP", 250);
-        assert!(c.quit_collect().is_empty());
+        c.quit_clean();
     }
     let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
     // A line of exactly 1000 octets with its CRLF is within RFC 5321 §4.5.3.1.4.
@@ -74,7 +74,7 @@ fn overlong_command_line_is_refused_and_its_tail_never_runs() {
     line.extend_from_slice(b"\r\n");
     c.send(&line);
     assert_eq!(c.read_reply().0, 250, "a 1000-octet line must be accepted");
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn message_over_the_size_limit_is_refused_after_its_end() {
         b"Subject: small\r\n\r\nok\r\n",
     );
     assert_eq!(code, 250, "{text}");
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
     let msgs = server.wait_maildir("alice", 1);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -135,7 +135,7 @@ fn recipients_over_the_limit_get_452() {
     c.expect("DATA", 354);
     c.send(b"Subject: three\r\n\r\nthree recipients\r\n.\r\n");
     assert_eq!(c.read_reply().0, 250);
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn data_with_a_cr_inside_the_verb_is_not_data() {
     c.expect("DATA", 354);
     c.send(b"Subject: real\r\n\r\nreal data\r\n.\r\n");
     assert_eq!(c.read_reply().0, 250);
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
     assert_eq!(server.wait_maildir("alice", 1).len(), 1);
 }
 
@@ -204,7 +204,7 @@ fn bare_cr_in_data_is_rejected_with_5_6_11() {
     assert_eq!(code, 550, "{text}");
     assert!(has_enhanced(&text, "5.6.11"), "{text}");
     c.expect("NOOP", 250);
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         server.maildir_messages("alice").is_empty(),
@@ -279,6 +279,6 @@ fn pipelined_commands_get_their_replies_in_order() {
     c.send(b"Subject: pipelined\r\n\r\nhello\r\n.\r\nNOOP\r\n");
     assert_eq!(c.read_reply().0, 250);
     assert_eq!(c.read_reply().0, 250);
-    assert!(c.quit_collect().is_empty());
+    c.quit_clean();
     assert_eq!(server.wait_maildir("alice", 1).len(), 1);
 }

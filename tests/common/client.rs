@@ -236,6 +236,20 @@ impl Client {
         }
     }
 
+    /// Sends QUIT and asserts that the very next reply is 221: no reply
+    /// was pending (a smuggled or split command would have produced one)
+    /// and the session was still alive.
+    pub fn quit_clean(&mut self) {
+        self.send(b"QUIT\r\n");
+        match self.try_read_reply(IO_TIMEOUT) {
+            Ok((221, _)) => {}
+            other => panic!(
+                "expected 221 right after QUIT, got {other:?}\ntranscript:\n{}",
+                self.transcript.join("\n")
+            ),
+        }
+    }
+
     /// Half-closes the write side.
     pub fn shutdown_write(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Write);

@@ -513,6 +513,13 @@ impl Server {
         }
     }
 
+    /// Stops the server (SIGTERM, bounded) and starts it again on the same
+    /// directory, configuration and ports.
+    pub fn restart(self) -> Server {
+        let setup = self.take_setup();
+        (*setup).start()
+    }
+
     fn take_setup(mut self) -> Box<Setup> {
         self.kill();
         Box::new(self.setup.take().expect("setup is present until drop"))

@@ -46,13 +46,13 @@ free_port() {
 }
 
 # `--config FILE` goes before the subcommand when the top-level help lists it.
-pcl() {
-  if "$bin" --help 2>/dev/null | grep -q -- '--config'; then
-    "$bin" --config "$work/portcullis.toml" "$@"
-  else
-    "$bin" "$@" --config "$work/portcullis.toml"
-  fi
-}
+if "$bin" --help 2>/dev/null | grep -q -- '--config'; then
+  cfg_pre=(--config "$work/portcullis.toml")
+  cfg_post=()
+else
+  cfg_pre=()
+  cfg_post=(--config "$work/portcullis.toml")
+fi
 
 python3 "$here/dns_nx.py" "$work/dns.port" &
 dns_pid=$!
@@ -79,9 +79,10 @@ allow = ["127.0.0.1"]
 EOF
 mkdir -p "$work/data"
 
-printf 'interop-secret-1\n' | timeout 30 pcl user add alice --password-stdin
+printf 'interop-secret-1\n' |
+  timeout 30 "$bin" "${cfg_pre[@]}" user add alice --password-stdin "${cfg_post[@]}"
 
-pcl serve >"$work/serve.log" 2>&1 &
+"$bin" "${cfg_pre[@]}" serve "${cfg_post[@]}" >"$work/serve.log" 2>&1 &
 server_pid=$!
 ready=0
 for _ in $(seq 100); do

@@ -1,0 +1,85 @@
+//! Process lifecycle seen from outside (SPEC §1, §7): SIGTERM drains and
+//! exits 0, a message acknowledged with 250 survives a restart, and a
+//! configuration that cannot be parsed stops `serve` with a clear error.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::{queue_id, Setup, Zone};
+
+#[test]
+fn sigterm_drains_sessions_and_exits_zero() {
+    let mut server = Setup::new("").start();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    c.expect("MAIL FROM:<a@remote.example>", 250);
+    let status = server.stop().expect("serve had already exited");
+    assert!(status.success(), "serve exited with {status} on SIGTERM");
+    // The session in flight was told (421) or closed; it never hangs.
+    match c.try_read_reply(common::IO_TIMEOUT) {
+        Ok((421, _)) | Err(common::ReadError::Closed(_)) => {}
+        other => panic!("session in flight during shutdown got {other:?}"),
+    }
+}
+
+#[test]
+fn queued_message_survives_a_restart() {
+    // The destination's DNS fails temporarily, so the message stays queued.
+    let setup = Setup::with_dns(
+        "[relay]\nallow = [\"127.0.0.1\"]\n",
+        Zone::new().servfail("remote.example"),
+    );
+    let server = setup.start();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail(
+        "alice@local.test",
+        &["bob@remote.example"],
+        b"Subject: durable\r\n\r\nstill here after a restart\r\n",
+    );
+    assert_eq!(code, 250, "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
+    c.quit_collect();
+
+    let server = server.restart();
+    let queue = server.data_dir.join("queue");
+    for ext in ["msg", "env"] {
+        let path = queue.join(format!("{id}.{ext}"));
+        assert!(
+            path.is_file(),
+            "{} lost across the restart; queue holds {:?}",
+            path.display(),
+            server.queue_listing()
+        );
+    }
+    let msg = std::fs::read(queue.join(format!("{id}.msg"))).unwrap_or_default();
+    assert!(
+        common::find(&msg, b"still here after a restart").is_some(),
+        "queued message changed: {}",
+        common::show(&msg)
+    );
+    // And the restarted server still takes mail.
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    c.expect("MAIL FROM:<alice@local.test>", 250);
+    c.quit_collect();
+}
+
+#[test]
+fn unparsable_configuration_stops_serve_with_a_clear_error() {
+    let setup = Setup::new("");
+    std::fs::write(
+        &setup.config_path,
+        "hostname = \"mx.test\"\n[relay\nallow = [\"127.0.0.1\"\n",
+    )
+    .expect("write broken config");
+    let (status, output) = setup.serve_expecting_exit(&[], Duration::from_secs(10));
+    let status = status.unwrap_or_else(|| panic!("serve kept running on a broken file:\n{output}"));
+    assert!(!status.success(), "serve accepted a broken file:\n{output}");
+    assert!(
+        output.contains("portcullis.toml"),
+        "the error does not name the file:\n{output}"
+    );
+    // SPEC §1: `config check` exits 2 on a configuration it would reject.
+    let out = setup.cli(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+}
