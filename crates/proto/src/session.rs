@@ -47,6 +47,8 @@ use crate::sasl::{Exchange, Mechanism, Nonces};
 
 pub use crate::sasl::{AuthAnswer, AuthRequest, ScramKeys, Secret};
 
+pub use auth::AuthOutcome;
+
 use data::DataReader;
 use framing::{Frame, LineBuffer};
 
@@ -220,6 +222,13 @@ pub struct Session {
     auth_user: Option<String>,
     /// Challenges and nonces for AUTH exchanges.
     nonces: Nonces,
+    /// The user name of the exchange in progress, once the client named one.
+    auth_attempt_user: Option<String>,
+    /// How AUTH exchanges ended, until the driver takes them
+    /// ([`Session::take_auth_outcomes`]). Bounded: every failure counts as
+    /// an error (`max_errors` closes the session) and only one success is
+    /// possible per session.
+    auth_outcomes: Vec<AuthOutcome>,
     /// Tests only: the next CRAM-MD5 challenge or SCRAM server nonce, to
     /// replay the RFCs' published exchanges.
     #[cfg(test)]
@@ -289,6 +298,8 @@ impl Session {
             waiting: Waiting::Nothing,
             helo: None,
             auth_user: None,
+            auth_attempt_user: None,
+            auth_outcomes: Vec::new(),
             transaction: None,
             errors: 0,
             recipient_overshoot: 0,
@@ -444,6 +455,15 @@ impl Session {
     /// the wrong kind). A call with no request pending changes nothing.
     pub fn auth_answer(&mut self, answer: AuthAnswer) {
         self.auth_answered(answer);
+    }
+
+    /// How the AUTH exchanges since the last call ended (successes and
+    /// rejected credentials; cancelled or malformed exchanges test no
+    /// password and are not reported), oldest first. The driver takes them
+    /// before each `Send`: the replies they produced are in it, so it can
+    /// count failures and delay or follow that reply (brute-force defence).
+    pub fn take_auth_outcomes(&mut self) -> Vec<AuthOutcome> {
+        mem::take(&mut self.auth_outcomes)
     }
 
     /// The TLS handshake after [`Action::StartTls`] succeeded: the session

@@ -13,6 +13,24 @@ fn bad_sequence(text: &str) -> Reply {
     Reply::new(503, (5, 5, 1), text)
 }
 
+/// How one AUTH exchange ended, for the driver's brute-force defence
+/// ([`Session::take_auth_outcomes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// `235 2.7.0` as this user (lower-cased).
+    Succeeded {
+        /// The authenticated user.
+        user: String,
+    },
+    /// `535 5.7.8`: wrong password, unknown user or refused authorization
+    /// identity.
+    Failed {
+        /// The user name tried (lower-cased), when the exchange got as far
+        /// as naming one.
+        user: Option<String>,
+    },
+}
+
 impl Session {
     /// The configured mechanisms we implement, in configured order, without
     /// duplicates. Names we do not know are skipped (config validation
@@ -169,22 +187,33 @@ impl Session {
             Step::Challenge(bytes) => self.send(Reply::plain(334, sasl::encode_challenge(&bytes))),
             // Why ask the driver: the secrets live in the user database; until
             // it answers, nothing else is read.
-            Step::Ask(request) => self.waiting = Waiting::Auth(request),
+            Step::Ask(request) => {
+                self.auth_attempt_user = Some(request.user().to_string());
+                self.waiting = Waiting::Auth(request);
+            }
             Step::Success(user) => {
                 self.end_exchange();
+                self.auth_outcomes
+                    .push(AuthOutcome::Succeeded { user: user.clone() });
                 self.auth_user = Some(user);
                 self.send(Reply::new(235, (2, 7, 0), "Authentication successful"));
             }
             // Each failed AUTH counts as an error: a password guesser is
             // disconnected after `max_errors` tries.
             Step::Failure(failure) => {
+                let user = self.auth_attempt_user.take();
                 self.end_exchange();
+                // Only a rejected password is a guess worth counting.
+                if failure == Failure::Credentials {
+                    self.auth_outcomes.push(AuthOutcome::Failed { user });
+                }
                 self.reply(failure.reply());
             }
         }
     }
 
     fn end_exchange(&mut self) {
+        self.auth_attempt_user = None;
         if matches!(self.reading, Reading::Auth(_)) {
             self.reading = Reading::Commands;
         }

@@ -837,3 +837,68 @@ proptest! {
         prop_assert_eq!(run_split_with(tls_cfg(), AUTH_SCRIPT, &cuts), whole);
     }
 }
+
+// --- Outcomes for the driver's brute-force defence -----------------------------
+
+#[test]
+fn outcomes_report_each_rejected_password_and_the_success_in_order() {
+    let mut c = Client::greeted(tls_cfg());
+    c.say(format!("AUTH PLAIN {}\r\n", b64("\0TIM\0wrong")).as_bytes());
+    c.say(b"AUTH CRAM-MD5\r\n");
+    c.say(&line("nobody 0123456789abcdef0123456789abcdef"));
+    assert_eq!(scram_exchange(&mut c, "user", "pencils")[2], INVALID);
+    assert_eq!(
+        c.s.take_auth_outcomes(),
+        [
+            AuthOutcome::Failed {
+                user: Some("tim".into())
+            },
+            AuthOutcome::Failed {
+                user: Some("nobody".into())
+            },
+            AuthOutcome::Failed {
+                user: Some("user".into())
+            },
+        ]
+    );
+    assert_eq!(c.s.take_auth_outcomes(), [], "taken once");
+    c.say(b"AUTH LOGIN dGlt\r\n");
+    assert_eq!(c.say(&line("tanstaaftanstaaf")), OK);
+    assert_eq!(
+        c.s.take_auth_outcomes(),
+        [AuthOutcome::Succeeded { user: "tim".into() }]
+    );
+}
+
+#[test]
+fn outcomes_leave_out_exchanges_that_tested_no_password() {
+    let mut c = Client::greeted(auth_cfg());
+    // 538 before TLS, 504, a cancel, bad base64, an over-long line, 454.
+    c.say(b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+    c.say(b"AUTH DIGEST-MD5\r\n");
+    c.say(b"AUTH CRAM-MD5\r\n");
+    c.say(b"*\r\n");
+    c.say(b"AUTH SCRAM-SHA-256 !!\r\n");
+    c.say(b"AUTH CRAM-MD5\r\n");
+    c.say(format!("{}\r\n", "A".repeat(2000)).as_bytes());
+    c.auth_override = Some(AuthAnswer::Unavailable);
+    c.say(b"AUTH SCRAM-SHA-256\r\n");
+    assert_eq!(
+        c.say(&line("n,,n=user,r=abc")),
+        "454 4.7.0 Temporary authentication failure\r\n"
+    );
+    assert_eq!(c.s.take_auth_outcomes(), []);
+}
+
+#[test]
+fn an_outcome_names_no_user_when_the_exchange_never_reached_one() {
+    let mut c = Client::greeted(tls_cfg());
+    // Refused before the driver is asked: the aborted exchange's user is not reused.
+    c.say(b"AUTH LOGIN dGlt\r\n");
+    c.say(b"*\r\n");
+    c.say(format!("AUTH PLAIN {}\r\n", b64("Ursel\0Kurt\0xipj3plmq")).as_bytes());
+    assert_eq!(
+        c.s.take_auth_outcomes(),
+        [AuthOutcome::Failed { user: None }]
+    );
+}
