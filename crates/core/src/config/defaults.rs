@@ -30,6 +30,20 @@ pub const COMMAND_TIMEOUT: u64 = 300;
 pub const DATA_TIMEOUT: u64 = 180;
 /// `dns.timeout_ms` when absent.
 pub const DNS_TIMEOUT_MS: u64 = 5_000;
+/// `limits.outbound_connections` when absent.
+pub const OUTBOUND_CONNECTIONS: u64 = 20;
+/// `limits.outbound_per_destination` when absent.
+pub const OUTBOUND_PER_DESTINATION: u64 = 4;
+/// `queue.lifetime` when absent: 5 days (RFC 5321 §4.5.4.1: "at least 4-5 days").
+pub const QUEUE_LIFETIME: u64 = 5 * 86_400;
+/// `queue.retry_min` when absent: 1 minute.
+pub const QUEUE_RETRY_MIN: u64 = 60;
+/// `queue.retry_max` when absent: 1 hour.
+pub const QUEUE_RETRY_MAX: u64 = 3600;
+/// `queue.delay_warning` when absent: 4 hours.
+pub const QUEUE_DELAY_WARNING: u64 = 4 * 3600;
+/// `queue.mx_port` when absent: the SMTP port.
+pub const QUEUE_MX_PORT: u16 = 25;
 /// `auth.delay_after` when absent.
 pub const AUTH_DELAY_AFTER: u64 = 3;
 /// `auth.delay_seconds` when absent.
@@ -64,6 +78,8 @@ local_only = false             # true: deliver to local addresses only, never re
 restricted = true              # false makes an open relay (refused unless --allow-open-relay)
 allow = ["127.0.0.1", "::1"]   # may relay without AUTH: IPs, 192.168.40-43.*, CIDR, names, !exceptions; first match wins
 authenticated = true           # authenticated users may relay
+# smarthost_user = "portcullis"  # AUTH user at the smarthost below (PLAIN/LOGIN, only over TLS)
+# smarthost_password_file = "smarthost.secret"  # its password: the file's first line (relative to this file)
 # smarthost = "smtp.example.net:587"  # send all outbound mail through this host[:port] instead of MX lookups
 
 [auth]
@@ -81,6 +97,8 @@ never_ban = []           # never delayed or banned (relay.allow notations); rela
 [tls]
 # cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir
 # key = "/path/key.pem"         # PEM private key; absent: read from the cert file
+outbound = "opportunistic"      # outbound STARTTLS: "opportunistic" (MX certificates unchecked, like Postfix "may") or "require"
+# outbound_ca = "/path/ca.pem"  # extra CA certificates trusted for outbound TLS (smarthost, or tls.outbound = "require")
 
 [limits]
 message_size = 26214400  # bytes; advertised with SIZE
@@ -88,6 +106,8 @@ recipients = 100         # per message
 errors = 10              # error replies before the session is closed with 421
 command_timeout = 300    # seconds waiting for a command (RFC 5321 §4.5.3.2)
 data_timeout = 180       # seconds waiting for a data block (RFC 5321 §4.5.3.2)
+outbound_connections = 20     # outbound SMTP connections at once, in total
+outbound_per_destination = 4  # outbound SMTP connections at once to one destination
 
 [smtp]
 bare_lf = "normalize"    # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)
@@ -103,6 +123,13 @@ level = "info"           # a tracing filter, e.g. "info" or "info,portcullis=deb
 
 [delivery]
 # maildir = "/var/mail/{user}/"  # Maildir path template with {user}; absent: <data_dir>/mail/{user}
+
+[queue]
+lifetime = 432000        # seconds a message is retried before it is bounced (5 days)
+retry_min = 60           # seconds before the first retry; the wait doubles after each failure
+retry_max = 3600         # longest wait between two attempts, in seconds
+delay_warning = 14400    # seconds after which the sender is told delivery is delayed (4 h); 0: never
+mx_port = 25             # port of MX hosts: a testing knob, leave it at 25
 
 [aliases]
 # postmaster = ["alice"]  # local name = targets (local users or full addresses)

@@ -134,6 +134,18 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "host[:port] (port 25 if omitted) that receives all outbound mail instead of MX lookups",
     },
     KeyInfo {
+        key: "relay.smarthost_user",
+        kind: KeyKind::String,
+        default: "",
+        doc: "user name for AUTH (PLAIN or LOGIN, only over TLS) at the smarthost; needs smarthost_password_file",
+    },
+    KeyInfo {
+        key: "relay.smarthost_password_file",
+        kind: KeyKind::String,
+        default: "",
+        doc: "file whose first line is the smarthost password (relative to the config file's directory)",
+    },
+    KeyInfo {
         key: "auth.mechanisms",
         kind: KeyKind::List,
         default: "SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN",
@@ -194,6 +206,18 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "PEM private key of tls.cert; absent: read from the tls.cert file (one PEM holding both)",
     },
     KeyInfo {
+        key: "tls.outbound",
+        kind: KeyKind::String,
+        default: "opportunistic",
+        doc: "outbound STARTTLS: \"opportunistic\" (used when offered; MX certificates not checked) or \"require\" (never plaintext; certificates verified)",
+    },
+    KeyInfo {
+        key: "tls.outbound_ca",
+        kind: KeyKind::String,
+        default: "",
+        doc: "PEM CA certificates trusted for outbound TLS besides the WebPKI roots (relative to the config file's directory)",
+    },
+    KeyInfo {
         key: "limits.message_size",
         kind: KeyKind::Integer,
         default: "26214400",
@@ -222,6 +246,18 @@ pub const KEYS: &[KeyInfo] = &[
         kind: KeyKind::Integer,
         default: "180",
         doc: "seconds waiting for a data block (RFC 5321 §4.5.3.2)",
+    },
+    KeyInfo {
+        key: "limits.outbound_connections",
+        kind: KeyKind::Integer,
+        default: "20",
+        doc: "outbound SMTP connections open at once, in total",
+    },
+    KeyInfo {
+        key: "limits.outbound_per_destination",
+        kind: KeyKind::Integer,
+        default: "4",
+        doc: "outbound SMTP connections open at once to one destination (MX domain, route or smarthost)",
     },
     KeyInfo {
         key: "smtp.bare_lf",
@@ -266,6 +302,36 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "Maildir path template containing {user}; absent: <data_dir>/mail/{user}",
     },
     KeyInfo {
+        key: "queue.lifetime",
+        kind: KeyKind::Integer,
+        default: "432000",
+        doc: "seconds a message is retried before it is bounced (RFC 5321 §4.5.4.1: 4-5 days)",
+    },
+    KeyInfo {
+        key: "queue.retry_min",
+        kind: KeyKind::Integer,
+        default: "60",
+        doc: "seconds before the first retry; the wait doubles after each failure",
+    },
+    KeyInfo {
+        key: "queue.retry_max",
+        kind: KeyKind::Integer,
+        default: "3600",
+        doc: "longest wait between two attempts, in seconds (at least queue.retry_min)",
+    },
+    KeyInfo {
+        key: "queue.delay_warning",
+        kind: KeyKind::Integer,
+        default: "14400",
+        doc: "seconds after which the sender is told delivery is delayed; 0: never",
+    },
+    KeyInfo {
+        key: "queue.mx_port",
+        kind: KeyKind::Integer,
+        default: "25",
+        doc: "TCP port of MX hosts: a testing knob, leave it at 25",
+    },
+    KeyInfo {
         key: "aliases.<name>",
         kind: KeyKind::List,
         default: "",
@@ -281,7 +347,8 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// The `[section]` names of the file.
 pub const SECTIONS: &[&str] = &[
-    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", ALIASES, ROUTES,
+    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", "queue", ALIASES,
+    ROUTES,
 ];
 
 /// The registry entry of a dotted key. `aliases.<anything>` and

@@ -67,6 +67,8 @@ pub struct Config {
     pub log: Log,
     /// `[delivery]`
     pub delivery: Delivery,
+    /// `[queue]`: outbound retries and bounces.
+    pub queue: Queue,
     /// `[aliases]`: lower-case local name → targets (local names or full addresses).
     pub aliases: BTreeMap<String, Vec<String>>,
     /// `[routes]`: lower-case domain → "host:port" (port made explicit; outbound issue).
@@ -98,6 +100,12 @@ pub struct Relay {
     pub authenticated: bool,
     /// `host:port` (port made explicit) receiving all outbound mail.
     pub smarthost: Option<String>,
+    /// The AUTH user at the smarthost; Some only together with
+    /// `smarthost` and `smarthost_password_file`.
+    pub smarthost_user: Option<String>,
+    /// The file holding the smarthost password (read when the queue runner
+    /// connects, so the secret stays out of the configuration file).
+    pub smarthost_password_file: Option<PathBuf>,
 }
 
 /// SMTP AUTH (RFC 4954).
@@ -132,6 +140,10 @@ pub struct Tls {
     /// PEM private key; Some whenever `cert` is (the cert file itself when
     /// `tls.key` is not set: one PEM holding both).
     pub key: Option<PathBuf>,
+    /// Outbound STARTTLS policy.
+    pub outbound: TlsOutbound,
+    /// Extra CA certificates (PEM) trusted for outbound TLS.
+    pub outbound_ca: Option<PathBuf>,
 }
 
 /// Session limits (SPEC §6); every value is at least 1.
@@ -147,6 +159,10 @@ pub struct Limits {
     pub command_timeout: u64,
     /// Seconds waiting for a data block (RFC 5321 §4.5.3.2: 180).
     pub data_timeout: u64,
+    /// Outbound SMTP connections open at once, in total.
+    pub outbound_connections: usize,
+    /// Outbound SMTP connections open at once to one destination.
+    pub outbound_per_destination: usize,
 }
 
 /// `[smtp]` protocol choices.
@@ -191,4 +207,32 @@ pub struct Log {
 pub struct Delivery {
     /// Maildir path template with `{user}`; None: `<data_dir>/mail/{user}`.
     pub maildir: Option<String>,
+}
+
+/// Outbound STARTTLS policy (`tls.outbound`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsOutbound {
+    /// STARTTLS whenever the server offers it; towards MX hosts any
+    /// certificate is accepted (Postfix's `may` level: encryption against
+    /// passive eavesdropping, no authentication), towards a smarthost it is
+    /// verified.
+    #[default]
+    Opportunistic,
+    /// Never deliver in plaintext, and verify every certificate.
+    Require,
+}
+
+/// `[queue]`: how long and how often outbound delivery is retried.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queue {
+    /// Seconds a message is retried before it is bounced.
+    pub lifetime: u64,
+    /// Seconds before the first retry (doubling after each failure).
+    pub retry_min: u64,
+    /// Longest wait between two attempts (at least `retry_min`).
+    pub retry_max: u64,
+    /// Seconds after arrival when the sender is warned of a delay; 0: never.
+    pub delay_warning: u64,
+    /// Port of MX hosts (25; tests point it elsewhere).
+    pub mx_port: u16,
 }

@@ -22,6 +22,7 @@ pub(crate) struct RawConfig {
     pub(crate) dns: Option<RawDns>,
     pub(crate) log: Option<RawLog>,
     pub(crate) delivery: Option<RawDelivery>,
+    pub(crate) queue: Option<RawQueue>,
     pub(crate) aliases: Option<BTreeMap<String, OneOrMany>>,
     pub(crate) routes: Option<BTreeMap<String, String>>,
 }
@@ -44,6 +45,8 @@ pub(crate) struct RawRelay {
     pub(crate) allow: Option<Vec<String>>,
     pub(crate) authenticated: Option<bool>,
     pub(crate) smarthost: Option<String>,
+    pub(crate) smarthost_user: Option<String>,
+    pub(crate) smarthost_password_file: Option<String>,
 }
 
 /// `[auth]`
@@ -66,6 +69,8 @@ pub(crate) struct RawAuth {
 pub(crate) struct RawTls {
     pub(crate) cert: Option<String>,
     pub(crate) key: Option<String>,
+    pub(crate) outbound: Option<String>,
+    pub(crate) outbound_ca: Option<String>,
 }
 
 /// `[limits]`
@@ -77,6 +82,8 @@ pub(crate) struct RawLimits {
     pub(crate) errors: Option<i64>,
     pub(crate) command_timeout: Option<i64>,
     pub(crate) data_timeout: Option<i64>,
+    pub(crate) outbound_connections: Option<i64>,
+    pub(crate) outbound_per_destination: Option<i64>,
 }
 
 /// `[smtp]`
@@ -108,6 +115,17 @@ pub(crate) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDelivery {
     pub(crate) maildir: Option<String>,
+}
+
+/// `[queue]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub(crate) lifetime: Option<i64>,
+    pub(crate) retry_min: Option<i64>,
+    pub(crate) retry_max: Option<i64>,
+    pub(crate) delay_warning: Option<i64>,
+    pub(crate) mx_port: Option<i64>,
 }
 
 /// An alias target list: `postmaster = "alice"` or `postmaster = ["alice", "bob"]`.

@@ -4,7 +4,7 @@
 use super::error::{ConfigError, DidYouMean};
 use super::keys::{self, ALIASES, ROUTES};
 use super::load::{check_structure, parse_table};
-use super::{BareLf, Config, LogFormat};
+use super::{BareLf, Config, LogFormat, TlsOutbound};
 
 /// The file name used in messages by the functions that get text without a path.
 pub const FILE_NAME: &str = "portcullis.toml";
@@ -117,6 +117,12 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "relay.allow" => join(&cfg.relay.allow),
         "relay.authenticated" => cfg.relay.authenticated.to_string(),
         "relay.smarthost" => opt(cfg.relay.smarthost.as_deref()),
+        "relay.smarthost_user" => opt(cfg.relay.smarthost_user.as_deref()),
+        "relay.smarthost_password_file" => opt(cfg
+            .relay
+            .smarthost_password_file
+            .as_ref()
+            .map(|p| p.display())),
         "auth.mechanisms" => join(&cfg.auth.mechanisms),
         "auth.plaintext_requires_tls" => cfg.auth.plaintext_requires_tls.to_string(),
         "auth.delay_after" => cfg.auth.delay_after.to_string(),
@@ -127,11 +133,18 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "auth.never_ban" => join(&cfg.auth.never_ban),
         "tls.cert" => opt(cfg.tls.cert.as_ref().map(|p| p.display())),
         "tls.key" => opt(cfg.tls.key.as_ref().map(|p| p.display())),
+        "tls.outbound" => match cfg.tls.outbound {
+            TlsOutbound::Opportunistic => "opportunistic".to_string(),
+            TlsOutbound::Require => "require".to_string(),
+        },
+        "tls.outbound_ca" => opt(cfg.tls.outbound_ca.as_ref().map(|p| p.display())),
         "limits.message_size" => cfg.limits.message_size.to_string(),
         "limits.recipients" => cfg.limits.recipients.to_string(),
         "limits.errors" => cfg.limits.errors.to_string(),
         "limits.command_timeout" => cfg.limits.command_timeout.to_string(),
         "limits.data_timeout" => cfg.limits.data_timeout.to_string(),
+        "limits.outbound_connections" => cfg.limits.outbound_connections.to_string(),
+        "limits.outbound_per_destination" => cfg.limits.outbound_per_destination.to_string(),
         "smtp.bare_lf" => match cfg.smtp.bare_lf {
             BareLf::Normalize => "normalize".to_string(),
             BareLf::Reject => "reject".to_string(),
@@ -145,6 +158,11 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         },
         "log.level" => cfg.log.level.clone(),
         "delivery.maildir" => opt(cfg.delivery.maildir.as_deref()),
+        "queue.lifetime" => cfg.queue.lifetime.to_string(),
+        "queue.retry_min" => cfg.queue.retry_min.to_string(),
+        "queue.retry_max" => cfg.queue.retry_max.to_string(),
+        "queue.delay_warning" => cfg.queue.delay_warning.to_string(),
+        "queue.mx_port" => cfg.queue.mx_port.to_string(),
         // Invariant: the registry and this match list the same keys; the
         // test `read_effective_lists_every_registry_key` keeps them in step.
         other => unreachable!("registry key {other} has no effective value"),

@@ -10,6 +10,7 @@ mod auth_throttle;
 mod defaults;
 mod edit;
 mod load;
+mod outbound;
 mod read;
 mod write;
 

@@ -9,6 +9,7 @@ use crate::relay::parse_entry;
 
 use super::defaults::{self, default_list, system_hostname};
 use super::error::{quote, ConfigError};
+use super::raw::RawQueue;
 use super::raw::{RawConfig, RawLimits};
 use super::values::{
     parse_alias_name, parse_alias_target, parse_domain, parse_host_port, parse_listen,
@@ -17,12 +18,18 @@ use super::values::{
 use super::{
     Auth, BareLf, Config, Delivery, Dns, Limits, Listen, Log, LogFormat, Relay, Smtp, Tls,
 };
+use super::{Queue, TlsOutbound};
 
 /// Longest accepted session timeout: a deadline further away than a day is a
 /// mistake, and huge values would overflow `Instant` arithmetic in the server.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Longest accepted DNS query timeout (ten minutes), for the same reason.
 const MAX_DNS_TIMEOUT_MS: u64 = 600_000;
+/// Most outbound connections at once (file descriptors are finite).
+const MAX_OUTBOUND_CONNECTIONS: u64 = 10_000;
+/// Longest accepted queue lifetime and retry interval (100 days): beyond
+/// that a message is lost in practice, and the sum must not overflow.
+const MAX_QUEUE_SECS: u64 = 100 * 86_400;
 
 /// Largest accepted `auth.delay_after` / `auth.ban_after`.
 const MAX_AUTH_FAILURES: u64 = 1_000_000;
@@ -135,6 +142,10 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
     };
 
     let raw_relay = raw.relay.unwrap_or_default();
+    let raw_relay_auth = (
+        raw_relay.smarthost_user.clone(),
+        raw_relay.smarthost_password_file.clone(),
+    );
     let relay = Relay {
         local_only: raw_relay.local_only.unwrap_or(false),
         restricted: raw_relay.restricted.unwrap_or(true),
@@ -148,9 +159,12 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
             .smarthost
             .map(|s| parse_host_port(&s).map_err(|r| ctx.invalid("relay.smarthost", quote(&s), r)))
             .transpose()?,
+        smarthost_user: None,
+        smarthost_password_file: None,
     };
 
     let raw_auth = raw.auth.unwrap_or_default();
+    let relay = smarthost_auth(&ctx, relay, &raw_relay_auth, path)?;
     let auth = Auth {
         mechanisms: match raw_auth.mechanisms {
             Some(list) => dedup(
@@ -223,6 +237,21 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         }
     }
     let cert = raw_tls.cert.map(|c| resolve_path(path, &c));
+    let outbound = match raw_tls.outbound.as_deref() {
+        None | Some("opportunistic") => TlsOutbound::Opportunistic,
+        Some("require") => TlsOutbound::Require,
+        Some(other) => {
+            return Err(ctx.invalid(
+                "tls.outbound",
+                quote(other),
+                "expected \"opportunistic\" or \"require\"",
+            ))
+        }
+    };
+    if let Some(ca) = &raw_tls.outbound_ca {
+        ctx.nonempty("tls.outbound_ca", ca, "\"/etc/ssl/relay-ca.pem\"")?;
+    }
+    let outbound_ca = raw_tls.outbound_ca.map(|c| resolve_path(path, &c));
     let tls = Tls {
         // A cert without a key: one PEM file holding both, as many ACME
         // clients write it.
@@ -231,6 +260,8 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
             .map(|k| resolve_path(path, &k))
             .or_else(|| cert.clone()),
         cert,
+        outbound,
+        outbound_ca,
     };
 
     let limits = limits(&ctx, raw.limits.unwrap_or_default())?;
@@ -306,6 +337,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         }
     }
     let delivery = Delivery { maildir };
+    let queue = queue(&ctx, raw.queue.unwrap_or_default())?;
 
     let aliases = aliases(&ctx, raw.aliases.unwrap_or_default())?;
     let routes = routes(&ctx, raw.routes.unwrap_or_default())?;
@@ -325,6 +357,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         log,
         delivery,
         aliases,
+        queue,
         routes,
     })
 }
@@ -364,6 +397,124 @@ fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
             defaults::DATA_TIMEOUT,
             MAX_TIMEOUT_SECS,
         )?,
+        outbound_connections: usize::try_from(ctx.positive(
+            "limits.outbound_connections",
+            raw.outbound_connections,
+            defaults::OUTBOUND_CONNECTIONS,
+            MAX_OUTBOUND_CONNECTIONS,
+        )?)
+        .unwrap_or(usize::MAX),
+        outbound_per_destination: usize::try_from(ctx.positive(
+            "limits.outbound_per_destination",
+            raw.outbound_per_destination,
+            defaults::OUTBOUND_PER_DESTINATION,
+            MAX_OUTBOUND_CONNECTIONS,
+        )?)
+        .unwrap_or(usize::MAX),
+    })
+}
+
+/// `relay.smarthost_user` and `relay.smarthost_password_file`: both or
+/// neither, and only with a smarthost.
+fn smarthost_auth(
+    ctx: &Ctx<'_>,
+    mut relay: Relay,
+    (user, password_file): &(Option<String>, Option<String>),
+    path: &Path,
+) -> Result<Relay, ConfigError> {
+    let incomplete = |key: &str, value: &str, needs: &str| ConfigError::Incomplete {
+        file: ctx.file.to_string(),
+        key: key.to_string(),
+        value: quote(value),
+        needs: needs.to_string(),
+    };
+    if let Some(u) = user {
+        ctx.nonempty("relay.smarthost_user", u, "\"portcullis\"")?;
+        if u.chars().any(char::is_control) {
+            return Err(ctx.invalid(
+                "relay.smarthost_user",
+                quote(u),
+                "a user name has no control characters",
+            ));
+        }
+        if relay.smarthost.is_none() {
+            return Err(incomplete("relay.smarthost_user", u, "relay.smarthost"));
+        }
+        if password_file.is_none() {
+            return Err(incomplete(
+                "relay.smarthost_user",
+                u,
+                "relay.smarthost_password_file",
+            ));
+        }
+    }
+    if let Some(f) = password_file {
+        ctx.nonempty("relay.smarthost_password_file", f, "\"smarthost.secret\"")?;
+        if user.is_none() {
+            return Err(incomplete(
+                "relay.smarthost_password_file",
+                f,
+                "relay.smarthost_user",
+            ));
+        }
+    }
+    relay.smarthost_user = user.clone();
+    relay.smarthost_password_file = password_file.as_deref().map(|f| resolve_path(path, f));
+    Ok(relay)
+}
+
+/// `[queue]`: positive durations, `retry_max >= retry_min`, a real port.
+fn queue(ctx: &Ctx<'_>, raw: RawQueue) -> Result<Queue, ConfigError> {
+    let lifetime = ctx.positive(
+        "queue.lifetime",
+        raw.lifetime,
+        defaults::QUEUE_LIFETIME,
+        MAX_QUEUE_SECS,
+    )?;
+    let retry_min = ctx.positive(
+        "queue.retry_min",
+        raw.retry_min,
+        defaults::QUEUE_RETRY_MIN,
+        MAX_QUEUE_SECS,
+    )?;
+    let retry_max = ctx.positive(
+        "queue.retry_max",
+        raw.retry_max,
+        defaults::QUEUE_RETRY_MAX.max(retry_min),
+        MAX_QUEUE_SECS,
+    )?;
+    if retry_max < retry_min {
+        return Err(ctx.invalid(
+            "queue.retry_max",
+            retry_max.to_string(),
+            format!("must be at least queue.retry_min ({retry_min})"),
+        ));
+    }
+    let delay_warning = match raw.delay_warning {
+        None => defaults::QUEUE_DELAY_WARNING,
+        Some(v) if (0..=i64::try_from(MAX_QUEUE_SECS).unwrap_or(i64::MAX)).contains(&v) => {
+            v.unsigned_abs()
+        }
+        Some(v) => {
+            return Err(ctx.invalid(
+                "queue.delay_warning",
+                v.to_string(),
+                format!("must be from 0 (never) to {MAX_QUEUE_SECS} seconds"),
+            ))
+        }
+    };
+    let mx_port = ctx.positive(
+        "queue.mx_port",
+        raw.mx_port,
+        u64::from(defaults::QUEUE_MX_PORT),
+        u64::from(u16::MAX),
+    )?;
+    Ok(Queue {
+        lifetime,
+        retry_min,
+        retry_max,
+        delay_warning,
+        mx_port: u16::try_from(mx_port).unwrap_or(defaults::QUEUE_MX_PORT),
     })
 }
 

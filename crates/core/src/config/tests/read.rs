@@ -32,6 +32,8 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "relay.allow: 127.0.0.1 ::1".to_string(),
         "relay.authenticated: true".to_string(),
         "relay.smarthost:".to_string(),
+        "relay.smarthost_user:".to_string(),
+        "relay.smarthost_password_file:".to_string(),
         "auth.mechanisms: SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN".to_string(),
         "auth.plaintext_requires_tls: true".to_string(),
         "auth.delay_after: 3".to_string(),
@@ -42,11 +44,15 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "auth.never_ban:".to_string(),
         "tls.cert:".to_string(),
         "tls.key:".to_string(),
+        "tls.outbound: opportunistic".to_string(),
+        "tls.outbound_ca:".to_string(),
         "limits.message_size: 26214400".to_string(),
         "limits.recipients: 100".to_string(),
         "limits.errors: 10".to_string(),
         "limits.command_timeout: 300".to_string(),
         "limits.data_timeout: 180".to_string(),
+        "limits.outbound_connections: 20".to_string(),
+        "limits.outbound_per_destination: 4".to_string(),
         "smtp.bare_lf: normalize".to_string(),
         "dns.nameservers:".to_string(),
         "dns.timeout_ms: 5000".to_string(),
@@ -54,6 +60,11 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "log.format: text".to_string(),
         "log.level: info".to_string(),
         "delivery.maildir:".to_string(),
+        "queue.lifetime: 432000".to_string(),
+        "queue.retry_min: 60".to_string(),
+        "queue.retry_max: 3600".to_string(),
+        "queue.delay_warning: 14400".to_string(),
+        "queue.mx_port: 25".to_string(),
         "aliases.postmaster: alice bob".to_string(),
         "routes.example.org: mx.example.org:25".to_string(),
     ];
@@ -110,7 +121,9 @@ fn select_picks_a_key_or_a_whole_section() {
             "relay.restricted",
             "relay.allow",
             "relay.authenticated",
-            "relay.smarthost"
+            "relay.smarthost",
+            "relay.smarthost_user",
+            "relay.smarthost_password_file"
         ]
     );
     assert_eq!(
