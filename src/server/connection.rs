@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tracing::{info, info_span, warn, Instrument};
 
+use super::auth_guard::{self, AuthGuard};
 use super::dns::canonical;
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
@@ -139,7 +140,16 @@ async fn run(
     let rt = shared.current.get();
     info!(port = peer.port(), role = role.name(), "connect");
     let _ = tcp.set_nodelay(true);
-    let rdns = if rt.policy.list.needs_reverse_dns(ip) {
+    // A banned address is refused before it costs anything more: no reverse
+    // DNS, no greeting. Implicit TLS gets the 421 after the handshake, where
+    // the client can read it.
+    let banned = auth_guard::banned(&shared.auth_throttle, ip);
+    if let (Some(ban), false) = (&banned, role == Role::Submissions) {
+        let mut tcp = tcp;
+        auth_guard::refuse(&mut tcp, ban).await;
+        return;
+    }
+    let rdns = if rt.policy.list.needs_reverse_dns(ip) || rt.never_ban.needs_reverse_dns(ip) {
         rt.dns.verified_names(ip).await
     } else {
         ReverseDns::NotChecked
@@ -164,6 +174,11 @@ async fn run(
         },
         _ => Stream::Plain(tcp),
     };
+    if let Some(ban) = &banned {
+        auth_guard::refuse(&mut stream, ban).await;
+        return;
+    }
+    let guard = AuthGuard::new(&rt, ip, &rdns);
     let tls_active = matches!(stream, Stream::Tls(_));
     let mut session = Session::new(
         session_config(&rt, role, tls_active, &shared.auth_secret),
@@ -176,7 +191,16 @@ async fn run(
     }
     loop {
         match session.next_action(Instant::now()) {
-            Action::Send(bytes) => {
+            Action::Send(mut bytes) => {
+                // The brute-force defence acts on the replies AUTH produced:
+                // a failure's reply may wait, or be followed by a 421.
+                let after = guard.account(&shared.auth_throttle, session.take_auth_outcomes());
+                if !after.delay.is_zero() {
+                    tokio::time::sleep(after.delay).await;
+                }
+                if after.close {
+                    auth_guard::refusal().write_to(&mut bytes);
+                }
                 let write = async {
                     stream.write_all(&bytes).await?;
                     stream.flush().await
@@ -187,6 +211,9 @@ async fn run(
                         info!("client stopped reading");
                         break;
                     }
+                }
+                if after.close {
+                    break;
                 }
             }
             Action::CheckRecipient(check) => {
@@ -230,17 +257,11 @@ async fn run(
                 }
                 session.message_stored(result);
             }
+            // Every mechanism's outcome is logged and counted when its
+            // reply is sent (`guard.account` above).
             Action::Authenticate(request) => {
-                let user = request.user().to_string();
                 let answer = authenticate(shared, request).await;
-                let ok = matches!(answer, AuthAnswer::Verified(true));
-                if matches!(answer, AuthAnswer::Verified(false)) {
-                    info!(user = %user, "AUTH failed");
-                }
                 session.auth_answer(answer);
-                if ok {
-                    info!(user = %user, "AUTH succeeded");
-                }
             }
             Action::StartTls => {
                 let Some(tls) = rt.tls.clone() else { break };

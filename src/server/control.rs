@@ -146,6 +146,9 @@ fn status(shared: &Shared) -> String {
         shared.spool.list().map(|l| l.len()).unwrap_or(0)
     );
     let _ = writeln!(out, "relay list: {} entries", rt.config.relay.allow.len());
+    for line in super::auth_guard::status_lines(&shared.auth_throttle) {
+        let _ = writeln!(out, "{line}");
+    }
     out.push_str("OK\n");
     out
 }

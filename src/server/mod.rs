@@ -1,6 +1,7 @@
 //! The server: loads the configuration, binds the listeners, drives sessions,
 //! reloads on SIGHUP and drains on SIGTERM/SIGINT (SPEC §1, §5).
 
+mod auth_guard;
 mod connection;
 pub mod control;
 pub mod dns;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub allow_open_relay: bool,
     /// Server-wide secret for SCRAM's fake keys of unknown users.
     pub auth_secret: portcullis_proto::session::Secret,
+    /// AUTH failure counts and bans (brute-force defence), kept across reloads.
+    pub auth_throttle: auth_guard::SharedThrottle,
 }
 
 /// `portcullis serve`.
@@ -181,6 +184,7 @@ async fn run(
         started: Instant::now(),
         allow_open_relay,
         auth_secret: portcullis_proto::session::Secret::per_process(),
+        auth_throttle: auth_guard::new_throttle(),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();

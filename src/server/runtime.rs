@@ -25,6 +25,8 @@ pub struct Runtime {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The machine's own addresses: an address literal of one is a local domain.
     pub own_addrs: Arc<HashSet<IpAddr>>,
+    /// `auth.never_ban`, compiled: clients the AUTH brute-force defence never touches.
+    pub never_ban: Arc<RelayList>,
 }
 
 /// Why a configuration could not be put in force.
@@ -49,6 +51,13 @@ impl Runtime {
         )
         .await;
         log_report(&report);
+        let (never_ban, never_ban_report) = compile_relay_list(
+            &config.auth.never_ban,
+            &dns,
+            previous.map(|p| p.never_ban.as_ref()),
+        )
+        .await;
+        super::auth_guard::log_never_ban(&never_ban_report);
         // Never an open relay by accident (SPEC §3, §4).
         if !allow_open_relay {
             if !config.relay.restricted {
@@ -90,6 +99,7 @@ impl Runtime {
                 dns,
                 tls,
                 own_addrs,
+                never_ban: Arc::new(never_ban),
             },
             report,
         ))
