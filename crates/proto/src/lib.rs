@@ -7,6 +7,7 @@
 pub mod address;
 pub mod client;
 pub mod command;
+pub mod proxy;
 pub mod reply;
 pub mod sasl;
 pub mod session;
