@@ -265,6 +265,17 @@ impl Transaction {
         }
     }
 
+    /// The command whose reply is awaited next (for its RFC 5321 §4.5.3.2
+    /// timeout); None when no reply is due.
+    pub fn waiting_for(&self) -> Option<Stage> {
+        self.expect.front().map(|e| match e {
+            Expect::Mail => Stage::MailFrom,
+            Expect::Rcpt(_) => Stage::RcptTo,
+            Expect::Data => Stage::Data,
+            Expect::EndOfData(_) => Stage::EndOfData,
+        })
+    }
+
     /// The connection failed (I/O error, timeout, unreadable reply): every
     /// recipient without a result gets `reason` (a 4xx: try again later).
     pub fn abort(&mut self, reason: Reply) -> Outcome {
@@ -513,6 +524,20 @@ mod tests {
         assert!(o.connection_unusable);
         assert_eq!(o.results[1].reply.code, 421);
         assert_eq!(o.results[0].reply.code, 421);
+    }
+
+    #[test]
+    fn the_awaited_reply_is_known_for_its_timeout() {
+        let mut tx = Transaction::new("a@s", rcpts(&["b@r"]), MailOptions::default(), true);
+        assert_eq!(tx.waiting_for(), None);
+        let _ = tx.start();
+        assert_eq!(tx.waiting_for(), Some(Stage::MailFrom));
+        let _ = tx.on_reply(r(250));
+        assert_eq!(tx.waiting_for(), Some(Stage::RcptTo));
+        let _ = tx.on_reply(r(250));
+        assert_eq!(tx.waiting_for(), Some(Stage::Data));
+        assert_eq!(tx.on_reply(r(354)), Step::SendMessage);
+        assert_eq!(tx.waiting_for(), Some(Stage::EndOfData));
     }
 
     #[test]
