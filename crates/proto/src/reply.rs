@@ -2,6 +2,21 @@
 
 use std::fmt;
 
+/// RFC 5321 §4.5.3.1.5: the longest reply line, CRLF included, in octets.
+pub const MAX_REPLY_LINE: usize = 512;
+
+/// The longest prefix of `text` of at most `max` bytes ending on a character boundary.
+fn truncate_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// An enhanced status code such as `5.7.1` (RFC 3463).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Enhanced(pub u8, pub u16, pub u16);
@@ -60,20 +75,29 @@ impl Reply {
         out
     }
 
-    /// Appends the wire form to `out`.
+    /// Appends the wire form to `out`. A line whose text would make it
+    /// longer than [`MAX_REPLY_LINE`] octets is cut (at a character boundary).
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let n = self.lines.len().max(1);
         for i in 0..n {
             let text = self.lines.get(i).map(String::as_str).unwrap_or("");
             let sep = if i + 1 == n { ' ' } else { '-' };
+            let start = out.len();
             out.extend_from_slice(format!("{}{}", self.code, sep).as_bytes());
             if let Some(e) = self.enhanced {
                 out.extend_from_slice(format!("{e} ").as_bytes());
             }
-            out.extend(
-                text.bytes()
-                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-            );
+            // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets, CRLF
+            // included. Error texts quote what the client sent, so without
+            // the cut a long parameter made an over-long reply line.
+            let room = MAX_REPLY_LINE.saturating_sub(out.len() - start + 2);
+            out.extend(truncate_at_char(text, room).bytes().map(|b| {
+                if b == b'\r' || b == b'\n' {
+                    b' '
+                } else {
+                    b
+                }
+            }));
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -101,6 +125,31 @@ mod tests {
     fn multiline_uses_dash_until_last() {
         let r = Reply::multiline(250, vec!["mx".into(), "PIPELINING".into()]);
         assert_eq!(r.to_bytes(), b"250-mx\r\n250 PIPELINING\r\n");
+    }
+
+    #[test]
+    fn a_reply_line_never_exceeds_512_octets() {
+        // Found by the `command` fuzz target: an error reply quoting a long
+        // MAIL parameter was 574 octets long.
+        let r = Reply::new(
+            555,
+            (5, 5, 4),
+            format!("Unsupported parameter {}", "4".repeat(900)),
+        );
+        let bytes = r.to_bytes();
+        assert_eq!(bytes.len(), MAX_REPLY_LINE);
+        assert!(bytes.starts_with(b"555 5.5.4 Unsupported parameter 444"));
+        assert!(bytes.ends_with(b"4\r\n"));
+        // Cut on a character boundary: still UTF-8.
+        let r = Reply::plain(250, "é".repeat(400));
+        let bytes = r.to_bytes();
+        assert!(bytes.len() <= MAX_REPLY_LINE);
+        assert!(String::from_utf8(bytes).is_ok());
+        // Every line of a multi-line reply is cut on its own.
+        let r = Reply::multiline(250, vec!["x".repeat(600), "y".repeat(600)]);
+        for line in r.to_bytes().split_inclusive(|&b| b == b'\n') {
+            assert_eq!(line.len(), MAX_REPLY_LINE);
+        }
     }
 
     #[test]
