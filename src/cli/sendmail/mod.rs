@@ -1,0 +1,258 @@
+//! `portcullis sendmail` (also the binary invoked as `sendmail`): the local
+//! submission interface that cron, git, monitoring scripts and PHP's
+//! `mail()` call. Reads one message on stdin, completes its header, and
+//! hands it to the running server over loopback SMTP (`handoff.rs` says
+//! why). Exit codes follow sendmail's `sysexits.h`: 0 sent, 64 bad usage,
+//! 67 unknown recipient, 69 refused, 74 stdin unreadable, 75 try again
+//! later (server down: nothing was sent), 78 configuration problem. The
+//! message is never dropped silently: any failure is a sentence on stderr
+//! and a non-zero exit.
+
+mod args;
+mod handoff;
+mod message;
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use portcullis_core::config::Config;
+use portcullis_proto::client::Classified;
+use rand::RngCore;
+
+/// `sysexits.h` codes.
+const EX_USAGE: u8 = 64;
+const EX_NOUSER: u8 = 67;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_IOERR: u8 = 74;
+const EX_TEMPFAIL: u8 = 75;
+const EX_CONFIG: u8 = 78;
+
+/// The configuration sendmail reads when neither `-C` nor `--config` names
+/// one: `$PORTCULLIS_CONFIG`, else this file if it exists, else
+/// `./portcullis.toml`.
+pub const SYSTEM_CONFIG: &str = "/etc/portcullis/portcullis.toml";
+/// The environment variable naming the configuration for sendmail.
+pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
+
+/// Runs sendmail with `argv` (the arguments after `sendmail`); `config` is
+/// the `--config` given to `portcullis`, if any.
+pub fn run(config: Option<PathBuf>, argv: &[String]) -> ExitCode {
+    match main(config, argv) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            for line in message.lines() {
+                eprintln!("sendmail: {line}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Exit = (u8, String);
+
+fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
+    let args = args::parse(argv).map_err(|u| (EX_USAGE, u.0))?;
+    let path = args
+        .config
+        .clone()
+        .or(config)
+        .unwrap_or_else(default_config);
+    let cfg = Config::load(&path).map_err(|e| (EX_CONFIG, e.to_string()))?;
+    let server = server_address(&cfg).map_err(|e| (EX_CONFIG, e))?;
+
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(|e| (EX_IOERR, format!("cannot read the message from stdin: {e}")))?;
+    let lines = message::read_lines(&input, args.ignore_dots);
+
+    let user_address = format!("{}@{}", login_name(), cfg.hostname);
+    let sender = args.sender.clone().unwrap_or_else(|| user_address.clone());
+    let from = if sender.is_empty() {
+        user_address.as_str()
+    } else {
+        sender.as_str()
+    };
+    let date = crate::server::headers::rfc5322_date(SystemTime::now());
+    let message_id = new_message_id(&cfg.hostname);
+    let prepared = message::prepare(
+        &lines,
+        &message::Defaults {
+            from,
+            full_name: args.full_name.as_deref(),
+            date: &date,
+            message_id: &message_id,
+        },
+    );
+
+    let mut recipients = args.recipients.clone();
+    // Postfix's reading of -t: header recipients are added to the arguments.
+    if args.from_headers {
+        recipients.extend(prepared.header_recipients.iter().cloned());
+    }
+    let recipients = qualify(recipients, &cfg);
+    if recipients.is_empty() {
+        return Err((
+            EX_USAGE,
+            "no recipients: give addresses as arguments, or -t to read To, Cc and Bcc".into(),
+        ));
+    }
+
+    let verbose = args.verbose;
+    let mut trace = |line: &str| {
+        if verbose {
+            eprintln!("{line}");
+        }
+    };
+    let envelope = handoff::Envelope {
+        helo: &cfg.hostname,
+        sender: &sender,
+        recipients,
+        message: &prepared.message,
+        eight_bit: prepared.eight_bit || args.eight_bit,
+    };
+    match handoff::send(server, &envelope, &mut trace) {
+        Ok(_) => Ok(()),
+        Err(handoff::Failed::Unreachable(why)) => Err((
+            EX_TEMPFAIL,
+            format!("{why}\nthe message was NOT sent (is `portcullis serve` running?)"),
+        )),
+        Err(handoff::Failed::Refused(outcome)) => {
+            let mut lines = Vec::new();
+            let (mut temporary, mut unknown_user, mut permanent) = (false, false, false);
+            for r in &outcome.results {
+                match r.class() {
+                    Classified::Delivered => {
+                        lines.push(format!("{}: sent", r.recipient));
+                        continue;
+                    }
+                    Classified::Temporary => temporary = true,
+                    Classified::Permanent => {
+                        permanent = true;
+                        unknown_user |= r.reply.enhanced.is_some_and(|e| e.0 == 5 && e.1 == 1);
+                    }
+                }
+                lines.push(format!(
+                    "{}: NOT sent: {} (in reply to {})",
+                    r.recipient,
+                    handoff::describe(&r.reply),
+                    r.stage.command()
+                ));
+            }
+            let code = match (permanent, unknown_user, temporary) {
+                (true, true, _) => EX_NOUSER,
+                (true, false, _) => EX_UNAVAILABLE,
+                _ => EX_TEMPFAIL,
+            };
+            Err((code, lines.join("\n")))
+        }
+    }
+}
+
+/// `$PORTCULLIS_CONFIG`, else the system file when it exists, else `./portcullis.toml`.
+fn default_config() -> PathBuf {
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if Path::new(SYSTEM_CONFIG).exists() {
+        return PathBuf::from(SYSTEM_CONFIG);
+    }
+    PathBuf::from(crate::cli::DEFAULT_CONFIG_FILE)
+}
+
+/// The first `listen.smtp` address reachable without a PROXY header, with
+/// a wildcard bind (`0.0.0.0`, `::`) replaced by loopback.
+fn server_address(cfg: &Config) -> Result<SocketAddr, String> {
+    let mut candidates = cfg.listen.smtp.iter().map(|a| {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        SocketAddr::new(ip, a.port())
+    });
+    if cfg.listen.smtp.is_empty() {
+        return Err(format!(
+            "listen.smtp is empty in {}: sendmail hands mail to the smtp listener",
+            cfg.path.display()
+        ));
+    }
+    candidates
+        .find(|a| !cfg.listen.is_proxied(*a))
+        .ok_or_else(|| {
+            format!(
+                "every listen.smtp listener in {} expects a PROXY header: add a loopback listener \
+                 (e.g. \"127.0.0.1:2526\") and leave it out of listen.proxied",
+                cfg.path.display()
+            )
+        })
+}
+
+/// A recipient without a domain (`alice`, `root`) is local: it gets the
+/// first local domain, as classic sendmail appends the local host name.
+fn qualify(recipients: Vec<String>, cfg: &Config) -> Vec<String> {
+    let domain = cfg
+        .local_domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| cfg.hostname.clone());
+    let mut out: Vec<String> = Vec::new();
+    for r in recipients {
+        let r = if r.contains('@') {
+            r
+        } else {
+            format!("{r}@{domain}")
+        };
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&r)) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// `<seconds.random@host>`: unique without any state.
+fn new_message_id(hostname: &str) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut random = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut random);
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{secs}.{hex}@{hostname}>")
+}
+
+/// The invoking user's login name: the owner of this process (the uid
+/// /proc/self belongs to) looked up in /etc/passwd, else `$LOGNAME` or
+/// `$USER`, else `nobody`. Only for the default sender and From: `-f` can
+/// set any sender, as with every sendmail.
+fn login_name() -> String {
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+        for line in passwd.lines() {
+            let mut f = line.split(':');
+            let (Some(name), _, Some(id)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if id.parse::<u32>() == Ok(uid) && is_plain_name(name) {
+                return name.to_string();
+            }
+        }
+    }
+    ["LOGNAME", "USER"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| is_plain_name(n))
+        .unwrap_or_else(|| "nobody".to_string())
+}
+
+/// A name safe as the local part of an address without quoting.
+fn is_plain_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
