@@ -6,6 +6,7 @@
 pub mod aliases;
 pub mod auth_throttle;
 pub mod config;
+pub mod limiter;
 pub mod maildir;
 pub mod outbound;
 pub mod recipient;

@@ -28,6 +28,16 @@ pub const ERRORS: u64 = 10;
 pub const COMMAND_TIMEOUT: u64 = 300;
 /// `limits.data_timeout` when absent (RFC 5321 §4.5.3.2: 3 minutes per data block).
 pub const DATA_TIMEOUT: u64 = 180;
+/// `limits.connections` when absent.
+pub const CONNECTIONS: u64 = 500;
+/// `limits.connections_per_client` when absent.
+pub const CONNECTIONS_PER_CLIENT: u64 = 20;
+/// `limits.connection_rate` when absent (per minute).
+pub const CONNECTION_RATE: u64 = 60;
+/// `limits.commands_before_mail` when absent.
+pub const COMMANDS_BEFORE_MAIL: u64 = 50;
+/// `limits.session_time` when absent (30 minutes).
+pub const SESSION_TIME: u64 = 1800;
 /// `dns.timeout_ms` when absent.
 pub const DNS_TIMEOUT_MS: u64 = 5_000;
 /// `limits.outbound_connections` when absent.
@@ -66,6 +76,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 
 # hostname = "mail.example.com"        # greeting, Received headers; default: system host name
 data_dir = "./portcullis-data"         # users, mail, queue, keys, pid file (relative to this file)
+# user = "portcullis"                  # started as root: bind the listeners, then run as this user
 # local_domains = ["example.com"]      # mail for these is delivered locally; default: [hostname, "localhost"]
 
 [listen]
@@ -108,6 +119,13 @@ command_timeout = 300    # seconds waiting for a command (RFC 5321 §4.5.3.2)
 data_timeout = 180       # seconds waiting for a data block (RFC 5321 §4.5.3.2)
 outbound_connections = 20     # outbound SMTP connections at once, in total
 outbound_per_destination = 4  # outbound SMTP connections at once to one destination
+# Abuse limits: past them a client gets 421 and is disconnected.
+connections = 500              # inbound connections open at once, in total (421 4.7.0)
+connections_per_client = 20    # open at once from one address, IPv6 by /64 (421 4.7.0); relay.allow exempt
+connection_rate = 60           # new connections per minute from one address (421 4.7.0); relay.allow exempt
+commands_before_mail = 50      # commands outside a mail transaction (421 4.7.0)
+session_time = 1800            # seconds a whole session may last (421 4.4.2)
+greeting_delay_ms = 0          # wait before the greeting; talking before it gets 554 5.5.1
 
 [smtp]
 bare_lf = "normalize"    # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)

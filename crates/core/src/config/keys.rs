@@ -80,6 +80,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "users, mail, queue, keys and pid file (relative to the config file's directory)",
     },
     KeyInfo {
+        key: "user",
+        kind: KeyKind::String,
+        default: "",
+        doc: "started as root: bind the listeners, then run as this user (absent: keep the user it was started as)",
+    },
+    KeyInfo {
         key: "local_domains",
         kind: KeyKind::List,
         default: "<hostname> localhost",
@@ -258,6 +264,42 @@ pub const KEYS: &[KeyInfo] = &[
         kind: KeyKind::Integer,
         default: "4",
         doc: "outbound SMTP connections open at once to one destination (MX domain, route or smarthost)",
+    },
+    KeyInfo {
+        key: "limits.connections",
+        kind: KeyKind::Integer,
+        default: "500",
+        doc: "inbound connections open at once, in total; past it new ones get 421 4.7.0",
+    },
+    KeyInfo {
+        key: "limits.connections_per_client",
+        kind: KeyKind::Integer,
+        default: "20",
+        doc: "inbound connections open at once from one client address (IPv6 by /64); relay.allow clients are exempt",
+    },
+    KeyInfo {
+        key: "limits.connection_rate",
+        kind: KeyKind::Integer,
+        default: "60",
+        doc: "new connections per minute from one client address (IPv6 by /64); relay.allow clients are exempt",
+    },
+    KeyInfo {
+        key: "limits.commands_before_mail",
+        kind: KeyKind::Integer,
+        default: "50",
+        doc: "commands a session may send outside a mail transaction before 421 4.7.0",
+    },
+    KeyInfo {
+        key: "limits.session_time",
+        kind: KeyKind::Integer,
+        default: "1800",
+        doc: "seconds a session may last in all before 421 4.4.2",
+    },
+    KeyInfo {
+        key: "limits.greeting_delay_ms",
+        kind: KeyKind::Integer,
+        default: "0",
+        doc: "milliseconds to wait before the greeting; a client talking before it gets 554 5.5.1 (0: only check)",
     },
     KeyInfo {
         key: "smtp.bare_lf",

@@ -47,6 +47,8 @@ pub struct Config {
     pub hostname: String,
     /// Absolute (resolved against the file's directory).
     pub data_dir: PathBuf,
+    /// `user`: the account to switch to after binding when started as root.
+    pub user: Option<String>,
     /// Lower-case, no trailing dot.
     pub local_domains: Vec<String>,
     /// `[listen]`
@@ -159,6 +161,18 @@ pub struct Limits {
     pub command_timeout: u64,
     /// Seconds waiting for a data block (RFC 5321 §4.5.3.2: 180).
     pub data_timeout: u64,
+    /// Inbound connections open at once, in total.
+    pub connections: usize,
+    /// Inbound connections open at once from one client (IPv6 by /64).
+    pub connections_per_client: usize,
+    /// New connections per minute from one client.
+    pub connection_rate: u32,
+    /// Commands outside a mail transaction before `421 4.7.0`.
+    pub commands_before_mail: u32,
+    /// Seconds a whole session may last before `421 4.4.2`.
+    pub session_time: u64,
+    /// Milliseconds to wait before the greeting (0: none; early talkers are checked either way).
+    pub greeting_delay_ms: u64,
     /// Outbound SMTP connections open at once, in total.
     pub outbound_connections: usize,
     /// Outbound SMTP connections open at once to one destination.

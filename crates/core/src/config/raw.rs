@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub(crate) struct RawConfig {
     pub(crate) hostname: Option<String>,
     pub(crate) data_dir: Option<String>,
+    pub(crate) user: Option<String>,
     pub(crate) local_domains: Option<Vec<String>>,
     pub(crate) listen: Option<RawListen>,
     pub(crate) relay: Option<RawRelay>,
@@ -82,6 +83,12 @@ pub(crate) struct RawLimits {
     pub(crate) errors: Option<i64>,
     pub(crate) command_timeout: Option<i64>,
     pub(crate) data_timeout: Option<i64>,
+    pub(crate) connections: Option<i64>,
+    pub(crate) connections_per_client: Option<i64>,
+    pub(crate) connection_rate: Option<i64>,
+    pub(crate) commands_before_mail: Option<i64>,
+    pub(crate) session_time: Option<i64>,
+    pub(crate) greeting_delay_ms: Option<i64>,
     pub(crate) outbound_connections: Option<i64>,
     pub(crate) outbound_per_destination: Option<i64>,
 }

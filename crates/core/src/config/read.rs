@@ -108,6 +108,7 @@ fn effective_value(cfg: &Config, key: &str) -> String {
     match key {
         "hostname" => cfg.hostname.clone(),
         "data_dir" => cfg.data_dir.display().to_string(),
+        "user" => cfg.user.clone().unwrap_or_default(),
         "local_domains" => join(&cfg.local_domains),
         "listen.smtp" => join(&cfg.listen.smtp),
         "listen.submission" => join(&cfg.listen.submission),
@@ -143,6 +144,12 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "limits.errors" => cfg.limits.errors.to_string(),
         "limits.command_timeout" => cfg.limits.command_timeout.to_string(),
         "limits.data_timeout" => cfg.limits.data_timeout.to_string(),
+        "limits.connections" => cfg.limits.connections.to_string(),
+        "limits.connections_per_client" => cfg.limits.connections_per_client.to_string(),
+        "limits.connection_rate" => cfg.limits.connection_rate.to_string(),
+        "limits.commands_before_mail" => cfg.limits.commands_before_mail.to_string(),
+        "limits.session_time" => cfg.limits.session_time.to_string(),
+        "limits.greeting_delay_ms" => cfg.limits.greeting_delay_ms.to_string(),
         "limits.outbound_connections" => cfg.limits.outbound_connections.to_string(),
         "limits.outbound_per_destination" => cfg.limits.outbound_per_destination.to_string(),
         "smtp.bare_lf" => match cfg.smtp.bare_lf {

@@ -9,6 +9,7 @@ use super::{Config, ConfigError};
 mod auth_throttle;
 mod defaults;
 mod edit;
+mod limits;
 mod load;
 mod outbound;
 mod read;

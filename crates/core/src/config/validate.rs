@@ -23,6 +23,14 @@ use super::{Queue, TlsOutbound};
 /// Longest accepted session timeout: a deadline further away than a day is a
 /// mistake, and huge values would overflow `Instant` arithmetic in the server.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Most inbound connections `limits.connections` and
+/// `limits.connections_per_client` accept (far beyond any file descriptor limit).
+const MAX_INBOUND_CONNECTIONS: u64 = 1_000_000;
+/// Most `limits.connection_rate` accepts (per minute).
+const MAX_CONNECTION_RATE: u64 = 1_000_000;
+/// Longest `limits.greeting_delay_ms` (a minute: RFC 5321 §4.5.3.2 gives
+/// clients 5 minutes for the greeting, but delaying every client long is a mistake).
+const MAX_GREETING_DELAY_MS: i64 = 60_000;
 /// Longest accepted DNS query timeout (ten minutes), for the same reason.
 const MAX_DNS_TIMEOUT_MS: u64 = 600_000;
 /// Most outbound connections at once (file descriptors are finite).
@@ -121,6 +129,10 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         .unwrap_or_else(|| defaults::DATA_DIR.to_string());
     ctx.nonempty("data_dir", &data_dir, "\"./portcullis-data\"")?;
     let data_dir = resolve_path(path, &data_dir);
+    let user = match raw.user {
+        Some(u) => Some(parse_user(&u).map_err(|reason| ctx.invalid("user", quote(&u), reason))?),
+        None => None,
+    };
 
     let local_domains = match raw.local_domains {
         Some(list) => dedup(ctx.each("local_domains", list, parse_domain)?),
@@ -346,6 +358,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         path: path.to_path_buf(),
         hostname,
         data_dir,
+        user,
         local_domains,
         listen,
         relay,
@@ -411,7 +424,69 @@ fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
             MAX_OUTBOUND_CONNECTIONS,
         )?)
         .unwrap_or(usize::MAX),
+        connections: usize::try_from(ctx.positive(
+            "limits.connections",
+            raw.connections,
+            defaults::CONNECTIONS,
+            MAX_INBOUND_CONNECTIONS,
+        )?)
+        .unwrap_or(usize::MAX),
+        connections_per_client: usize::try_from(ctx.positive(
+            "limits.connections_per_client",
+            raw.connections_per_client,
+            defaults::CONNECTIONS_PER_CLIENT,
+            MAX_INBOUND_CONNECTIONS,
+        )?)
+        .unwrap_or(usize::MAX),
+        connection_rate: u32::try_from(ctx.positive(
+            "limits.connection_rate",
+            raw.connection_rate,
+            defaults::CONNECTION_RATE,
+            MAX_CONNECTION_RATE,
+        )?)
+        .unwrap_or(u32::MAX),
+        commands_before_mail: u32::try_from(ctx.positive(
+            "limits.commands_before_mail",
+            raw.commands_before_mail,
+            defaults::COMMANDS_BEFORE_MAIL,
+            u64::from(u32::MAX),
+        )?)
+        .unwrap_or(u32::MAX),
+        session_time: ctx.positive(
+            "limits.session_time",
+            raw.session_time,
+            defaults::SESSION_TIME,
+            MAX_TIMEOUT_SECS,
+        )?,
+        greeting_delay_ms: match raw.greeting_delay_ms {
+            None => 0,
+            Some(v) if (0..=MAX_GREETING_DELAY_MS).contains(&v) => v.unsigned_abs(),
+            Some(v) => {
+                return Err(ctx.invalid(
+                    "limits.greeting_delay_ms",
+                    v.to_string(),
+                    format!("must be a whole number from 0 to {MAX_GREETING_DELAY_MS}"),
+                ))
+            }
+        },
     })
+}
+
+/// A system account name for `user` (the portable POSIX set, as useradd
+/// takes it): lower-case letters, digits, `_` and `-`, not starting with a
+/// digit or `-`, at most 32 characters.
+fn parse_user(name: &str) -> Result<String, String> {
+    let valid_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let valid_rest = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if name.is_empty() || name.len() > 32 || !valid_first || !valid_rest {
+        return Err("is not a user name (lower-case letters, digits, _ and -, e.g. \"portcullis\")".into());
+    }
+    Ok(name.to_string())
 }
 
 /// `relay.smarthost_user` and `relay.smarthost_password_file`: both or

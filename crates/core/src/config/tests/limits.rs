@@ -1,0 +1,95 @@
+//! The abuse-limit keys of `[limits]` (issue 7 §4) and `user` (privilege
+//! drop): defaults, accepted values, refusals with one sentence.
+
+use super::{error, load};
+
+#[test]
+fn the_abuse_limits_have_sane_defaults() {
+    let cfg = load("").unwrap();
+    let l = &cfg.limits;
+    assert_eq!(l.connections, 500);
+    assert_eq!(l.connections_per_client, 20);
+    assert_eq!(l.connection_rate, 60);
+    assert_eq!(l.commands_before_mail, 50);
+    assert_eq!(l.session_time, 1800);
+    assert_eq!(l.greeting_delay_ms, 0);
+    assert_eq!(cfg.user, None);
+}
+
+#[test]
+fn the_abuse_limits_are_read() {
+    let cfg = load(
+        "user = \"portcullis\"\n[limits]\nconnections = 3\nconnections_per_client = 2\n\
+         connection_rate = 5\ncommands_before_mail = 7\nsession_time = 60\ngreeting_delay_ms = 250\n",
+    )
+    .unwrap();
+    let l = &cfg.limits;
+    assert_eq!(
+        (
+            l.connections,
+            l.connections_per_client,
+            l.connection_rate,
+            l.commands_before_mail,
+            l.session_time,
+            l.greeting_delay_ms
+        ),
+        (3, 2, 5, 7, 60, 250)
+    );
+    assert_eq!(cfg.user.as_deref(), Some("portcullis"));
+}
+
+#[test]
+fn bad_limits_are_refused_naming_key_and_value() {
+    for (text, key, value) in [
+        ("[limits]\nconnections = 0", "limits.connections", "0"),
+        (
+            "[limits]\nconnections_per_client = -1",
+            "limits.connections_per_client",
+            "-1",
+        ),
+        (
+            "[limits]\nconnection_rate = 0",
+            "limits.connection_rate",
+            "0",
+        ),
+        (
+            "[limits]\ncommands_before_mail = 0",
+            "limits.commands_before_mail",
+            "0",
+        ),
+        (
+            "[limits]\nsession_time = 100000",
+            "limits.session_time",
+            "100000",
+        ),
+        (
+            "[limits]\ngreeting_delay_ms = -5",
+            "limits.greeting_delay_ms",
+            "-5",
+        ),
+        (
+            "[limits]\ngreeting_delay_ms = 60001",
+            "limits.greeting_delay_ms",
+            "60001",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.contains(key) && e.contains(value), "{text:?}: {e}");
+    }
+    // A zero delay is allowed: the early-talker check runs without waiting.
+    assert!(load("[limits]\ngreeting_delay_ms = 0").is_ok());
+}
+
+#[test]
+fn user_must_be_an_account_name() {
+    for bad in ["", "Root", "1abc", "-x", "a b", "a/b", &"x".repeat(33)] {
+        let e = error(&format!("user = {bad:?}"));
+        assert!(e.contains("user"), "{bad:?}: {e}");
+    }
+    for good in ["nobody", "portcullis", "_mail", "mail-in2"] {
+        assert_eq!(
+            load(&format!("user = {good:?}")).unwrap().user.as_deref(),
+            Some(good)
+        );
+    }
+}
