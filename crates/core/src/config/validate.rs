@@ -484,7 +484,9 @@ fn parse_user(name: &str) -> Result<String, String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if name.is_empty() || name.len() > 32 || !valid_first || !valid_rest {
-        return Err("is not a user name (lower-case letters, digits, _ and -, e.g. \"portcullis\")".into());
+        return Err(
+            "is not a user name (lower-case letters, digits, _ and -, e.g. \"portcullis\")".into(),
+        );
     }
     Ok(name.to_string())
 }
