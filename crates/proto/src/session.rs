@@ -484,8 +484,12 @@ impl Session {
         self.input.clear();
     }
 
-    /// Server shutdown: an idle session gets `421 4.3.2` now; one in a
-    /// transaction finishes it and then gets the 421.
+    /// Server shutdown: a session waiting for a command gets `421 4.3.2`
+    /// now, even inside a MAIL transaction (nothing of it was acknowledged,
+    /// so the client simply retries later); one receiving DATA or waiting for
+    /// its message to be stored finishes that first, then gets the 421.
+    /// Waiting for an idle client's next command could hold shutdown for the
+    /// whole command timeout.
     pub fn begin_shutdown(&mut self) {
         if self.closed {
             return;
@@ -496,11 +500,9 @@ impl Session {
         }
     }
 
-    /// No transaction, not in DATA, no decision pending.
+    /// Between commands: not in DATA, no decision or storage pending.
     fn is_idle(&self) -> bool {
-        self.transaction.is_none()
-            && matches!(self.reading, Reading::Commands)
-            && matches!(self.waiting, Waiting::Nothing)
+        matches!(self.reading, Reading::Commands) && matches!(self.waiting, Waiting::Nothing)
     }
 
     fn shut_down_now(&mut self) {
