@@ -4,6 +4,8 @@
 
 mod check_relay;
 mod config_cmd;
+mod queue;
+pub mod sendmail;
 mod user;
 
 pub use config_cmd::load_config;
@@ -47,6 +49,17 @@ pub enum Command {
     /// Manage local users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Inspect and manage the outbound queue (like mailq, postqueue -f, postsuper -d).
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// sendmail-compatible local submission: reads one message on stdin and
+    /// hands it to the running server (also when invoked as `sendmail`).
+    #[command(disable_help_flag = true)]
+    Sendmail {
+        /// sendmail options and recipients: [-t] [-f FROM] [-F NAME] [-i|-oi] [-bm] [-v] [-C FILE] [RCPT...]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// A failure with its exit code: 1 runtime, 2 bad input.
@@ -97,7 +110,43 @@ fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> 
     }
 }
 
+/// The configuration file when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "portcullis.toml";
+
+/// `sendmail …` (argv[0] named `sendmail`, e.g. a symlink) or `portcullis
+/// [--config FILE] sendmail …`: sendmail's single-dash options (`-fuser@x`,
+/// `-oi`) are not clap's, so they are read by hand before clap runs.
+fn sendmail_invocation(argv: &[String]) -> Option<ExitCode> {
+    let program = argv.first()?;
+    let name = std::path::Path::new(program).file_name()?.to_string_lossy();
+    if name == "sendmail" {
+        return Some(sendmail::run(None, &argv[1..]));
+    }
+    let mut config = None;
+    let mut i = 1;
+    while let Some(arg) = argv.get(i) {
+        if arg == "--config" {
+            config = Some(PathBuf::from(argv.get(i + 1)?));
+            i += 2;
+        } else if let Some(path) = arg.strip_prefix("--config=") {
+            config = Some(PathBuf::from(path));
+            i += 1;
+        } else if arg == "sendmail" {
+            return Some(sendmail::run(config, &argv[i + 1..]));
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
 pub fn run() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(code) = sendmail_invocation(&argv) {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -114,8 +163,10 @@ pub fn run() -> ExitCode {
         Command::Config(cmd) => config_cmd::run(&cli.config, cmd),
         Command::CheckRelay(args) => check_relay::run(&cli.config, args),
         Command::User(cmd) => user::run(&cli.config, cmd),
+        Command::Queue(cmd) => queue::run(&cli.config, cmd),
         Command::Reload => control_request(&cli.config, "RELOAD"),
         Command::Status => control_request(&cli.config, "STATUS"),
+        Command::Sendmail { args } => return sendmail::run(Some(cli.config), &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

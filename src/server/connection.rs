@@ -26,6 +26,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::auth_guard::{self, AuthGuard};
 use super::dns::canonical;
+use super::limits::{self, SessionWatch};
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
 use super::{Role, Shared};
@@ -112,15 +113,35 @@ fn session_config(
 /// Serves one connection to the end.
 pub async fn handle(
     shared: Arc<Shared>,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
     role: Role,
     shutdown: watch::Receiver<bool>,
 ) {
+    // On a proxied listener the real client comes from the PROXY header and
+    // takes the peer's place for every decision and log line below.
+    let at_accept = shared.current.get();
+    let peer = match super::proxy::real_client(&at_accept.config.listen, &mut tcp, peer).await {
+        Ok(client) => {
+            if client != peer {
+                shared.stats.proxy.add("result=\"accepted\"");
+            }
+            client
+        }
+        Err(refused) => {
+            shared.stats.proxy.add("result=\"refused\"");
+            info!("{refused}");
+            return;
+        }
+    };
     let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
     let ip = canonical(peer.ip());
     let span = info_span!("session", id, client = %ip);
     Stats::bump(&shared.stats.connections);
+    shared
+        .stats
+        .connections_by_role
+        .add(&format!("listener=\"{}\"", role.name()));
     shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
     run(&shared, tcp, ip, peer, role, shutdown)
         .instrument(span)
@@ -149,6 +170,17 @@ async fn run(
         auth_guard::refuse(&mut tcp, ban).await;
         return;
     }
+    // Abuse limits (issue 7 §4): over one, the client gets 421 4.7.0 before
+    // it costs a DNS lookup or a greeting. The permit frees its place on drop.
+    let _permit = match limits::admit(&rt, ip) {
+        Ok(permit) => permit,
+        Err(reply) => {
+            if role != Role::Submissions {
+                limits::refuse(tcp, &reply).await;
+            }
+            return;
+        }
+    };
     let rdns = if rt.policy.list.needs_reverse_dns(ip) || rt.never_ban.needs_reverse_dns(ip) {
         rt.dns.verified_names(ip).await
     } else {
@@ -158,11 +190,24 @@ async fn run(
         ReverseDns::Verified(names) => names.first().cloned(),
         _ => None,
     };
+    // Early talkers: a plaintext client must wait for the greeting (on
+    // implicit TLS the client speaks first by design).
+    let tcp = match role {
+        Role::Submissions => tcp,
+        _ => match limits::greet_check(tcp, &rt.config).await {
+            Some(tcp) => tcp,
+            None => return,
+        },
+    };
     let mut stream = match role {
         Role::Submissions => match &rt.tls {
             Some(tls) => match handshake(tls.clone(), tcp).await {
-                Ok(s) => s,
+                Ok(s) => {
+                    shared.stats.tls_handshakes.add("result=\"ok\"");
+                    s
+                }
                 Err(e) => {
+                    shared.stats.tls_handshakes.add("result=\"failed\"");
                     info!("TLS handshake failed: {e}");
                     return;
                 }
@@ -184,6 +229,7 @@ async fn run(
         session_config(&rt, role, tls_active, &shared.auth_secret),
         Instant::now(),
     );
+    let mut watch = SessionWatch::new(&rt.config);
     let mut buf = vec![0u8; 16 * 1024];
     let mut shutting_down = *shutdown.borrow();
     if shutting_down {
@@ -201,6 +247,8 @@ async fn run(
                 if after.close {
                     auth_guard::refusal().write_to(&mut bytes);
                 }
+                let over_budget = !after.close && watch.over_budget(&mut bytes);
+                super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
                     stream.write_all(&bytes).await?;
                     stream.flush().await
@@ -212,7 +260,7 @@ async fn run(
                         break;
                     }
                 }
-                if after.close {
+                if after.close || over_budget {
                     break;
                 }
             }
@@ -254,6 +302,8 @@ async fn run(
                     };
                 if result.is_ok() {
                     Stats::bump(&shared.stats.messages_accepted);
+                } else {
+                    shared.stats.messages_rejected.add("reason=\"local_error\"");
                 }
                 session.message_stored(result);
             }
@@ -268,11 +318,13 @@ async fn run(
                 let Stream::Plain(tcp) = stream else { break };
                 match handshake(tls, tcp).await {
                     Ok(s) => {
+                        shared.stats.tls_handshakes.add("result=\"ok\"");
                         info!("TLS established");
                         stream = s;
                         session.tls_established();
                     }
                     Err(e) => {
+                        shared.stats.tls_handshakes.add("result=\"failed\"");
                         // Only this connection is affected.
                         info!("TLS handshake failed: {e}");
                         return;
@@ -280,9 +332,20 @@ async fn run(
                 }
             }
             Action::NeedInput => {
-                let deadline = tokio::time::Instant::from_std(session.deadline());
+                // limits.session_time: however busy the client keeps it
+                // (a read that is always ready never times out), the session ends.
+                if watch.expired(Instant::now()) {
+                    info!("session time limit reached");
+                    let reply = SessionWatch::expired_reply(&rt.config).to_bytes();
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await;
+                    break;
+                }
+                let deadline =
+                    tokio::time::Instant::from_std(session.deadline().min(watch.deadline()));
                 tokio::select! {
                     read = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match read {
+                        // The session deadline: checked again at the next NeedInput.
+                        Err(_) if watch.expired(Instant::now()) => {}
                         Err(_) => {
                             info!("timeout");
                             session.on_timeout(Instant::now());
@@ -325,6 +388,20 @@ fn rule_on(
     };
     let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
     let rule = decision.rule();
+    if let Decision::Remote(d) = &decision {
+        let result = match d.reply() {
+            None => "granted",
+            Some(r) if r.code / 100 == 4 => "tempfail",
+            Some(_) => "denied",
+        };
+        // The rule's kind (`allow`, `auth`, `except`, `denied`…), not the
+        // entry: one series per kind keeps the label set small.
+        let kind = rule.split(':').next().unwrap_or("");
+        shared.stats.relay_decisions.add(&format!(
+            "result=\"{result}\",rule=\"{}\"",
+            super::metrics::label_value(kind)
+        ));
+    }
     match &decision {
         Decision::Remote(d) if d.reply().is_none() => {
             Stats::bump(&shared.stats.relay_grants);

@@ -3,10 +3,15 @@
 
 mod auth_guard;
 mod connection;
+mod limits;
 pub mod control;
 pub mod dns;
-mod headers;
+pub mod headers;
 mod logging;
+pub mod metrics;
+mod notify;
+pub mod outbound;
+mod proxy;
 pub mod runtime;
 mod store;
 mod tls;
@@ -67,6 +72,8 @@ pub struct Shared {
     pub auth_secret: portcullis_proto::session::Secret,
     /// AUTH failure counts and bans (brute-force defence), kept across reloads.
     pub auth_throttle: auth_guard::SharedThrottle,
+    /// The outbound queue runner (issue 5).
+    pub outbound: outbound::Outbound,
 }
 
 /// `portcullis serve`.
@@ -176,6 +183,7 @@ async fn run(
     }
     let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
     let listen = runtime.config.listen.clone();
+    let (outbound_handle, outbound_runner) = outbound::channel();
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
         users,
@@ -185,6 +193,7 @@ async fn run(
         allow_open_relay,
         auth_secret: portcullis_proto::session::Secret::per_process(),
         auth_throttle: auth_guard::new_throttle(),
+        outbound: outbound_handle,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();
@@ -192,14 +201,23 @@ async fn run(
         .sync(&listen, &shared, &shutdown_rx)
         .await
         .map_err(Failure::runtime)?;
+    let mut metrics_endpoint = metrics::Endpoint::default();
+    metrics_endpoint
+        .sync(shared.current.get().config.metrics.listen, &shared)
+        .await
+        .map_err(Failure::runtime)?;
     let control = control::bind(&data_dir)
         .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
     let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
+    outbound::start(outbound_runner, shared.clone());
     let pid_path = data_dir.join("portcullis.pid");
     write_pid(&pid_path)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", pid_path.display())))?;
     info!(pid = std::process::id(), "portcullis ready");
+    // systemd Type=notify: only now are the listeners bound.
+    let notifier = notify::Notifier::from_env();
+    notifier.ready();
 
     let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(e.to_string()))?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(e.to_string()))?;
@@ -210,10 +228,16 @@ async fn run(
                 if let Some(f) = &log_file {
                     if let Err(e) = f.reopen() { warn!("cannot reopen the log file: {e}"); }
                 }
-                let _ = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                notifier.reloading();
+                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                notifier.reloaded(result.is_ok());
             }
             Some(control::Request::Reload(answer)) = requests.recv() => {
+                notifier.reloading();
                 let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                notifier.reloaded(result.is_ok());
                 let _ = answer.send(result);
             }
             _ = term.recv() => break,
@@ -221,6 +245,8 @@ async fn run(
         }
     }
     info!("shutting down: draining sessions");
+    notifier.stopping();
+    metrics_endpoint.close();
     listeners.close_all();
     control_task.abort();
     let _ = fs::remove_file(control::socket_path(&data_dir));
@@ -232,6 +258,24 @@ async fn run(
     let _ = fs::remove_file(&pid_path);
     info!("stopped");
     Ok(())
+}
+
+/// After a reload that was applied, moves the metrics endpoint to the new
+/// `metrics.listen`; a failure to bind is a warning line of the report.
+async fn sync_metrics(
+    result: Result<Vec<String>, String>,
+    shared: &Arc<Shared>,
+    endpoint: &mut metrics::Endpoint,
+) -> Result<Vec<String>, String> {
+    let mut lines = result?;
+    if let Err(e) = endpoint
+        .sync(shared.current.get().config.metrics.listen, shared)
+        .await
+    {
+        error!("reload: {e}");
+        lines.push(format!("warning: {e}"));
+    }
+    Ok(lines)
 }
 
 /// Reloads, then binds and closes listeners to match; returns the report lines.

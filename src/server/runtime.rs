@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use portcullis_core::config::Config;
-use portcullis_core::relay::{LoadReport, NameResolution, RelayList, RelayPolicy};
+use portcullis_core::relay::{
+    ListMatch, LoadReport, NameResolution, RelayList, RelayPolicy, ReverseDns,
+};
 use portcullis_core::users::UserDb;
 use tracing::{info, warn};
 
 use super::dns::{canonical, Dns};
+use super::metrics::Labeled;
 
 /// Everything derived from one configuration.
 pub struct Runtime {
@@ -51,6 +54,7 @@ impl Runtime {
         )
         .await;
         log_report(&report);
+        warn_proxy_in_allow_list(&config.listen, &list);
         let (never_ban, never_ban_report) = compile_relay_list(
             &config.auth.never_ban,
             &dns,
@@ -127,6 +131,25 @@ pub async fn compile_relay_list(
         }
     }
     RelayList::compile(entries, &resolved, previous)
+}
+
+/// Behind a load balancer every client arrives from the balancer's address;
+/// if `relay.allow` covers it, any client whose connection the balancer
+/// forwards in its own name would relay: an open relay. Warns
+/// for each `listen.proxy_from` entry (its network address) that an allow
+/// entry matches.
+pub fn warn_proxy_in_allow_list(listen: &portcullis_core::config::Listen, list: &RelayList) {
+    for net in &listen.proxy_from {
+        if let ListMatch::Allow { entry, .. } = list.lookup(net.addr, &ReverseDns::NotChecked) {
+            warn!(
+                target: "relay_list",
+                "relay.allow entry {entry:?} covers the load balancer {net} of listen.proxy_from: \
+                 what it forwards in its own name (PROXY UNKNOWN or LOCAL, or on a listener \
+                 that is not proxied) would relay for anyone (open relay); remove the \
+                 balancer's address from relay.allow"
+            );
+        }
+    }
 }
 
 fn log_report(report: &LoadReport) {
@@ -217,7 +240,8 @@ fn mtime(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Counters for `portcullis status` and the logs.
+/// Counters for `portcullis status`, the logs and the metrics endpoint
+/// (`metrics.rs` renders them).
 #[derive(Default)]
 pub struct Stats {
     pub connections: AtomicU64,
@@ -225,6 +249,22 @@ pub struct Stats {
     pub messages_accepted: AtomicU64,
     pub relay_grants: AtomicU64,
     pub relay_denials: AtomicU64,
+    /// Connections by `listener="<role>"`.
+    pub connections_by_role: Labeled,
+    /// Messages not stored after DATA, by `reason="…"`.
+    pub messages_rejected: Labeled,
+    /// Negative replies sent, by `code="…",status="…"`.
+    pub rejections: Labeled,
+    /// Relay decisions, by `result="granted|denied|tempfail",rule="<kind>"`.
+    pub relay_decisions: Labeled,
+    /// AUTH verdicts, by `result="success|failure"`.
+    pub auth: Labeled,
+    /// TLS handshakes, by `result="ok|failed"`.
+    pub tls_handshakes: Labeled,
+    /// PROXY headers on proxied listeners, by `result="accepted|refused"`.
+    pub proxy: Labeled,
+    /// Outbound attempts per recipient, by `result="…"` (the outbound runner counts).
+    pub delivery_attempts: Labeled,
 }
 
 impl Stats {

@@ -108,8 +108,8 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
     if len > V1_MAX_LEN {
         return Err(ProxyError::TooLong);
     }
-    let line = std::str::from_utf8(&buf[V1_PREFIX.len()..end])
-        .map_err(|_| ProxyError::V1("not ASCII"))?;
+    let line =
+        std::str::from_utf8(&buf[V1_PREFIX.len()..end]).map_err(|_| ProxyError::V1("not ASCII"))?;
     let fields: Vec<&str> = line.split(' ').collect();
     let header = match fields.as_slice() {
         // Spec §2.1: "UNKNOWN" may be followed by anything, which is ignored.

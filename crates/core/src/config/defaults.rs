@@ -83,6 +83,8 @@ data_dir = "./portcullis-data"         # users, mail, queue, keys, pid file (rel
 smtp = ["127.0.0.1:2525"]              # port 25 role: MX + relay per [relay]
 submission = ["127.0.0.1:2587"]        # port 587 role: STARTTLS, AUTH required to send anything
 submissions = ["127.0.0.1:2465"]       # port 465 role: implicit TLS, AUTH required
+# proxy_from = ["10.0.0.2"]            # load balancers that must send a PROXY v1/v2 header (others refused); absent: off
+# proxied = ["0.0.0.0:25"]             # listeners expecting that header; absent: every listener
 
 [relay]
 local_only = false             # true: deliver to local addresses only, never relay
@@ -148,6 +150,12 @@ retry_min = 60           # seconds before the first retry; the wait doubles afte
 retry_max = 3600         # longest wait between two attempts, in seconds
 delay_warning = 14400    # seconds after which the sender is told delivery is delayed (4 h); 0: never
 mx_port = 25             # port of MX hosts: a testing knob, leave it at 25
+
+[metrics]
+# listen = "127.0.0.1:9325"  # Prometheus metrics at GET /metrics; absent: off
+
+[dovecot]
+# passwd_file = "/etc/dovecot/portcullis.passwd"  # passwd-file kept in step by `portcullis user`; absent: off
 
 [aliases]
 # postmaster = ["alice"]  # local name = targets (local users or full addresses)

@@ -110,6 +110,18 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "port 465 role (IP:port): implicit TLS, AUTH required",
     },
     KeyInfo {
+        key: "listen.proxy_from",
+        kind: KeyKind::List,
+        default: "",
+        doc: "load balancers (IP or CIDR) that must send a PROXY protocol v1/v2 header; others are refused on proxied listeners; empty: off",
+    },
+    KeyInfo {
+        key: "listen.proxied",
+        kind: KeyKind::List,
+        default: "",
+        doc: "listener addresses that expect the PROXY header from listen.proxy_from; empty: every listener",
+    },
+    KeyInfo {
         key: "relay.local_only",
         kind: KeyKind::Bool,
         default: "false",
@@ -374,6 +386,18 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "TCP port of MX hosts: a testing knob, leave it at 25",
     },
     KeyInfo {
+        key: "metrics.listen",
+        kind: KeyKind::String,
+        default: "",
+        doc: "IP:port serving Prometheus metrics at GET /metrics; absent: off",
+    },
+    KeyInfo {
+        key: "dovecot.passwd_file",
+        kind: KeyKind::String,
+        default: "",
+        doc: "Dovecot passwd-file rewritten by `portcullis user` on every change; absent: not written",
+    },
+    KeyInfo {
         key: "aliases.<name>",
         kind: KeyKind::List,
         default: "",
@@ -389,8 +413,8 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// The `[section]` names of the file.
 pub const SECTIONS: &[&str] = &[
-    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", "queue", ALIASES,
-    ROUTES,
+    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", "queue",
+    "metrics", "dovecot", ALIASES, ROUTES,
 ];
 
 /// The registry entry of a dotted key. `aliases.<anything>` and

@@ -21,6 +21,7 @@ mod edit;
 mod error;
 pub mod keys;
 mod load;
+mod network;
 mod raw;
 mod read;
 mod validate;
@@ -35,6 +36,7 @@ pub use edit::{edit, edit_at, validate_edited, EditError, EditOp};
 pub use error::ConfigError;
 pub use keys::{KeyInfo, KeyKind, KEYS};
 pub use load::data_dir_of_broken_file;
+pub use network::Network;
 pub use read::{format_line, read_changed, read_effective, select, UnknownKey, FILE_NAME};
 pub use write::write_atomic;
 
@@ -75,6 +77,10 @@ pub struct Config {
     pub aliases: BTreeMap<String, Vec<String>>,
     /// `[routes]`: lower-case domain → "host:port" (port made explicit; outbound issue).
     pub routes: BTreeMap<String, String>,
+    /// `[metrics]`
+    pub metrics: Metrics,
+    /// `[dovecot]`
+    pub dovecot: Dovecot,
 }
 
 /// Listener addresses per role; an empty list disables the role.
@@ -86,6 +92,48 @@ pub struct Listen {
     pub submission: Vec<SocketAddr>,
     /// Port 465 role: implicit TLS, AUTH required.
     pub submissions: Vec<SocketAddr>,
+    /// Load balancers allowed to send a PROXY protocol header; empty: the
+    /// PROXY protocol is off.
+    pub proxy_from: Vec<Network>,
+    /// The listener addresses (of the three lists above) that expect the
+    /// header; empty while `proxy_from` is set: every listener.
+    pub proxied: Vec<SocketAddr>,
+}
+
+impl Listen {
+    /// Whether a connection accepted on local address `local` came through a
+    /// listener that expects a PROXY header from the addresses in
+    /// `proxy_from`. A listener bound to the unspecified address (`0.0.0.0:25`,
+    /// `[::]:25`) covers every local address on its port.
+    pub fn is_proxied(&self, local: SocketAddr) -> bool {
+        if self.proxy_from.is_empty() {
+            return false;
+        }
+        self.proxied.is_empty()
+            || self.proxied.iter().any(|l| {
+                l.port() == local.port() && (l.ip().is_unspecified() || l.ip() == local.ip())
+            })
+    }
+
+    /// Whether `ip` may send a PROXY header.
+    pub fn proxy_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.proxy_from.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Metrics {
+    /// Where `GET /metrics` is served; None: off.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Interoperation with Dovecot (IMAP/POP3 from the same Maildirs and users).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Dovecot {
+    /// A Dovecot passwd-file rewritten by `portcullis user` on every change;
+    /// None: not written.
+    pub passwd_file: Option<PathBuf>,
 }
 
 /// Who may relay (SPEC §3).

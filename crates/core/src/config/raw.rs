@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     pub(crate) queue: Option<RawQueue>,
     pub(crate) aliases: Option<BTreeMap<String, OneOrMany>>,
     pub(crate) routes: Option<BTreeMap<String, String>>,
+    pub(crate) metrics: Option<RawMetrics>,
+    pub(crate) dovecot: Option<RawDovecot>,
 }
 
 /// `[listen]`
@@ -35,6 +37,22 @@ pub(crate) struct RawListen {
     pub(crate) smtp: Option<Vec<String>>,
     pub(crate) submission: Option<Vec<String>>,
     pub(crate) submissions: Option<Vec<String>>,
+    pub(crate) proxy_from: Option<Vec<String>>,
+    pub(crate) proxied: Option<Vec<String>>,
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) listen: Option<String>,
+}
+
+/// `[dovecot]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDovecot {
+    pub(crate) passwd_file: Option<String>,
 }
 
 /// `[relay]`

@@ -113,6 +113,8 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "listen.smtp" => join(&cfg.listen.smtp),
         "listen.submission" => join(&cfg.listen.submission),
         "listen.submissions" => join(&cfg.listen.submissions),
+        "listen.proxy_from" => join(&cfg.listen.proxy_from),
+        "listen.proxied" => join(&cfg.listen.proxied),
         "relay.local_only" => cfg.relay.local_only.to_string(),
         "relay.restricted" => cfg.relay.restricted.to_string(),
         "relay.allow" => join(&cfg.relay.allow),
@@ -170,6 +172,8 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "queue.retry_max" => cfg.queue.retry_max.to_string(),
         "queue.delay_warning" => cfg.queue.delay_warning.to_string(),
         "queue.mx_port" => cfg.queue.mx_port.to_string(),
+        "metrics.listen" => opt(cfg.metrics.listen),
+        "dovecot.passwd_file" => opt(cfg.dovecot.passwd_file.as_ref().map(|p| p.display())),
         // Invariant: the registry and this match list the same keys; the
         // test `read_effective_lists_every_registry_key` keeps them in step.
         other => unreachable!("registry key {other} has no effective value"),

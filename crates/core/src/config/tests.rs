@@ -11,6 +11,7 @@ mod defaults;
 mod edit;
 mod limits;
 mod load;
+mod operations;
 mod outbound;
 mod read;
 mod write;

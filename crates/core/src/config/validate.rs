@@ -16,7 +16,8 @@ use super::values::{
     parse_mechanism, parse_nameserver, resolve_path,
 };
 use super::{
-    Auth, BareLf, Config, Delivery, Dns, Limits, Listen, Log, LogFormat, Relay, Smtp, Tls,
+    Auth, BareLf, Config, Delivery, Dns, Dovecot, Limits, Listen, Log, LogFormat, Metrics, Network,
+    Relay, Smtp, Tls,
 };
 use super::{Queue, TlsOutbound};
 
@@ -147,11 +148,19 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
             parse_listen,
         )
     };
-    let listen = Listen {
+    let mut listen = Listen {
         smtp: listen_list("listen.smtp", raw_listen.smtp)?,
         submission: listen_list("listen.submission", raw_listen.submission)?,
         submissions: listen_list("listen.submissions", raw_listen.submissions)?,
+        proxy_from: Vec::new(),
+        proxied: Vec::new(),
     };
+    proxy_settings(
+        &ctx,
+        raw_listen.proxy_from.unwrap_or_default(),
+        raw_listen.proxied.unwrap_or_default(),
+        &mut listen,
+    )?;
 
     let raw_relay = raw.relay.unwrap_or_default();
     let raw_relay_auth = (
@@ -354,6 +363,25 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
     let aliases = aliases(&ctx, raw.aliases.unwrap_or_default())?;
     let routes = routes(&ctx, raw.routes.unwrap_or_default())?;
 
+    let metrics = Metrics {
+        listen: raw
+            .metrics
+            .and_then(|m| m.listen)
+            .map(|l| parse_listen(&l).map_err(|r| ctx.invalid("metrics.listen", quote(&l), r)))
+            .transpose()?,
+    };
+    let passwd_file = raw.dovecot.and_then(|d| d.passwd_file);
+    if let Some(f) = &passwd_file {
+        ctx.nonempty(
+            "dovecot.passwd_file",
+            f,
+            "\"/etc/dovecot/portcullis.passwd\"",
+        )?;
+    }
+    let dovecot = Dovecot {
+        passwd_file: passwd_file.map(|f| resolve_path(path, &f)),
+    };
+
     Ok(Config {
         path: path.to_path_buf(),
         hostname,
@@ -372,7 +400,47 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         aliases,
         queue,
         routes,
+        metrics,
+        dovecot,
     })
+}
+
+/// `listen.proxy_from` and `listen.proxied`: the load balancers' addresses,
+/// and the listeners (already parsed into `listen`) that expect the header.
+fn proxy_settings(
+    ctx: &Ctx<'_>,
+    from: Vec<String>,
+    proxied: Vec<String>,
+    listen: &mut Listen,
+) -> Result<(), ConfigError> {
+    listen.proxy_from = ctx.each("listen.proxy_from", from, Network::parse)?;
+    listen.proxied = ctx.each("listen.proxied", proxied.clone(), parse_listen)?;
+    for (addr, raw) in listen.proxied.iter().zip(&proxied) {
+        let bound = listen
+            .smtp
+            .iter()
+            .chain(&listen.submission)
+            .chain(&listen.submissions);
+        if !bound.clone().any(|l| l == addr) {
+            return Err(ctx.invalid(
+                "listen.proxied",
+                quote(raw),
+                "is not one of the listen.smtp, listen.submission or listen.submissions addresses",
+            ));
+        }
+    }
+    // Why refuse: a proxied listener without trusted proxies would refuse
+    // every connection, and the admin would only see it in the logs.
+    if listen.proxy_from.is_empty() {
+        if let Some(first) = proxied.first() {
+            return Err(ctx.invalid(
+                "listen.proxied",
+                quote(first),
+                "needs listen.proxy_from (the load balancers allowed to send the PROXY header)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {

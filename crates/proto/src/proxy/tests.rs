@@ -18,7 +18,11 @@ fn read_like_the_driver(bytes: &[u8]) -> Result<(ProxyHeader, usize), ProxyError
     loop {
         match parse(&buf)? {
             Parsed::Incomplete { at_least } => {
-                assert!(at_least > buf.len(), "asked for nothing more at {}", buf.len());
+                assert!(
+                    at_least > buf.len(),
+                    "asked for nothing more at {}",
+                    buf.len()
+                );
                 assert!(
                     at_least <= bytes.len(),
                     "asked for {at_least} bytes, past the {}-byte input",
@@ -56,7 +60,10 @@ fn v1_tcp6_and_unknown() {
         source_of(b"PROXY TCP6 2001:db8::7 2001:db8::1 4000 587\r\n"),
         addr("[2001:db8::7]:4000")
     );
-    for line in [&b"PROXY UNKNOWN\r\n"[..], b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n"] {
+    for line in [
+        &b"PROXY UNKNOWN\r\n"[..],
+        b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+    ] {
         let (h, len) = read_like_the_driver(line).unwrap();
         assert_eq!((h.version, h.addresses, len), (1, None, line.len()));
     }
@@ -137,7 +144,10 @@ fn v2_inet_and_inet6_with_tlvs() {
     let (header, len) = read_like_the_driver(&h).unwrap();
     assert_eq!((header.version, len), (2, 28));
     assert_eq!(header.addresses.unwrap().source, addr("192.0.2.7:56324"));
-    assert_eq!(header.addresses.unwrap().destination, addr("198.51.100.1:25"));
+    assert_eq!(
+        header.addresses.unwrap().destination,
+        addr("198.51.100.1:25")
+    );
 
     // A TLV (type 0x04 NOOP, length 3) after the addresses is skipped.
     let tlv = [0x04, 0x00, 0x03, 1, 2, 3];

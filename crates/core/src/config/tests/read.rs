@@ -28,6 +28,8 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "listen.smtp: 127.0.0.1:2525".to_string(),
         "listen.submission: 127.0.0.1:2587".to_string(),
         "listen.submissions: 127.0.0.1:2465".to_string(),
+        "listen.proxy_from:".to_string(),
+        "listen.proxied:".to_string(),
         "relay.local_only: false".to_string(),
         "relay.restricted: true".to_string(),
         "relay.allow: 127.0.0.1 ::1".to_string(),
@@ -72,6 +74,8 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "queue.retry_max: 3600".to_string(),
         "queue.delay_warning: 14400".to_string(),
         "queue.mx_port: 25".to_string(),
+        "metrics.listen:".to_string(),
+        "dovecot.passwd_file:".to_string(),
         "aliases.postmaster: alice bob".to_string(),
         "routes.example.org: mx.example.org:25".to_string(),
     ];
