@@ -1,0 +1,194 @@
+//! The AUTH brute-force defence over the edge (issue 4 §4), through the real
+//! binary: failure replies are delayed after `delay_after` failures, the
+//! client gets `421 4.7.0` after `ban_after` and its address is refused at
+//! connect for `ban_seconds`, shown by `portcullis status` and logged with
+//! reason and expiry; a user name attacked from many addresses is cut off
+//! without banning them; successes are never slowed; addresses in
+//! `relay.allow` or `auth.never_ban` are never touched; everyone else goes
+//! on being served.
+
+mod auth_support;
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use auth_support::{server_with, Smtp, TlsOptions, ALICE_PW};
+use common::{describe, Server};
+
+/// Small numbers so the test is quick: delays from the third failure
+/// (1 s, then 2 s), a ban at the fourth.
+const THROTTLE: &str = "[auth]\n\
+delay_after = 2\n\
+delay_seconds = 1\n\
+ban_after = 4\n\
+ban_seconds = 60\n\
+window_seconds = 300\n\
+never_ban = [\"127.0.77.0/24\"]\n";
+
+/// Below this a reply was not delayed (the delay step is 1 s).
+const PROMPT: Duration = Duration::from_millis(800);
+
+const REFUSAL: &str = "421 4.7.0 Too many authentication failures, try again later";
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// A submission session from `src`, past EHLO.
+fn session(server: &Server, src: Ipv4Addr) -> Smtp {
+    let mut c = Smtp::plain(src, server.submission_port).greeted();
+    c.ehlo("client.test");
+    c
+}
+
+/// One failed CRAM-MD5 login as `user`: the reply and how long it took.
+fn fail(c: &mut Smtp, user: &str) -> ((u16, String), Duration) {
+    let start = Instant::now();
+    let reply = c.auth_cram_md5(user, "not-the-password");
+    (reply, start.elapsed())
+}
+
+/// The first thing a new connection from `src` to `port` hears.
+fn first_words(src: Ipv4Addr, port: u16) -> (u16, String) {
+    let mut c = Smtp::plain(src, port);
+    c.read_reply()
+}
+
+#[test]
+fn failures_are_delayed_then_421_and_the_address_is_refused_at_connect() {
+    let server = server_with(THROTTLE, &[]);
+    let attacker = ip("127.0.66.6");
+    let mut c = session(&server, attacker);
+    for n in 1..=2 {
+        let ((code, _), took) = fail(&mut c, "alice");
+        assert_eq!(code, 535);
+        assert!(took < PROMPT, "failure {n} was delayed: {took:?}");
+    }
+    let ((code, _), took) = fail(&mut c, "alice");
+    assert_eq!(code, 535);
+    assert!(
+        took >= Duration::from_secs(1),
+        "third failure not delayed: {took:?}"
+    );
+    // The fourth: its 535, then the 421, then the server hangs up.
+    let ((code, text), _) = fail(&mut c, "alice");
+    assert_eq!(code, 535, "{text}");
+    let (code, text) = c.read_reply();
+    assert_eq!((code, text.as_str()), (421, REFUSAL));
+    assert!(c.try_read_reply(Duration::from_secs(2)).is_err());
+
+    // New connections from that address hear the 421 instead of a greeting,
+    // on every listener (implicit TLS after the handshake).
+    for port in [server.smtp_port, server.submission_port] {
+        let (code, text) = first_words(attacker, port);
+        assert_eq!((code, text.as_str()), (421, REFUSAL), "port {port}");
+    }
+    let opts = TlsOptions::for_server(&server);
+    let mut tls = Smtp::implicit_tls(attacker, server.submissions_port, &opts);
+    assert_eq!(tls.read_reply().1, REFUSAL);
+
+    // Everybody else is served: a login and a message from a neighbour.
+    let mut other = session(&server, ip("127.0.66.7"));
+    assert_eq!(other.auth_cram_md5("alice", ALICE_PW).0, 235);
+    other.expect("MAIL FROM:<alice@local.test>", 250, "2.1.0");
+    other.expect("RCPT TO:<someone@example.org>", 250, "2.1.5");
+
+    // The ban shows in `portcullis status`, and in the log with reason and expiry.
+    let out = server.cli(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("auth bans: 1"), "{status}");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("auth ban: 127.0.66.6 until "))
+        .unwrap_or_else(|| panic!("no ban line in {status}"));
+    assert!(
+        line.contains("4 failed AUTH attempts from 127.0.66.6"),
+        "{line}"
+    );
+    let log = server.log();
+    let ban_log = log
+        .lines()
+        .find(|l| l.contains("AUTH ban"))
+        .unwrap_or_else(|| panic!("no ban in the log:\n{log}"));
+    assert!(
+        ban_log.contains("until=") && ban_log.contains("reason=") && ban_log.contains("127.0.66.6"),
+        "{ban_log}"
+    );
+
+    // A reload keeps the bans.
+    let out = server.cli(&["reload"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(first_words(attacker, server.smtp_port).1, REFUSAL);
+}
+
+#[test]
+fn exempt_addresses_are_never_delayed_or_banned() {
+    let server = server_with(THROTTLE, &[]);
+    // 127.0.0.1 is in relay.allow, 127.0.77.7 in auth.never_ban.
+    for operator in [ip("127.0.0.1"), ip("127.0.77.7")] {
+        let mut c = session(&server, operator);
+        for n in 1..=9 {
+            let ((code, text), took) = fail(&mut c, "alice");
+            assert_eq!(code, 535, "{operator} failure {n}: {text}");
+            assert!(took < PROMPT, "{operator} failure {n} delayed: {took:?}");
+        }
+        // Still connected, still able to log in, and welcome next time.
+        assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
+        assert_eq!(first_words(operator, server.smtp_port).0, 220);
+    }
+    let out = server.cli(&["status"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("auth bans: 0"), "{status}");
+    assert!(server.log().contains("exempt from throttling"));
+}
+
+#[test]
+fn a_success_is_never_slowed_and_starts_the_address_afresh() {
+    let server = server_with(THROTTLE, &[]);
+    let client = ip("127.0.66.8");
+    let mut c = session(&server, client);
+    // Different names each time: only the address's count grows.
+    for user in ["nobody1", "nobody2"] {
+        assert_eq!(fail(&mut c, user).0 .0, 535);
+    }
+    let start = Instant::now();
+    assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
+    assert!(start.elapsed() < PROMPT, "the success was slowed");
+    // Without the reset the next two failures would be delayed and banned.
+    let mut c = session(&server, client);
+    for user in ["nobody3", "nobody4"] {
+        let ((code, _), took) = fail(&mut c, user);
+        assert_eq!(code, 535);
+        assert!(took < PROMPT, "{user}: {took:?}");
+    }
+    assert_eq!(first_words(client, server.smtp_port).0, 220);
+}
+
+#[test]
+fn a_user_attacked_from_many_addresses_is_cut_off_without_banning_them() {
+    let server = server_with(THROTTLE, &[("bob", "bob-Pw-2")]);
+    let attackers: Vec<Ipv4Addr> = (1..=4).map(|i| Ipv4Addr::new(127, 0, 68, i)).collect();
+    let mut timings = Vec::new();
+    let mut last = None;
+    for src in &attackers {
+        let mut c = session(&server, *src);
+        let ((code, _), took) = fail(&mut c, "bob");
+        assert_eq!(code, 535);
+        timings.push(took);
+        last = Some(c);
+    }
+    assert!(timings[0] < PROMPT && timings[1] < PROMPT, "{timings:?}");
+    assert!(timings[2] >= Duration::from_secs(1), "{timings:?}");
+    // The fourth failure on "bob" closes that connection...
+    let mut c = last.unwrap();
+    assert_eq!(c.read_reply().1, REFUSAL);
+    // ...but bans no address: each may connect again.
+    for src in &attackers {
+        assert_eq!(first_words(*src, server.smtp_port).0, 220, "{src}");
+    }
+    // And bob himself, with his password, is never refused.
+    let mut c = session(&server, ip("127.0.68.9"));
+    assert_eq!(c.auth_scram_sha256("bob", "bob-Pw-2").0, 235);
+}
