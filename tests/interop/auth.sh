@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# AUTH and TLS interop: real clients against the real portcullis binary.
+# swaks (CRAM-MD5 in clear, PLAIN and LOGIN after STARTTLS, implicit TLS
+# with --tlsc, a wrong password, PLAIN refused before TLS, the brute-force
+# throttle), Python's smtplib (starttls() + login(), SMTP_SSL, 538, 535) and
+# msmtp, whose GNU SASL speaks SCRAM-SHA-256 (STARTTLS and implicit TLS).
+# Starts one server in a temp dir on free loopback ports with user alice, a
+# relay list of 127.0.0.1 only (so mail to outside addresses from the other
+# 127.x sources below needs AUTH) and a loopback DNS stub that answers
+# NXDOMAIN; prints one summary line and exits non-zero if a check failed.
+#
+# Needs: swaks with Net::SSLeay (Debian: libnet-ssleay-perl), msmtp,
+# python3, timeout.
+# Usage: tests/interop/auth.sh            (builds the debug binary)
+#        PORTCULLIS_BIN=path tests/interop/auth.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+for tool in swaks msmtp python3 timeout; do
+  command -v "$tool" >/dev/null || { echo "interop-auth: $tool is missing" >&2; exit 1; }
+done
+perl -MNet::SSLeay -e 1 2>/dev/null ||
+  { echo "interop-auth: swaks needs Net::SSLeay for TLS (Debian: libnet-ssleay-perl)" >&2; exit 1; }
+
+bin="${PORTCULLIS_BIN:-}"
+if [ -z "$bin" ]; then
+  timeout 1200 cargo build --quiet --bin portcullis
+  target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+  bin="$target_dir/debug/portcullis"
+fi
+[ -x "$bin" ] || { echo "interop-auth: no binary at $bin" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-interop-auth.XXXXXX")"
+server_pid=""
+dns_pid=""
+cleanup() {
+  # Stop only the processes this script started, by their pid.
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$dns_pid" ]; then kill -TERM "$dns_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# `--config FILE` goes before the subcommand when the top-level help lists it.
+if "$bin" --help 2>/dev/null | grep -q -- '--config'; then
+  cfg_pre=(--config "$work/portcullis.toml")
+  cfg_post=()
+else
+  cfg_pre=()
+  cfg_post=(--config "$work/portcullis.toml")
+fi
+
+python3 "$here/dns_nx.py" "$work/dns.port" &
+dns_pid=$!
+for _ in $(seq 50); do [ -s "$work/dns.port" ] && break; sleep 0.1; done
+dns_port="$(cat "$work/dns.port")"
+
+smtp_port="$(free_port)"
+sub_port="$(free_port)"
+subs_port="$(free_port)"
+password='interop-Auth-Secret-7'
+cat >"$work/portcullis.toml" <<EOF
+# Written by tests/interop/auth.sh
+hostname = "mx.test"
+data_dir = "$work/data"
+local_domains = ["local.test", "localhost"]
+
+[listen]
+smtp = ["127.0.0.1:$smtp_port"]
+submission = ["127.0.0.1:$sub_port"]
+submissions = ["127.0.0.1:$subs_port"]
+
+[dns]
+nameservers = ["127.0.0.1:$dns_port"]
+
+[relay]
+allow = ["127.0.0.1"]
+
+[auth]
+# Small numbers so the throttle check is quick: delayed from the third
+# failure, banned at the fourth.
+delay_after = 2
+delay_seconds = 1
+ban_after = 4
+ban_seconds = 300
+EOF
+mkdir -p "$work/data"
+
+printf '%s\n' "$password" |
+  timeout 30 "$bin" "${cfg_pre[@]}" user add alice --password-stdin "${cfg_post[@]}"
+
+NO_COLOR=1 "$bin" "${cfg_pre[@]}" serve "${cfg_post[@]}" >"$work/serve.log" 2>&1 &
+server_pid=$!
+ready=0
+for _ in $(seq 100); do
+  if python3 -c "import socket; socket.create_connection(('127.0.0.1', $sub_port), 0.2)" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ "$ready" != 1 ]; then
+  echo "interop-auth: portcullis serve did not start:" >&2
+  cat "$work/serve.log" >&2
+  exit 1
+fi
+
+passed=0
+failed=0
+# check NAME COMMAND...: runs COMMAND, counts, shows its output on failure.
+# (`set -e` does not apply inside an `if` condition, so every step below
+# ends in `|| return 1`.)
+check() {
+  local name="$1"
+  shift
+  if out="$("$@" 2>&1)"; then
+    passed=$((passed + 1))
+    echo "ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    printf '%s\n' "$out" | sed 's/^/     | /'
+  fi
+}
+
+# swaks from 127.0.55.5 (not in relay.allow) to an outside address.
+swaks_out() {
+  timeout 30 swaks --server "127.0.0.1:$1" --local-interface 127.0.55.5 --helo client.test \
+    --from alice@local.test --to someone@example.org --header "Subject: swaks auth" "${@:2}"
+}
+
+swaks_cram_md5_clear() {
+  local out
+  out="$(swaks_out "$sub_port" --auth CRAM-MD5 --auth-user alice --auth-password "$password" 2>&1)" ||
+    { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q '^ *-> AUTH CRAM-MD5' || { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q '<- *235 2\.7\.0' || { printf '%s\n' "$out"; return 1; }
+}
+
+swaks_tls_plain() {
+  local out
+  out="$(swaks_out "$sub_port" --tls --auth PLAIN --auth-user alice --auth-password "$password" 2>&1)" ||
+    { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q '~> AUTH PLAIN' || { printf '%s\n' "$out"; return 1; }
+}
+
+swaks_tls_login() {
+  local out
+  out="$(swaks_out "$sub_port" --tls --auth LOGIN --auth-user alice --auth-password "$password" 2>&1)" ||
+    { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q '~> AUTH LOGIN' || { printf '%s\n' "$out"; return 1; }
+}
+
+swaks_tlsc_login() {
+  local out
+  out="$(swaks_out "$subs_port" --tlsc --auth LOGIN --auth-user alice --auth-password "$password" 2>&1)" ||
+    { printf '%s\n' "$out"; return 1; }
+  # The greeting itself came under TLS.
+  printf '%s\n' "$out" | grep -q '<~ *220 ' || { printf '%s\n' "$out"; return 1; }
+}
+
+swaks_plain_refused_in_clear() {
+  local out rc=0
+  out="$(swaks_out "$sub_port" --auth PLAIN --auth-user alice --auth-password "$password" 2>&1)" || rc=$?
+  printf '%s\n' "$out"
+  [ "$rc" -ne 0 ] || { echo "swaks exited 0: PLAIN was accepted without TLS"; return 1; }
+  # PLAIN is not even offered before TLS, so swaks never sends the password.
+  if printf '%s\n' "$out" | grep -q 'AUTH PLAIN'; then
+    echo "AUTH PLAIN was sent in clear"
+    return 1
+  fi
+  printf '%s\n' "$out" | grep -q '250 AUTH SCRAM-SHA-256 CRAM-MD5$'
+}
+
+swaks_wrong_password() {
+  local out rc=0
+  out="$(timeout 30 swaks --server "127.0.0.1:$sub_port" --helo client.test --from alice@local.test \
+    --to someone@example.org --auth CRAM-MD5 --auth-user alice --auth-password wrong 2>&1)" || rc=$?
+  printf '%s\n' "$out"
+  [ "$rc" -ne 0 ] || return 1
+  printf '%s\n' "$out" | grep -q '535 5\.7\.8'
+}
+
+# Four wrong passwords from 127.0.66.6, one connection each: the third
+# reply is delayed, the fourth is followed by 421, and the next connection
+# hears 421 instead of a greeting. A neighbour is still served.
+swaks_throttle() {
+  local out i start elapsed
+  for i in 1 2 3 4; do
+    start="$(date +%s%N)"
+    out="$(timeout 60 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.6 \
+      --helo client.test --from a@local.test --to alice@local.test \
+      --auth CRAM-MD5 --auth-user alice --auth-password "wrong-$i" 2>&1)" && return 1
+    elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+    printf 'attempt %s took %s ms\n' "$i" "$elapsed"
+    printf '%s\n' "$out" | grep -q '535 5\.7\.8' || { printf '%s\n' "$out"; return 1; }
+    if [ "$i" -eq 3 ] && [ "$elapsed" -lt 1000 ]; then echo "the third failure was not delayed"; return 1; fi
+  done
+  printf '%s\n' "$out" | grep -q '421 4\.7\.0 Too many authentication failures' ||
+    { printf '%s\n' "$out"; return 1; }
+  out="$(timeout 30 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.6 \
+    --helo client.test --from a@local.test --to alice@local.test 2>&1)" && return 1
+  printf '%s\n' "$out" | grep -q '<\*\* *421 4\.7\.0 Too many authentication failures' ||
+    { printf '%s\n' "$out"; return 1; }
+  timeout 30 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.7 --helo client.test \
+    --from alice@local.test --to someone@example.org \
+    --auth CRAM-MD5 --auth-user alice --auth-password "$password" >/dev/null || return 1
+  local status
+  status="$(timeout 30 "$bin" "${cfg_pre[@]}" status "${cfg_post[@]}")" || return 1
+  printf '%s\n' "$status" | grep -q '^auth ban: 127\.0\.66\.6 until ' || { printf '%s\n' "$status"; return 1; }
+  grep -q 'AUTH ban' "$work/serve.log" || { echo "no ban in the log"; return 1; }
+}
+
+smtplib_auth() {
+  timeout 60 python3 "$here/smtplib_auth.py" "$1" --submission "$sub_port" \
+    --submissions "$subs_port" --data-dir "$work/data" --password "$password"
+}
+
+# msmtp -v prints the dialog: the exchange must really be SCRAM-SHA-256.
+msmtp_scram() {
+  local out
+  out="$(printf 'Subject: msmtp scram\r\n\r\nbody\r\n' |
+    timeout 30 msmtp -v --host=127.0.0.1 --port="$1" --tls=on --tls-starttls="$2" \
+      --tls-certcheck=off --auth=scram-sha-256 --user=alice --passwordeval="printf %s '$password'" \
+      --domain=client.test --from=alice@local.test someone@example.org 2>&1)" ||
+    { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q -- '--> AUTH SCRAM-SHA-256' || { printf '%s\n' "$out"; return 1; }
+  printf '%s\n' "$out" | grep -q -- '<-- 235 2\.7\.0' || { printf '%s\n' "$out"; return 1; }
+}
+
+check "swaks --auth CRAM-MD5 without TLS relays for alice" swaks_cram_md5_clear
+check "swaks --tls --auth PLAIN relays for alice" swaks_tls_plain
+check "swaks --tls --auth LOGIN relays for alice" swaks_tls_login
+check "swaks --tlsc --auth LOGIN on submissions relays for alice" swaks_tlsc_login
+check "swaks --auth PLAIN without TLS never sends the password" swaks_plain_refused_in_clear
+check "swaks with a wrong password gets 535 5.7.8" swaks_wrong_password
+check "smtplib starttls() + login(), PLAIN, LOGIN; relay and ESMTPSA" smtplib_auth starttls-login
+check "smtplib SMTP_SSL login() on submissions" smtplib_auth implicit-tls
+check "smtplib AUTH PLAIN before TLS gets 538 5.7.11" smtplib_auth plain-needs-tls
+check "smtplib wrong password gets 535 5.7.8" smtplib_auth wrong-password
+check "msmtp SCRAM-SHA-256 after STARTTLS" msmtp_scram "$sub_port" on
+check "msmtp SCRAM-SHA-256 on implicit TLS" msmtp_scram "$subs_port" off
+check "swaks: repeated failures are delayed, then 421 and a ban" swaks_throttle
+
+if [ "$failed" -gt 0 ]; then
+  echo "--- server log ---"
+  cat "$work/serve.log"
+fi
+echo "interop-auth: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
