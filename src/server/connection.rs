@@ -225,7 +225,6 @@ async fn run(
                 if after.close {
                     auth_guard::refusal().write_to(&mut bytes);
                 }
-                let over_budget = !after.close && watch.over_budget(&mut bytes);
                 super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
                     stream.write_all(&bytes).await?;

@@ -9,7 +9,6 @@ pub mod headers;
 mod logging;
 pub mod metrics;
 mod notify;
-pub mod outbound;
 mod proxy;
 pub mod runtime;
 mod store;
