@@ -4,6 +4,7 @@
 
 mod check_relay;
 mod config_cmd;
+mod queue;
 pub mod sendmail;
 mod user;
 
@@ -48,6 +49,9 @@ pub enum Command {
     /// Manage local users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Inspect and manage the outbound queue (like mailq, postqueue -f, postsuper -d).
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
     /// sendmail-compatible local submission: reads one message on stdin and
     /// hands it to the running server (also when invoked as `sendmail`).
     #[command(disable_help_flag = true)]
@@ -159,6 +163,7 @@ pub fn run() -> ExitCode {
         Command::Config(cmd) => config_cmd::run(&cli.config, cmd),
         Command::CheckRelay(args) => check_relay::run(&cli.config, args),
         Command::User(cmd) => user::run(&cli.config, cmd),
+        Command::Queue(cmd) => queue::run(&cli.config, cmd),
         Command::Reload => control_request(&cli.config, "RELOAD"),
         Command::Status => control_request(&cli.config, "STATUS"),
         Command::Sendmail { args } => return sendmail::run(Some(cli.config), &args),

@@ -87,6 +87,9 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
                         }
                     }
                 }
+                other if other.starts_with("QUEUE-") => {
+                    super::outbound::control_answer(&shared, other).await
+                }
                 other => format!("ERR unknown request \"{other}\"\n"),
             };
             if let Err(e) = write.write_all(answer.as_bytes()).await {

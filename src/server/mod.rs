@@ -7,6 +7,7 @@ pub mod control;
 pub mod dns;
 pub mod headers;
 mod logging;
+pub mod outbound;
 pub mod metrics;
 mod notify;
 mod proxy;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub auth_secret: portcullis_proto::session::Secret,
     /// AUTH failure counts and bans (brute-force defence), kept across reloads.
     pub auth_throttle: auth_guard::SharedThrottle,
+    /// The outbound queue runner (issue 5).
+    pub outbound: outbound::Outbound,
 }
 
 /// `portcullis serve`.
@@ -179,6 +182,7 @@ async fn run(
     }
     let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
     let listen = runtime.config.listen.clone();
+    let (outbound_handle, outbound_runner) = outbound::channel();
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
         users,
@@ -188,6 +192,7 @@ async fn run(
         allow_open_relay,
         auth_secret: portcullis_proto::session::Secret::per_process(),
         auth_throttle: auth_guard::new_throttle(),
+        outbound: outbound_handle,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();
@@ -204,6 +209,7 @@ async fn run(
         .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
     let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
+    outbound::start(outbound_runner, shared.clone());
     let pid_path = data_dir.join("portcullis.pid");
     write_pid(&pid_path)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", pid_path.display())))?;

@@ -108,6 +108,9 @@ pub fn store(job: Job) -> Result<String, Reply> {
                 remote = job.plan.remote.len(),
                 "message accepted"
             );
+            if !job.plan.remote.is_empty() {
+                super::outbound::kick(&id);
+            }
             Ok(id)
         }
         Err(e) => {

@@ -11,7 +11,9 @@
 pub mod client;
 pub mod dns;
 pub mod mail;
+pub mod outbound;
 pub mod process;
+pub mod sink;
 
 use std::fs;
 use std::io::Write;

@@ -1,0 +1,119 @@
+//! `portcullis queue list|show ID|flush|delete ID` (SPEC §1), like `mailq`,
+//! `postcat -q`, `postqueue -f` and `postsuper -d`: through the control
+//! socket when the server runs (so a delivery in flight and a delete cannot
+//! cross), straight on the queue directory when it does not.
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use clap::Subcommand;
+use portcullis_core::spool::Spool;
+
+use super::{load_config, Failure};
+use crate::server::control;
+use crate::server::outbound::admin;
+
+/// The `queue` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// List queued messages with each recipient's state and last error (like mailq).
+    List,
+    /// Show one queued message: its envelope and its content.
+    Show {
+        /// The queue id (as in the 250 reply and `queue list`).
+        id: String,
+    },
+    /// Try every queued message now, whatever its retry time (like postqueue -f).
+    Flush,
+    /// Remove a message from the queue without delivering it (like postsuper -d).
+    Delete {
+        /// The queue id.
+        id: String,
+    },
+}
+
+/// Runs a `queue` subcommand.
+pub fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
+    if let QueueCommand::Show { id } | QueueCommand::Delete { id } = &cmd {
+        check_id(id)?;
+    }
+    let cfg = load_config(config)?;
+    let socket = control::socket_path(&cfg.data_dir);
+    if UnixStream::connect(&socket).is_ok() {
+        let request = match &cmd {
+            QueueCommand::List => "QUEUE-LIST".to_string(),
+            QueueCommand::Show { id } => format!("QUEUE-SHOW {id}"),
+            QueueCommand::Flush => "QUEUE-FLUSH".to_string(),
+            QueueCommand::Delete { id } => format!("QUEUE-DELETE {id}"),
+        };
+        let (lines, ok) = control::request(&cfg.data_dir, &request).map_err(Failure::runtime)?;
+        if !ok {
+            return Err(Failure::runtime(lines.last().cloned().unwrap_or_default()));
+        }
+        for line in lines {
+            // Text lines come behind a `|` (see the server side).
+            println!("{}", line.strip_prefix('|').unwrap_or(&line));
+        }
+        return Ok(());
+    }
+    offline(&cfg.data_dir, cmd)
+}
+
+/// The same, on the queue directory of a server that is not running.
+fn offline(data_dir: &Path, cmd: QueueCommand) -> Result<(), Failure> {
+    if !data_dir.join("queue").is_dir() {
+        return match cmd {
+            QueueCommand::List => {
+                println!("The queue is empty.");
+                Ok(())
+            }
+            QueueCommand::Flush => {
+                println!("The queue is empty.");
+                Ok(())
+            }
+            QueueCommand::Show { id } | QueueCommand::Delete { id } => {
+                Err(Failure::runtime(format!("no message {id} in the queue")))
+            }
+        };
+    }
+    let spool = Spool::open(data_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the queue in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    match cmd {
+        QueueCommand::List => print!("{}", admin::list_text(&spool).map_err(Failure::runtime)?),
+        QueueCommand::Show { id } => print!(
+            "{}",
+            admin::show_text(&spool, &id).map_err(Failure::runtime)?
+        ),
+        QueueCommand::Delete { id } => {
+            admin::delete(&spool, &id).map_err(Failure::runtime)?;
+            println!("message {id} deleted");
+        }
+        QueueCommand::Flush => {
+            let n = admin::flush_offline(&spool).map_err(Failure::runtime)?;
+            println!(
+                "the server is not running: {n} message(s) will be tried as soon as it starts"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A queue id is 1 to 64 characters of `0-9A-Z` (it becomes a file name).
+fn check_id(id: &str) -> Result<(), Failure> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::input(format!(
+            "\"{id}\" is not a queue id (expected letters A-Z and digits, as `portcullis queue list` shows them)"
+        )))
+    }
+}

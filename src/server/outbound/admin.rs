@@ -1,0 +1,130 @@
+//! `portcullis queue list|show|flush|delete` (SPEC §1; like `mailq`,
+//! `postcat -q`, `postqueue -f`, `postsuper -d`): the answers the running
+//! server gives on its control socket, and the same operations straight on
+//! the queue directory for when it is not running.
+//!
+//! On the socket, every line of text is sent behind a `|`, so that no line
+//! of a queued message (which anyone can write) can pass for the `OK` or
+//! `ERR` line that ends the answer.
+
+use std::io;
+use std::sync::Arc;
+
+use portcullis_core::outbound::listing::{format_list, format_show, Entry};
+use portcullis_core::spool::{RecipientState, Spool};
+use tracing::info;
+
+use super::finish;
+use crate::server::Shared;
+
+/// The control-socket answer to a `QUEUE-…` request.
+pub async fn answer(shared: &Arc<Shared>, request: &str) -> String {
+    let (verb, arg) = request.split_once(' ').unwrap_or((request, ""));
+    let arg = arg.trim().to_string();
+    match verb {
+        "QUEUE-LIST" => blocking(shared, list_text).await,
+        "QUEUE-SHOW" => blocking(shared, move |spool| show_text(spool, &arg)).await,
+        "QUEUE-DELETE" => {
+            blocking(shared, move |spool| {
+                delete(spool, &arg).map(|()| format!("message {arg} deleted\n"))
+            })
+            .await
+        }
+        "QUEUE-FLUSH" => match shared.outbound.flush().await {
+            Ok(n) => format!("|{n} message(s) scheduled for delivery now\nOK\n"),
+            Err(e) => format!("ERR {e}\n"),
+        },
+        other => format!("ERR unknown request \"{other}\"\n"),
+    }
+}
+
+/// Runs `f` on the blocking pool and frames its text for the socket.
+async fn blocking(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&Spool) -> Result<String, String> + Send + 'static,
+) -> String {
+    let spool = shared.spool.clone();
+    match tokio::task::spawn_blocking(move || f(&spool)).await {
+        Ok(Ok(text)) => {
+            let mut out = String::with_capacity(text.len() + 16);
+            for line in text.lines() {
+                out.push('|');
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push_str("OK\n");
+            out
+        }
+        Ok(Err(e)) => format!("ERR {}\n", e.replace('\n', " ")),
+        Err(e) => format!("ERR internal error: {e}\n"),
+    }
+}
+
+/// `queue list`.
+pub fn list_text(spool: &Spool) -> Result<String, String> {
+    let mut entries = Vec::new();
+    for envelope in spool.list().map_err(|e| e.to_string())? {
+        let size = message_size(spool, &envelope.id);
+        entries.push(Entry { envelope, size });
+    }
+    Ok(format_list(&entries))
+}
+
+/// `queue show ID`.
+pub fn show_text(spool: &Spool, id: &str) -> Result<String, String> {
+    let envelope = spool.load_envelope(id).map_err(|e| not_queued(id, e))?;
+    let message = spool.read_message(id).map_err(|e| not_queued(id, e))?;
+    let size = u64::try_from(message.len()).unwrap_or(u64::MAX);
+    Ok(format_show(&Entry { envelope, size }, &message))
+}
+
+/// `queue delete ID`: removed at once (under the message's lock, so a
+/// delivery finishing at the same moment cannot bring it back).
+pub fn delete(spool: &Spool, id: &str) -> Result<(), String> {
+    let _guard = finish::lock(id);
+    spool.remove(id).map_err(|e| not_queued(id, e))?;
+    info!(queue_id = %id, "deleted from the queue by the administrator");
+    Ok(())
+}
+
+/// `queue flush` while the server is down: every pending recipient is made
+/// due now, so the next start tries them at once. Returns the message count.
+pub fn flush_offline(spool: &Spool) -> Result<usize, String> {
+    let now = finish::unix_now();
+    let mut n = 0;
+    for mut env in spool.list().map_err(|e| e.to_string())? {
+        let mut changed = false;
+        for r in env
+            .recipients
+            .iter_mut()
+            .filter(|r| r.state == RecipientState::Pending)
+        {
+            if r.next_attempt > now {
+                r.next_attempt = now;
+                changed = true;
+            }
+        }
+        if changed {
+            spool.update_envelope(&env).map_err(|e| e.to_string())?;
+        }
+        if !env.is_done() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn message_size(spool: &Spool, id: &str) -> u64 {
+    spool
+        .message_path(id)
+        .and_then(std::fs::metadata)
+        .map_or(0, |m| m.len())
+}
+
+fn not_queued(id: &str, e: io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound {
+        format!("no message {id} in the queue")
+    } else {
+        e.to_string()
+    }
+}

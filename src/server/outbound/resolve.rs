@@ -1,0 +1,210 @@
+//! DNS for delivery: MX records and host addresses, with the configured
+//! nameservers (`[dns]`), answers classified so that a temporary failure is
+//! never read as "no such domain" (which would bounce mail for good).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
+use hickory_resolver::error::{ResolveError, ResolveErrorKind};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::TokioAsyncResolver;
+use portcullis_core::config::Dns as DnsConfig;
+use portcullis_core::outbound::route::{mx_hosts, HopHost};
+use portcullis_core::outbound::{Failure, MxAnswer, Route};
+
+/// At most this many addresses are tried per delivery (Postfix's
+/// smtp_mx_address_limit is 5; a little more for IPv4+IPv6 pairs).
+const MAX_CANDIDATES: usize = 10;
+
+/// One address to try, with the name it was found under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The host name (MX exchange, route host) or the address as text.
+    pub name: String,
+    /// Where to connect.
+    pub addr: SocketAddr,
+}
+
+impl Candidate {
+    /// `name[ip]`, as logs and bounces name a host.
+    pub fn remote(&self) -> String {
+        format!("{}[{}]", self.name, self.addr.ip())
+    }
+}
+
+/// Addresses of a host name.
+enum Addresses {
+    Found(Vec<IpAddr>),
+    None,
+    TempFail(String),
+}
+
+/// The resolver.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: TokioAsyncResolver,
+    timeout: Duration,
+}
+
+impl Resolver {
+    /// A resolver for `[dns]` (the system's when no nameservers are set).
+    pub fn new(cfg: &DnsConfig) -> std::io::Result<Resolver> {
+        let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+        let (conf, mut opts) = if cfg.nameservers.is_empty() {
+            hickory_resolver::system_conf::read_system_conf()?
+        } else {
+            let mut conf = ResolverConfig::new();
+            for ns in &cfg.nameservers {
+                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Udp));
+                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Tcp));
+            }
+            let mut opts = ResolverOpts::default();
+            // Configured nameservers are the whole truth (tests, split
+            // horizon): /etc/hosts must not shadow them.
+            opts.use_hosts_file = false;
+            (conf, opts)
+        };
+        opts.timeout = timeout;
+        opts.attempts = 2;
+        // Mail domains are absolute: never try search domains.
+        opts.ndots = 0;
+        Ok(Resolver {
+            inner: TokioAsyncResolver::tokio(conf, opts),
+            timeout: timeout * 3,
+        })
+    }
+
+    /// The MX answer for `domain`.
+    pub async fn mx(&self, domain: &str) -> MxAnswer {
+        let fqdn = format!("{}.", domain.trim_end_matches('.'));
+        match tokio::time::timeout(self.timeout, self.inner.mx_lookup(fqdn)).await {
+            Err(_) => MxAnswer::TempFail("timeout".into()),
+            Ok(Ok(lookup)) => MxAnswer::Records(
+                lookup
+                    .iter()
+                    .map(|mx| (mx.preference(), mx.exchange().to_ascii()))
+                    .map(|(p, name)| (p, if name == "." { String::new() } else { name }))
+                    .collect(),
+            ),
+            Ok(Err(e)) => match classify(&e) {
+                Some(ResponseCode::NXDomain) => MxAnswer::NoDomain,
+                Some(_) => MxAnswer::NoRecords,
+                None => MxAnswer::TempFail(e.to_string()),
+            },
+        }
+    }
+
+    async fn addresses(&self, name: &str) -> Addresses {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match tokio::time::timeout(self.timeout, self.inner.lookup_ip(fqdn)).await {
+            Err(_) => Addresses::TempFail("timeout".into()),
+            Ok(Ok(lookup)) => {
+                let addrs: Vec<IpAddr> = lookup.iter().map(crate::server::dns::canonical).collect();
+                if addrs.is_empty() {
+                    Addresses::None
+                } else {
+                    Addresses::Found(addrs)
+                }
+            }
+            Ok(Err(e)) => match classify(&e) {
+                Some(_) => Addresses::None,
+                None => Addresses::TempFail(e.to_string()),
+            },
+        }
+    }
+
+    /// The addresses to try for `route`, best first. `own_names` are this
+    /// server's names (an MX naming one of them is a loop, RFC 5321 §5.1).
+    pub async fn candidates(
+        &self,
+        route: &Route,
+        own_names: &[String],
+    ) -> Result<Vec<Candidate>, Failure> {
+        let mut out = Vec::new();
+        match route {
+            Route::Literal(ip, port) => out.push(Candidate {
+                name: ip.to_string(),
+                addr: SocketAddr::new(*ip, *port),
+            }),
+            Route::Configured(hop) | Route::Smarthost(hop) => match &hop.host {
+                HopHost::Ip(ip) => out.push(Candidate {
+                    name: ip.to_string(),
+                    addr: SocketAddr::new(*ip, hop.port),
+                }),
+                HopHost::Name(name) => match self.addresses(name).await {
+                    Addresses::Found(ips) => out.extend(ips.into_iter().map(|ip| Candidate {
+                        name: name.clone(),
+                        addr: SocketAddr::new(ip, hop.port),
+                    })),
+                    Addresses::None => {
+                        return Err(Failure::local(
+                            (4, 4, 4),
+                            format!("next hop {name} has no address in DNS"),
+                        ))
+                    }
+                    Addresses::TempFail(why) => {
+                        return Err(Failure::local(
+                            (4, 4, 3),
+                            format!("address lookup for {name} failed temporarily: {why}"),
+                        ))
+                    }
+                },
+            },
+            Route::Mx { domain, port } => {
+                let answer = self.mx(domain).await;
+                let implicit = matches!(answer, MxAnswer::NoRecords);
+                let hosts = mx_hosts(domain, answer, own_names, &mut rand::thread_rng())?;
+                let mut temp_failed = None;
+                for host in hosts {
+                    match self.addresses(&host).await {
+                        Addresses::Found(ips) => out.extend(ips.into_iter().map(|ip| Candidate {
+                            name: host.clone(),
+                            addr: SocketAddr::new(ip, *port),
+                        })),
+                        Addresses::None => {}
+                        Addresses::TempFail(why) => temp_failed = Some(why),
+                    }
+                    if out.len() >= MAX_CANDIDATES {
+                        break;
+                    }
+                }
+                if out.is_empty() {
+                    return Err(match temp_failed {
+                        Some(why) => Failure::local(
+                            (4, 4, 3),
+                            format!("address lookup for the mail hosts of {domain} failed temporarily: {why}"),
+                        ),
+                        // RFC 5321 §5.1: no MX and no address: undeliverable.
+                        None if implicit => Failure::local(
+                            (5, 4, 4),
+                            format!("domain {domain} has no MX and no address record"),
+                        ),
+                        None => Failure::local(
+                            (4, 4, 4),
+                            format!("no mail host of {domain} has an address"),
+                        ),
+                    });
+                }
+            }
+        }
+        out.truncate(MAX_CANDIDATES);
+        Ok(out)
+    }
+}
+
+/// The response code of a "no records" answer (NXDOMAIN or NOERROR/NODATA);
+/// None for anything temporary (SERVFAIL, REFUSED, timeouts, I/O).
+fn classify(e: &ResolveError) -> Option<ResponseCode> {
+    match e.kind() {
+        ResolveErrorKind::NoRecordsFound { response_code, .. }
+            if matches!(
+                *response_code,
+                ResponseCode::NXDomain | ResponseCode::NoError
+            ) =>
+        {
+            Some(*response_code)
+        }
+        _ => None,
+    }
+}

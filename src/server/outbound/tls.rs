@@ -1,0 +1,140 @@
+//! TLS client configurations for outbound STARTTLS (RFC 3207): TLS 1.2 and
+//! 1.3 with rustls and the ring provider.
+//!
+//! Two trust levels, as Postfix has:
+//! - `verified`: the WebPKI roots plus `tls.outbound_ca`; used towards the
+//!   smarthost (it gets our password) and for every host with
+//!   `tls.outbound = "require"`.
+//! - `unverified`: any certificate is accepted (Postfix's `may` level) for
+//!   opportunistic STARTTLS to MX hosts. Why: MX certificates are rarely
+//!   valid for the MX name, and refusing them would mean sending in
+//!   plaintext instead; encryption still defeats passive eavesdropping. The
+//!   handshake signatures are still checked, so the session is sound; only
+//!   the peer's identity is unproven.
+
+use std::fs;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// Both client configurations.
+#[derive(Clone)]
+pub struct TlsClients {
+    /// Certificates checked against the WebPKI roots and `tls.outbound_ca`.
+    pub verified: Arc<ClientConfig>,
+    /// Any certificate accepted (opportunistic TLS to MX hosts).
+    pub unverified: Arc<ClientConfig>,
+}
+
+/// Builds both configurations; `outbound_ca` is a PEM file of extra trust anchors.
+pub fn build(outbound_ca: Option<&Path>) -> Result<TlsClients, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = outbound_ca {
+        for cert in read_certs(path)? {
+            roots.add(cert).map_err(|e| {
+                format!(
+                    "tls.outbound_ca {}: unusable certificate: {e}",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let verified = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let unverified = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(TlsClients {
+        verified: Arc::new(verified),
+        unverified: Arc::new(unverified),
+    })
+}
+
+/// The name a certificate is checked against: the host name we connected
+/// to, or its address for an address literal or an IP next hop.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("\"{host}\" is not a TLS server name: {e}"))
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = fs::File::open(path)
+        .map_err(|e| format!("cannot read tls.outbound_ca {}: {e}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.outbound_ca {} is not valid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls.outbound_ca {} holds no certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Accepts any certificate chain, but verifies the handshake signatures
+/// with the provider's algorithms (see the module doc for why).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
