@@ -1,0 +1,358 @@
+"""Portcullis vs Postfix, side by side, in one run on this machine.
+
+Called by bench/run.sh (which installs Postfix and builds Portcullis); see
+BENCHMARKS.md. Every figure is a median over --runs runs, and every ratio
+compares two figures measured in the same run, alternating the servers run
+by run so drift on a shared machine hits both alike.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import procstat
+import scenarios
+from report import Row, markdown, median
+from servers import Portcullis, Postfix, Sink, remove_system_user
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, one run: checks that the harness works (~10-20 s)")
+    p.add_argument("--runs", type=int, help="runs per scenario (default 3; --quick: 1)")
+    p.add_argument("--messages", type=int, help="messages per run (default 20000; --quick: 200)")
+    p.add_argument("--sessions", type=int, default=50, help="concurrent SMTP sessions (default 50)")
+    p.add_argument("--size", type=int, default=2048, help="message body bytes (default 2048)")
+    p.add_argument("--idle", type=int, help="idle sessions to hold (default 10000; --quick: 200)")
+    p.add_argument("--list-entries", type=int,
+                   help="entries of the large relay list (default 1000000; --quick: 10000)")
+    p.add_argument("--user", default="pcbench", help="local user (Postfix: a system user the harness creates)")
+    p.add_argument("--binary", default=str(REPO / "target" / "release" / "portcullis"))
+    p.add_argument("--work", required=True, help="scratch directory on a disk-backed file system")
+    p.add_argument("--out", default=str(REPO / "bench" / "results.md"))
+    p.add_argument("--only", default="startup,idle,accept,relay,list,lookup",
+                   help="comma-separated scenarios to run (default: all)")
+    p.add_argument("--profile", action="store_true",
+                   help="also record `perf` on Portcullis during one extra accept+deliver run")
+    a = p.parse_args()
+    q = a.quick
+    a.runs = a.runs or (1 if q else 3)
+    a.messages = a.messages or (200 if q else 20000)
+    a.idle = a.idle or (200 if q else 10000)
+    a.list_entries = a.list_entries or (10000 if q else 1000000)
+    a.timeout = max(60, a.messages // 20)
+    a.stall = 2 if q else 10
+    a.only = set(a.only.split(","))
+    return a
+
+
+def machine_lines(cfg, work):
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", str(work)],
+                        capture_output=True, text=True).stdout.strip() or "unknown"
+    pf_version = subprocess.run(["postconf", "-d", "-h", "mail_version"],
+                                capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [
+        "# Portcullis vs Postfix" + (" (--quick: harness check only, figures are meaningless)" if cfg.quick else ""),
+        "",
+        f"- date: {now}",
+        f"- machine: {os.cpu_count()} × {cpu}, {mem_gib:.0f} GiB RAM, Linux {platform.release()}; "
+        f"work dir on {fs}",
+        f"- Portcullis {commit} (release build); Postfix {pf_version} (Debian package, private instance)",
+        f"- load: smtp-source, {cfg.messages:,} messages of {cfg.size:,} body bytes over "
+        f"{cfg.sessions} concurrent sessions (-d: message after message per session); "
+        f"{cfg.idle:,} idle sessions; relay list of {cfg.list_entries:,} entries",
+        f"- each figure is the median of {cfg.runs} run(s), the two servers alternating",
+    ]
+
+
+NOTES = [
+    "Durability, both servers, in every figure: Portcullis answers 250 only after the "
+    "message file and its Maildir `new/` directory are fsynced (SPEC §7; queue files "
+    "likewise). Postfix, by default, fsyncs its queue file before 250 and fsyncs the "
+    "Maildir file on delivery (`local(8)`, tmp/ then link into new/); it does not fsync "
+    "directories. Both write one log line set per message to a file.",
+    "",
+    "How each figure is taken: messages/s = N ÷ seconds from the start of smtp-source until "
+    "the N-th file is in the Maildir's `new/` (or the sink has counted N); \"accepted\" stops the "
+    "clock when smtp-source has its last 250. CPU = utime+stime of every process of the server "
+    "(Postfix: master and all its children, reaped ones included, via /proc/PID/stat), read "
+    "before and after. Memory under load is the peak of the summed PSS of the server's "
+    "processes, sampled every 0.5 s. Per idle session: Portcullis = growth of its RSS ÷ "
+    "sessions; Postfix = private memory of one busy smtpd (it runs one process per session, "
+    "at most `default_process_limit` = 100; further clients wait unanswered in the listen "
+    "backlog). Start-up = from exec to the first 220 greeting (Postfix: `postfix start`, "
+    "which runs its configuration checks first). Lookups for Portcullis come from the "
+    "criterion bench `relay_lookup` (mixed notations); for Postfix from `postmap -q - cidr:` "
+    "over the same list as the load row ((time for Q lookups − time for one) ÷ Q).",
+]
+
+
+def run_alternating(cfg, servers, fn, label):
+    """Runs fn(server) cfg.runs times per server, alternating; {name: [results]}."""
+    results = {s.name: [] for s in servers}
+    errors = {}
+    for i in range(cfg.runs):
+        for s in servers:
+            if s.name in errors:
+                continue
+            log(f"{label}: {s.name}, run {i + 1}/{cfg.runs}")
+            try:
+                r = fn(s)
+                results[s.name].append(r)
+                log(f"  {r}")
+                if r.get("unavailable"):
+                    errors[s.name] = "n/a (outbound not available)"
+            except Exception as e:  # one server failing must not lose the other's figures
+                errors[s.name] = f"error: {e}"
+                log(f"  failed: {e}")
+    return results, errors
+
+
+def pick(results, errors, name, key):
+    if name in errors:
+        return errors[name]
+    return median([r.get(key) for r in results.get(name, [])])
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def at_least(factor):
+    return lambda pc, pf, r: None if r is None else r >= factor
+
+
+def below(limit):
+    return lambda pc, pf, r: pc < limit if isinstance(pc, (int, float)) else None
+
+
+def main():
+    cfg = parse_args()
+    work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if cfg.idle + 512 > hard:
+        log(f"fd limit {hard} is too low for {cfg.idle} idle sessions; holding {hard - 512}")
+        cfg.idle = max(1, hard - 512)
+
+    sink_pc, sink_pf = Sink(work, "portcullis"), Sink(work, "postfix")
+    pc = Portcullis(cfg.binary, work, cfg.user, sink_pc.port)
+    pf = Postfix(work, cfg.user, sink_pf.port)
+    servers = [pc, pf]
+    res = {}
+    try:
+        pc.setup()
+        pf.setup()
+        if "startup" in cfg.only:
+            # One untimed start each first: Portcullis makes its TLS key, Postfix its queue tree.
+            pc.start(); pc.stop()
+            pf.start(); pf.stop()
+            res["startup"] = run_alternating(cfg, servers, scenarios.startup_and_idle, "start-up")
+        pc.start()
+        pf.start()
+        if "idle" in cfg.only:
+            res["idle"] = run_alternating(
+                cfg, servers,
+                lambda s: (scenarios.idle_sessions_portcullis(s, cfg.idle) if s is pc
+                           else scenarios.idle_sessions_postfix(s, cfg.idle)),
+                "idle sessions")
+        if "accept" in cfg.only:
+            res["accept"] = run_alternating(
+                cfg, servers, lambda s: scenarios.accept_deliver(s, cfg, work), "accept + local delivery")
+            if cfg.profile:
+                profile(cfg, pc, work)
+        if "relay" in cfg.only:
+            sinks = {pc.name: sink_pc, pf.name: sink_pf}
+            res["relay"] = run_alternating(
+                cfg, servers, lambda s: scenarios.relay(s, sinks[s.name], cfg, work), "relay")
+    finally:
+        for s in (pc, pf, sink_pc, sink_pf):
+            try:
+                s.stop()
+            except Exception as e:
+                log(f"stopping {getattr(s, 'name', 'sink')}: {e}")
+        remove_system_user(cfg.user)
+    if "list" in cfg.only:
+        res["list"] = relay_list_load(cfg, pc, pf, work)
+    if "lookup" in cfg.only and not cfg.quick:
+        try:
+            log("relay lookup: cargo bench -p portcullis-core --bench relay_lookup")
+            res["lookup"] = scenarios.criterion_lookup(REPO, work / "criterion.log")
+            log(f"  {res['lookup']}")
+        except Exception as e:
+            res["lookup"] = {"error": f"error: {e}"}
+
+    text = markdown(build_rows(cfg, res), machine_lines(cfg, work), NOTES)
+    print(text)
+    Path(cfg.out).write_text(text)
+    log(f"written to {cfg.out}")
+
+
+def relay_list_load(cfg, pc, pf, work):
+    """Load time of a cfg.list_entries list in both servers, and Postfix's lookup cost."""
+    log(f"relay list: {cfg.list_entries:,} entries")
+    entries = scenarios.random_list(cfg.list_entries)
+    big_toml = pc.check_list(entries)
+    cidr = work / "big-list.cidr"
+    cidr.write_text("".join(f"{e} OK\n" for e in entries))
+    out = {"pc": [], "pf": [], "pf_lookup_ns": None, "error": {}}
+    for i in range(cfg.runs):
+        for key, fn in (("pc", lambda: scenarios.load_portcullis(pc, big_toml)),
+                        ("pf", lambda: scenarios.load_postfix_cidr(pf.conf, cidr))):
+            if key in out["error"]:
+                continue
+            try:
+                out[key].append(fn())
+                log(f"  load {key} run {i + 1}: {out[key][-1]:.2f} s")
+            except Exception as e:
+                out["error"][key] = f"error: {e}"
+    if out["pf"]:
+        q = 200 if cfg.list_entries >= 100000 else 20000
+        try:
+            out["pf_lookup_ns"] = scenarios.lookup_postfix_cidr_ns(pf.conf, cidr, q, median(out["pf"]))
+        except Exception as e:
+            out["pf_lookup_ns"] = f"error: {e}"
+    return out
+
+
+def build_rows(cfg, res):
+    rows = []
+    n, c, size = cfg.messages, cfg.sessions, cfg.size
+    if "accept" in res:
+        r, e = res["accept"]
+        g = lambda name, key: pick(r, e, name, key)
+        rows += [
+            Row(f"accept + local delivery, msgs/s end to end ({n:,} × {size:,} B, {c} sessions, durable)",
+                g("Portcullis", "delivered_per_s"), g("Postfix", "delivered_per_s"), "int", "higher",
+                ("≥ 2× Postfix", at_least(2.0))),
+            Row("accept + local delivery, msgs/s accepted (last 250 to the client)",
+                g("Portcullis", "accepted_per_s"), g("Postfix", "accepted_per_s"), "int", "higher"),
+            Row("accept + local delivery, CPU s per 1,000 msgs (all processes)",
+                g("Portcullis", "cpu_per_1000"), g("Postfix", "cpu_per_1000"), 2, "lower"),
+            Row("accept + local delivery, peak memory (MiB PSS, all processes)",
+                g("Portcullis", "peak_pss_mib"), g("Postfix", "peak_pss_mib"), 1, "lower"),
+        ]
+    if "relay" in res:
+        r, e = res["relay"]
+        g = lambda name, key: pick(r, e, name, key)
+        rows += [
+            Row("relay to smtp-sink, msgs/s end to end", g("Portcullis", "relayed_per_s"),
+                g("Postfix", "relayed_per_s"), "int", "higher", ("≥ Postfix", at_least(1.0))),
+            Row("relay to smtp-sink, CPU s per 1,000 msgs", g("Portcullis", "cpu_per_1000"),
+                g("Postfix", "cpu_per_1000"), 2, "lower"),
+            Row("relay to smtp-sink, peak memory (MiB PSS)", g("Portcullis", "peak_pss_mib"),
+                g("Postfix", "peak_pss_mib"), 1, "lower"),
+        ]
+    if "idle" in res:
+        r, e = res["idle"]
+        g = lambda name, key: pick(r, e, name, key)
+        rows += [
+            Row("idle sessions held at once", g("Portcullis", "held"), g("Postfix", "held"), "int", "higher"),
+            Row("memory per idle session (KiB)", g("Portcullis", "per_session_kib"),
+                g("Postfix", "per_session_kib"), "int", "lower"),
+            Row(f"RSS with {cfg.idle:,} idle sessions (MiB)", g("Portcullis", "rss_total_mib"),
+                "n/a (≤ 100 sessions)" if "Postfix" not in e else e["Postfix"], 1, "lower",
+                ("< 200 MiB at 10,000", below(200) if cfg.idle >= 10000 else (lambda *a: None))),
+        ]
+    if "lookup" in res or "list" in res:
+        lk = res.get("lookup", {})
+        err = lk.get("error")
+        lst = res.get("list", {})
+        big = cfg.list_entries
+        for size_ in (10, 10000, 1000000):
+            pc_v = err or lk.get(f"relay_lookup/{size_}")
+            if "lookup" not in res:
+                pc_v = "skipped (--quick)" if cfg.quick else None
+            pf_v = lst.get("pf_lookup_ns") if size_ == big else None
+            target = ("< 1 µs", below(1000)) if size_ == 1000000 else None
+            rows.append(Row(f"relay-list lookup, {size_:,} entries (ns)", pc_v, pf_v, "ns", "lower", target))
+        if "lookup" in res:
+            comp = err or lk.get("relay_compile/1000000")
+            rows.append(Row("relay-list compile, 1,000,000 entries, in memory (ms)",
+                            comp / 1e6 if isinstance(comp, float) else comp, None, 1, "lower"))
+        if lst:
+            pc_v = lst["error"].get("pc") or median(lst["pc"])
+            pf_v = lst["error"].get("pf") or median(lst["pf"])
+            rows.append(Row(f"load a {big:,}-entry relay list (s; `config check` / `postmap cidr:`)",
+                            pc_v, pf_v, "s", "lower"))
+    if "startup" in res:
+        r, e = res["startup"]
+        g = lambda name, key: pick(r, e, name, key)
+        rows += [
+            Row("start-up to first 220 greeting (ms)", g("Portcullis", "startup_ms"),
+                g("Postfix", "startup_ms"), 1, "lower", ("< 100 ms", below(100))),
+            Row("idle memory (MiB RSS, summed over processes)", g("Portcullis", "idle_rss_mib"),
+                g("Postfix", "idle_rss_mib"), 1, "lower"),
+            Row("idle memory (MiB PSS, summed over processes)", g("Portcullis", "idle_pss_mib"),
+                g("Postfix", "idle_pss_mib"), 1, "lower"),
+        ]
+    return rows
+
+
+def profile(cfg, pc, work):
+    """One extra accept+deliver run on Portcullis under `perf record`; writes
+    a flat profile (self time by symbol) and a caller-grouped one next to the results."""
+    perf = shutil.which("perf")
+    if not perf:
+        log("profile: perf not installed (apt-get install linux-perf); skipped")
+        return
+    out_dir = Path(cfg.out).parent / "profile"
+    out_dir.mkdir(exist_ok=True)
+    data = work / "perf.data"
+    log("profile: perf record on Portcullis during one accept + local delivery run")
+    rec = subprocess.Popen([perf, "record", "-F", "499", "-g", "--call-graph", "dwarf,16384",
+                            "-o", str(data), "-p", str(pc.root())],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        r = scenarios.accept_deliver(pc, cfg, work)
+        log(f"  under perf: {r}")
+    finally:
+        rec.send_signal(2)
+        rec.wait()
+    for name, args in (("flat.txt", ["--no-children", "--sort", "dso,symbol"]),
+                       ("children.txt", ["--children", "--sort", "symbol"])):
+        with open(out_dir / name, "w") as f:
+            subprocess.run([perf, "report", "-i", str(data), "--stdio", "--percent-limit", "0.5",
+                            "-g", "none", *args], stdout=f, stderr=subprocess.DEVNULL)
+    log(f"profile written to {out_dir}")
+
+
+def _terminate(signum, _frame):
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every `finally` stops what it started.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
