@@ -28,6 +28,9 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Write the Dovecot passwd-file (dovecot.passwd_file) now; every other
+    /// user command rewrites it too.
+    DovecotSync,
 }
 
 pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
@@ -35,6 +38,15 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     let path = cfg.data_dir.join("users");
     let mut db = UserDb::load(&path).map_err(|e| Failure::runtime(e.to_string()))?;
     match cmd {
+        UserCommand::DovecotSync => {
+            let Some(file) = &cfg.dovecot.passwd_file else {
+                return Err(Failure::input(format!(
+                    "dovecot.passwd_file is not set in {}",
+                    cfg.path.display()
+                )));
+            };
+            return write_dovecot(&db, file);
+        }
         UserCommand::List => {
             for name in db.names() {
                 println!("{name}");
@@ -72,7 +84,21 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     crate::server::ensure_private_dir(&cfg.data_dir)
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
     db.save(&path)
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
+    // Dovecot checks the same passwords from its own copy, kept in step here.
+    match &cfg.dovecot.passwd_file {
+        Some(file) => write_dovecot(&db, file),
+        None => Ok(()),
+    }
+}
+
+/// Writes the Dovecot passwd-file (`portcullis_core::users::dovecot`).
+fn write_dovecot(db: &UserDb, file: &Path) -> Result<(), Failure> {
+    portcullis_core::users::dovecot::write_passwd_file(db, file).map_err(|e| {
+        Failure::runtime(format!(
+            "the users file was saved but the Dovecot passwd-file was not: {e}"
+        ))
+    })
 }
 
 /// The password from stdin (first line) or the terminal (asked twice).

@@ -134,6 +134,7 @@ pub struct Setup {
     pub dns: DnsStub,
     extra: String,
     dns_options: String,
+    listen_options: String,
 }
 
 impl Setup {
@@ -170,6 +171,7 @@ impl Setup {
             dns: DnsStub::start(zone),
             extra: extra_toml.to_string(),
             dns_options: String::new(),
+            listen_options: String::new(),
         };
         setup.pick_ports();
         setup
@@ -178,6 +180,16 @@ impl Setup {
     /// Adds `lines` (e.g. `timeout_ms = 500`) to the harness's `[dns]` table.
     pub fn with_dns_options(mut self, lines: &str) -> Setup {
         self.dns_options = lines.to_string();
+        self.write_config();
+        self
+    }
+
+    /// Adds `lines` (e.g. `proxy_from = ["127.0.0.9"]`) to the harness's `[listen]` table.
+    pub fn with_listen_options(mut self, lines: &str) -> Setup {
+        self.listen_options = lines.to_string();
+        if !self.listen_options.ends_with('\n') {
+            self.listen_options.push('\n');
+        }
         self.write_config();
         self
     }
@@ -209,10 +221,11 @@ impl Setup {
              smtp = [\"{smtp}\"]\n\
              submission = [\"127.0.0.1:{}\"]\n\
              submissions = [\"127.0.0.1:{}\"]\n\
+             {}\
              \n\
              [dns]\n\
              nameservers = [\"{}\"]\n",
-            self.submission_port, self.submissions_port, self.dns.addr
+            self.submission_port, self.submissions_port, self.listen_options, self.dns.addr
         );
         if !self.dns_options.is_empty() {
             t.push_str(&self.dns_options);

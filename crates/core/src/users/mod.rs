@@ -21,6 +21,7 @@
 //! no `/`, no `..`, nothing a shell or a path would interpret.
 
 mod credentials;
+pub mod dovecot;
 mod file;
 mod md5_state;
 
