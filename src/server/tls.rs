@@ -72,16 +72,24 @@ fn read_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, St
 
 fn generate_self_signed(hostname: &str, cert: &Path, key: &Path) -> Result<(), String> {
     let names = vec![hostname.to_string(), "localhost".to_string()];
-    let generated = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+    let failed = |e: rcgen::Error| format!("cannot generate a self-signed certificate: {e}");
+    let mut params = rcgen::CertificateParams::new(names).map_err(failed)?;
+    // The subject names the host too, so a client showing the certificate
+    // (swaks, openssl s_client) shows whose it is.
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let key_pair = rcgen::KeyPair::generate().map_err(failed)?;
+    let generated = params.self_signed(&key_pair).map_err(failed)?;
     if let Some(dir) = cert.parent() {
         super::ensure_private_dir(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     // The key is written 0600 through the same atomic writer as every secret.
-    super::write_private_file(key, generated.key_pair.serialize_pem().as_bytes())
+    super::write_private_file(key, key_pair.serialize_pem().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
-    super::write_private_file(cert, generated.cert.pem().as_bytes())
+    super::write_private_file(cert, generated.pem().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", cert.display()))?;
     Ok(())
 }
