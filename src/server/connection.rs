@@ -26,6 +26,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::auth_guard::{self, AuthGuard};
 use super::dns::canonical;
+use super::limits::{self, SessionWatch};
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
 use super::{Role, Shared};
@@ -169,6 +170,17 @@ async fn run(
         auth_guard::refuse(&mut tcp, ban).await;
         return;
     }
+    // Abuse limits (issue 7 §4): over one, the client gets 421 4.7.0 before
+    // it costs a DNS lookup or a greeting. The permit frees its place on drop.
+    let _permit = match limits::admit(&rt, ip) {
+        Ok(permit) => permit,
+        Err(reply) => {
+            if role != Role::Submissions {
+                limits::refuse(tcp, &reply).await;
+            }
+            return;
+        }
+    };
     let rdns = if rt.policy.list.needs_reverse_dns(ip) || rt.never_ban.needs_reverse_dns(ip) {
         rt.dns.verified_names(ip).await
     } else {
@@ -177,6 +189,15 @@ async fn run(
     let client_name = match &rdns {
         ReverseDns::Verified(names) => names.first().cloned(),
         _ => None,
+    };
+    // Early talkers: a plaintext client must wait for the greeting (on
+    // implicit TLS the client speaks first by design).
+    let tcp = match role {
+        Role::Submissions => tcp,
+        _ => match limits::greet_check(tcp, &rt.config).await {
+            Some(tcp) => tcp,
+            None => return,
+        },
     };
     let mut stream = match role {
         Role::Submissions => match &rt.tls {
@@ -208,6 +229,7 @@ async fn run(
         session_config(&rt, role, tls_active, &shared.auth_secret),
         Instant::now(),
     );
+    let mut watch = SessionWatch::new(&rt.config);
     let mut buf = vec![0u8; 16 * 1024];
     let mut shutting_down = *shutdown.borrow();
     if shutting_down {
@@ -225,6 +247,7 @@ async fn run(
                 if after.close {
                     auth_guard::refusal().write_to(&mut bytes);
                 }
+                let over_budget = !after.close && watch.over_budget(&mut bytes);
                 super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
                     stream.write_all(&bytes).await?;
@@ -237,7 +260,7 @@ async fn run(
                         break;
                     }
                 }
-                if after.close {
+                if after.close || over_budget {
                     break;
                 }
             }
@@ -309,9 +332,20 @@ async fn run(
                 }
             }
             Action::NeedInput => {
-                let deadline = tokio::time::Instant::from_std(session.deadline());
+                // limits.session_time: however busy the client keeps it
+                // (a read that is always ready never times out), the session ends.
+                if watch.expired(Instant::now()) {
+                    info!("session time limit reached");
+                    let reply = SessionWatch::expired_reply(&rt.config).to_bytes();
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await;
+                    break;
+                }
+                let deadline =
+                    tokio::time::Instant::from_std(session.deadline().min(watch.deadline()));
                 tokio::select! {
                     read = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match read {
+                        // The session deadline: checked again at the next NeedInput.
+                        Err(_) if watch.expired(Instant::now()) => {}
                         Err(_) => {
                             info!("timeout");
                             session.on_timeout(Instant::now());

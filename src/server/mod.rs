@@ -6,6 +6,7 @@ mod connection;
 pub mod control;
 pub mod dns;
 pub mod headers;
+mod limits;
 mod logging;
 pub mod outbound;
 pub mod metrics;
@@ -179,6 +180,15 @@ async fn run(
             "queue recovered"
         ),
         Err(e) => warn!("queue recovery failed: {e}"),
+    }
+    // A crash mid-delivery leaves a file in a Maildir's tmp/ (never
+    // acknowledged); templated Maildirs are swept at their first delivery.
+    let swept = portcullis_core::maildir::remove_stale_tmp_under(&data_dir.join("mail"));
+    if swept > 0 {
+        info!(
+            removed = swept,
+            "removed temporary Maildir files left by a crash"
+        );
     }
     let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
     let listen = runtime.config.listen.clone();

@@ -63,6 +63,7 @@ impl Maildir {
             let ready = prepared
                 .entry(dir.to_path_buf())
                 .or_insert_with(|| {
+                    sweep_once(dir);
                     ensure_maildir(dir)
                         .map(|parents| created_parents.extend(parents))
                         .map_err(|e| (e.kind(), e.to_string()))
@@ -234,6 +235,85 @@ fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
 
 fn with_path(e: io::Error, action: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
+}
+
+/// Removes from `<dir>/tmp/` the files that deliveries of a process that
+/// no longer runs left behind (a crash or kill between creating the tmp
+/// file and renaming it into `new/`): names of the form this module writes
+/// (`<secs>.M<usec>P<pid>Q<n>.<host>,S=<size>`) for this host, whose writer
+/// `<pid>` has no `/proc/<pid>`. Nothing of them was acknowledged (the
+/// rename comes before any `250`), so they are garbage. Files of a live
+/// process (this one, or another MDA such as Dovecot's, which uses the same
+/// form) are left alone. Returns how many were removed. Without `/proc`
+/// (not Linux) nothing is removed.
+pub fn remove_stale_tmp(dir: &Path) -> usize {
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let Ok(entries) = fs::read_dir(dir.join("tmp")) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(writer_pid) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// [`remove_stale_tmp`] for every Maildir directly under `root` (the
+/// default `<data_dir>/mail/<user>` layout), for the server's start.
+pub fn remove_stale_tmp_under(root: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| remove_stale_tmp(&e.path()))
+        .sum()
+}
+
+/// The writer's pid in a unique name of this module's form for this host.
+fn writer_pid(name: &str) -> Option<u32> {
+    let mut parts = name.splitn(3, '.');
+    let secs = parts.next()?;
+    let middle = parts.next()?;
+    let rest = parts.next()?;
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (host, size) = rest.rsplit_once(",S=")?;
+    if host != host_name() || size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (usec_pid, counter) = middle.strip_prefix('M')?.split_once('Q')?;
+    let (usec, pid) = usec_pid.split_once('P')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(usec) || !digits(counter) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Sweeps each Maildir once per process, at its first delivery, so that a
+/// Maildir outside `<data_dir>/mail` (a `delivery.maildir` template) is
+/// cleaned too.
+fn sweep_once(dir: &Path) {
+    static SWEPT: OnceLock<std::sync::Mutex<BTreeSet<PathBuf>>> = OnceLock::new();
+    let swept = SWEPT.get_or_init(Default::default);
+    let first = swept
+        .lock()
+        .map(|mut set| set.insert(dir.to_path_buf()))
+        .unwrap_or(false);
+    if first {
+        remove_stale_tmp(dir);
+    }
 }
 
 /// Deliveries made by this process: the `Q` part of unique names.
@@ -450,5 +530,31 @@ mod tests {
             maildir_path(Some("boxes/{user}"), data, "carol"),
             Path::new("/var/lib/portcullis/boxes/carol")
         );
+    }
+
+    #[test]
+    fn tmp_files_of_a_dead_writer_are_removed_and_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("bob");
+        Maildir::deliver(&dir, b"kept\r\n").unwrap();
+        let host = host_name();
+        // A writer that no longer runs (pid beyond pid_max), this process,
+        // another host, and a name of another form.
+        let dead = format!("1700000000.M1P4294967294Q1.{host},S=5");
+        let live = format!("1700000000.M1P{}Q9.{host},S=5", std::process::id());
+        let other_host = "1700000000.M1P4294967294Q1.elsewhere,S=5".to_string();
+        let foreign = "1700000000.12345_1.mutt".to_string();
+        for name in [&dead, &live, &other_host, &foreign] {
+            fs::write(dir.join("tmp").join(name), b"half").unwrap();
+        }
+        assert_eq!(remove_stale_tmp_under(root.path()), 1);
+        let left: BTreeSet<String> = fs::read_dir(dir.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, BTreeSet::from([live, other_host, foreign]));
+        assert_eq!(fs::read_dir(dir.join("new")).unwrap().count(), 1);
+        assert_eq!(writer_pid(&format!("1.M2P3Q4.{host},S=5")), Some(3));
+        assert_eq!(writer_pid(&format!("1.M2P3.{host},S=5")), None);
     }
 }
