@@ -466,6 +466,18 @@ impl Session {
         mem::take(&mut self.auth_outcomes)
     }
 
+    /// Ends the session on the driver's decision (the brute-force defence's
+    /// `421 4.7.0`): `reply` goes after the replies already pending, then
+    /// `Close`. Nothing more is read or handled, so pipelined commands
+    /// behind the last one handled never run.
+    pub fn close_with(&mut self, reply: Reply) {
+        if self.closed {
+            return;
+        }
+        self.send(reply);
+        self.close();
+    }
+
     /// The TLS handshake after [`Action::StartTls`] succeeded: the session
     /// forgets EHLO and starts over, as RFC 3207 §4.2 requires.
     pub fn tls_established(&mut self) {

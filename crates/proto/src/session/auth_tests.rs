@@ -902,3 +902,43 @@ fn an_outcome_names_no_user_when_the_exchange_never_reached_one() {
         [AuthOutcome::Failed { user: None }]
     );
 }
+
+#[test]
+fn close_with_sends_the_pending_reply_then_the_drivers_and_runs_nothing_more() {
+    let mut c = Client::greeted(tls_cfg());
+    // Two guesses pipelined; the driver stops after the first.
+    c.s.feed(
+        format!(
+            "AUTH PLAIN {}\r\nAUTH PLAIN {}\r\n",
+            b64("\0tim\0guess1"),
+            b64("\0tim\0tanstaaftanstaaf")
+        )
+        .as_bytes(),
+        c.now,
+    );
+    let Action::Authenticate(request) = c.s.next_action(c.now) else {
+        panic!("the first AUTH asks the driver");
+    };
+    c.s.auth_answer(answer(&request));
+    assert_eq!(
+        c.s.take_auth_outcomes(),
+        [AuthOutcome::Failed {
+            user: Some("tim".into())
+        }]
+    );
+    c.s.close_with(Reply::new(
+        421,
+        (4, 7, 0),
+        "Too many authentication failures",
+    ));
+    assert_eq!(
+        c.s.next_action(c.now),
+        Action::Send(
+            format!("{INVALID}421 4.7.0 Too many authentication failures\r\n").into_bytes()
+        )
+    );
+    assert_eq!(c.s.next_action(c.now), Action::Close);
+    // The second guess was never verified.
+    assert_eq!(c.s.auth_user(), None);
+    assert_eq!(c.s.take_auth_outcomes(), []);
+}
