@@ -19,6 +19,9 @@ use common::{find, Server};
 
 const KILLS: usize = 5;
 
+/// Every message tried: id → (local recipient?, the exact bytes sent).
+type Sent = HashMap<String, (bool, Vec<u8>)>;
+
 /// One message with a unique id line; its body grows with `n` so that
 /// some are large enough to be caught mid-write.
 fn message(id: &str, n: usize) -> Vec<u8> {
@@ -88,7 +91,7 @@ fn every_acknowledged_message_survives_kill_9_exactly_once() {
         .unwrap();
     let routes = format!("[routes]\n\"remote.test\" = \"{closed}\"\n");
     let mut server = Server::start(&routes);
-    let sent: Arc<Mutex<HashMap<String, (bool, Vec<u8>)>>> = Arc::default();
+    let sent: Arc<Mutex<Sent>> = Arc::default();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let counter = Arc::new(AtomicUsize::new(0));
     for round in 0..KILLS {
