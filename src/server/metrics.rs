@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use portcullis_core::outbound::transition::Changes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
@@ -111,6 +112,22 @@ pub fn count_rejections(rejections: &Labeled, bytes: &[u8]) {
     }
 }
 
+/// Counts the recipients of one outbound attempt by what they came to
+/// (`delivered`, `deferred`, `failed`: a permanent failure or an expired
+/// lifetime), for `portcullis_delivery_attempts_total{result}`. The queue
+/// runner calls it where it records the results (`outbound/finish.rs`).
+pub fn count_deliveries(stats: &Stats, changes: &Changes) {
+    for (n, label) in [
+        (changes.delivered.len(), "result=\"delivered\""),
+        (changes.deferred.len(), "result=\"deferred\""),
+        (changes.failed.len(), "result=\"failed\""),
+    ] {
+        for _ in 0..n {
+            stats.delivery_attempts.add(label);
+        }
+    }
+}
+
 /// `d.ddd.ddd` (RFC 3463 §2), checked loosely.
 fn is_enhanced(s: &[u8]) -> bool {
     let parts: Vec<&[u8]> = s.split(|&b| b == b'.').collect();
@@ -179,7 +196,11 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
         "SMTP connections accepted, by listener role.",
         with_zero(
             s.connections_by_role.snapshot(),
-            &["listener=\"smtp\"", "listener=\"submission\"", "listener=\"submissions\""],
+            &[
+                "listener=\"smtp\"",
+                "listener=\"submission\"",
+                "listener=\"submissions\"",
+            ],
         ),
     );
     family(
@@ -216,13 +237,19 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
         "portcullis_auth_attempts",
         "counter",
         "SMTP AUTH attempts that reached a verdict, by result.",
-        with_zero(s.auth.snapshot(), &["result=\"failure\"", "result=\"success\""]),
+        with_zero(
+            s.auth.snapshot(),
+            &["result=\"failure\"", "result=\"success\""],
+        ),
     );
     family(
         "portcullis_tls_handshakes",
         "counter",
         "TLS handshakes (STARTTLS and implicit TLS), by result.",
-        with_zero(s.tls_handshakes.snapshot(), &["result=\"failed\"", "result=\"ok\""]),
+        with_zero(
+            s.tls_handshakes.snapshot(),
+            &["result=\"failed\"", "result=\"ok\""],
+        ),
     );
     family(
         "portcullis_proxy_headers",
@@ -248,7 +275,14 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
         "portcullis_delivery_attempts",
         "counter",
         "Outbound delivery attempts per recipient, by result.",
-        s.delivery_attempts.snapshot(),
+        with_zero(
+            s.delivery_attempts.snapshot(),
+            &[
+                "result=\"deferred\"",
+                "result=\"delivered\"",
+                "result=\"failed\"",
+            ],
+        ),
     );
     out
 }
@@ -273,7 +307,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Serves on `want` (None: off), binding or closing to match.
-    pub async fn sync(&mut self, want: Option<SocketAddr>, shared: &Arc<Shared>) -> Result<(), String> {
+    pub async fn sync(
+        &mut self,
+        want: Option<SocketAddr>,
+        shared: &Arc<Shared>,
+    ) -> Result<(), String> {
         if self.running.as_ref().map(|(a, _)| *a) == want {
             return Ok(());
         }
@@ -322,8 +360,7 @@ async fn answer(mut stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
         let mut chunk = [0u8; 1024];
         loop {
-            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
-            {
+            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
                 return Ok(true);
             }
             if head.len() > MAX_REQUEST_HEAD {
@@ -365,7 +402,12 @@ async fn route(method: &str, target: &str, shared: &Arc<Shared>) -> Vec<u8> {
                 .unwrap_or_default();
             response(200, CONTENT_TYPE, render(shared, queue), method == "GET")
         }
-        ("GET" | "HEAD", _) => response(404, "text/plain", "not found: try /metrics\n".into(), method == "GET"),
+        ("GET" | "HEAD", _) => response(
+            404,
+            "text/plain",
+            "not found: try /metrics\n".into(),
+            method == "GET",
+        ),
         _ => response(405, "text/plain", "only GET and HEAD\n".into(), true),
     }
 }
@@ -404,11 +446,33 @@ mod tests {
             b"250 2.1.0 Ok\r\n554 5.7.1 Relay access denied\r\n550-5.1.1 first\r\n550 5.1.1 user unknown\r\n421 mx closing\r\n",
         );
         assert_eq!(l.get("code=\"554\",status=\"5.7.1\""), 1);
-        assert_eq!(l.get("code=\"550\",status=\"5.1.1\""), 1, "one reply, two lines");
+        assert_eq!(
+            l.get("code=\"550\",status=\"5.1.1\""),
+            1,
+            "one reply, two lines"
+        );
         assert_eq!(l.get("code=\"421\",status=\"\""), 1);
         assert_eq!(l.snapshot().len(), 3);
         count_rejections(&l, b"220 mx ESMTP\r\n354 go ahead\r\n");
         assert_eq!(l.snapshot().len(), 3);
+    }
+
+    #[test]
+    fn delivery_attempts_are_counted_by_result() {
+        use portcullis_core::outbound::transition::Changes;
+        let stats = crate::server::runtime::Stats::default();
+        let changes = Changes {
+            delivered: vec!["a@x".into()],
+            deferred: Vec::new(),
+            failed: Vec::new(),
+            warn: Vec::new(),
+        };
+        super::count_deliveries(&stats, &changes);
+        stats.delivery_attempts.add("result=\"deferred\"");
+        stats.delivery_attempts.add("result=\"deferred\"");
+        assert_eq!(stats.delivery_attempts.get("result=\"deferred\""), 2);
+        assert_eq!(stats.delivery_attempts.get("result=\"delivered\""), 1);
+        assert_eq!(stats.delivery_attempts.get("result=\"failed\""), 0);
     }
 
     #[test]

@@ -165,29 +165,40 @@ fn default_config() -> PathBuf {
     PathBuf::from(crate::cli::DEFAULT_CONFIG_FILE)
 }
 
-/// The first `listen.smtp` address reachable without a PROXY header, with
-/// a wildcard bind (`0.0.0.0`, `::`) replaced by loopback.
+/// The `listen.smtp` address to hand mail to: a loopback one if there is
+/// one (a wildcard bind, `0.0.0.0` or `::`, counts as loopback), else the
+/// first; never one that expects a PROXY header. Loopback first because
+/// that is the source address `relay.allow` trusts by default.
 fn server_address(cfg: &Config) -> Result<SocketAddr, String> {
-    let mut candidates = cfg.listen.smtp.iter().map(|a| {
-        let ip = match a.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        SocketAddr::new(ip, a.port())
-    });
     if cfg.listen.smtp.is_empty() {
         return Err(format!(
             "listen.smtp is empty in {}: sendmail hands mail to the smtp listener",
             cfg.path.display()
         ));
     }
+    let candidates: Vec<SocketAddr> = cfg
+        .listen
+        .smtp
+        .iter()
+        .map(|a| {
+            let ip = match a.ip() {
+                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            SocketAddr::new(ip, a.port())
+        })
+        .filter(|a| !cfg.listen.is_proxied(*a))
+        .collect();
     candidates
-        .find(|a| !cfg.listen.is_proxied(*a))
+        .iter()
+        .find(|a| a.ip().is_loopback())
+        .or(candidates.first())
+        .copied()
         .ok_or_else(|| {
             format!(
                 "every listen.smtp listener in {} expects a PROXY header: add a loopback listener \
-                 (e.g. \"127.0.0.1:2526\") and leave it out of listen.proxied",
+                 (e.g. \"127.0.0.1:25\") and leave it out of listen.proxied",
                 cfg.path.display()
             )
         })
@@ -255,4 +266,56 @@ fn is_plain_name(n: &str) -> bool {
     !n.is_empty()
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use portcullis_core::config::Config;
+
+    use super::{qualify, server_address};
+
+    fn cfg(text: &str) -> Config {
+        Config::from_str(text, Path::new("/etc/portcullis/portcullis.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_loopback_listener_is_preferred_and_wildcards_mean_loopback() {
+        let c = cfg("[listen]\nsmtp = [\"192.0.2.10:25\", \"127.0.0.1:2526\"]");
+        assert_eq!(server_address(&c).unwrap().to_string(), "127.0.0.1:2526");
+        let c = cfg("[listen]\nsmtp = [\"0.0.0.0:25\"]");
+        assert_eq!(server_address(&c).unwrap().to_string(), "127.0.0.1:25");
+        let c = cfg("[listen]\nsmtp = [\"[::]:25\"]");
+        assert_eq!(server_address(&c).unwrap().to_string(), "[::1]:25");
+        let c = cfg("[listen]\nsmtp = [\"192.0.2.10:25\"]");
+        assert_eq!(server_address(&c).unwrap().to_string(), "192.0.2.10:25");
+    }
+
+    #[test]
+    fn proxied_listeners_are_skipped_and_none_left_is_an_error() {
+        let c = cfg("[listen]\nsmtp = [\"127.0.0.1:25\", \"127.0.0.1:2526\"]\n\
+             proxy_from = [\"10.0.0.2\"]\nproxied = [\"127.0.0.1:25\"]");
+        assert_eq!(server_address(&c).unwrap().to_string(), "127.0.0.1:2526");
+        let all = cfg("[listen]\nsmtp = [\"127.0.0.1:25\"]\nproxy_from = [\"10.0.0.2\"]");
+        assert!(server_address(&all)
+            .unwrap_err()
+            .contains("expects a PROXY header"));
+        let none = cfg("[listen]\nsmtp = []");
+        assert!(server_address(&none)
+            .unwrap_err()
+            .contains("listen.smtp is empty"));
+    }
+
+    #[test]
+    fn bare_names_get_the_first_local_domain_and_duplicates_go() {
+        let c = cfg("hostname = \"mx.test\"\nlocal_domains = [\"example.com\"]");
+        assert_eq!(
+            qualify(
+                vec!["root".into(), "Root@example.com".into(), "b@x".into()],
+                &c
+            ),
+            ["root@example.com", "b@x"]
+        );
+    }
 }

@@ -64,6 +64,7 @@ pub fn record(shared: &Arc<Shared>, id: &str, results: &[(String, Attempt)], rem
     let policy = policy(shared);
     let now = unix_now();
     let changes = apply(&mut env, results, &policy, now);
+    crate::server::metrics::count_deliveries(&shared.stats, &changes);
     log_changes(id, &changes, remote);
     notify(shared, &mut env, &changes, &policy, now);
     save(spool, &env);
