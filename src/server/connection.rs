@@ -307,11 +307,20 @@ async fn run(
                 }
                 session.message_stored(result);
             }
-            // Every mechanism's outcome is logged and counted when its
-            // reply is sent (`guard.account` above).
             Action::Authenticate(request) => {
                 let answer = authenticate(shared, request).await;
                 session.auth_answer(answer);
+                // Counted now, before any pipelined guess behind this one is
+                // read: the delay holds them back, and a ban stops them
+                // unverified. (Outcomes decided while reading, such as a
+                // SCRAM proof, are counted at the next Send above.)
+                let after = guard.account(&shared.auth_throttle, session.take_auth_outcomes());
+                if !after.delay.is_zero() {
+                    tokio::time::sleep(after.delay).await;
+                }
+                if after.close {
+                    session.close_with(auth_guard::refusal());
+                }
             }
             Action::StartTls => {
                 let Some(tls) = rt.tls.clone() else { break };
