@@ -192,3 +192,27 @@ fn a_user_attacked_from_many_addresses_is_cut_off_without_banning_them() {
     let mut c = session(&server, ip("127.0.68.9"));
     assert_eq!(c.auth_scram_sha256("bob", "bob-Pw-2").0, 235);
 }
+
+#[test]
+fn pipelined_guesses_stop_at_the_ban_unverified() {
+    let server = server_with(THROTTLE, &[]);
+    let mut c = session(&server, ip("127.0.66.9"));
+    c.starttls(&TlsOptions::for_server(&server));
+    c.ehlo("client.test");
+    // Five wrong passwords and the right one, in one write.
+    let mut burst = String::new();
+    for i in 1..=5 {
+        let guess = auth_support::b64(format!("\0alice\0guess-{i}"));
+        burst.push_str(&format!("AUTH PLAIN {guess}\r\n"));
+    }
+    let right = auth_support::b64(format!("\0alice\0{ALICE_PW}"));
+    burst.push_str(&format!("AUTH PLAIN {right}\r\n"));
+    c.send(burst.as_bytes());
+    let mut codes = Vec::new();
+    while let Ok((code, _)) = c.try_read_reply(Duration::from_secs(10)) {
+        codes.push(code);
+    }
+    // The fourth failure bans: nothing behind it is verified, not even the
+    // right password.
+    assert_eq!(codes, [535, 535, 535, 535, 421], "{}", c.transcript());
+}
