@@ -254,3 +254,53 @@ fn one_connection_carries_several_messages() {
         got.iter().map(|m| m.connection).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_long_delay_is_announced_and_the_lifetime_ends_in_a_bounce() {
+    let addr = SocketAddr::new(LO, free_port(LO));
+    // Warn after 1 s, give up after 4 s (seconds, for tests).
+    let setup = Setup::new(
+        &routed_config(addr, 1, "")
+            .replace("[queue]\n", "[queue]\ndelay_warning = 1\nlifetime = 4\n"),
+    );
+    setup.add_user("alice", "pw-alice-1");
+    let server = setup.start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@remote.test"],
+        b"Subject: slow\r\n\r\nx\r\n",
+    );
+    let msgs = wait_maildir(&server, "alice", 2);
+    assert_eq!(
+        msgs.len(),
+        2,
+        "expected a delay warning and a bounce\n{}",
+        server.log()
+    );
+    let texts: Vec<String> = msgs
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    let warning = texts
+        .iter()
+        .find(|t| t.contains("Subject: Delayed Mail (still being retried)"))
+        .unwrap_or_else(|| panic!("no delay warning among {texts:#?}"));
+    assert!(
+        warning.contains("Action: delayed\r\n") && warning.contains("Will-Retry-Until: "),
+        "{warning}"
+    );
+    let bounce = texts
+        .iter()
+        .find(|t| t.contains("Subject: Undelivered Mail Returned to Sender"))
+        .unwrap_or_else(|| panic!("no bounce among {texts:#?}"));
+    assert!(
+        bounce.contains("Action: failed\r\nStatus: 5.4.7\r\n"),
+        "{bounce}"
+    );
+    assert!(
+        bounce.contains("delivery time expired; last error: connect to"),
+        "{bounce}"
+    );
+    assert!(wait_queue_empty(&server));
+}

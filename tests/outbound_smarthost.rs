@@ -149,3 +149,75 @@ fn a_wrong_password_defers_instead_of_bouncing() {
         "bounced on a wrong password"
     );
 }
+
+#[test]
+fn opportunistic_tls_to_a_route_accepts_any_certificate() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (tls, _ca) = self_signed_tls(certs.path());
+    let sink = Sink::start(
+        LO,
+        Script {
+            tls: Some(tls),
+            ..Script::default()
+        },
+    );
+    // A [routes] hop with a self-signed certificate: encrypted, not
+    // authenticated (Postfix's "may"), rather than plaintext.
+    let server = Setup::new(&common::outbound::routed_config(sink.addr, 1, "")).start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@remote.test"],
+        b"Subject: tls\r\n\r\nx\r\n",
+    );
+    let got = sink.wait_for(1, DELIVERY_TIMEOUT);
+    assert_eq!(got.len(), 1, "{}", server.log());
+    assert!(got[0].tls, "STARTTLS was offered but not used");
+    assert_eq!(got[0].auth_user, None);
+}
+
+#[test]
+fn tls_outbound_require_refuses_plaintext_and_unverified_hosts() {
+    // No STARTTLS at all: the message waits.
+    let plain = Sink::start(LO, Script::default());
+    let server = Setup::new(&common::outbound::routed_config(
+        plain.addr,
+        1,
+        "[tls]\noutbound = \"require\"\n",
+    ))
+    .start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@remote.test"],
+        b"Subject: x\r\n\r\nx\r\n",
+    );
+    let list = wait_queue_list(&server, |out| out.contains("last error"));
+    assert!(list.contains("4.7.5 TLS is required"), "{list}");
+    assert!(plain.received().is_empty());
+
+    // STARTTLS with a certificate trusted through tls.outbound_ca: delivered.
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (tls, ca) = self_signed_tls(certs.path());
+    let secure = Sink::start(
+        LO,
+        Script {
+            tls: Some(tls),
+            ..Script::default()
+        },
+    );
+    let extra = format!(
+        "[tls]\noutbound = \"require\"\noutbound_ca = {}\n",
+        toml_str(&ca.to_string_lossy())
+    );
+    let server = Setup::new(&common::outbound::routed_config(secure.addr, 1, &extra)).start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@remote.test"],
+        b"Subject: y\r\n\r\ny\r\n",
+    );
+    let got = secure.wait_for(1, DELIVERY_TIMEOUT);
+    assert_eq!(got.len(), 1, "{}", server.log());
+    assert!(got[0].tls);
+}

@@ -230,6 +230,13 @@ impl Runner {
                 if left == Some(0) {
                     self.busy.remove(&id);
                     self.schedule(&id);
+                    // Never straight back: if the results could not be
+                    // written (full disk), the old due time would make a
+                    // tight loop of attempts.
+                    let soonest = unix_now() + 1;
+                    if let Some(t) = self.due.get_mut(&id) {
+                        *t = (*t).max(soonest);
+                    }
                 }
             }
         }
