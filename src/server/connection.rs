@@ -123,10 +123,10 @@ pub async fn handle(
     let at_accept = shared.current.get();
     let peer = match super::proxy::real_client(&at_accept.config.listen, &mut tcp, peer).await {
         Ok(client) => {
-            if client != peer {
+            if let super::proxy::Client::Proxied(_) = client {
                 shared.stats.proxy.add("result=\"accepted\"");
             }
-            client
+            client.addr()
         }
         Err(refused) => {
             shared.stats.proxy.add("result=\"refused\"");

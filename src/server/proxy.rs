@@ -33,19 +33,38 @@ pub enum Refused {
     BadHeader { peer: SocketAddr, reason: String },
 }
 
+/// How a connection's client was established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// A listener that is not proxied: the peer is the client.
+    Direct(SocketAddr),
+    /// A PROXY header was read: the client it names (the balancer itself
+    /// for `UNKNOWN`/`LOCAL`).
+    Proxied(SocketAddr),
+}
+
+impl Client {
+    /// The address that counts for every decision.
+    pub fn addr(self) -> SocketAddr {
+        match self {
+            Client::Direct(a) | Client::Proxied(a) => a,
+        }
+    }
+}
+
 /// The real client of a connection accepted on a listener: `peer` itself on
 /// a listener that is not proxied, else the address named by the header.
 pub async fn real_client(
     listen: &Listen,
     tcp: &mut TcpStream,
     peer: SocketAddr,
-) -> Result<SocketAddr, Refused> {
+) -> Result<Client, Refused> {
     let local = tcp.local_addr().map_err(|e| Refused::BadHeader {
         peer,
         reason: e.to_string(),
     })?;
     if !listen.is_proxied(local) {
-        return Ok(peer);
+        return Ok(Client::Direct(peer));
     }
     if !listen.proxy_allowed(peer.ip()) {
         return Err(Refused::NotAProxy(peer));
@@ -63,12 +82,12 @@ pub async fn real_client(
     match header.addresses {
         Some(a) => {
             info!(client = %a.source, proxy = %peer, version = header.version, "PROXY header accepted");
-            Ok(a.source)
+            Ok(Client::Proxied(a.source))
         }
         // LOCAL / UNKNOWN: the load balancer speaks for itself (health checks).
         None => {
             info!(proxy = %peer, version = header.version, "PROXY header without a client address: the proxy's own connection");
-            Ok(peer)
+            Ok(Client::Proxied(peer))
         }
     }
 }
