@@ -41,6 +41,10 @@ pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
 /// Runs sendmail with `argv` (the arguments after `sendmail`); `config` is
 /// the `--config` given to `portcullis`, if any.
 pub fn run(config: Option<PathBuf>, argv: &[String]) -> ExitCode {
+    if argv.first().map(String::as_str) == Some("--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match main(config, argv) {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, message)) => {
@@ -53,6 +57,21 @@ pub fn run(config: Option<PathBuf>, argv: &[String]) -> ExitCode {
 }
 
 type Exit = (u8, String);
+
+/// `sendmail --help`.
+const USAGE: &str = "\
+usage: sendmail [-t] [-f FROM] [-F NAME] [-i|-oi] [-bm] [-v] [-C FILE] [RCPT...]
+Reads one message on stdin and hands it to the running Portcullis server.
+  -t        also send to the To, Cc and Bcc addresses of the header (Bcc is removed)
+  -f FROM   envelope sender (-f '<>' for the null sender); default: you@hostname
+  -F NAME   display name for an added From header
+  -i, -oi   a line with a single '.' does not end the message
+  -bm       deliver (the default); other -o settings are accepted and ignored
+  -v        show the SMTP dialog on stderr
+  -C FILE   the Portcullis configuration (default: $PORTCULLIS_CONFIG,
+            /etc/portcullis/portcullis.toml, ./portcullis.toml)
+Exit: 0 sent, 64 usage, 67 unknown recipient, 69 refused, 75 try later (not sent), 78 config.
+";
 
 fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
     let args = args::parse(argv).map_err(|u| (EX_USAGE, u.0))?;
