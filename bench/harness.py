@@ -22,7 +22,7 @@ from pathlib import Path
 import procstat
 import scenarios
 from report import Row, markdown, median
-from servers import Portcullis, Postfix, Sink, remove_system_user
+from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,8 +44,11 @@ def parse_args():
     p.add_argument("--out", default=str(REPO / "bench" / "results.md"))
     p.add_argument("--only", default="startup,idle,accept,relay,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
+    p.add_argument("--cooldown", type=float,
+                   help="seconds between a run that deleted many files and the next run "
+                        "(default: 62 on a journal-less ext4, else 0; see scenarios.Churn)")
     p.add_argument("--profile", action="store_true",
-                   help="also record `perf` on Portcullis during one extra accept+deliver run")
+                   help="also record `perf` on Portcullis during one extra accept and relay run (bench/profile/)")
     a = p.parse_args()
     q = a.quick
     a.runs = a.runs or (1 if q else 3)
@@ -66,8 +69,12 @@ def machine_lines(cfg, work):
                 cpu = line.split(":", 1)[1].strip()
                 break
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", str(work)],
-                        capture_output=True, text=True).stdout.strip() or "unknown"
+    fs = " ".join(subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", str(work)],
+                                 capture_output=True, text=True).stdout.split()) or "unknown"
+    if cfg.journal_less:
+        fs += f" (no journal; runs start {cfg.cooldown:.0f} s after the last run's queue-file deletions)"
+    elif fs.startswith("ext4"):
+        fs += " (journaled)"
     pf_version = subprocess.run(["postconf", "-d", "-h", "mail_version"],
                                 capture_output=True, text=True).stdout.strip()
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
@@ -83,7 +90,9 @@ def machine_lines(cfg, work):
         f"- load: smtp-source, {cfg.messages:,} messages of {cfg.size:,} body bytes over "
         f"{cfg.sessions} concurrent sessions (-d: message after message per session); "
         f"{cfg.idle:,} idle sessions; relay list of {cfg.list_entries:,} entries",
-        f"- each figure is the median of {cfg.runs} run(s), the two servers alternating",
+        f"- each figure is the median of {cfg.runs} run(s), the two servers alternating; "
+        f"load average {cfg.load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(other work on the machine slows both servers alike)",
     ]
 
 
@@ -150,8 +159,12 @@ def below(limit):
 
 def main():
     cfg = parse_args()
+    cfg.load_before = os.getloadavg()[0]
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
+    cfg.journal_less = journal_less_ext4(work)
+    if cfg.cooldown is None:
+        cfg.cooldown = 62 if cfg.journal_less and not cfg.quick else 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if cfg.idle + 512 > hard:
@@ -159,7 +172,7 @@ def main():
         cfg.idle = max(1, hard - 512)
 
     sink_pc, sink_pf = Sink(work, "portcullis"), Sink(work, "postfix")
-    pc = Portcullis(cfg.binary, work, cfg.user, sink_pc.port)
+    pc = Portcullis(cfg.binary, work, cfg.user, sink_pc.port, max_sessions=cfg.idle + 100)
     pf = Postfix(work, cfg.user, sink_pf.port)
     servers = [pc, pf]
     res = {}
@@ -183,11 +196,13 @@ def main():
             res["accept"] = run_alternating(
                 cfg, servers, lambda s: scenarios.accept_deliver(s, cfg, work), "accept + local delivery")
             if cfg.profile:
-                profile(cfg, pc, work)
+                profile(cfg, pc, work, "accept", lambda: scenarios.accept_deliver(pc, cfg, work))
         if "relay" in cfg.only:
             sinks = {pc.name: sink_pc, pf.name: sink_pf}
             res["relay"] = run_alternating(
                 cfg, servers, lambda s: scenarios.relay(s, sinks[s.name], cfg, work), "relay")
+            if cfg.profile and pc.name not in res["relay"][1]:
+                profile(cfg, pc, work, "relay", lambda: scenarios.relay(pc, sink_pc, cfg, work))
     finally:
         for s in (pc, pf, sink_pc, sink_pf):
             try:
@@ -312,33 +327,35 @@ def build_rows(cfg, res):
     return rows
 
 
-def profile(cfg, pc, work):
-    """One extra accept+deliver run on Portcullis under `perf record`; writes
-    a flat profile (self time by symbol) and a caller-grouped one next to the results."""
+def profile(cfg, pc, work, label, run):
+    """One extra run of a scenario on Portcullis under `perf record`; writes a
+    flat profile (self time by symbol) and a cumulative one (time under each
+    function, children included) to bench/profile/<results>-<label>-*.txt."""
     perf = shutil.which("perf")
     if not perf:
         log("profile: perf not installed (apt-get install linux-perf); skipped")
         return
     out_dir = Path(cfg.out).parent / "profile"
     out_dir.mkdir(exist_ok=True)
-    data = work / "perf.data"
-    log("profile: perf record on Portcullis during one accept + local delivery run")
+    data = work / f"perf-{label}.data"
+    log(f"profile: perf record on Portcullis during one more {label} run")
+    # DWARF unwinding: the release build has debug info (profile.release debug = 1)
+    # but no frame pointers.
     rec = subprocess.Popen([perf, "record", "-F", "499", "-g", "--call-graph", "dwarf,16384",
                             "-o", str(data), "-p", str(pc.root())],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     try:
-        r = scenarios.accept_deliver(pc, cfg, work)
-        log(f"  under perf: {r}")
+        log(f"  under perf: {run()}")
     finally:
-        rec.send_signal(2)
+        rec.send_signal(signal.SIGINT)
         rec.wait()
-    for name, args in (("flat.txt", ["--no-children", "--sort", "dso,symbol"]),
-                       ("children.txt", ["--children", "--sort", "symbol"])):
-        with open(out_dir / name, "w") as f:
+    for name, args in (("flat", ["--no-children", "--sort", "dso,symbol"]),
+                       ("cumulative", ["--children", "--sort", "symbol"])):
+        with open(out_dir / f"{Path(cfg.out).stem}-{label}-{name}.txt", "w") as f:
             subprocess.run([perf, "report", "-i", str(data), "--stdio", "--percent-limit", "0.5",
                             "-g", "none", *args], stdout=f, stderr=subprocess.DEVNULL)
-    log(f"profile written to {out_dir}")
+    log(f"profile written to {out_dir}/{Path(cfg.out).stem}-{label}-*.txt")
 
 
 def _terminate(signum, _frame):

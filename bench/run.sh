@@ -4,6 +4,8 @@
 #   bench/run.sh            full run (3 runs per scenario; ~15 min on 2 cores)
 #   bench/run.sh --quick    tiny sizes, one run: checks the harness works
 #   bench/run.sh --help     every option (message count, sessions, size, ...)
+#   bench/run.sh --journaled-fs   run on a fresh journaled ext4 (a loop-mounted
+#                           image) instead of the scratch dir's own file system
 #
 # On a fresh Debian machine it installs what it needs (Postfix, which ships
 # smtp-source and smtp-sink; python3), builds Portcullis in release mode,
@@ -33,6 +35,7 @@ need_apt=()
 command -v postfix >/dev/null && [ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] || need_apt+=(postfix)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v findmnt >/dev/null || need_apt+=(util-linux)
+command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} ..." >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -45,7 +48,15 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
 quick=0
-for arg in "$@"; do [ "$arg" = "--quick" ] && quick=1; done
+journaled=0
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1; args+=("$arg") ;;
+        --journaled-fs) journaled=1 ;;
+        *) args+=("$arg") ;;
+    esac
+done
 
 echo "building Portcullis (cargo build --release) ..." >&2
 (cd "$repo" && cargo build --release --quiet)
@@ -62,18 +73,23 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work="$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/portcullis-bench.XXXXXX")"
 # Postfix's local(8) runs as the benchmark user and must reach its home below here.
 chmod 755 "$work"
+scratch="$work"
 
 cleanup() {
     # Whatever the harness left running (it stops everything itself unless killed).
-    if [ -f "$work/postfix/spool/pid/master.pid" ]; then
-        postfix -c "$work/postfix/etc" stop >/dev/null 2>&1 || true
+    if [ -f "$scratch/postfix/spool/pid/master.pid" ]; then
+        postfix -c "$scratch/postfix/etc" stop >/dev/null 2>&1 || true
     fi
-    if [ -f "$work/pids" ]; then
+    if [ -f "$scratch/pids" ]; then
         while read -r pid; do
             if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'smtp-sink|portcullis serve'; then
                 kill "$pid" 2>/dev/null || true
             fi
-        done <"$work/pids"
+        done <"$scratch/pids"
+    fi
+    if [ "$scratch" != "$work" ] && mountpoint -q "$scratch"; then
+        sleep 1
+        umount "$scratch" || umount -l "$scratch" || true
     fi
     getent passwd | awk -F: '$5 == "Portcullis benchmark (bench/run.sh)" {print $1}' |
         while read -r user; do userdel "$user" 2>/dev/null || true; done
@@ -81,5 +97,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$journaled" = 1 ]; then
+    # A fresh ext4 with its default journal (data=ordered), as most mail
+    # servers have; on a loop device, so fsync still reaches the disk.
+    # Inode tables and journal are initialised now, not lazily during a run.
+    img="$work/fs.img"
+    truncate -s 8G "$img"
+    mkfs.ext4 -q -F -i 8192 -E lazy_itable_init=0,lazy_journal_init=0 "$img"
+    scratch="$work/fs"
+    mkdir "$scratch"
+    mount -o loop "$img" "$scratch"
+    chmod 755 "$scratch"
+fi
+
 cd "$here"
-python3 "$here/harness.py" --work "$work" "$@"
+python3 "$here/harness.py" --work "$scratch" ${args[@]+"${args[@]}"}
