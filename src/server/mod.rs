@@ -8,9 +8,10 @@ pub mod dns;
 pub mod headers;
 mod limits;
 mod logging;
-pub mod outbound;
 pub mod metrics;
 mod notify;
+pub mod outbound;
+mod privileges;
 mod proxy;
 pub mod runtime;
 mod store;
@@ -157,6 +158,10 @@ async fn run(
                 data_dir.display()
             ))
         })?;
+        privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
+        privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
+            .map_err(Failure::runtime)?;
+        privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
     }
     let (runtime, _report) = Runtime::build(cfg, None, allow_open_relay)
         .await
@@ -210,6 +215,16 @@ async fn run(
         .sync(&listen, &shared, &shutdown_rx)
         .await
         .map_err(Failure::runtime)?;
+    // Issue 7 §5: the listeners are bound (ports below 1024 need root); from
+    // here on the server runs as `user`, before it serves or delivers anything
+    // that writes files.
+    {
+        let started = shared.current.get();
+        if let (Some(user), 0) = (&started.config.user, privileges::effective_uid()) {
+            privileges::drop_to(user, &data_dir, started.config.log.file.as_deref())
+                .map_err(Failure::runtime)?;
+        }
+    }
     let mut metrics_endpoint = metrics::Endpoint::default();
     metrics_endpoint
         .sync(shared.current.get().config.metrics.listen, &shared)
