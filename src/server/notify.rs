@@ -30,7 +30,10 @@ impl Notifier {
 
     /// The listeners are bound and the server accepts connections.
     pub fn ready(&self) {
-        self.send(&format!("READY=1\nSTATUS=accepting mail\nMAINPID={}", std::process::id()));
+        self.send(&format!(
+            "READY=1\nSTATUS=accepting mail\nMAINPID={}",
+            std::process::id()
+        ));
     }
 
     /// A reload starts; [`Notifier::reloaded`] ends it.
