@@ -194,16 +194,17 @@ swaks_wrong_password() {
   printf '%s\n' "$out" | grep -q '535 5\.7\.8'
 }
 
-# Four wrong passwords from 127.0.66.6, one connection each: the third
-# reply is delayed, the fourth is followed by 421, and the next connection
-# hears 421 instead of a greeting. A neighbour is still served.
+# Four wrong logins from 127.0.66.6, one connection each, as a name no
+# earlier check used (failures count per name too): the third reply is
+# delayed, the fourth is followed by 421, and the next connection hears 421
+# instead of a greeting. A neighbour is still served.
 swaks_throttle() {
   local out i start elapsed
   for i in 1 2 3 4; do
     start="$(date +%s%N)"
     out="$(timeout 60 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.6 \
       --helo client.test --from a@local.test --to alice@local.test \
-      --auth CRAM-MD5 --auth-user alice --auth-password "wrong-$i" 2>&1)" && return 1
+      --auth CRAM-MD5 --auth-user mallory --auth-password "wrong-$i" 2>&1)" && return 1
     elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
     printf 'attempt %s took %s ms\n' "$i" "$elapsed"
     printf '%s\n' "$out" | grep -q '535 5\.7\.8' || { printf '%s\n' "$out"; return 1; }
