@@ -198,23 +198,32 @@ def close_sessions(socks):
 
 
 def idle_sessions_portcullis(server, k):
-    """RSS of the Portcullis process with k idle sessions, and per session."""
+    """RSS of a freshly started Portcullis holding k idle sessions, twice:
+    a first wave, and a second one after the first has closed (what the
+    process keeps of the first wave shows there)."""
+    server.stop()
+    server.start()
     pid = server.root()
     time.sleep(0.5)
     rss0 = procstat.status_kib(pid, "VmRSS")
-    socks = open_sessions(server.port, k, timeout=10)
-    try:
-        time.sleep(1.0)
-        rss1 = procstat.status_kib(pid, "VmRSS")
-    finally:
-        close_sessions(socks)
-    if len(socks) < k:
-        raise RuntimeError(f"Portcullis held only {len(socks)} of {k} idle sessions")
-    time.sleep(1.0)
+    waves = []
+    for _ in range(2):
+        socks = open_sessions(server.port, k, timeout=10)
+        try:
+            time.sleep(1.0)
+            waves.append(procstat.status_kib(pid, "VmRSS"))
+        finally:
+            close_sessions(socks)
+        if len(socks) < k:
+            raise RuntimeError(f"Portcullis held only {len(socks)} of {k} idle sessions")
+        time.sleep(2.0)
+    rss_after = procstat.status_kib(pid, "VmRSS")
     return {
-        "held": len(socks),
-        "rss_total_mib": rss1 / 1024,
-        "per_session_kib": (rss1 - rss0) / len(socks),
+        "held": k,
+        "rss_total_mib": waves[0] / 1024,
+        "per_session_kib": (waves[0] - rss0) / k,
+        "rss_second_wave_mib": waves[1] / 1024,
+        "rss_after_close_mib": rss_after / 1024,
     }
 
 
