@@ -20,10 +20,8 @@
 //!   is banned: the name is the target, not proof that this address attacks.
 //! - A successful login is never slowed and clears its address's count.
 //! - Exempt clients (matching `relay.allow` or `auth.never_ban`, see
-//!   [`exemption`]) are never banned or cut off: a lock-out of the operator
-//!   is worse than the attack it would stop. Their failures still count and
-//!   their failure replies are still delayed, which slows a guesser on a
-//!   trusted machine without ever shutting anyone out.
+//!   [`exemption`]) are never delayed, counted or banned: a lock-out of the
+//!   operator is worse than the attack it would stop.
 //! - Memory is bounded: each table holds at most its capacity; when full,
 //!   expired entries go first, then the oldest.
 
@@ -164,7 +162,7 @@ pub enum Verdict {
     },
 }
 
-/// Why a client is exempt from bans and cut-offs.
+/// Why a client is exempt from the defence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exemption {
     /// An entry of `relay.allow` allows it.
@@ -267,8 +265,7 @@ impl AuthThrottle {
 
     /// A login failed (wrong password, unknown user): counts it and says what
     /// to do with the `535` reply. `user` is the name tried, when the
-    /// exchange got that far; `exempt` comes from [`exemption`]: an exempt
-    /// client is delayed like any other but never gets [`Verdict::Close`].
+    /// exchange got that far; `exempt` comes from [`exemption`].
     pub fn failure(
         &mut self,
         settings: &Settings,
@@ -277,15 +274,19 @@ impl AuthThrottle {
         user: Option<&str>,
         now: Instant,
     ) -> Verdict {
+        // Why: never lock out the operator. An exempt client may mistype
+        // its password as often as it likes; nothing is counted against it,
+        // and its failures do not count against the user names it tries.
+        if exempt {
+            return Verdict::Answer;
+        }
         let key = ClientKey::of(ip);
-        if !exempt {
-            if let Some(ban) = self.banned(ip, now) {
-                // Another connection of an address banned meanwhile.
-                return Verdict::Close {
-                    reason: format!("{key} is banned: {}", ban.reason),
-                    ban: None,
-                };
-            }
+        if let Some(ban) = self.banned(ip, now) {
+            // Another connection of an address banned meanwhile.
+            return Verdict::Close {
+                reason: format!("{key} is banned: {}", ban.reason),
+                ban: None,
+            };
         }
         let capacity = self.capacity;
         let from_address = bump(&mut self.addresses, key, settings.window, capacity, now);
@@ -300,9 +301,7 @@ impl AuthThrottle {
             ),
             None => 0,
         };
-        // Why exempt clients are never closed or banned: never lock out the
-        // operator (or the office relay.allow trusts) over its own typos.
-        if !exempt && from_address >= settings.ban_after {
+        if from_address >= settings.ban_after {
             self.addresses.remove(&key);
             let mut reason = format!(
                 "{from_address} failed AUTH attempts from {key} within {}s",
@@ -323,8 +322,7 @@ impl AuthThrottle {
                 ban: Some(ban),
             };
         }
-        let user_exhausted = !exempt && for_user >= settings.ban_after;
-        if let Some(name) = user.as_ref().filter(|_| user_exhausted) {
+        if let (Some(name), true) = (&user, for_user >= settings.ban_after) {
             return Verdict::Close {
                 reason: format!(
                     "{for_user} failed AUTH attempts for user {name:?} within {}s",

@@ -105,7 +105,7 @@ delay_seconds = 2        # the delay grows by this much per further failure (at 
 ban_after = 10           # failures after which the client gets 421 4.7.0 and its address is refused
 ban_seconds = 900        # how long a banned address is refused
 window_seconds = 900     # failures older than this no longer count
-never_ban = []           # never banned or cut off, only delayed (relay.allow notations); relay.allow clients too
+never_ban = []           # never delayed or banned (relay.allow notations); relay.allow clients are exempt too
 
 [tls]
 # cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir

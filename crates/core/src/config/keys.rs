@@ -209,7 +209,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "auth.never_ban",
         kind: KeyKind::List,
         default: "",
-        doc: "clients never banned or cut off, only delayed (relay.allow notations; relay.allow clients are exempt too)",
+        doc: "clients never delayed or banned (relay.allow notations; relay.allow clients are exempt too)",
     },
     KeyInfo {
         key: "tls.cert",
