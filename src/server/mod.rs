@@ -215,6 +215,12 @@ async fn run(
         .sync(&listen, &shared, &shutdown_rx)
         .await
         .map_err(Failure::runtime)?;
+    // Bound with the listeners, before any privilege drop, like them.
+    let mut metrics_endpoint = metrics::Endpoint::default();
+    metrics_endpoint
+        .sync(shared.current.get().config.metrics.listen, &shared)
+        .await
+        .map_err(Failure::runtime)?;
     // Issue 7 §5: the listeners are bound (ports below 1024 need root); from
     // here on the server runs as `user`, before it serves or delivers anything
     // that writes files.
@@ -225,11 +231,6 @@ async fn run(
                 .map_err(Failure::runtime)?;
         }
     }
-    let mut metrics_endpoint = metrics::Endpoint::default();
-    metrics_endpoint
-        .sync(shared.current.get().config.metrics.listen, &shared)
-        .await
-        .map_err(Failure::runtime)?;
     let control = control::bind(&data_dir)
         .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
     let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
