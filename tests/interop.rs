@@ -13,12 +13,9 @@ fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn real_clients_against_the_real_server() {
-    let missing: Vec<&str> = ["swaks", "msmtp", "python3"]
-        .into_iter()
-        .filter(|t| !have(t))
-        .collect();
+/// Runs one interop script; skipped (or, under CI, failed) without its tools.
+fn run_script(name: &str, tools: &[&str]) {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if !missing.is_empty() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -27,18 +24,28 @@ fn real_clients_against_the_real_server() {
         eprintln!("SKIPPED: interop tools missing: {missing:?}");
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/run.sh");
+    let script = format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("timeout")
-        .args(["300", "bash", script])
+        .args(["300", "bash", &script])
         .env("PORTCULLIS_BIN", env!("CARGO_BIN_EXE_portcullis"))
         .output()
-        .expect("run tests/interop/run.sh");
+        .expect("run the interop script");
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{text}");
-    assert!(out.status.success(), "interop failed:\n{text}");
+    assert!(out.status.success(), "{name} failed:\n{text}");
     assert!(text.contains(" 0 failed"), "{text}");
+}
+
+#[test]
+fn real_clients_against_the_real_server() {
+    run_script("run.sh", &["swaks", "msmtp", "python3"]);
+}
+
+#[test]
+fn real_clients_authenticate_over_tls() {
+    run_script("auth.sh", &["swaks", "msmtp", "python3"]);
 }
