@@ -4,13 +4,15 @@
 //! connect for `ban_seconds`, shown by `portcullis status` and logged with
 //! reason and expiry; a user name attacked from many addresses is cut off
 //! without banning them; successes are never slowed; addresses in
-//! `relay.allow` or `auth.never_ban` are never touched; everyone else goes
-//! on being served.
+//! `relay.allow` or `auth.never_ban` are delayed like anyone (at most 5 s
+//! a reply) but never banned or cut off, with the embedded defaults too;
+//! everyone else goes on being served.
 
 mod auth_support;
 mod common;
 
-use std::net::Ipv4Addr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use auth_support::{server_with, Smtp, TlsOptions, ALICE_PW};
@@ -123,25 +125,168 @@ fn failures_are_delayed_then_421_and_the_address_is_refused_at_connect() {
     assert_eq!(first_words(attacker, server.smtp_port).1, REFUSAL);
 }
 
+/// Bans at the second failure, delays from the fourth: an exempt client
+/// shows the two rules apart.
+const EXEMPT_THROTTLE: &str = "[auth]\n\
+delay_after = 3\n\
+delay_seconds = 1\n\
+ban_after = 2\n\
+ban_seconds = 60\n\
+never_ban = [\"127.0.77.0/24\"]\n";
+
 #[test]
-fn exempt_addresses_are_never_delayed_or_banned() {
-    let server = server_with(THROTTLE, &[]);
+fn exempt_addresses_are_delayed_but_never_banned_or_cut_off() {
+    let server = server_with(EXEMPT_THROTTLE, &[]);
     // 127.0.0.1 is in relay.allow, 127.0.77.7 in auth.never_ban.
-    for operator in [ip("127.0.0.1"), ip("127.0.77.7")] {
+    // (Each tries its own wrong name: failures on one name count for all.)
+    for (operator, name) in [(ip("127.0.0.1"), "root"), (ip("127.0.77.7"), "admin")] {
         let mut c = session(&server, operator);
-        for n in 1..=9 {
-            let ((code, text), took) = fail(&mut c, "alice");
+        for n in 1..=5u32 {
+            let ((code, text), took) = fail(&mut c, name);
             assert_eq!(code, 535, "{operator} failure {n}: {text}");
-            assert!(took < PROMPT, "{operator} failure {n} delayed: {took:?}");
+            if n <= 3 {
+                assert!(took < PROMPT, "{operator} failure {n} delayed: {took:?}");
+            } else {
+                let expected = Duration::from_secs(u64::from(n - 3));
+                assert!(took >= expected, "{operator} failure {n}: {took:?}");
+            }
         }
         // Still connected, still able to log in, and welcome next time.
         assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
         assert_eq!(first_words(operator, server.smtp_port).0, 220);
     }
+    // A client outside both lists is banned at its second failure.
+    let outsider = ip("127.0.66.5");
+    let mut c = session(&server, outsider);
+    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    assert_eq!(c.read_reply().1, REFUSAL);
+    assert_eq!(first_words(outsider, server.smtp_port).1, REFUSAL);
     let out = server.cli(&["status"]);
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(status.contains("auth bans: 0"), "{status}");
-    assert!(server.log().contains("exempt from throttling"));
+    assert!(status.contains("auth bans: 1"), "{status}");
+    assert!(status.contains("auth ban: 127.0.66.5 until "), "{status}");
+    assert!(server.log().contains("exempt from bans"));
+}
+
+#[test]
+fn the_default_config_delays_repeated_failures_from_127_0_0_1_but_keeps_serving_it() {
+    // No [auth] override: delays after 3 failures, growing by 2 s.
+    let server = server_with("", &[]);
+    let operator = ip("127.0.0.1");
+    let mut c = session(&server, operator);
+    for n in 1..=3 {
+        let ((code, text), took) = fail(&mut c, "root");
+        assert_eq!(code, 535, "failure {n}: {text}");
+        assert!(took < PROMPT, "failure {n} delayed: {took:?}");
+    }
+    for (n, at_least) in [(4, 2), (5, 4)] {
+        let ((code, text), took) = fail(&mut c, "root");
+        assert_eq!(code, 535, "failure {n}: {text}");
+        assert!(
+            took >= Duration::from_secs(at_least),
+            "failure {n} from 127.0.0.1 not throttled: {took:?}"
+        );
+    }
+    // Never cut off: the same connection logs in, the next one is greeted.
+    assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
+    assert_eq!(first_words(operator, server.smtp_port).0, 220);
+    assert!(server.log().contains("exempt from bans"));
+}
+
+/// A 20 s step: the second failure would wait 20 s, but an exempt client
+/// waits at most 5 s. AUTH PLAIN in clear keeps the raw client below simple.
+const STEEP_THROTTLE: &str = "[auth]\n\
+plaintext_requires_tls = false\n\
+delay_after = 1\n\
+delay_seconds = 20\n\
+ban_after = 2\n\
+ban_seconds = 60\n";
+
+/// A plain session from 127.0.0.1 (the harness's relay.allow) whose reads
+/// wait 15 s: the shared client gives up after 5 s, the exempt cap itself.
+struct Patient {
+    reader: BufReader<TcpStream>,
+}
+
+impl Patient {
+    fn connect(port: u16) -> Patient {
+        let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut p = Patient {
+            reader: BufReader::new(tcp),
+        };
+        assert_eq!(p.reply().0, 220);
+        assert_eq!(p.cmd("EHLO client.test").0, 250);
+        p
+    }
+
+    /// The code and last line of one (multi-line) reply.
+    fn reply(&mut self) -> (u16, String) {
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            assert!(line.len() >= 4, "short reply line {line:?}");
+            if line.as_bytes()[3] == b' ' {
+                return (line[..3].parse().unwrap(), line.trim_end().to_string());
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.reader
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        self.reply()
+    }
+
+    /// `AUTH PLAIN` with an initial response: the reply and how long it took.
+    fn plain(&mut self, user: &str, password: &str) -> ((u16, String), Duration) {
+        let start = Instant::now();
+        let token = auth_support::b64(format!("\0{user}\0{password}"));
+        let reply = self.cmd(&format!("AUTH PLAIN {token}"));
+        (reply, start.elapsed())
+    }
+}
+
+#[test]
+fn an_exempt_clients_delay_stops_at_5_seconds_while_others_are_banned() {
+    let server = server_with(STEEP_THROTTLE, &[]);
+    let mut c = Patient::connect(server.submission_port);
+    let ((code, _), took) = c.plain("root", "wrong-1");
+    assert_eq!(code, 535);
+    assert!(took < PROMPT, "first failure delayed: {took:?}");
+    // Past ban_after, with 20 s due: 535 after about 5 s, and no 421.
+    for n in 2..=3 {
+        let ((code, text), took) = c.plain("root", &format!("wrong-{n}"));
+        assert_eq!(code, 535, "failure {n}: {text}");
+        assert!(
+            took >= Duration::from_millis(4900) && took < Duration::from_secs(10),
+            "failure {n} of an exempt client took {took:?}"
+        );
+    }
+    let ((code, text), took) = c.plain("alice", ALICE_PW);
+    assert_eq!(code, 235, "{text}");
+    assert!(took < PROMPT, "the success was slowed: {took:?}");
+    assert_eq!(first_words(ip("127.0.0.1"), server.smtp_port).0, 220);
+    // The same settings ban an unlisted client at its second failure,
+    // without making it wait first.
+    let outsider = ip("127.0.66.4");
+    let mut c = session(&server, outsider);
+    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    let start = Instant::now();
+    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    assert_eq!(c.read_reply().1, REFUSAL);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(first_words(outsider, server.smtp_port).1, REFUSAL);
+    let log = server.log();
+    assert!(log.contains("delay_ms=5000"), "{log}");
+    assert!(!log.contains("delay_ms=20000"), "{log}");
 }
 
 #[test]

@@ -105,16 +105,25 @@ impl AuthGuard {
                 }
                 AuthOutcome::Failed { user } => {
                     let shown = user.as_deref().unwrap_or("");
-                    if let Some(exempt) = &self.exempt {
-                        info!(user = %shown, exempt = %exempt, "AUTH failed (exempt from throttling)");
-                        continue;
-                    }
-                    let verdict =
-                        table.failure(&self.settings, self.ip, false, user.as_deref(), now);
+                    let verdict = table.failure(
+                        &self.settings,
+                        self.ip,
+                        self.exempt.is_some(),
+                        user.as_deref(),
+                        now,
+                    );
+                    // An exempt client is delayed like anyone (to a lower cap), never
+                    // closed or banned.
+                    let note = self
+                        .exempt
+                        .as_ref()
+                        .map(|e| format!(" (exempt from bans: {e})"))
+                        .unwrap_or_default();
                     match verdict {
-                        Verdict::Answer => info!(user = %shown, "AUTH failed"),
+                        Verdict::Answer => info!(user = %shown, "AUTH failed{note}"),
                         Verdict::Delay(d) => {
-                            info!(user = %shown, delay_ms = d.as_millis() as u64, "AUTH failed; reply delayed");
+                            let delay_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                            info!(user = %shown, delay_ms, "AUTH failed{note}; reply delayed");
                             after.delay = after.delay.max(d);
                         }
                         Verdict::Close { reason, ban } => {

@@ -12,7 +12,7 @@
 //!   addresses inside it must not buy fresh attempts.
 //! - Past `delay_after` failures (on the address or on the user name) each
 //!   further failure reply waits `delay_step` × the failures past it, at most
-//!   [`MAX_DELAY`].
+//!   [`MAX_DELAY`] ([`MAX_EXEMPT_DELAY`] for an exempt client).
 //! - At `ban_after` failures from one address it is banned for `ban_for`:
 //!   the failing connection is closed and new ones get the 421 before the
 //!   greeting. At `ban_after` failures on one user name (a guesser spread
@@ -20,8 +20,11 @@
 //!   is banned: the name is the target, not proof that this address attacks.
 //! - A successful login is never slowed and clears its address's count.
 //! - Exempt clients (matching `relay.allow` or `auth.never_ban`, see
-//!   [`exemption`]) are never delayed, counted or banned: a lock-out of the
-//!   operator is worse than the attack it would stop.
+//!   [`exemption`]) are never banned or cut off: a lock-out of the operator
+//!   is worse than the attack it would stop. Their failures still count and
+//!   their failure replies are still delayed (at most [`MAX_EXEMPT_DELAY`]
+//!   each), which slows a guesser on a trusted machine without ever
+//!   shutting anyone out.
 //! - Memory is bounded: each table holds at most its capacity; when full,
 //!   expired entries go first, then the oldest.
 
@@ -42,6 +45,17 @@ use crate::relay::{ListMatch, RelayList, ReverseDns};
 /// §4.5.3.2 clients wait minutes for a reply, so this stays far inside
 /// their patience while costing a guesser dearly.
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// The longest a reply to an exempt client (`relay.allow`, `auth.never_ban`)
+/// is delayed. Why lower than [`MAX_DELAY`]: anyone else is cut off at
+/// `ban_after`, so its delays stop growing there; an exempt client is never
+/// cut off, so its delay would sit at the full cap for as long as it keeps
+/// failing — an office client retrying a stale password, or the operator's
+/// own scripts, would wait half a minute per reply and time out. Five
+/// seconds still holds a guesser on a trusted machine to about a dozen
+/// tries a minute per connection, while every reply comes back well inside
+/// any client's patience.
+pub const MAX_EXEMPT_DELAY: Duration = Duration::from_secs(5);
 
 /// Entries each table (addresses, user names, bans) holds at most by default.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -162,7 +176,7 @@ pub enum Verdict {
     },
 }
 
-/// Why a client is exempt from the defence.
+/// Why a client is exempt from bans and cut-offs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exemption {
     /// An entry of `relay.allow` allows it.
@@ -265,7 +279,9 @@ impl AuthThrottle {
 
     /// A login failed (wrong password, unknown user): counts it and says what
     /// to do with the `535` reply. `user` is the name tried, when the
-    /// exchange got that far; `exempt` comes from [`exemption`].
+    /// exchange got that far; `exempt` comes from [`exemption`]: an exempt
+    /// client is delayed like any other (at most [`MAX_EXEMPT_DELAY`]) but
+    /// never gets [`Verdict::Close`].
     pub fn failure(
         &mut self,
         settings: &Settings,
@@ -274,19 +290,15 @@ impl AuthThrottle {
         user: Option<&str>,
         now: Instant,
     ) -> Verdict {
-        // Why: never lock out the operator. An exempt client may mistype
-        // its password as often as it likes; nothing is counted against it,
-        // and its failures do not count against the user names it tries.
-        if exempt {
-            return Verdict::Answer;
-        }
         let key = ClientKey::of(ip);
-        if let Some(ban) = self.banned(ip, now) {
-            // Another connection of an address banned meanwhile.
-            return Verdict::Close {
-                reason: format!("{key} is banned: {}", ban.reason),
-                ban: None,
-            };
+        if !exempt {
+            if let Some(ban) = self.banned(ip, now) {
+                // Another connection of an address banned meanwhile.
+                return Verdict::Close {
+                    reason: format!("{key} is banned: {}", ban.reason),
+                    ban: None,
+                };
+            }
         }
         let capacity = self.capacity;
         let from_address = bump(&mut self.addresses, key, settings.window, capacity, now);
@@ -301,7 +313,9 @@ impl AuthThrottle {
             ),
             None => 0,
         };
-        if from_address >= settings.ban_after {
+        // Why exempt clients are never closed or banned: never lock out the
+        // operator (or the office relay.allow trusts) over its own typos.
+        if !exempt && from_address >= settings.ban_after {
             self.addresses.remove(&key);
             let mut reason = format!(
                 "{from_address} failed AUTH attempts from {key} within {}s",
@@ -322,7 +336,8 @@ impl AuthThrottle {
                 ban: Some(ban),
             };
         }
-        if let (Some(name), true) = (&user, for_user >= settings.ban_after) {
+        let user_exhausted = !exempt && for_user >= settings.ban_after;
+        if let Some(name) = user.as_ref().filter(|_| user_exhausted) {
             return Verdict::Close {
                 reason: format!(
                     "{for_user} failed AUTH attempts for user {name:?} within {}s",
@@ -334,11 +349,13 @@ impl AuthThrottle {
         let worst = from_address.max(for_user);
         if worst > settings.delay_after {
             let steps = worst - settings.delay_after;
+            // Why a lower cap when exempt: see MAX_EXEMPT_DELAY.
+            let cap = if exempt { MAX_EXEMPT_DELAY } else { MAX_DELAY };
             let delay = settings
                 .delay_step
                 .checked_mul(steps)
-                .unwrap_or(MAX_DELAY)
-                .min(MAX_DELAY);
+                .unwrap_or(cap)
+                .min(cap);
             Verdict::Delay(delay)
         } else {
             Verdict::Answer

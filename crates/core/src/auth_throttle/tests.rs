@@ -1,6 +1,7 @@
 //! The brute-force defence with a clock under the test's control: delays
 //! grow, bans start and end, successes are never slowed, IPv6 counts by /64,
-//! exempt clients are never touched, and the tables stay bounded.
+//! exempt clients are delayed (less) but never closed or banned, and the
+//! tables stay bounded.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -239,26 +240,88 @@ fn delays_are_capped() {
             Verdict::Delay(MAX_DELAY),
         ]
     );
+    // An exempt client's delays stop at the lower cap at once.
+    let mut t = AuthThrottle::default();
+    let v: Vec<Verdict> = (0..3)
+        .map(|_| t.failure(&s, ip("127.0.0.1"), true, None, now))
+        .collect();
+    assert_eq!(
+        v,
+        [
+            Verdict::Answer,
+            Verdict::Delay(MAX_EXEMPT_DELAY),
+            Verdict::Delay(MAX_EXEMPT_DELAY),
+        ]
+    );
+    assert!(MAX_EXEMPT_DELAY < MAX_DELAY);
 }
 
 #[test]
-fn exempt_clients_are_never_delayed_counted_or_banned() {
+fn an_exempt_client_is_not_closed_by_a_ban_left_on_its_address() {
+    // Banned while unlisted, then added to auth.never_ban: the exemption wins.
     let mut t = AuthThrottle::default();
     let now = Instant::now();
-    for i in 0..1000 {
-        let v = t.failure(
-            &settings(),
-            ip("127.0.0.1"),
-            true,
-            Some("alice"),
-            now + secs(i),
-        );
-        assert_eq!(v, Verdict::Answer);
+    for i in 0..6 {
+        fail(&mut t, "192.0.2.9", "bob", now + secs(i));
     }
-    assert!(t.banned(ip("127.0.0.1"), now).is_none());
-    assert_eq!(t.address_failures(ip("127.0.0.1"), now, &settings()), 0);
-    assert_eq!(t.user_failures("alice", now, &settings()), 0);
-    assert_eq!(t.sizes(), (0, 0, 0));
+    assert!(t.banned(ip("192.0.2.9"), now + secs(6)).is_some());
+    let v = t.failure(&settings(), ip("192.0.2.9"), true, None, now + secs(7));
+    assert_eq!(v, Verdict::Answer);
+    // ...while the same address unlisted is still refused.
+    assert!(matches!(
+        t.failure(&settings(), ip("192.0.2.9"), false, None, now + secs(8)),
+        Verdict::Close { ban: None, .. }
+    ));
+}
+
+#[test]
+fn exempt_clients_are_delayed_but_never_closed_or_banned() {
+    let mut t = AuthThrottle::default();
+    let now = Instant::now();
+    let verdicts: Vec<Verdict> = (0..100)
+        .map(|i| {
+            t.failure(
+                &settings(),
+                ip("127.0.0.1"),
+                true,
+                Some("alice"),
+                now + secs(i),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts[..6],
+        [
+            Verdict::Answer,
+            Verdict::Answer,
+            Verdict::Answer,
+            Verdict::Delay(secs(2)),
+            Verdict::Delay(secs(4)),
+            Verdict::Delay(MAX_EXEMPT_DELAY),
+        ]
+    );
+    // Far past ban_after (6) for the address and for "alice": still only
+    // delays, held at the exempt cap (5 s), never MAX_DELAY.
+    assert!(
+        verdicts[5..]
+            .iter()
+            .all(|v| *v == Verdict::Delay(MAX_EXEMPT_DELAY)),
+        "{verdicts:?}"
+    );
+    assert!(t.banned(ip("127.0.0.1"), now + secs(100)).is_none());
+    assert_eq!(t.bans(now + secs(100)), []);
+    // Its failures do count against the user name for everyone else
+    // (within the window that started with the first of them).
+    assert!(matches!(
+        fail(&mut t, "192.0.2.1", "alice", now + secs(99)),
+        Verdict::Close { ban: None, .. }
+    ));
+    // A success clears the exempt address's count like any other.
+    t.success(ip("127.0.0.1"));
+    assert_eq!(
+        t.address_failures(ip("127.0.0.1"), now + secs(100), &settings()),
+        0
+    );
 }
 
 #[test]

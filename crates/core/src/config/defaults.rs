@@ -101,11 +101,11 @@ plaintext_requires_tls = true  # PLAIN and LOGIN offered and accepted only under
 # Brute-force defence: failures are counted per client address (IPv6 by /64)
 # and per user name; `portcullis status` lists the current bans.
 delay_after = 3          # failures before each further failure reply is delayed
-delay_seconds = 2        # the delay grows by this much per further failure (at most 30 s)
+delay_seconds = 2        # the delay grows by this much per further failure (at most 30 s; 5 s for exempt clients)
 ban_after = 10           # failures after which the client gets 421 4.7.0 and its address is refused
 ban_seconds = 900        # how long a banned address is refused
 window_seconds = 900     # failures older than this no longer count
-never_ban = []           # never delayed or banned (relay.allow notations); relay.allow clients are exempt too
+never_ban = []           # never banned or cut off, only delayed (relay.allow notations); relay.allow clients too
 
 [tls]
 # cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir

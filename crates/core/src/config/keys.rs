@@ -185,7 +185,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "auth.delay_seconds",
         kind: KeyKind::Integer,
         default: "2",
-        doc: "the delay grows by this many seconds with each failure past delay_after (at most 30 s)",
+        doc: "the delay grows by this many seconds with each failure past delay_after (at most 30 s; 5 s for relay.allow and never_ban clients)",
     },
     KeyInfo {
         key: "auth.ban_after",
@@ -209,7 +209,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "auth.never_ban",
         kind: KeyKind::List,
         default: "",
-        doc: "clients never delayed or banned (relay.allow notations; relay.allow clients are exempt too)",
+        doc: "clients never banned or cut off, only delayed (relay.allow notations; relay.allow clients are exempt too)",
     },
     KeyInfo {
         key: "tls.cert",

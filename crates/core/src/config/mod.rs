@@ -176,8 +176,9 @@ pub struct Auth {
     pub ban_seconds: u64,
     /// Failures older than this many seconds no longer count.
     pub window_seconds: u64,
-    /// Clients never delayed or banned: relay-list notations, each checked
-    /// at load (a bad one refuses the file), compiled by [`crate::relay`].
+    /// Clients never banned or cut off (their failures are still delayed):
+    /// relay-list notations, each checked at load (a bad one refuses the
+    /// file), compiled by [`crate::relay`].
     pub never_ban: Vec<String>,
 }
 
