@@ -164,7 +164,17 @@ async fn run(
     // A banned address is refused before it costs anything more: no reverse
     // DNS, no greeting. Implicit TLS gets the 421 after the handshake, where
     // the client can read it.
-    let banned = auth_guard::banned(&shared.auth_throttle, ip);
+    // Never lock out the operator: an address exempt by its own entry
+    // (no DNS needed) is not refused even when its IPv6 /64 was banned, or
+    // when the ban predates its never_ban entry.
+    let exempt = portcullis_core::auth_throttle::exemption(
+        ip,
+        &ReverseDns::NotChecked,
+        &rt.policy.list,
+        &rt.never_ban,
+    )
+    .is_some();
+    let banned = auth_guard::banned(&shared.auth_throttle, ip).filter(|_| !exempt);
     if let (Some(ban), false) = (&banned, role == Role::Submissions) {
         let mut tcp = tcp;
         auth_guard::refuse(&mut tcp, ban).await;
