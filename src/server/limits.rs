@@ -20,7 +20,7 @@ use portcullis_core::config::Config;
 use portcullis_core::limiter::{self, Admission, CommandBudget, ConnectionLimits};
 use portcullis_core::relay::{ListMatch, ReverseDns};
 use portcullis_proto::Reply;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::info;
 
@@ -106,8 +106,30 @@ pub async fn greet_check(tcp: TcpStream, config: &Config) -> Option<TcpStream> {
             config.hostname
         ),
     );
-    refuse(tcp, &reply).await;
+    refuse_draining(tcp, &reply).await;
     None
+}
+
+/// Like [`refuse`], then reads (and drops) what the early talker already
+/// sent, for at most a second and 64 KiB: closing a socket with unread
+/// input sends a reset, which can destroy the reply before the client reads it.
+async fn refuse_draining(mut tcp: TcpStream, reply: &Reply) {
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        tcp.write_all(&reply.to_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < 64 * 1024 {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether bytes are already waiting, by a non-blocking peek on a
