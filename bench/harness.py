@@ -44,9 +44,6 @@ def parse_args():
     p.add_argument("--out", default=str(REPO / "bench" / "results.md"))
     p.add_argument("--only", default="startup,idle,accept,relay,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
-    p.add_argument("--cooldown", type=float,
-                   help="seconds between a run that deleted many files and the next run "
-                        "(default: 62 on a journal-less ext4, else 0; see scenarios.Churn)")
     p.add_argument("--profile", action="store_true",
                    help="also record `perf` on Portcullis during one extra accept and relay run (bench/profile/)")
     a = p.parse_args()
@@ -72,7 +69,9 @@ def machine_lines(cfg, work):
     fs = " ".join(subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", str(work)],
                                  capture_output=True, text=True).stdout.split()) or "unknown"
     if cfg.journal_less:
-        fs += f" (no journal; runs start {cfg.cooldown:.0f} s after the last run's queue-file deletions)"
+        fs += (" (no journal: ext4 then never reuses an inode freed in the last 1-6 minutes, and "
+               "scans past each one; queue-file churn costs more here than on a journaled ext4, "
+               "see BENCHMARKS.md)")
     elif fs.startswith("ext4"):
         fs += " (journaled)"
     pf_version = subprocess.run(["postconf", "-d", "-h", "mail_version"],
@@ -163,8 +162,6 @@ def main():
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     cfg.journal_less = journal_less_ext4(work)
-    if cfg.cooldown is None:
-        cfg.cooldown = 62 if cfg.journal_less and not cfg.quick else 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if cfg.idle + 512 > hard:

@@ -39,7 +39,12 @@ class Row:
 
     def cells(self):
         r = self.ratio()
-        ratio = f"{r:.2f}×" if r is not None else "—"
+        if r is None:
+            ratio = "—"
+        elif r >= 0.01:
+            ratio = f"{r:.2f}×"
+        else:
+            ratio = f"1/{1 / r:,.0f}"
         target = ""
         if self.target:
             text, met = self.target

@@ -39,31 +39,6 @@ def _source_failure(log_path):
     return lines[-1] if lines else "no output"
 
 
-class Churn:
-    """When the last run that deleted many files (queue files) was over.
-
-    On an ext4 without a journal, a new inode is never one freed less than
-    60 s ago (300 s while its inode-table block is unwritten): the allocator
-    steps over each such inode, reading its block, for every file it
-    creates. Back to back, a run would pay for the previous run's deletions;
-    `settle` makes every run start with no recently freed inodes, so each
-    pays only for its own."""
-
-    last_end = None
-
-
-def mark_churn():
-    os.sync()  # inode-table blocks written back: the 60 s window applies, not 300 s
-    Churn.last_end = time.monotonic()
-
-
-def settle(cfg):
-    if cfg.cooldown and Churn.last_end is not None:
-        wait = Churn.last_end + cfg.cooldown - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-
-
 def _wait_quiet(server, timeout=120):
     """Waits until the server has nothing queued, then flushes the page cache
     so the previous run's write-back does not slow this one."""
@@ -81,7 +56,6 @@ def accept_deliver(server, cfg, work):
     maildir = server.maildir()
     _wait_quiet(server)
     fresh_maildir(maildir)
-    settle(cfg)
     root = server.root()
     log_path = work / f"source-{server.name}.log"
     n = cfg.messages
@@ -107,8 +81,6 @@ def accept_deliver(server, cfg, work):
         t_done = time.monotonic()
     _wait_quiet(server, timeout=30)
     cpu = procstat.cpu_seconds(snap0, procstat.cpu_snapshot(root))
-    if server.queues_local_mail:
-        mark_churn()
     return {
         "delivered_per_s": n / (t_done - t0),
         "accepted_per_s": n / (t_accept - t0),
@@ -124,7 +96,6 @@ def relay(server, sink, cfg, work):
     without outbound delivery), so the table can say so instead of failing.
     """
     _wait_quiet(server)
-    settle(cfg)
     root = server.root()
     log_path = work / f"source-relay-{server.name}.log"
     n = cfg.messages
@@ -157,7 +128,6 @@ def relay(server, sink, cfg, work):
         raise RuntimeError(f"{server.name} relayed only {got} of {n} messages to the sink")
     _wait_quiet(server, timeout=30)
     cpu = procstat.cpu_seconds(snap0, procstat.cpu_snapshot(root))
-    mark_churn()
     return {
         "relayed_per_s": n / (t_done - t0),
         "cpu_per_1000": cpu / n * 1000,

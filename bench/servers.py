@@ -105,8 +105,6 @@ def fresh_maildir(maildir):
 
 class Portcullis:
     name = "Portcullis"
-    # Local mail goes straight to the Maildir (tmp/ -> new/), no queue file.
-    queues_local_mail = False
 
     def __init__(self, binary, base, user, sink_port, max_sessions=None):
         self.binary = str(binary)
@@ -226,8 +224,6 @@ level = "info"
 
 class Postfix:
     name = "Postfix"
-    # Every message is a queue file first (incoming/ -> active/ -> removed).
-    queues_local_mail = True
 
     def __init__(self, base, user, sink_port):
         self.dir = base / "postfix"
