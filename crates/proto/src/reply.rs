@@ -89,8 +89,15 @@ impl Reply {
             }
             // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets, CRLF
             // included. Error texts quote what the client sent, so without
-            // the cut a long parameter made an over-long reply line.
-            let room = MAX_REPLY_LINE.saturating_sub(out.len() - start + 2);
+            // the cut a long parameter made an over-long reply line. A `334`
+            // SASL challenge (RFC 4954 §4) is base64 that a cut would
+            // corrupt; it is bounded by the client's own line (SCRAM echoes
+            // the client nonce), so it is sent whole.
+            let room = if self.code == 334 {
+                usize::MAX
+            } else {
+                MAX_REPLY_LINE.saturating_sub(out.len() - start + 2)
+            };
             out.extend(truncate_at_char(text, room).bytes().map(|b| {
                 if b == b'\r' || b == b'\n' {
                     b' '
@@ -145,6 +152,10 @@ mod tests {
         let bytes = r.to_bytes();
         assert!(bytes.len() <= MAX_REPLY_LINE);
         assert!(String::from_utf8(bytes).is_ok());
+        // A SASL challenge is base64: never cut.
+        let long = "QUJD".repeat(300);
+        let r = Reply::plain(334, long.clone());
+        assert_eq!(r.to_bytes(), format!("334 {long}\r\n").into_bytes());
         // Every line of a multi-line reply is cut on its own.
         let r = Reply::multiline(250, vec!["x".repeat(600), "y".repeat(600)]);
         for line in r.to_bytes().split_inclusive(|&b| b == b'\n') {
