@@ -55,6 +55,7 @@ def parse_args():
     a.timeout = max(60, a.messages // 20)
     a.stall = 2 if q else 10
     a.only = set(a.only.split(","))
+    a.out = os.path.abspath(a.out)
     return a
 
 
@@ -340,7 +341,11 @@ def profile(cfg, pc, work, label, run):
         log("profile: perf not installed (apt-get install linux-perf); skipped")
         return
     out_dir = Path(cfg.out).parent / "profile"
-    out_dir.mkdir(exist_ok=True)
+    try:
+        out_dir.mkdir(exist_ok=True)
+    except OSError as e:
+        log(f"profile: cannot create {out_dir}: {e}; skipped")
+        return
     data = work / f"perf-{label}.data"
     log(f"profile: perf record on Portcullis during one more {label} run")
     # DWARF unwinding: the release build has debug info (profile.release debug = 1)

@@ -110,5 +110,4 @@ if [ "$journaled" = 1 ]; then
     chmod 755 "$scratch"
 fi
 
-cd "$here"
 python3 "$here/harness.py" --work "$scratch" ${args[@]+"${args[@]}"}
