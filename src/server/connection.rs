@@ -36,6 +36,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The TLS handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The per-session read buffer: its first size, and the most it grows to.
+const READ_BUF_MIN: usize = 2 * 1024;
+const READ_BUF_MAX: usize = 32 * 1024;
+
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// The connection's byte stream, plain or TLS.
@@ -240,7 +244,9 @@ async fn run(
         Instant::now(),
     );
     let mut watch = SessionWatch::new(&rt.config);
-    let mut buf = vec![0u8; 16 * 1024];
+    // Start small: thousands of idle sessions must stay cheap. A read that
+    // fills the buffer means a bulk sender (DATA): grow it for fewer syscalls.
+    let mut buf = vec![0u8; READ_BUF_MIN];
     let mut shutting_down = *shutdown.borrow();
     if shutting_down {
         session.begin_shutdown();
@@ -370,7 +376,12 @@ async fn run(
                             session.on_timeout(Instant::now());
                         }
                         Ok(Ok(0)) | Ok(Err(_)) => session.peer_closed(),
-                        Ok(Ok(n)) => session.feed(&buf[..n], Instant::now()),
+                        Ok(Ok(n)) => {
+                            session.feed(&buf[..n], Instant::now());
+                            if n == buf.len() && buf.len() < READ_BUF_MAX {
+                                buf.resize(buf.len() * 4, 0);
+                            }
+                        }
                     },
                     _ = shutdown.changed(), if !shutting_down => {
                         shutting_down = true;
