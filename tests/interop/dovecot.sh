@@ -18,42 +18,23 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
+prog=dovecot
+. "$here/lib.sh"
 
 if ! command -v dovecot >/dev/null; then
   echo "dovecot: SKIPPED: dovecot is not installed (apt-get install dovecot-imapd)"
   exit 77
 fi
-for tool in python3 timeout; do
-  command -v "$tool" >/dev/null || { echo "dovecot: $tool is missing" >&2; exit 1; }
-done
+need_tools python3 timeout
 case "$(dovecot --version)" in
   2.3.*) ;;
   *) echo "dovecot: the recipe is written for Dovecot 2.3, found $(dovecot --version)" >&2; exit 1 ;;
 esac
 
-bin="${PORTCULLIS_BIN:-}"
-if [ -z "$bin" ]; then
-  timeout 1200 cargo build --quiet --bin portcullis
-  bin="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/portcullis"
-fi
-[ -x "$bin" ] || { echo "dovecot: no binary at $bin" >&2; exit 1; }
+find_bin
 
 # A short path: Dovecot's Unix sockets live under it (108-byte limit).
-work="$(mktemp -d /tmp/pcdv.XXXXXX)"
-server_pid=""
-dovecot_pid=""
-cleanup() {
-  # Stop only the processes this script started, by their pid.
-  for pid in "$dovecot_pid" "$server_pid"; do
-    [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work /tmp/pcdv.XXXXXX
 
 # Who runs the servers: ourselves, or nobody when we are root.
 if [ "$(id -u)" = 0 ]; then
@@ -71,16 +52,7 @@ else
   as_user() { "$@"; }
 fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+config_args
 
 smtp_port="$(free_port)"
 imap_port="$(free_port)"
@@ -120,9 +92,7 @@ grep -q '^alice:{ARGON2ID}\$argon2id\$' "$work/dovecot/passwd" || {
   exit 1
 }
 
-as_user "$bin" --config "$work/portcullis.toml" serve >"$work/serve.log" 2>&1 &
-server_pid=$!
-wait_port "$smtp_port" || { echo "dovecot: portcullis did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_server "$smtp_port" as_user
 
 # Dovecot 2.3, the recipe of docs/dovecot.md with test paths and ports.
 cat >"$work/dovecot/dovecot.conf" <<EOF

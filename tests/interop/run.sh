@@ -12,52 +12,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
+prog=interop
+. "$here/lib.sh"
 
-for tool in swaks python3 timeout; do
-  command -v "$tool" >/dev/null || { echo "interop: $tool is missing" >&2; exit 1; }
-done
-
-bin="${PORTCULLIS_BIN:-}"
-if [ -z "$bin" ]; then
-  timeout 1200 cargo build --quiet --bin portcullis
-  target_dir="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-  bin="$target_dir/debug/portcullis"
-fi
-[ -x "$bin" ] || { echo "interop: no binary at $bin" >&2; exit 1; }
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-interop.XXXXXX")"
-server_pid=""
-dns_pid=""
-cleanup() {
-  # Stop only the processes this script started, by their pid.
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [ -n "$dns_pid" ]; then kill -TERM "$dns_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# `--config FILE` goes before the subcommand when the top-level help lists it.
-if "$bin" --help 2>/dev/null | grep -q -- '--config'; then
-  cfg_pre=(--config "$work/portcullis.toml")
-  cfg_post=()
-else
-  cfg_pre=()
-  cfg_post=(--config "$work/portcullis.toml")
-fi
-
-python3 "$here/dns_nx.py" "$work/dns.port" &
-dns_pid=$!
-for _ in $(seq 50); do [ -s "$work/dns.port" ] && break; sleep 0.1; done
-dns_port="$(cat "$work/dns.port")"
+need_tools swaks python3 timeout
+find_bin
+make_work "${TMPDIR:-/tmp}/portcullis-interop.XXXXXX"
+config_args
+start_dns_stub
 
 smtp_port="$(free_port)"
 cat >"$work/portcullis.toml" <<EOF
@@ -82,40 +44,7 @@ mkdir -p "$work/data"
 printf 'interop-secret-1\n' |
   timeout 30 "$bin" "${cfg_pre[@]}" user add alice --password-stdin "${cfg_post[@]}"
 
-"$bin" "${cfg_pre[@]}" serve "${cfg_post[@]}" >"$work/serve.log" 2>&1 &
-server_pid=$!
-ready=0
-for _ in $(seq 100); do
-  if python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', $smtp_port), 0.2)" 2>/dev/null; then
-    ready=1
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ "$ready" != 1 ]; then
-  echo "interop: portcullis serve did not start:" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-fi
-
-passed=0
-failed=0
-# check NAME COMMAND...: runs COMMAND (bounded), counts, shows output on failure.
-# (`set -e` does not apply inside an `if` condition, so every step below
-# ends in `|| return 1`.)
-check() {
-  local name="$1"
-  shift
-  if out="$("$@" 2>&1)"; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-    printf '%s\n' "$out" | sed 's/^/     | /'
-  fi
-}
+start_server "$smtp_port"
 
 # Waits (at most 5 s) until USER's Maildir new/ holds at least N files.
 maildir_has() {
@@ -184,9 +113,4 @@ check "smtplib sendmail() is stored byte for byte" smtplib deliver
 check "smtplib relay refusal raises SMTPRecipientsRefused 554" smtplib refuse
 check "smtplib STARTTLS delivery says ESMTPS" smtplib starttls
 
-if [ "$failed" -gt 0 ]; then
-  echo "--- server log ---"
-  cat "$work/serve.log"
-fi
-echo "interop: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
