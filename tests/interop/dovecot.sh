@@ -36,11 +36,14 @@ find_bin
 # A short path: Dovecot's Unix sockets live under it (108-byte limit).
 make_work /tmp/pcdv.XXXXXX
 
-# Who runs the servers: ourselves, or nobody when we are root.
+# Who runs the servers: ourselves, or nobody when we are root. `run_as` is
+# a command prefix, not a function, so a server started in the background
+# is a direct child whose pid cleanup can stop (a backgrounded function
+# would run in a subshell, and stopping that would leave the server behind).
 if [ "$(id -u)" = 0 ]; then
   run_user=nobody
   run_group="$(id -gn nobody)"
-  as_user() { setpriv --reuid="$run_user" --regid="$run_group" --clear-groups -- "$@"; }
+  run_as=(setpriv --reuid="$run_user" --regid="$run_group" --clear-groups --)
   # The build tree may not be readable by nobody: use a copy.
   install -m 0755 "$bin" "$work/portcullis"
   bin="$work/portcullis"
@@ -49,8 +52,9 @@ if [ "$(id -u)" = 0 ]; then
 else
   run_user="$(id -un)"
   run_group="$(id -gn)"
-  as_user() { "$@"; }
+  run_as=()
 fi
+as_user() { "${run_as[@]}" "$@"; }
 
 config_args
 
@@ -92,7 +96,7 @@ grep -q '^alice:{ARGON2ID}\$argon2id\$' "$work/dovecot/passwd" || {
   exit 1
 }
 
-start_server "$smtp_port" as_user
+start_server "$smtp_port" "${run_as[@]}"
 
 # Dovecot 2.3, the recipe of docs/dovecot.md with test paths and ports.
 cat >"$work/dovecot/dovecot.conf" <<EOF
@@ -136,7 +140,7 @@ service anvil {
 }
 EOF
 chmod 0644 "$work/dovecot/dovecot.conf"
-as_user dovecot -F -c "$work/dovecot/dovecot.conf" >"$work/dovecot/stdout.log" 2>&1 &
+"${run_as[@]}" dovecot -F -c "$work/dovecot/dovecot.conf" >"$work/dovecot/stdout.log" 2>&1 &
 dovecot_pid=$!
 wait_port "$imap_port" || {
   echo "dovecot: Dovecot did not start" >&2
