@@ -7,7 +7,7 @@ mod common;
 
 use std::net::Ipv4Addr;
 
-use common::{find, queue_id, show, split_delivered, Server, Setup, Zone};
+use common::{find, queue_id, show, split_delivered, Server};
 
 /// The body as sent on the wire (dot-stuffed) and as it must be stored.
 fn stuffed_and_stored() -> (Vec<u8>, Vec<u8>) {
@@ -187,17 +187,8 @@ fn one_message_to_two_local_users_reaches_both_identically() {
 #[test]
 fn remote_message_from_allowed_client_is_queued_durably() {
     // The destination's DNS fails temporarily, so the message stays queued.
-    let setup = Setup::with_dns(
-        "[relay]\nallow = [\"127.0.0.1\"]\n",
-        Zone::new().servfail("remote.example"),
-    );
-    let server = setup.start();
-    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
-    let body = b"Subject: outbound\r\n\r\nto the world\r\n";
-    let (code, text) = c.send_mail("alice@local.test", &["bob@remote.example"], body);
-    assert_eq!(code, 250, "{text}");
-    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
-    c.quit_collect();
+    let (server, id) =
+        common::server_with_queued_remote(b"Subject: outbound\r\n\r\nto the world\r\n");
     let queue = server.data_dir.join("queue");
     let msg = queue.join(format!("{id}.msg"));
     let env = queue.join(format!("{id}.env"));
@@ -229,20 +220,7 @@ fn remote_message_from_allowed_client_is_queued_durably() {
 
 #[test]
 fn queue_list_shows_a_queued_message() {
-    let setup = Setup::with_dns(
-        "[relay]\nallow = [\"127.0.0.1\"]\n",
-        Zone::new().servfail("remote.example"),
-    );
-    let server = setup.start();
-    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
-    let (code, text) = c.send_mail(
-        "alice@local.test",
-        &["bob@remote.example"],
-        b"Subject: q\r\n\r\nq\r\n",
-    );
-    assert_eq!(code, 250, "{text}");
-    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
-    c.quit_collect();
+    let (server, id) = common::server_with_queued_remote(b"Subject: q\r\n\r\nq\r\n");
     // SPEC §1: `portcullis queue list` is the mailq of Portcullis.
     let out = server.cli(&["queue", "list"]);
     assert!(out.status.success(), "{}", common::describe(&out));

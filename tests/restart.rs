@@ -7,7 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{queue_id, Setup, Zone};
+use common::Setup;
 
 #[test]
 fn sigterm_drains_sessions_and_exits_zero() {
@@ -26,20 +26,9 @@ fn sigterm_drains_sessions_and_exits_zero() {
 #[test]
 fn queued_message_survives_a_restart() {
     // The destination's DNS fails temporarily, so the message stays queued.
-    let setup = Setup::with_dns(
-        "[relay]\nallow = [\"127.0.0.1\"]\n",
-        Zone::new().servfail("remote.example"),
-    );
-    let server = setup.start();
-    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
-    let (code, text) = c.send_mail(
-        "alice@local.test",
-        &["bob@remote.example"],
+    let (server, id) = common::server_with_queued_remote(
         b"Subject: durable\r\n\r\nstill here after a restart\r\n",
     );
-    assert_eq!(code, 250, "{text}");
-    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
-    c.quit_collect();
 
     let server = server.restart();
     let queue = server.data_dir.join("queue");

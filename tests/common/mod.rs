@@ -447,6 +447,24 @@ fn read_dir_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<u
     files
 }
 
+/// A server that relays for 127.0.0.1 while DNS answers SERVFAIL for
+/// remote.example, so a message from alice@local.test to bob@remote.example
+/// with `body` stays queued (a temporary failure). Returns the server and
+/// the message's queue id.
+pub fn server_with_queued_remote(body: &[u8]) -> (Server, String) {
+    let setup = Setup::with_dns(
+        "[relay]\nallow = [\"127.0.0.1\"]\n",
+        Zone::new().servfail("remote.example"),
+    );
+    let server = setup.start();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail("alice@local.test", &["bob@remote.example"], body);
+    assert_eq!(code, 250, "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no `queued as <ID>` in {text:?}"));
+    c.quit_collect();
+    (server, id)
+}
+
 /// A running `portcullis serve`; killed (SIGTERM, then SIGKILL) on drop.
 pub struct Server {
     /// Always `Some` until the server is dismantled by a failed start.
