@@ -77,8 +77,7 @@ def machine_lines(cfg, work):
         fs += " (journaled)"
     pf_version = subprocess.run(["postconf", "-d", "-h", "mail_version"],
                                 capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    commit = cfg.commit
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [
         "# Portcullis vs Postfix" + (" (--quick: harness check only, figures are meaningless)" if cfg.quick else ""),
@@ -160,6 +159,9 @@ def below(limit):
 def main():
     cfg = parse_args()
     cfg.load_before = os.getloadavg()[0]
+    # The revision that was just built (other work may commit during the run).
+    cfg.commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True).stdout.strip() or "unknown"
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     cfg.journal_less = journal_less_ext4(work)
