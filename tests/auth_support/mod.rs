@@ -24,6 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use sha2::{Digest, Sha256};
 
+use crate::common::client::take_line;
 use crate::common::{Server, IO_TIMEOUT};
 
 /// The password every test user gets unless a test says otherwise.
@@ -365,12 +366,7 @@ impl Smtp {
 
     fn read_line(&mut self, deadline: Instant) -> Result<String, String> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
+            if let Some(line) = take_line(&mut self.buf) {
                 return Ok(String::from_utf8_lossy(&line).into_owned());
             }
             if Instant::now() >= deadline {

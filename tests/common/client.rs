@@ -169,12 +169,7 @@ impl Client {
     /// One line without its CRLF (or bare LF).
     fn read_line(&mut self, deadline: Instant) -> Result<String, ReadError> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
+            if let Some(line) = take_line(&mut self.buf) {
                 return Ok(String::from_utf8_lossy(&line).into_owned());
             }
             let now = Instant::now();
@@ -260,6 +255,18 @@ impl Client {
 pub fn has_enhanced(text: &str, enhanced: &str) -> bool {
     text.lines()
         .any(|l| l.get(4..).is_some_and(|rest| rest.starts_with(enhanced)))
+}
+
+/// Takes the first complete line off the front of `buf`, without its CRLF
+/// (or bare LF); `None` while no whole line has arrived.
+pub fn take_line(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let pos = buf.iter().position(|&b| b == b'\n')?;
+    let mut line: Vec<u8> = buf.drain(..=pos).collect();
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Some(line)
 }
 
 /// The queue id from `250 2.0.0 Ok: queued as <ID>`.

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use super::client::take_line;
+
 /// One message the sink accepted.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -288,12 +290,7 @@ impl Session {
     fn line(&mut self) -> Res<Option<Vec<u8>>> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
+            if let Some(line) = take_line(&mut self.buf) {
                 return Ok(Some(line));
             }
             if self.stop.load(Ordering::SeqCst) || Instant::now() > deadline {
