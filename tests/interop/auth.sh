@@ -34,22 +34,7 @@ smtp_port="$(free_port)"
 sub_port="$(free_port)"
 subs_port="$(free_port)"
 password='interop-Auth-Secret-7'
-cat >"$work/portcullis.toml" <<EOF
-# Written by tests/interop/auth.sh
-hostname = "mx.test"
-data_dir = "$work/data"
-local_domains = ["local.test", "localhost"]
-
-[listen]
-smtp = ["127.0.0.1:$smtp_port"]
-submission = ["127.0.0.1:$sub_port"]
-submissions = ["127.0.0.1:$subs_port"]
-
-[dns]
-nameservers = ["127.0.0.1:$dns_port"]
-
-[relay]
-allow = ["127.0.0.1"]
+{ base_config "$smtp_port" "$sub_port" "$subs_port" "127.0.0.1:$dns_port"; cat <<EOF; } >"$work/portcullis.toml"
 
 [auth]
 # Small numbers so the throttle check is quick: delayed from the third

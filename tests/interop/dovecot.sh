@@ -63,23 +63,8 @@ imap_port="$(free_port)"
 password='Dove-cot pass:1'
 as_user mkdir -p "$work/data" "$work/dovecot/run" "$work/dovecot/lib"
 
-cat >"$work/portcullis.toml" <<EOF
-# Written by tests/interop/dovecot.sh
-hostname = "mx.test"
-data_dir = "$work/data"
-local_domains = ["local.test", "localhost"]
-
-[listen]
-smtp = ["127.0.0.1:$smtp_port"]
-submission = ["127.0.0.1:$(free_port)"]
-submissions = ["127.0.0.1:$(free_port)"]
-
-[dns]
-nameservers = ["127.0.0.1:9"]
+{ base_config "$smtp_port" "$(free_port)" "$(free_port)" "127.0.0.1:9"; cat <<EOF; } >"$work/portcullis.toml"
 timeout_ms = 500
-
-[relay]
-allow = ["127.0.0.1"]
 
 [dovecot]
 passwd_file = "$work/dovecot/passwd"

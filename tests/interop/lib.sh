@@ -79,6 +79,31 @@ config_args() {
   fi
 }
 
+# base_config SMTP SUBMISSION SUBMISSIONS NAMESERVER: the portcullis.toml
+# every script starts from (mx.test serving local.test and localhost, data
+# in $work/data, the three listeners on 127.0.0.1 at those ports, relay for
+# 127.0.0.1 only); it ends inside [dns], so a script may add dns keys and
+# then its own tables.
+base_config() {
+  cat <<EOF
+# Written by tests/interop/$(basename "$0")
+hostname = "mx.test"
+data_dir = "$work/data"
+local_domains = ["local.test", "localhost"]
+
+[listen]
+smtp = ["127.0.0.1:$1"]
+submission = ["127.0.0.1:$2"]
+submissions = ["127.0.0.1:$3"]
+
+[relay]
+allow = ["127.0.0.1"]
+
+[dns]
+nameservers = ["$4"]
+EOF
+}
+
 # start_dns_stub: a loopback DNS server answering NXDOMAIN, so nothing
 # touches the network; sets dns_pid and dns_port.
 start_dns_stub() {

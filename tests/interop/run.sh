@@ -22,23 +22,7 @@ config_args
 start_dns_stub
 
 smtp_port="$(free_port)"
-cat >"$work/portcullis.toml" <<EOF
-# Written by tests/interop/run.sh
-hostname = "mx.test"
-data_dir = "$work/data"
-local_domains = ["local.test", "localhost"]
-
-[listen]
-smtp = ["127.0.0.1:$smtp_port"]
-submission = ["127.0.0.1:$(free_port)"]
-submissions = ["127.0.0.1:$(free_port)"]
-
-[dns]
-nameservers = ["127.0.0.1:$dns_port"]
-
-[relay]
-allow = ["127.0.0.1"]
-EOF
+base_config "$smtp_port" "$(free_port)" "$(free_port)" "127.0.0.1:$dns_port" >"$work/portcullis.toml"
 mkdir -p "$work/data"
 
 printf 'interop-secret-1\n' |
