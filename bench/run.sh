@@ -31,11 +31,26 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
+quick=0
+journaled=0
+profile=0
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1; args+=("$arg") ;;
+        --profile) profile=1; args+=("$arg") ;;
+        --journaled-fs) journaled=1 ;;
+        *) args+=("$arg") ;;
+    esac
+done
+
+export PATH="$PATH:/usr/sbin:/sbin"
 need_apt=()
 command -v postfix >/dev/null && [ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/smtp-sink ] || need_apt+=(postfix)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v findmnt >/dev/null || need_apt+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+if [ "$profile" = 1 ]; then command -v perf >/dev/null || need_apt+=(linux-perf); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} ..." >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -45,18 +60,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-export PATH="$PATH:/usr/sbin:/sbin"
-
-quick=0
-journaled=0
-args=()
-for arg in "$@"; do
-    case "$arg" in
-        --quick) quick=1; args+=("$arg") ;;
-        --journaled-fs) journaled=1 ;;
-        *) args+=("$arg") ;;
-    esac
-done
 
 echo "building Portcullis (cargo build --release) ..." >&2
 (cd "$repo" && cargo build --release --quiet)
