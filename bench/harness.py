@@ -41,7 +41,8 @@ def parse_args():
     p.add_argument("--user", default="pcbench", help="local user (Postfix: a system user the harness creates)")
     p.add_argument("--binary", default=str(REPO / "target" / "release" / "portcullis"))
     p.add_argument("--work", required=True, help="scratch directory on a disk-backed file system")
-    p.add_argument("--out", default=str(REPO / "bench" / "results.md"))
+    p.add_argument("--out", help="Markdown file to write (default bench/results.md; "
+                                  "--quick: bench/results-quick.md, not kept in git)")
     p.add_argument("--only", default="startup,idle,accept,relay,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
     p.add_argument("--profile", action="store_true",
@@ -55,7 +56,7 @@ def parse_args():
     a.timeout = max(60, a.messages // 20)
     a.stall = 2 if q else 10
     a.only = set(a.only.split(","))
-    a.out = os.path.abspath(a.out)
+    a.out = os.path.abspath(a.out or REPO / "bench" / ("results-quick.md" if q else "results.md"))
     return a
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Portcullis vs Postfix, side by side: the one entry command.
 #
-#   bench/run.sh            full run (3 runs per scenario; ~15 min on 2 cores)
+#   bench/run.sh            full run (3 runs per scenario; 10-20 min on 2 cores)
 #   bench/run.sh --quick    tiny sizes, one run: checks the harness works
 #   bench/run.sh --help     every option (message count, sessions, size, ...)
 #   bench/run.sh --journaled-fs   run on a fresh journaled ext4 (a loop-mounted
