@@ -19,7 +19,6 @@ import time
 import traceback
 from pathlib import Path
 
-import procstat
 import scenarios
 from report import Row, markdown, median
 from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import procstat
-from servers import RELAY_DOMAIN, count_files, fresh_maildir, read_reply, wait_greeting
+from servers import RELAY_DOMAIN, count_files, fresh_maildir, read_reply
 
 SENDER = "bench@client.test"
 CLIENT_NAME = "client.test"

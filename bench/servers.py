@@ -10,7 +10,6 @@ never read, started or touched. Both servers log every message to a file.
 import os
 import pwd
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -418,8 +417,3 @@ def journal_less_ext4(path):
     except OSError:
         return False
 
-
-def which(cmd):
-    return shutil.which(cmd) or next(
-        (p for p in (f"/usr/sbin/{cmd}", f"/usr/bin/{cmd}") if os.path.exists(p)), None
-    )
