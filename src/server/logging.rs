@@ -3,7 +3,7 @@
 //! logrotate can move it away.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -75,7 +75,12 @@ pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
     // `try_init` fails only if a subscriber exists already (tests): not an error.
     match (cfg.format, file.clone()) {
         (LogFormat::Text, None) => {
-            let _ = builder.with_writer(io::stderr).try_init();
+            // Colour only for a person at a terminal: escapes in a log file
+            // or a journal are noise, and cost a write each.
+            let _ = builder
+                .with_writer(io::stderr)
+                .with_ansi(io::stderr().is_terminal())
+                .try_init();
         }
         (LogFormat::Text, Some(f)) => {
             let _ = builder
