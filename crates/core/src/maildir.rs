@@ -150,6 +150,11 @@ pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
 /// Returns the directories that gained an entry and so need an fsync.
 fn ensure_maildir(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let subdirs = ["tmp", "new", "cur"].map(|s| dir.join(s));
+    // The common case on the hot path: the Maildir is complete, so there is
+    // nothing to check or create (three stats instead of a dozen syscalls).
+    if subdirs.iter().all(|p| p.is_dir()) {
+        return Ok(Vec::new());
+    }
     // Refuse before creating anything if something that is not a directory
     // sits where one must be.
     for path in std::iter::once(dir).chain(subdirs.iter().map(PathBuf::as_path)) {
