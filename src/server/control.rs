@@ -123,26 +123,14 @@ fn status(shared: &Shared) -> String {
         let _ = writeln!(out, "listen.{role}: {}", list.join(" "));
     }
     let _ = writeln!(out, "sessions: {}", s.sessions.load(Ordering::Relaxed));
-    let _ = writeln!(
-        out,
-        "connections: {}",
-        s.connections.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "messages accepted: {}",
-        s.messages_accepted.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "relay grants: {}",
-        s.relay_grants.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "relay denials: {}",
-        s.relay_denials.load(Ordering::Relaxed)
-    );
+    for (label, counter) in [
+        ("connections", &s.connections),
+        ("messages accepted", &s.messages_accepted),
+        ("relay grants", &s.relay_grants),
+        ("relay denials", &s.relay_denials),
+    ] {
+        let _ = writeln!(out, "{label}: {}", counter.load(Ordering::Relaxed));
+    }
     let _ = writeln!(
         out,
         "queue: {} messages",
