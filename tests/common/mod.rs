@@ -17,7 +17,7 @@ pub mod sink;
 
 use std::fs;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -531,7 +531,11 @@ impl Server {
                     return Err((server.take_setup(), log));
                 }
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Readiness from the log, not a probe connection: a probe would
+            // hold one of the `[limits]` places until the server saw it close.
+            if fs::read_to_string(&server.stderr_path)
+                .is_ok_and(|log| log.contains("portcullis ready"))
+            {
                 return Ok(server);
             }
             if Instant::now() > deadline {
