@@ -202,7 +202,8 @@ impl Admission {
 /// (`limits.commands_before_mail`), from the replies the server sends: one
 /// reply answers one command. What a mail transaction is made of does not
 /// count (MAIL accepted `250 2.1.0`, RCPT accepted `250 2.1.5`, `354` and
-/// the reply to the data that follows it), nor do `220` replies (the
+/// the reply to the data that follows it, BDAT chunks accepted or stored
+/// `250 2.0.0 Ok: …`), nor do `220` replies (the
 /// greeting, STARTTLS); MAIL accepted starts the count over. So a client
 /// sending mail is never cut off, however many recipients it has, while
 /// NOOP/VRFY/RSET loops and harvesting with rejected RCPTs are.
@@ -251,7 +252,12 @@ impl CommandBudget {
                 cut = None;
             } else if line.starts_with(b"354") {
                 self.after_data = true;
-            } else if answers_data || line.starts_with(b"250 2.1.5") || line.starts_with(b"220") {
+            } else if answers_data
+                || line.starts_with(b"250 2.1.5")
+                || line.starts_with(b"220")
+                // BDAT chunks and the message they make (RFC 3030).
+                || line.starts_with(b"250 2.0.0 Ok: ")
+            {
                 // Part of a transaction, or free.
             } else {
                 self.used = self.used.saturating_add(1);
@@ -445,6 +451,25 @@ mod tests {
         let mut b = CommandBudget::new(2);
         let batch = b"250 2.1.0 Ok\r\n550 5.1.1 No\r\n550 5.1.1 No\r\n550 5.1.1 No\r\n";
         assert_eq!(b.count_replies(batch), Some(14 + 14 + 14));
+    }
+
+    #[test]
+    fn bdat_chunks_belong_to_the_transaction() {
+        let mut b = CommandBudget::new(2);
+        assert_eq!(b.count_replies(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"), None);
+        for _ in 0..100 {
+            assert_eq!(
+                b.count_replies(b"250 2.0.0 Ok: 65536 octets received\r\n"),
+                None
+            );
+        }
+        assert_eq!(
+            b.count_replies(b"250 2.0.0 Ok: queued as 0123ABC\r\n"),
+            None
+        );
+        // NOOP and RSET (`250 2.0.0 Ok` without a colon) still count.
+        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"), None);
+        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n"), Some(0));
     }
 
     #[test]

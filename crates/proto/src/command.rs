@@ -138,6 +138,16 @@ pub fn parse_command(line: &[u8], utf8: bool) -> Result<Command, Reply> {
     }
 }
 
+/// Whether `line` (without its line ending) is a BDAT command, well-formed
+/// or not. A BDAT whose chunk size cannot be read leaves no way to tell
+/// where its chunk ends: the session must close rather than read the chunk's
+/// octets as commands.
+pub fn is_bdat(line: &[u8]) -> bool {
+    line.len() >= 4
+        && line[..4].eq_ignore_ascii_case(b"BDAT")
+        && matches!(line.get(4), None | Some(b' ' | b'\t'))
+}
+
 /// C0 controls except TAB, and DEL.
 fn is_control_byte(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f

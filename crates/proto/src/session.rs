@@ -30,6 +30,9 @@
 mod auth;
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod bdat_tests;
+mod chunk;
 mod commands;
 mod data;
 mod framing;
@@ -41,7 +44,7 @@ use std::mem;
 use std::time::{Duration, Instant};
 
 use crate::address::{Mailbox, ReversePath};
-use crate::command::{parse_command, MailParams};
+use crate::command::{is_bdat, parse_command, MailParams};
 use crate::reply::Reply;
 use crate::sasl::{Exchange, Mechanism, Nonces};
 
@@ -49,6 +52,7 @@ pub use crate::sasl::{AuthAnswer, AuthRequest, ScramKeys, Secret};
 
 pub use auth::AuthOutcome;
 
+use chunk::ChunkReader;
 use data::DataReader;
 use framing::{Frame, LineBuffer};
 
@@ -257,6 +261,9 @@ struct Transaction {
     mail_from: ReversePath,
     params: MailParams,
     recipients: Vec<Mailbox>,
+    /// The content received so far by BDAT (RFC 3030), once the first
+    /// chunk came; DATA and further RCPTs are then out of sequence.
+    chunks: Option<Box<ChunkReader>>,
 }
 
 /// What the incoming bytes are.
@@ -267,6 +274,23 @@ enum Reading {
     Data(DataReader, Transaction),
     /// Inside an AUTH exchange: each line is a SASL response (RFC 4954 §4).
     Auth(Box<Exchange>),
+    /// After a `BDAT` command: the octets of its chunk, taken as they are.
+    Chunk(Chunk),
+}
+
+/// The chunk of a `BDAT` command still to be read (RFC 3030 §2).
+#[derive(Debug)]
+struct Chunk {
+    /// Its declared size.
+    size: u64,
+    /// Octets still to come.
+    remaining: u64,
+    /// `BDAT n LAST`: the message ends with this chunk.
+    last: bool,
+    /// The reply refusing the command, sent once its octets are read: a
+    /// refused BDAT's chunk is read all the same, so that none of it can
+    /// run as commands.
+    refused: Option<Reply>,
 }
 
 /// A request to the driver that must be answered before anything else
@@ -371,6 +395,13 @@ impl Session {
             if self.step() {
                 continue;
             }
+            // The DATA or BDAT that held shutdown back has been answered:
+            // waiting for the client's next command could take the whole
+            // command timeout.
+            if self.shutting_down && self.is_idle() {
+                self.shut_down_now();
+                continue;
+            }
             if !self.out.is_empty() {
                 return Action::Send(mem::take(&mut self.out));
             }
@@ -385,7 +416,7 @@ impl Session {
         // blocks of data.
         let timeout = match self.reading {
             Reading::Commands | Reading::Auth(_) => self.cfg.timeouts.command,
-            Reading::Data(..) => self.cfg.timeouts.data_block,
+            Reading::Data(..) | Reading::Chunk(_) => self.cfg.timeouts.data_block,
         };
         self.last_activity + timeout
     }
@@ -536,6 +567,21 @@ impl Session {
                 }
                 progressed
             }
+            Reading::Chunk(chunk) => {
+                let bytes = self.input.take_raw(chunk.remaining);
+                chunk.remaining -= bytes.len() as u64;
+                if chunk.refused.is_none() {
+                    if let Some(reader) = self.transaction.as_mut().and_then(|t| t.chunks.as_mut())
+                    {
+                        reader.push(bytes);
+                    }
+                }
+                if chunk.remaining > 0 {
+                    return !bytes.is_empty();
+                }
+                self.end_of_chunk();
+                true
+            }
             Reading::Auth(_) => {
                 match self.input.next_frame() {
                     None => return false,
@@ -590,6 +636,17 @@ impl Session {
         let utf8 = self.transaction.as_ref().is_some_and(|t| t.params.smtputf8);
         match parse_command(line, utf8) {
             Ok(command) => self.command(command),
+            Err(reply) if is_bdat(line) => {
+                // Where the chunk ends is unknown: its octets would be read
+                // as commands (RFC 3030 §2; Postfix also hangs up here).
+                self.send(reply);
+                self.send(Reply::new(
+                    421,
+                    (4, 7, 0),
+                    "Cannot find the end of the BDAT chunk, closing connection",
+                ));
+                self.close();
+            }
             Err(reply) => self.reply(reply),
         }
     }
@@ -615,6 +672,49 @@ impl Session {
                 self.waiting = Waiting::Storage(Some(message));
             }
             Err(reply) => self.reply(reply),
+        }
+    }
+
+    /// The octets of a BDAT chunk are all read: acknowledge the chunk,
+    /// store the message after the last one, or send the refusal.
+    fn end_of_chunk(&mut self) {
+        let Reading::Chunk(chunk) = mem::replace(&mut self.reading, Reading::Commands) else {
+            return;
+        };
+        if let Some(reply) = chunk.refused {
+            return self.reply(reply);
+        }
+        let Some(t) = self.transaction.as_mut() else {
+            return;
+        };
+        let faulty = t.chunks.as_ref().is_some_and(|r| r.has_fault());
+        if !chunk.last && !faulty {
+            let text = format!("Ok: {} octets received", chunk.size);
+            return self.send(Reply::new(250, (2, 0, 0), text));
+        }
+        // The last chunk, or a message already refused: RFC 3030 §2 ends
+        // the transaction either way (a client told 5xx sends no more chunks).
+        let Some(mut t) = self.transaction.take() else {
+            return;
+        };
+        self.recipient_overshoot = 0;
+        let reader = t.chunks.take();
+        match reader.map(|r| r.finish()) {
+            Some(Ok(body)) => {
+                let message = Message {
+                    helo: t.helo.name,
+                    esmtp: t.helo.esmtp,
+                    tls: self.tls,
+                    auth_user: self.auth_user.clone(),
+                    mail_from: t.mail_from,
+                    params: t.params,
+                    recipients: t.recipients,
+                    body,
+                };
+                self.waiting = Waiting::Storage(Some(message));
+            }
+            Some(Err(reply)) => self.reply(reply),
+            None => {}
         }
     }
 

@@ -125,14 +125,14 @@ fn the_advertisement_changes_after_starttls() {
     assert_eq!(
         c.say(b"EHLO c\r\n"),
         "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
-         250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-STARTTLS\r\n\
+         250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-STARTTLS\r\n\
          250 AUTH SCRAM-SHA-256 CRAM-MD5\r\n"
     );
     c.say(b"STARTTLS\r\n");
     assert_eq!(
         c.say(b"EHLO c\r\n"),
         "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
-         250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 AUTH SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN\r\n"
+         250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 AUTH SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN\r\n"
     );
 }
 

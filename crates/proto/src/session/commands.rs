@@ -1,10 +1,11 @@
 //! What the session does with each parsed command (RFC 5321 §4.1.1), in
 //! which order commands may come (§4.1.4), and what EHLO advertises.
 
+use super::chunk::ChunkReader;
 use super::data::DataReader;
-use super::{Helo, Reading, RecipientCheck, Session, Transaction, Waiting};
+use super::{Chunk, Helo, Reading, RecipientCheck, Session, Transaction, Waiting};
 use crate::address::{Mailbox, ReversePath};
-use crate::command::{Command, MailParams};
+use crate::command::{Body, Command, MailParams};
 use crate::reply::Reply;
 
 /// 452 4.5.3 replies tolerated per transaction before they count as errors
@@ -30,8 +31,7 @@ impl Session {
             Command::Mail(from, params) => self.mail(from, params),
             Command::Rcpt(to) => self.rcpt(to),
             Command::Data => self.data(),
-            // RFC 3030: CHUNKING is not advertised, so BDAT is unknown here.
-            Command::Bdat(..) => self.reply(Reply::new(502, (5, 5, 1), "CHUNKING not supported")),
+            Command::Bdat(size, last) => self.bdat(size, last),
             Command::Rset => {
                 // RFC 5321 §4.1.1.5: abort the transaction, keep EHLO.
                 self.reset_transaction();
@@ -53,7 +53,7 @@ impl Session {
             Command::Expn(_) => self.reply(Reply::new(502, (5, 5, 1), "EXPN not supported")),
             Command::Help(_) => {
                 let mut text =
-                    "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP".to_string();
+                    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP".to_string();
                 if self.cfg.starttls && !self.tls {
                     text.push_str(" STARTTLS");
                 }
@@ -75,6 +75,7 @@ impl Session {
             "8BITMIME".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
             "SMTPUTF8".to_string(),
+            "CHUNKING".to_string(),
         ];
         // RFC 3207 §4.2: not offered again once TLS is active.
         if self.cfg.starttls && !self.tls {
@@ -142,6 +143,15 @@ impl Session {
                 "Message size exceeds fixed limit",
             ));
         }
+        // RFC 3030 §3: BINARYMIME is not offered (the content would have to
+        // go on by BDAT to every next hop, and to Maildir readers as is).
+        if params.body == Body::BinaryMime {
+            return self.reply(Reply::new(
+                555,
+                (5, 5, 4),
+                "BODY=BINARYMIME is not supported",
+            ));
+        }
         // RFC 4954 §5: an AUTH= claim from a client we have not
         // authenticated is not trusted; it is kept as `AUTH=<>`. Why: the
         // claim would otherwise travel on as if we had vouched for it.
@@ -153,6 +163,7 @@ impl Session {
             mail_from,
             params,
             recipients: Vec::new(),
+            chunks: None,
         });
         self.reply(Reply::new(250, (2, 1, 0), "Ok"));
     }
@@ -164,6 +175,9 @@ impl Session {
         let Some(t) = &self.transaction else {
             return self.reply(bad_sequence("Error: need MAIL command"));
         };
+        if t.chunks.is_some() {
+            return self.reply(bad_sequence("Error: RCPT after BDAT"));
+        }
         // RFC 5321 §4.5.3.1.10: 452 for recipients over the limit; the
         // client sends them in a later transaction.
         if t.recipients.len() >= self.cfg.max_recipients {
@@ -191,6 +205,11 @@ impl Session {
         let Some(t) = self.transaction.take() else {
             return self.reply(bad_sequence("Error: need MAIL command"));
         };
+        // RFC 3030 §2: one transaction uses DATA or BDAT, never both.
+        if t.chunks.is_some() {
+            self.transaction = Some(t);
+            return self.reply(bad_sequence("Error: DATA after BDAT"));
+        }
         // RFC 5321 §3.3: DATA needs at least one accepted recipient.
         if t.recipients.is_empty() {
             self.transaction = Some(t);
@@ -200,6 +219,37 @@ impl Session {
         self.send(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
         let reader = DataReader::new(self.cfg.max_message_size, self.cfg.bare_lf);
         self.reading = Reading::Data(reader, t);
+    }
+
+    /// `BDAT size [LAST]` (RFC 3030 §2). The chunk's octets follow the
+    /// command line at once (the client does not wait for a reply), so they
+    /// are read even when the command is refused; the reply comes after them.
+    fn bdat(&mut self, size: u64, last: bool) {
+        let refused = if self.auth_missing() {
+            Some(Reply::new(530, (5, 7, 0), "Authentication required"))
+        } else {
+            match &mut self.transaction {
+                None => Some(bad_sequence("Error: need MAIL command")),
+                Some(t) if t.recipients.is_empty() => {
+                    Some(bad_sequence("Error: need RCPT command"))
+                }
+                Some(t) => {
+                    t.chunks.get_or_insert_with(|| {
+                        Box::new(ChunkReader::new(
+                            self.cfg.max_message_size,
+                            self.cfg.bare_lf,
+                        ))
+                    });
+                    None
+                }
+            }
+        };
+        self.reading = Reading::Chunk(Chunk {
+            size,
+            remaining: size,
+            last,
+            refused,
+        });
     }
 
     fn starttls(&mut self) {

@@ -18,6 +18,9 @@ pub(super) struct DataReader {
     /// The previous line ended in CRLF; true at the start, so that `.<CRLF>`
     /// right after the 354 ends an empty message (as chasquid and mox do).
     after_crlf: bool,
+    /// BDAT content (RFC 3030): no end line and no dot-stuffing; the
+    /// chunk sizes delimit the message.
+    chunked: bool,
     faults: Faults,
 }
 
@@ -44,8 +47,23 @@ impl DataReader {
             max_size,
             bare_lf,
             after_crlf: true,
+            chunked: false,
             faults: Faults::default(),
         }
+    }
+
+    /// A reader for BDAT content: lines are taken as they are, a `.` line
+    /// included, and never end the message.
+    pub(super) fn chunked(max_size: u64, bare_lf: BareLf) -> DataReader {
+        DataReader {
+            chunked: true,
+            ..DataReader::new(max_size, bare_lf)
+        }
+    }
+
+    /// True once the message is known to be refused at its end.
+    pub(super) fn has_fault(&self) -> bool {
+        self.faults.any()
     }
 
     /// Takes one framing event; returns true when it was the end of data.
@@ -72,7 +90,7 @@ impl DataReader {
         // else. Why so strict: a server that also accepts <LF>.<LF> or
         // <CR>.<CR> lets a client smuggle a second message past a relay that
         // does not (SMTP smuggling, CVE-2023-51764/51765/51766).
-        if self.after_crlf && raw == b".\r\n" {
+        if !self.chunked && self.after_crlf && raw == b".\r\n" {
             return true;
         }
         let crlf = raw.ends_with(b"\r\n");
@@ -87,7 +105,11 @@ impl DataReader {
             self.faults.bare_lf = true;
         }
         // RFC 5321 §4.5.2: a line starting with "." loses that first ".".
-        let content = content.strip_prefix(b".").unwrap_or(content);
+        // BDAT content is never dot-stuffed (RFC 3030 §2).
+        let content = match content.strip_prefix(b".") {
+            Some(unstuffed) if !self.chunked => unstuffed,
+            _ => content,
+        };
         if self.faults.any() {
             // The message will be refused: no need to keep its bytes.
             self.drop_body();

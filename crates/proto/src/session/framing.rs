@@ -65,6 +65,27 @@ impl LineBuffer {
         self.start == self.buf.len()
     }
 
+    /// Takes up to `max` unread octets as they are, without framing (the
+    /// content of a BDAT chunk, RFC 3030). Called only between lines, never
+    /// inside an over-long line being discarded.
+    pub(super) fn take_raw(&mut self, max: u64) -> &[u8] {
+        debug_assert!(self.discarding.is_none());
+        let avail = self.buf.len() - self.start;
+        let n = usize::try_from(max).map_or(avail, |max| max.min(avail));
+        let begin = self.start;
+        self.start += n;
+        &self.buf[begin..begin + n]
+    }
+
+    /// What is left when the input ends: the unfinished last line (without
+    /// LF), or `None` when there is none or it was over-long (already
+    /// reported as [`Frame::TooLong`]).
+    pub(super) fn take_unfinished(&mut self) -> Option<Vec<u8>> {
+        let rest = self.buf.split_off(self.start);
+        self.clear();
+        (!rest.is_empty()).then_some(rest)
+    }
+
     /// The next framing event, or `None` when more input is needed.
     pub(super) fn next_frame(&mut self) -> Option<Frame<'_>> {
         let avail = &self.buf[self.start..];
