@@ -11,7 +11,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -77,10 +77,8 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_full_disk_gets_451_keeps_nothing_half_written_and_recovers_by_itself() {
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let closed = SocketAddr::new(lo, common::free_port(lo));
     let setup = Setup::new(&format!("[routes]\n\"remote.test\" = \"{closed}\"\n"));
     let _tmpfs = match Tmpfs::mount(&setup.data_dir, "2m") {
         Ok(m) => m,

@@ -173,7 +173,14 @@ pub struct DnsStub {
 impl DnsStub {
     /// Starts serving `zone` on a free port of 127.0.0.1.
     pub fn start(zone: Zone) -> DnsStub {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind DNS stub UDP socket");
+        let udp = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("bind DNS stub UDP socket");
+            // The TCP side takes the same port number: one no server of
+            // this test binary was given.
+            if super::claim_port(udp.local_addr().expect("DNS stub address").port()) {
+                break udp;
+            }
+        };
         udp.set_read_timeout(Some(Duration::from_millis(100)))
             .expect("set DNS stub read timeout");
         let addr = udp.local_addr().expect("DNS stub local addr");

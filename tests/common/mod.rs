@@ -15,13 +15,14 @@ pub mod outbound;
 pub mod process;
 pub mod sink;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 // Each test file uses a different part of the harness.
@@ -45,10 +46,27 @@ pub const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A free TCP port on `ip` (bound, then released: the server binds it next).
 pub fn free_port(ip: IpAddr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("no free port on {ip}: {e}"))
-        .port()
+    // Never the same port twice in one test binary: a port freed by a
+    // stopped server (or kept free on purpose, to be refused) must not be
+    // handed to a test running alongside, whose server would then answer
+    // for the first. (Cargo runs test binaries one at a time.)
+    for _ in 0..100 {
+        let port = TcpListener::bind((ip, 0))
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("no free port on {ip}: {e}"))
+            .port();
+        if claim_port(port) {
+            return port;
+        }
+    }
+    panic!("no port on {ip} that this test binary has not used yet")
+}
+
+/// Records `port` as used by this test binary; false if it already was.
+/// Every port the harness binds or hands out goes through here.
+pub fn claim_port(port: u16) -> bool {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    GIVEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port)
 }
 
 /// A TOML basic string holding `s`.

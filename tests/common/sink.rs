@@ -95,7 +95,7 @@ pub struct Sink {
 impl Sink {
     /// Starts on a free port of `ip`.
     pub fn start(ip: IpAddr, script: Script) -> Sink {
-        Sink::start_on(SocketAddr::new(ip, 0), script)
+        Sink::start_on(SocketAddr::new(ip, super::free_port(ip)), script)
     }
 
     /// Starts on `addr` (a port a test reserved, e.g. to bring the sink "up" late).
