@@ -106,6 +106,13 @@ fn connecting_too_fast_gets_421_while_others_are_served() {
     }
     assert_refused(&server, fast, "fourth connection within a minute");
     assert_refused(&server, fast, "refusals do not refill the rate");
+    // `status` shows how often each limit bit, by its [limits] key.
+    let out = server.cli(&["status"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("limit refusals: connection_rate=2\n"),
+        "{status}"
+    );
     served(&server, Ipv4Addr::new(127, 0, 0, 8));
     for _ in 0..5 {
         served(&server, TRUSTED);

@@ -163,6 +163,26 @@ fn the_counters_move_during_a_run() {
 }
 
 #[test]
+fn limit_refusals_are_counted_by_the_key_of_the_limit() {
+    let (toml, addr) = metrics_toml();
+    let server = server_with(&format!("{toml}\n[limits]\nconnection_rate = 1\n"), &[]);
+    let (_, body) = get(addr, "/metrics");
+    assert!(
+        body.contains("# TYPE portcullis_limit_refusals counter"),
+        "{body}"
+    );
+    let fast = Ipv4Addr::new(127, 0, 0, 9);
+    server.ehlo_from(fast).quit_collect();
+    let mut refused = common::Client::connect_addr(IpAddr::V4(fast), server.smtp_addr());
+    assert_eq!(refused.read_reply().0, 421);
+    wait_for(
+        addr,
+        "portcullis_limit_refusals_total{limit=\"connection_rate\"}",
+        1,
+    );
+}
+
+#[test]
 fn only_get_metrics_is_served_and_the_endpoint_is_off_by_default() {
     let (toml, addr) = metrics_toml();
     let server = Server::start(&toml);

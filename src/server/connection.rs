@@ -181,12 +181,13 @@ async fn run(
     let banned = auth_guard::banned(&shared.auth_throttle, ip).filter(|_| !exempt);
     if let (Some(ban), false) = (&banned, role == Role::Submissions) {
         let mut tcp = tcp;
+        limits::count(&shared.stats, "auth.ban_after");
         auth_guard::refuse(&mut tcp, ban).await;
         return;
     }
     // Abuse limits (issue 7 §4): over one, the client gets 421 4.7.0 before
     // it costs a DNS lookup or a greeting. The permit frees its place on drop.
-    let _permit = match limits::admit(&rt, ip) {
+    let _permit = match limits::admit(&rt, ip, &shared.stats) {
         Ok(permit) => permit,
         Err(reply) => {
             if role != Role::Submissions {
@@ -208,7 +209,7 @@ async fn run(
     // implicit TLS the client speaks first by design).
     let tcp = match role {
         Role::Submissions => tcp,
-        _ => match limits::greet_check(tcp, &rt.config).await {
+        _ => match limits::greet_check(tcp, &rt.config, &shared.stats).await {
             Some(tcp) => tcp,
             None => return,
         },
@@ -234,6 +235,7 @@ async fn run(
         _ => Stream::Plain(tcp),
     };
     if let Some(ban) = &banned {
+        limits::count(&shared.stats, "auth.ban_after");
         auth_guard::refuse(&mut stream, ban).await;
         return;
     }
@@ -264,6 +266,9 @@ async fn run(
                     auth_guard::refusal().write_to(&mut bytes);
                 }
                 let over_budget = !after.close && watch.over_budget(&mut bytes);
+                if over_budget {
+                    limits::count(&shared.stats, "commands_before_mail");
+                }
                 super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
                     stream.write_all(&bytes).await?;
@@ -361,6 +366,7 @@ async fn run(
                 // (a read that is always ready never times out), the session ends.
                 if watch.expired(Instant::now()) {
                     info!("session time limit reached");
+                    limits::count(&shared.stats, "session_time");
                     let reply = SessionWatch::expired_reply(&rt.config).to_bytes();
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await;
                     break;

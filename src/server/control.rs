@@ -131,6 +131,24 @@ fn status(shared: &Shared) -> String {
     ] {
         let _ = writeln!(out, "{label}: {}", counter.load(Ordering::Relaxed));
     }
+    let refusals: Vec<String> = s
+        .limit_refusals
+        .snapshot()
+        .into_iter()
+        .map(|(labels, n)| {
+            let key = labels.trim_start_matches("limit=\"").trim_end_matches('"');
+            format!("{key}={n}")
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "limit refusals: {}",
+        if refusals.is_empty() {
+            "none".to_string()
+        } else {
+            refusals.join(" ")
+        }
+    );
     let _ = writeln!(
         out,
         "queue: {} messages",

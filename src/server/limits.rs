@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::info;
 
-use super::runtime::Runtime;
+use super::runtime::{Runtime, Stats};
 
 /// How long a refusal may take to write before the connection is dropped.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,7 +54,7 @@ impl Drop for Permit {
 /// Admits a connection from `ip` under the runtime's limits, or returns the
 /// `421 4.7.0` to send before closing. Clients that `relay.allow` lets relay
 /// by address are trusted: they skip the per-client limits (not the total).
-pub fn admit(rt: &Runtime, ip: IpAddr) -> Result<Permit, Reply> {
+pub fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, Reply> {
     let l = &rt.config.limits;
     let limits = ConnectionLimits {
         total: l.connections,
@@ -69,9 +69,16 @@ pub fn admit(rt: &Runtime, ip: IpAddr) -> Result<Permit, Reply> {
         Ok(()) => Ok(Permit { ip }),
         Err(refusal) => {
             info!(limit = refusal.name(), "connection refused: over a limit");
+            count(stats, refusal.name());
             Err(refusal.reply(&rt.config.hostname))
         }
     }
+}
+
+/// Counts a client cut off by the `[limits]` key `limit`, for `status`
+/// and the metrics: an admin tuning a limit sees how often it bites.
+pub fn count(stats: &Stats, limit: &str) {
+    stats.limit_refusals.add(&format!("limit=\"{limit}\""));
 }
 
 /// Writes `reply` (bounded in time) and closes.
@@ -89,7 +96,7 @@ pub async fn refuse(mut tcp: TcpStream, reply: &Reply) {
 /// non-blocking peek decides, at no cost for a client that waits. Returns
 /// the stream for a well-behaved client; an early talker gets `554 5.5.1`
 /// and the connection is closed.
-pub async fn greet_check(tcp: TcpStream, config: &Config) -> Option<TcpStream> {
+pub async fn greet_check(tcp: TcpStream, config: &Config, stats: &Stats) -> Option<TcpStream> {
     let delay = config.limits.greeting_delay_ms;
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -98,6 +105,7 @@ pub async fn greet_check(tcp: TcpStream, config: &Config) -> Option<TcpStream> {
         return Some(tcp);
     }
     info!("client sent data before the greeting");
+    count(stats, "greeting_delay_ms");
     let reply = Reply::new(
         554,
         (5, 5, 1),

@@ -258,6 +258,12 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
         s.proxy.snapshot(),
     );
     family(
+        "portcullis_limit_refusals",
+        "counter",
+        "Clients cut off by an abuse limit, by the configuration key of that limit.",
+        s.limit_refusals.snapshot(),
+    );
+    family(
         "portcullis_queue_messages",
         "gauge",
         "Messages in the outbound queue.",

@@ -265,6 +265,10 @@ pub struct Stats {
     pub proxy: Labeled,
     /// Outbound attempts per recipient, by `result="…"` (the outbound runner counts).
     pub delivery_attempts: Labeled,
+    /// Clients cut off by an abuse limit, by `limit="<key>"`: the `[limits]`
+    /// key (`connections`, `connection_rate`, `greeting_delay_ms`,
+    /// `session_time`…) or `auth.ban_after` for a banned client.
+    pub limit_refusals: Labeled,
 }
 
 impl Stats {
