@@ -341,6 +341,7 @@ async fn reload(
         .map_err(|r| r.0)?;
     let listen = rt.config.listen.clone();
     shared.current.set(rt);
+    shared.outbound.reconfigured();
     info!("reload applied");
     let mut lines: Vec<String> = report.lines.iter().map(|l| l.to_string()).collect();
     lines.push(report.summary());

@@ -18,6 +18,7 @@ pub mod admin;
 mod conn;
 mod deliver;
 mod finish;
+mod limit;
 mod local;
 mod resolve;
 mod session;
@@ -32,6 +33,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use portcullis_core::config::Config;
+
+use limit::ConnectionLimit;
 use portcullis_core::outbound::route::route_for;
 use portcullis_core::outbound::transition::next_due;
 use portcullis_core::outbound::{domain_of, Attempt, Failure, Route};
@@ -64,6 +67,8 @@ enum Event {
     Flush(oneshot::Sender<usize>),
     /// A job of message `id` finished.
     Done(String),
+    /// The configuration was reloaded: apply its limits.
+    Reconfigured,
 }
 
 /// The handle the rest of the server holds.
@@ -97,6 +102,12 @@ pub fn kick(id: &str) {
 impl Outbound {
     /// Makes every queued message due now (`portcullis queue flush`);
     /// returns how many messages that is.
+    /// Tells the runner a reload applied a new configuration (its
+    /// `limits.outbound_connections` may have changed).
+    pub fn reconfigured(&self) {
+        let _ = self.events.send(Event::Reconfigured);
+    }
+
     pub async fn flush(&self) -> Result<usize, String> {
         let (tx, rx) = oneshot::channel();
         self.events
@@ -110,9 +121,19 @@ impl Outbound {
 /// Starts the runner on the current tokio runtime.
 pub fn start(pending: Pending, shared: Arc<Shared>) {
     let Pending(events, tx) = pending;
-    let limits = &shared.current.get().config.limits;
+    let limit = shared
+        .current
+        .get()
+        .config
+        .limits
+        .outbound_connections
+        .max(1);
     let runner = Runner {
-        connections: Arc::new(Semaphore::new(limits.outbound_connections.max(1))),
+        connections: Arc::new(Semaphore::new(limit)),
+        connection_limit: ConnectionLimit {
+            applied: limit,
+            owed: 0,
+        },
         shared: shared.clone(),
         events,
         tx,
@@ -163,6 +184,7 @@ struct Runner {
     busy: HashMap<String, usize>,
     dests: Dests,
     connections: Arc<Semaphore>,
+    connection_limit: ConnectionLimit,
     env: Arc<Mutex<Option<Arc<DeliveryEnv>>>>,
 }
 
@@ -200,8 +222,17 @@ impl Runner {
                 self.rescan();
                 last_scan = tokio::time::Instant::now();
             }
+            // A cut limit is owed until enough connections closed.
+            if self.connection_limit.owed > 0 {
+                self.follow_limits();
+            }
             self.dispatch(unix_now());
         }
+    }
+
+    fn follow_limits(&mut self) {
+        let wanted = self.shared.current.get().config.limits.outbound_connections;
+        self.connection_limit.follow(&self.connections, wanted);
     }
 
     fn handle(&mut self, event: Event) {
@@ -222,6 +253,7 @@ impl Runner {
                 info!(messages = ids.len(), in_flight = busy, "queue flush");
                 let _ = answer.send(ids.len() + busy);
             }
+            Event::Reconfigured => self.follow_limits(),
             Event::Done(id) => {
                 let left = self.busy.get_mut(&id).map(|n| {
                     *n = n.saturating_sub(1);
