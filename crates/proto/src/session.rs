@@ -658,19 +658,7 @@ impl Session {
         };
         self.recipient_overshoot = 0;
         match reader.finish() {
-            Ok(body) => {
-                let message = Message {
-                    helo: t.helo.name,
-                    esmtp: t.helo.esmtp,
-                    tls: self.tls,
-                    auth_user: self.auth_user.clone(),
-                    mail_from: t.mail_from,
-                    params: t.params,
-                    recipients: t.recipients,
-                    body,
-                };
-                self.waiting = Waiting::Storage(Some(message));
-            }
+            Ok(body) => self.store(t, body),
             Err(reply) => self.reply(reply),
         }
     }
@@ -700,22 +688,25 @@ impl Session {
         self.recipient_overshoot = 0;
         let reader = t.chunks.take();
         match reader.map(|r| r.finish()) {
-            Some(Ok(body)) => {
-                let message = Message {
-                    helo: t.helo.name,
-                    esmtp: t.helo.esmtp,
-                    tls: self.tls,
-                    auth_user: self.auth_user.clone(),
-                    mail_from: t.mail_from,
-                    params: t.params,
-                    recipients: t.recipients,
-                    body,
-                };
-                self.waiting = Waiting::Storage(Some(message));
-            }
+            Some(Ok(body)) => self.store(t, body),
             Some(Err(reply)) => self.reply(reply),
             None => {}
         }
+    }
+
+    /// A complete message: ask the driver to store it.
+    fn store(&mut self, t: Transaction, body: Vec<u8>) {
+        let message = Message {
+            helo: t.helo.name,
+            esmtp: t.helo.esmtp,
+            tls: self.tls,
+            auth_user: self.auth_user.clone(),
+            mail_from: t.mail_from,
+            params: t.params,
+            recipients: t.recipients,
+            body,
+        };
+        self.waiting = Waiting::Storage(Some(message));
     }
 
     /// Queues a reply that is not an error to count (or is counted elsewhere).
