@@ -1,6 +1,9 @@
 //! What one password enrolment stores, and how each SASL mechanism checks
 //! a login against it: Argon2id for PLAIN/LOGIN, SCRAM-SHA-256 keys
 //! (RFC 5802, RFC 7677) and the CRAM-MD5 HMAC states (RFC 2195).
+//!
+//! Argon2id and SCRAM are computed over the SASLprep'd password (RFC 4013,
+//! see `saslprep.rs`), CRAM-MD5 over the raw bytes.
 
 use std::fmt;
 
@@ -12,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::md5_state::{self, Md5};
+use super::saslprep;
 use super::UsersError;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -72,10 +76,37 @@ pub fn burn_password_check(password: &[u8]) -> bool {
             .map(|h| h.to_string())
             .unwrap_or_default()
     });
-    if let Ok(hash) = PasswordHash::new(phc) {
-        let _ = Argon2::default().verify_password(password, &hash);
-    }
+    // The same steps as a real check (SASLprep, then Argon2), so the
+    // timing matches that of a wrong password for an existing user.
+    let _ = check_password(phc, password);
     false
+}
+
+/// RFC 4616 §2: SASLprep the client's password (RFC 4013), then verify it
+/// against the Argon2id PHC string, in constant time inside the argon2 crate.
+///
+/// A password that is not UTF-8 or that SASLprep refuses cannot be anyone's
+/// (enrolment stores only prepared passwords), so it fails; it still costs
+/// one Argon2 verification. Why: an early `false` would answer faster for
+/// an existing user than [`burn_password_check`] does for an unknown one,
+/// and so reveal which user names exist.
+fn check_password(phc: &str, password: &[u8]) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    // The PHC string carries its own parameters; Argon2::default() only
+    // provides the implementation.
+    let argon2 = Argon2::default();
+    let prepared = std::str::from_utf8(password)
+        .ok()
+        .and_then(|p| saslprep::prepare(p).ok());
+    match prepared {
+        Some(prepared) => argon2.verify_password(prepared.as_bytes(), &hash).is_ok(),
+        None => {
+            let _ = argon2.verify_password(password, &hash);
+            false
+        }
+    }
 }
 
 impl Credentials {
@@ -83,9 +114,11 @@ impl Credentials {
     /// hash (default, OWASP-recommended parameters), SCRAM-SHA-256 keys with a
     /// random 16-byte salt and 4096 iterations, and the CRAM-MD5 states.
     ///
-    /// The password is used as its UTF-8 bytes; no SASLprep (RFC 4013)
-    /// normalisation is applied, which is the same for printable ASCII.
-    /// An empty password is refused.
+    /// Argon2id and SCRAM hash the SASLprep'd password (RFC 4013; RFC 5802
+    /// §2.2 `Hi(Normalize(password), …)`); CRAM-MD5 uses the raw UTF-8 bytes.
+    /// Printable ASCII is unchanged by SASLprep, so such passwords give the
+    /// credentials they always did. An empty password, or one SASLprep
+    /// refuses or maps to nothing, is refused.
     pub fn derive(password: &str) -> Result<Credentials, UsersError> {
         Credentials::derive_with(password, &Argon2::default(), SCRAM_ITERATIONS)
     }
@@ -97,25 +130,46 @@ impl Credentials {
         argon2: &Argon2<'_>,
         scram_iterations: u32,
     ) -> Result<Credentials, UsersError> {
-        if password.is_empty() {
-            return Err(UsersError::EmptyPassword);
-        }
-        let pw = password.as_bytes();
         let mut rng = rand::thread_rng();
         let mut argon_salt = [0u8; 16];
         rng.fill_bytes(&mut argon_salt);
-        let salt = SaltString::encode_b64(&argon_salt)
+        let mut scram_salt = [0u8; SCRAM_SALT_LEN];
+        rng.fill_bytes(&mut scram_salt);
+        Credentials::derive_with_salts(password, argon2, scram_iterations, &argon_salt, &scram_salt)
+    }
+
+    /// [`Credentials::derive_with`] with the salts given, so a test can pin
+    /// the exact stored credentials of a password.
+    fn derive_with_salts(
+        password: &str,
+        argon2: &Argon2<'_>,
+        scram_iterations: u32,
+        argon_salt: &[u8],
+        scram_salt: &[u8],
+    ) -> Result<Credentials, UsersError> {
+        if password.is_empty() {
+            return Err(UsersError::EmptyPassword);
+        }
+        // RFC 5802 §2.2 and §5.1: SCRAM's Hi() runs over SASLprep(password)
+        // with the stored-string rules; PLAIN and LOGIN passwords are
+        // prepared the same way before Argon2 (RFC 4616 §2, check_password).
+        // Why refuse rather than store raw: a password SASLprep rejects
+        // could never be entered through SCRAM, and control characters
+        // type differently on every terminal.
+        let prepared = saslprep::prepare(password)?;
+        let salt = SaltString::encode_b64(argon_salt)
             .map_err(|e| UsersError::Hash(format!("cannot encode the Argon2 salt: {e}")))?;
         let phc = argon2
-            .hash_password(pw, &salt)
+            .hash_password(prepared.as_bytes(), &salt)
             .map_err(|e| UsersError::Hash(e.to_string()))?
             .to_string();
-        let mut scram_salt = vec![0u8; SCRAM_SALT_LEN];
-        rng.fill_bytes(&mut scram_salt);
         Ok(Credentials {
             argon2: phc,
-            scram: ScramKeys::derive(pw, &scram_salt, scram_iterations),
-            cram: CramMd5State::derive(pw),
+            scram: ScramKeys::derive(prepared.as_bytes(), scram_salt, scram_iterations),
+            // RFC 2195 defines no normalisation: clients key HMAC-MD5 with
+            // the password's raw bytes, so the states are derived from
+            // those, not from the SASLprep'd form.
+            cram: CramMd5State::derive(password.as_bytes()),
         })
     }
 
@@ -140,15 +194,12 @@ impl Credentials {
         })
     }
 
-    /// For PLAIN and LOGIN: whether `password` is this user's password.
-    /// The comparison inside the argon2 crate is constant-time.
+    /// For PLAIN and LOGIN: whether `password`, as the client sent it, is
+    /// this user's password once SASLprep'd (RFC 4616 §2). A password that
+    /// is not UTF-8 or that SASLprep refuses is simply wrong. The comparison
+    /// inside the argon2 crate is constant-time.
     pub fn verify_password(&self, password: &[u8]) -> bool {
-        let Ok(hash) = PasswordHash::new(&self.argon2) else {
-            return false;
-        };
-        // The PHC string carries its own parameters; Argon2::default() only
-        // provides the implementation.
-        Argon2::default().verify_password(password, &hash).is_ok()
+        check_password(&self.argon2, password)
     }
 
     /// For CRAM-MD5 (RFC 2195): `HMAC-MD5(password, challenge)`, computed from
@@ -315,8 +366,12 @@ pub(crate) fn cheap_argon2() -> Argon2<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::SaslprepError;
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine;
+    use portcullis_proto::sasl::{
+        self, AuthAnswer, AuthRequest, Failure, ScramSha256, Secret, Step,
+    };
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -447,5 +502,247 @@ mod tests {
                 .contains("argon2i")
         );
         assert!(Credentials::from_parts("nonsense".into(), creds.scram, creds.cram).is_err());
+    }
+
+    // --- SASLprep (RFC 4013) ---------------------------------------------------
+
+    /// The fixed salts of the compatibility vectors.
+    const ARGON_SALT: &[u8] = b"portcullis-salt!";
+    const SCRAM_SALT: &[u8] = b"scram-salt-16byt";
+
+    /// Compatibility: the stored credentials of ASCII passwords, computed
+    /// with the code as it was before SASLprep (Argon2 default parameters)
+    /// and, for SCRAM, checked against Python's hashlib. Users files
+    /// enrolled before keep working with every mechanism.
+    #[test]
+    fn ascii_passwords_keep_their_pre_saslprep_credentials() {
+        let all_printable: String = (0x20u8..=0x7e).map(char::from).collect();
+        let vectors = [
+            (
+                all_printable.as_str(),
+                "$argon2id$v=19$m=19456,t=2,p=1$cG9ydGN1bGxpcy1zYWx0IQ$\
+                 CoOTZvV0Kh9J5olDOt8v8j6HG1modZA2adt6L5N9Wqs",
+                "B1i5FWV4Bhi3E2u5MDJJYA/ALnJbHYqZhwRO+Ift564=",
+                "CopC1YZ5osdZ9mfC+PCN+q3Hu7p9siMKU6U9HY5imIw=",
+                "1ea28734e6063ea527fb07cd296936ba8db4fee01bc8cd44e0691691cc80900d",
+            ),
+            (
+                "pencil",
+                "$argon2id$v=19$m=19456,t=2,p=1$cG9ydGN1bGxpcy1zYWx0IQ$\
+                 8EuwKgG8FX5LiDcmLAsOh9cukjOsvGyVU+MCX9dtdJ8",
+                "cySX9WcIBmsR8i8KA6J91ANAOS5hE/Alr+Op4tU9s0c=",
+                "fpXnOdFU8oGNipdqQVhnHR84VBmOWH7P++SxpaJyA70=",
+                "834e19104164d6a42de72d243adb40807f47ace0e2af8f6cdeb72c03243a8c87",
+            ),
+        ];
+        for (password, phc, stored_key, server_key, cram) in vectors {
+            let creds = Credentials::derive_with_salts(
+                password,
+                &Argon2::default(),
+                4096,
+                ARGON_SALT,
+                SCRAM_SALT,
+            )
+            .unwrap();
+            assert_eq!(creds.argon2_phc(), phc, "{password:?}");
+            assert_eq!(B64.encode(creds.scram_keys().stored_key), stored_key);
+            assert_eq!(B64.encode(creds.scram_keys().server_key), server_key);
+            assert_eq!(hex(&creds.cram_md5_state().to_bytes()), cram);
+            assert!(creds.verify_password(password.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn enrolment_refuses_what_saslprep_refuses_without_showing_the_password() {
+        for (password, code_point) in [("bell\u{7}ring", "U+0007"), ("tab\there", "U+0009")] {
+            let err = Credentials::derive_with(password, &cheap_argon2(), 1).unwrap_err();
+            assert!(matches!(err, UsersError::Saslprep(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains(code_point) && text.contains("RFC 4013"),
+                "{text}"
+            );
+            assert!(!text.contains("bell") && !text.contains("tab"), "{text}");
+        }
+        let err =
+            Credentials::derive_with("\u{AD}\u{2060}\u{FE0F}", &cheap_argon2(), 1).unwrap_err();
+        assert!(
+            matches!(err, UsersError::Saslprep(SaslprepError::Empty)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    /// RFC 4616 §2: the server SASLprep's what PLAIN (and LOGIN) carry, so
+    /// the NFKC-equivalent forms of the enrolled password all log in.
+    #[test]
+    fn plain_accepts_every_saslprep_equivalent_form_of_the_password() {
+        // Enrolled with a soft hyphen and precomposed umlauts.
+        let creds =
+            Credentials::derive_with("I\u{AD}X p\u{E4}ssw\u{F6}rd", &cheap_argon2(), 1).unwrap();
+        for typed in [
+            "IX p\u{E4}ssw\u{F6}rd",
+            "I\u{AD}X p\u{E4}ssw\u{F6}rd",
+            // ROMAN NUMERAL NINE, NO-BREAK SPACE, combining diaeresis.
+            "\u{2168}\u{A0}pa\u{308}sswo\u{308}rd",
+        ] {
+            assert!(creds.verify_password(typed.as_bytes()), "{typed:?}");
+        }
+        for wrong in [
+            "IX passwort",
+            "ix p\u{E4}ssw\u{F6}rd",
+            "IXp\u{E4}ssw\u{F6}rd",
+        ] {
+            assert!(!creds.verify_password(wrong.as_bytes()), "{wrong:?}");
+        }
+
+        // Fullwidth letters and a ligature at enrolment, plain ASCII at login.
+        let creds = Credentials::derive_with(
+            "\u{FB01}ne \u{FF30}\u{FF41}\u{FF53}\u{FF53}",
+            &cheap_argon2(),
+            1,
+        )
+        .unwrap();
+        assert!(creds.verify_password(b"fine Pass"));
+        assert!(creds.verify_password("\u{FB01}ne\u{3000}Pass".as_bytes()));
+        assert!(!creds.verify_password(b"fine pass"));
+    }
+
+    #[test]
+    fn a_password_saslprep_refuses_fails_plain_without_panicking() {
+        let creds = Credentials::derive_with("IX", &cheap_argon2(), 1).unwrap();
+        assert!(!creds.verify_password("I\u{7}X".as_bytes()));
+        assert!(!creds.verify_password("\u{AD}".as_bytes()));
+        assert!(!creds.verify_password(&[b'I', 0xFF, b'X']), "not UTF-8");
+        assert!(!creds.verify_password("\u{627}IX".as_bytes()), "bidi");
+        assert!(!burn_password_check("I\u{7}X".as_bytes()));
+        assert!(!burn_password_check(&[0xFF]));
+    }
+
+    #[test]
+    fn cram_md5_keys_on_the_raw_password_not_the_saslprep_form() {
+        let raw = "I\u{AD}X p\u{E4}ss";
+        let creds = Credentials::derive_with(raw, &cheap_argon2(), 1).unwrap();
+        assert_eq!(creds.cram, CramMd5State::derive(raw.as_bytes()));
+        assert_ne!(creds.cram, CramMd5State::derive("IX p\u{E4}ss".as_bytes()));
+        let challenge = b"<1.2@host>";
+        let mut mac = Hmac::<::md5::Md5>::new_from_slice(raw.as_bytes()).unwrap();
+        mac.update(challenge);
+        let want: [u8; 16] = mac.finalize().into_bytes().into();
+        assert!(creds.verify_cram_md5(challenge, &want));
+    }
+
+    /// An RFC 7677 SCRAM-SHA-256 client (RFC 5802 §3): from the typed
+    /// password (already normalised by the client, as RFC 5802 §5.1 has it)
+    /// and the server-first-message, the client-final-message and the
+    /// server-final-message it expects.
+    fn scram_client(
+        password: &str,
+        client_first_bare: &str,
+        server_first: &str,
+    ) -> (String, String) {
+        let attr = |name: &str| {
+            server_first
+                .split(',')
+                .find_map(|a| a.strip_prefix(name))
+                .unwrap()
+                .to_string()
+        };
+        let salt = B64.decode(attr("s=")).unwrap();
+        let iterations: u32 = attr("i=").parse().unwrap();
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
+        let client_key = hmac_sha256(&salted, b"Client Key");
+        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
+        let without_proof = format!("c=biws,r={}", attr("r="));
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = hmac_sha256(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac_sha256(&salted, b"Server Key");
+        let verifier = hmac_sha256(&server_key, auth_message.as_bytes());
+        (
+            format!("{without_proof},p={}", B64.encode(proof)),
+            format!("v={}", B64.encode(verifier)),
+        )
+    }
+
+    #[test]
+    fn the_test_scram_client_reproduces_rfc7677() {
+        let (last, verifier) = scram_client(
+            "pencil",
+            "n=user,r=rOprNGfwEbeRWgbNEkqO",
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+             s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        );
+        assert_eq!(
+            last,
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+             p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        assert_eq!(verifier, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    }
+
+    /// One SCRAM-SHA-256 exchange through the server-side state machine,
+    /// keyed by `creds`, with a client that hashes `client_password`.
+    fn scram_login(creds: &Credentials, client_password: &str) -> Step {
+        let mut server = ScramSha256::new("srvnonce".into(), Secret([7; 32]));
+        let bare = "n=alice,r=clinonce";
+        assert_eq!(
+            server.start(Some(format!("n,,{bare}").into_bytes())),
+            Step::Ask(AuthRequest::ScramKeys {
+                user: "alice".into()
+            })
+        );
+        let keys = creds.scram_keys();
+        let Step::Challenge(server_first) =
+            server.answer(AuthAnswer::ScramKeys(Some(sasl::ScramKeys {
+                iterations: keys.iterations,
+                salt: keys.salt.clone(),
+                stored_key: keys.stored_key,
+                server_key: keys.server_key,
+            })))
+        else {
+            panic!("no server-first-message");
+        };
+        let server_first = String::from_utf8(server_first).unwrap();
+        let (last, verifier) = scram_client(client_password, bare, &server_first);
+        match server.respond(last.into_bytes()) {
+            Step::Challenge(v) => {
+                assert_eq!(v, verifier.into_bytes(), "server signature");
+                server.respond(Vec::new())
+            }
+            other => other,
+        }
+    }
+
+    /// RFC 5802 §2.2: SCRAM keys are derived from SASLprep(password), which
+    /// the client computes too; so a non-ASCII password enrolled in one form
+    /// logs in from a client that normalised it.
+    #[test]
+    fn scram_round_trip_with_a_non_ascii_password() {
+        // Enrolled as typed: soft hyphen, ROMAN NUMERAL NINE, NO-BREAK SPACE,
+        // a decomposed umlaut, a ligature.
+        let enrolled = "\u{AD}\u{2168}\u{A0}pa\u{308}ss \u{FB01}n";
+        let creds = Credentials::derive_with(enrolled, &cheap_argon2(), 4096).unwrap();
+        // What a SASLprep-ing client (RFC 5802 §5.1) hashes, written out.
+        let normalised = "IX p\u{E4}ss fin";
+        assert_eq!(saslprep::prepare(enrolled).unwrap(), normalised);
+        assert_eq!(
+            scram_login(&creds, normalised),
+            Step::Success("alice".into())
+        );
+        // A client that skipped normalisation, or a wrong password, fails.
+        assert_eq!(
+            scram_login(&creds, enrolled),
+            Step::Failure(Failure::Credentials)
+        );
+        assert_eq!(
+            scram_login(&creds, "IX pass fin"),
+            Step::Failure(Failure::Credentials)
+        );
     }
 }

@@ -24,6 +24,7 @@ mod credentials;
 pub mod dovecot;
 mod file;
 mod md5_state;
+mod saslprep;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -36,6 +37,7 @@ pub(crate) use credentials::cheap_argon2 as cheap_argon2_for_tests;
 pub use credentials::{
     burn_password_check, CramMd5State, Credentials, ScramKeys, SCRAM_ITERATIONS, SCRAM_SALT_LEN,
 };
+pub use saslprep::SaslprepError;
 
 use crate::maildir::sync_dir;
 
@@ -81,6 +83,9 @@ pub enum UsersError {
     /// Enrolment with an empty password.
     #[error("the password is empty")]
     EmptyPassword,
+    /// Enrolment with a password SASLprep (RFC 4013) refuses.
+    #[error(transparent)]
+    Saslprep(#[from] SaslprepError),
     /// The password hasher failed.
     #[error("cannot hash the password: {0}")]
     Hash(String),
