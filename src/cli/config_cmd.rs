@@ -1,11 +1,13 @@
 //! `portcullis config read|set|add|remove|unset|check` (SPEC §1): edits keep
 //! comments and layout, validate the whole resulting configuration, and
 //! replace the file atomically; a refused edit leaves it byte for byte.
+//! Edits hold an [`EditLock`] so concurrent ones apply one after the other.
 
 use std::path::Path;
 
 use clap::Subcommand;
 use portcullis_core::config::{self, Config, EditOp};
+use portcullis_core::edit_lock::EditLock;
 
 use super::Failure;
 
@@ -70,6 +72,9 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
         ConfigCommand::Remove { key, values } => EditOp::Remove(key, values),
         ConfigCommand::Unset { key } => EditOp::Unset(key),
     };
+    // Held from the read to the rename: an edit made meanwhile by another
+    // command would otherwise be overwritten by this one's copy.
+    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
     let text = read_text(path)?;
     let new_text = config::edit_at(&text, op, path).map_err(|e| Failure::input(e.to_string()))?;
     config::write_atomic(path, &new_text)

@@ -1,11 +1,14 @@
 //! `portcullis user add|remove|list|password`: local users. Passwords are
-//! never stored in plain text (see `portcullis_core::users`).
+//! never stored in plain text (see `portcullis_core::users`). Every change
+//! is made under an [`EditLock`], so concurrent commands never lose one.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use clap::Subcommand;
-use portcullis_core::users::{Credentials, UserDb};
+use portcullis_core::config::Config;
+use portcullis_core::edit_lock::EditLock;
+use portcullis_core::users::{Credentials, UserDb, UsersError};
 
 use super::{load_config, Failure};
 
@@ -36,7 +39,9 @@ pub enum UserCommand {
 pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     let cfg = load_config(config)?;
     let path = cfg.data_dir.join("users");
-    let mut db = UserDb::load(&path).map_err(|e| Failure::runtime(e.to_string()))?;
+    // Read before any password is asked, so a broken users file (or an
+    // unknown user) is reported first; edits read it again under the lock.
+    let db = load(&path)?;
     match cmd {
         UserCommand::DovecotSync => {
             let Some(file) = &cfg.dovecot.passwd_file else {
@@ -45,23 +50,26 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
                     cfg.path.display()
                 )));
             };
-            return write_dovecot(&db, file);
+            // Locked too: a copy made from a list read just before a
+            // concurrent `user add` saved would otherwise undo it in Dovecot.
+            let _lock = lock(&cfg, &path)?;
+            portcullis_core::users::dovecot::write_passwd_file(&load(&path)?, file)
+                .map_err(|e| Failure::runtime(e.to_string()))
         }
         UserCommand::List => {
+            // Unlocked: the file is replaced by rename, so this is the list
+            // before or after any concurrent edit, never half of one.
             for name in db.names() {
                 println!("{name}");
             }
-            return Ok(());
+            Ok(())
         }
         UserCommand::Add {
             name,
             password_stdin,
         } => {
-            let password = read_password(password_stdin)?;
-            let creds =
-                Credentials::derive(&password).map_err(|e| Failure::input(e.to_string()))?;
-            db.add(&name, creds)
-                .map_err(|e| Failure::input(e.to_string()))?;
+            let creds = derive(read_password(password_stdin)?)?;
+            edit(&cfg, &path, |db| db.add(&name, creds))
         }
         UserCommand::Password {
             name,
@@ -70,20 +78,31 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             if !db.contains(&name) {
                 return Err(Failure::input(format!("no such user \"{name}\"")));
             }
-            let password = read_password(password_stdin)?;
-            let creds =
-                Credentials::derive(&password).map_err(|e| Failure::input(e.to_string()))?;
-            db.set_password(&name, creds)
-                .map_err(|e| Failure::input(e.to_string()))?;
+            let creds = derive(read_password(password_stdin)?)?;
+            edit(&cfg, &path, |db| db.set_password(&name, creds))
         }
         UserCommand::Remove { name } => {
-            db.remove(&name)
-                .map_err(|e| Failure::input(e.to_string()))?;
+            // Refused before the lock, which would create the data directory.
+            if !db.contains(&name) {
+                return Err(Failure::input(format!("no such user \"{name}\"")));
+            }
+            edit(&cfg, &path, |db| db.remove(&name).map(drop))
         }
     }
-    crate::server::ensure_private_dir(&cfg.data_dir)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
-    db.save(&path)
+}
+
+/// One read-modify-write of the users file (and the Dovecot copy) under the
+/// edit lock, so concurrent user commands each see the previous one's
+/// result and none is lost.
+fn edit(
+    cfg: &Config,
+    path: &Path,
+    change: impl FnOnce(&mut UserDb) -> Result<(), UsersError>,
+) -> Result<(), Failure> {
+    let _lock = lock(cfg, path)?;
+    let mut db = load(path)?;
+    change(&mut db).map_err(|e| Failure::input(e.to_string()))?;
+    db.save(path)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
     // Dovecot checks the same passwords from its own copy, kept in step here.
     match &cfg.dovecot.passwd_file {
@@ -92,7 +111,26 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     }
 }
 
-/// Writes the Dovecot passwd-file (`portcullis_core::users::dovecot`).
+/// The edit lock on the users file's directory (the data directory, created
+/// first because the lock is taken on it).
+fn lock(cfg: &Config, path: &Path) -> Result<EditLock, Failure> {
+    crate::server::ensure_private_dir(&cfg.data_dir)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
+    EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))
+}
+
+fn load(path: &Path) -> Result<UserDb, Failure> {
+    UserDb::load(path).map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// The stored credentials for `password` (the slow Argon2 step, done before
+/// the lock is taken so other editors are not kept waiting on it).
+fn derive(password: String) -> Result<Credentials, Failure> {
+    Credentials::derive(&password).map_err(|e| Failure::input(e.to_string()))
+}
+
+/// Writes the Dovecot passwd-file (`portcullis_core::users::dovecot`) after
+/// the users file was saved.
 fn write_dovecot(db: &UserDb, file: &Path) -> Result<(), Failure> {
     portcullis_core::users::dovecot::write_passwd_file(db, file).map_err(|e| {
         Failure::runtime(format!(
