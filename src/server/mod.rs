@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_core::config::{self, Config};
+use portcullis_core::edit_lock::EditLock;
 use portcullis_core::spool::Spool;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -79,10 +80,7 @@ pub struct Shared {
 
 /// `portcullis serve`.
 pub fn serve(config_path: &Path, allow_open_relay: bool, check_only: bool) -> Result<(), Failure> {
-    let created = !config_path.exists() && !check_only;
-    if created {
-        write_default_config(config_path)?;
-    }
+    let created = !check_only && write_default_config(config_path)?;
     let relay_added = if check_only {
         false
     } else {
@@ -110,8 +108,17 @@ pub fn serve(config_path: &Path, allow_open_relay: bool, check_only: bool) -> Re
 }
 
 /// Writes the embedded default, with this machine's own addresses (single
-/// hosts, never their subnets) added to `relay.allow` as the seed did.
-fn write_default_config(path: &Path) -> Result<(), Failure> {
+/// hosts, never their subnets) added to `relay.allow` as the seed did, when
+/// the file does not exist yet; true when it wrote it.
+fn write_default_config(path: &Path) -> Result<bool, Failure> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    // Checked again under the lock: a `config set` may have just created it.
+    if path.exists() {
+        return Ok(false);
+    }
     let mut text = config::DEFAULT_CONFIG.to_string();
     let defaults = config::default_list("relay.allow", "localhost");
     let own: Vec<String> = runtime::interface_addresses()
@@ -126,11 +133,14 @@ fn write_default_config(path: &Path) -> Result<(), Failure> {
             })?;
     }
     config::write_atomic(path, &text)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
+    Ok(true)
 }
 
 /// Writes the `[relay]` defaults into a file that has none (SPEC §2).
 fn add_relay_defaults(path: &Path) -> Result<bool, Failure> {
+    // A read-modify-write like `portcullis config add`: under the same lock.
+    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
     let text = fs::read_to_string(path)
         .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?;
     match config::ensure_relay_section(&text, &runtime::interface_addresses()) {
