@@ -11,8 +11,10 @@
 //!   per destination and carry job after job over it (connection reuse).
 //! - A destination that cannot be reached fails every job waiting for it
 //!   with the same temporary error, instead of hammering it once per message.
-//! - Results go through [`finish::record`]: envelope updated, DSNs queued,
-//!   finished messages removed; then the message is scheduled again.
+//! - Results go through [`finish::record`]: envelope updated, failures and
+//!   delay warnings collected. When the last job of a message's pass is
+//!   back, [`finish::bounce_collected`] queues one DSN for all of them and
+//!   removes a finished message; then the message is scheduled again.
 
 pub mod admin;
 mod conn;
@@ -67,6 +69,8 @@ enum Event {
     Flush(oneshot::Sender<usize>),
     /// A job of message `id` finished.
     Done(String),
+    /// The DSNs of message `id`'s pass were queued: its pass is over.
+    Notified(String),
     /// The configuration was reloaded: apply its limits.
     Reconfigured,
 }
@@ -259,18 +263,41 @@ impl Runner {
                     *n = n.saturating_sub(1);
                     *n
                 });
-                if left == Some(0) {
-                    self.busy.remove(&id);
-                    self.schedule(&id);
-                    // Never straight back: if the results could not be
-                    // written (full disk), the old due time would make a
-                    // tight loop of attempts.
-                    let soonest = unix_now() + 1;
-                    if let Some(t) = self.due.get_mut(&id) {
-                        *t = (*t).max(soonest);
-                    }
+                if left != Some(0) {
+                    return;
+                }
+                if finish::has_collected(&id) {
+                    // One DSN for the whole pass. The message stays busy
+                    // (with no job) until it is queued: its failed
+                    // recipients are still pending in the envelope, and
+                    // must not be dispatched again meanwhile.
+                    let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        let id_owned = id.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            finish::bounce_collected(&shared, &id_owned)
+                        })
+                        .await;
+                        // Even if that panicked: the message must not stay busy.
+                        let _ = tx.send(Event::Notified(id));
+                    });
+                } else {
+                    self.pass_over(&id);
                 }
             }
+            Event::Notified(id) => self.pass_over(&id),
+        }
+    }
+
+    /// The pass over message `id` is over: it may be scheduled again.
+    fn pass_over(&mut self, id: &str) {
+        self.busy.remove(id);
+        self.schedule(id);
+        // Never straight back: if the results could not be written (full
+        // disk), the old due time would make a tight loop of attempts.
+        let soonest = unix_now() + 1;
+        if let Some(t) = self.due.get_mut(id) {
+            *t = (*t).max(soonest);
         }
     }
 
