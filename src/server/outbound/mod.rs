@@ -104,14 +104,14 @@ pub fn kick(id: &str) {
 }
 
 impl Outbound {
-    /// Makes every queued message due now (`portcullis queue flush`);
-    /// returns how many messages that is.
     /// Tells the runner a reload applied a new configuration (its
     /// `limits.outbound_connections` may have changed).
     pub fn reconfigured(&self) {
         let _ = self.events.send(Event::Reconfigured);
     }
 
+    /// Makes every queued message due now (`portcullis queue flush`);
+    /// returns how many messages that is.
     pub async fn flush(&self) -> Result<usize, String> {
         let (tx, rx) = oneshot::channel();
         self.events
