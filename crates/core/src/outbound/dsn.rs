@@ -137,7 +137,10 @@ pub fn compose(report: &Report<'_>) -> Dsn {
     line(&format!("Arrival-Date: {}", date::rfc5322(env.created)));
     for (address, failure) in report.recipients {
         line("");
-        line(&format!("Final-Recipient: rfc822; {}", clean(address)));
+        line(&format!(
+            "Final-Recipient: {}",
+            address_field(&clean(address))
+        ));
         line(&format!("Action: {action}"));
         line(&format!("Status: {}", failure.status));
         if let Some(remote) = &failure.remote {
@@ -205,6 +208,25 @@ fn human(f: &Failure) -> String {
 
 /// No control characters (a CR or LF would end a field and forge the
 /// next), bounded length (RFC 5322 §2.1.1: lines of at most 998 octets).
+/// An address for a `message/delivery-status` field: `rfc822; addr` when
+/// it is ASCII; else RFC 6533 §3's `utf-8; ` with the utf-8-addr-xtext
+/// form, since the field itself must stay ASCII (each non-ASCII character,
+/// and `+`, `=`, `\`, space and controls, as `\x{HEX}`).
+fn address_field(address: &str) -> String {
+    if address.is_ascii() {
+        return format!("rfc822; {address}");
+    }
+    let mut out = String::from("utf-8; ");
+    for c in address.chars() {
+        if matches!(c, '\x21'..='\x7e') && !matches!(c, '+' | '=' | '\\') {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\x{{{:02X}}}", u32::from(c)));
+        }
+    }
+    out
+}
+
 fn clean(s: &str) -> String {
     let mut out: String = s
         .chars()
@@ -262,6 +284,35 @@ mod tests {
                 Failure::local((4, 4, 1), "connect to 127.0.0.5:25: Connection refused").expired(),
             ),
         ]
+    }
+
+    #[test]
+    fn a_utf8_recipient_is_reported_as_rfc6533_utf8_xtext() {
+        assert_eq!(address_field("bob@remote.test"), "rfc822; bob@remote.test");
+        assert_eq!(
+            address_field("jörg+x=y@bücher.example"),
+            "utf-8; j\\x{F6}rg\\x{2B}x\\x{3D}y@b\\x{FC}cher.example"
+        );
+        assert_eq!(address_field("日@x"), "utf-8; \\x{65E5}@x");
+        let env = original();
+        let recipients = vec![(
+            "jörg@bücher.example".to_string(),
+            Failure::local((5, 1, 1), "no such user"),
+        )];
+        let dsn = compose(&Report {
+            reporting_mta: "mx.test",
+            original: &env,
+            message: MESSAGE,
+            kind: DsnKind::Failure,
+            recipients: &recipients,
+            now: 1_767_229_200,
+            id: "0DSN",
+        });
+        let t = text(&dsn);
+        assert!(
+            t.contains("\r\nFinal-Recipient: utf-8; j\\x{F6}rg@b\\x{FC}cher.example\r\n"),
+            "{t}"
+        );
     }
 
     fn failure_dsn() -> Dsn {
