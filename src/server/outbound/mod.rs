@@ -35,8 +35,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use portcullis_core::config::Config;
-
-use limit::ConnectionLimit;
 use portcullis_core::outbound::route::route_for;
 use portcullis_core::outbound::transition::next_due;
 use portcullis_core::outbound::{domain_of, Attempt, Failure, Route};
@@ -49,6 +47,7 @@ use tracing::{debug, info, warn, Instrument};
 use super::Shared;
 use deliver::Outgoing;
 use finish::unix_now;
+use limit::ConnectionLimit;
 use resolve::Resolver;
 use session::Session;
 use tls::TlsClients;
