@@ -12,6 +12,7 @@ use portcullis_core::relay::{RelayPolicy, ReverseDns};
 use portcullis_core::users::UserDb;
 use portcullis_proto::address::parse_forward_path;
 
+use super::output::say;
 use super::{load_config, Failure};
 use crate::server::dns::{canonical, Dns};
 use crate::server::runtime::{compile_relay_list, interface_addresses};
@@ -94,11 +95,11 @@ pub fn run(config: &Path, args: CheckRelayArgs) -> Result<(), Failure> {
                 "explanation": explanation,
             }));
         } else {
-            println!("{raw}: {explanation}");
+            say!("{raw}: {explanation}")?;
         }
     }
     if args.json {
-        println!("{}", serde_json::Value::Array(json));
+        say!("{}", serde_json::Value::Array(json))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use portcullis_core::config::{self, Config, EditOp};
 use portcullis_core::edit_lock::EditLock;
 
+use super::output::say;
 use super::Failure;
 
 #[derive(Subcommand, Debug)]
@@ -45,22 +46,14 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// Loads the configuration; a missing file means the embedded default.
+/// Loads the configuration (found by [`super::locate`], so it exists).
 pub fn load_config(path: &Path) -> Result<Config, Failure> {
-    if path.exists() {
-        Config::load(path).map_err(|e| Failure::input(e.to_string()))
-    } else {
-        Config::from_str(config::DEFAULT_CONFIG, path).map_err(|e| Failure::input(e.to_string()))
-    }
+    Config::load(path).map_err(|e| Failure::input(e.to_string()))
 }
 
 fn read_text(path: &Path) -> Result<String, Failure> {
-    if path.exists() {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))
-    } else {
-        Ok(config::DEFAULT_CONFIG.to_string())
-    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))
 }
 
 pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
@@ -92,7 +85,7 @@ fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> 
         Some(key) => config::select(pairs, &key).map_err(|e| Failure::input(e.to_string()))?,
     };
     for (k, v) in pairs {
-        println!("{}", config::format_line(&k, &v));
+        say!("{}", config::format_line(&k, &v))?;
     }
     Ok(())
 }
@@ -111,14 +104,13 @@ fn check(path: &Path) -> Result<(), Failure> {
         None,
     ));
     for line in &report.lines {
-        println!("{line}");
+        say!("{line}")?;
     }
-    println!("{}", report.summary());
+    say!("{}", report.summary())?;
     if !cfg.relay.restricted || report.open_relay {
         return Err(Failure::input(
             "the configuration makes an open relay; the server refuses it without --allow-open-relay",
         ));
     }
-    println!("configuration OK");
-    Ok(())
+    say!("configuration OK")
 }

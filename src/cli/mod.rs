@@ -4,6 +4,8 @@
 
 mod check_relay;
 mod config_cmd;
+pub mod locate;
+pub mod output;
 mod queue;
 pub mod sendmail;
 mod user;
@@ -15,13 +17,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use output::say;
+
 /// Portcullis: a secure-by-default SMTP mail server.
 #[derive(Parser, Debug)]
 #[command(name = "portcullis", version, about)]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, default_value = "portcullis.toml")]
-    pub config: PathBuf,
+    /// The configuration file (default: $PORTCULLIS_CONFIG, else
+    /// ./portcullis.toml if it exists, else /etc/portcullis/portcullis.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -83,6 +88,14 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// Stdout was closed by its reader (`| head`): end quietly, exit 0.
+    pub fn closed_pipe() -> Failure {
+        Failure {
+            code: 0,
+            message: String::new(),
+        }
+    }
 }
 
 /// Sends one request to the running server's control socket and prints the answer.
@@ -98,20 +111,14 @@ fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> 
         .split_last()
         .map_or((None, &[][..]), |(l, b)| (Some(l), b));
     for l in body {
-        println!("{l}");
+        say!("{l}")?;
     }
     match (ok, last) {
-        (true, Some(l)) => {
-            println!("{l}");
-            Ok(())
-        }
+        (true, Some(l)) => say!("{l}"),
         (true, None) => Ok(()),
         (false, l) => Err(Failure::runtime(l.cloned().unwrap_or_default())),
     }
 }
-
-/// The configuration file when `--config` is not given.
-pub const DEFAULT_CONFIG_FILE: &str = "portcullis.toml";
 
 /// `sendmail …` (argv[0] named `sendmail`, e.g. a symlink) or `portcullis
 /// [--config FILE] sendmail …`: sendmail's single-dash options (`-fuser@x`,
@@ -155,24 +162,43 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let found = locate::lookup(cli.config.as_deref());
     let result = match cli.command {
+        // Only `serve` may create the file (its check mode only reads it).
         Command::Serve {
             allow_open_relay,
-            check,
-        } => crate::server::serve(&cli.config, allow_open_relay, check),
-        Command::Config(cmd) => config_cmd::run(&cli.config, cmd),
-        Command::CheckRelay(args) => check_relay::run(&cli.config, args),
-        Command::User(cmd) => user::run(&cli.config, cmd),
-        Command::Queue(cmd) => queue::run(&cli.config, cmd),
-        Command::Reload => control_request(&cli.config, "RELOAD"),
-        Command::Status => control_request(&cli.config, "STATUS"),
-        Command::Sendmail { args } => return sendmail::run(Some(cli.config), &args),
+            check: false,
+        } => crate::server::serve(&found.path, allow_open_relay, false),
+        Command::Sendmail { args } => return sendmail::run(cli.config, &args),
+        command => match found.existing() {
+            Ok(path) => run_command(&path, command),
+            Err(sentence) => Err(Failure::runtime(sentence)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("portcullis: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("portcullis: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// Runs a command other than `serve` (creating) and `sendmail` on an existing file.
+fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Serve {
+            allow_open_relay, ..
+        } => crate::server::serve(config, allow_open_relay, true),
+        Command::Config(cmd) => config_cmd::run(config, cmd),
+        Command::CheckRelay(args) => check_relay::run(config, args),
+        Command::User(cmd) => user::run(config, cmd),
+        Command::Queue(cmd) => queue::run(config, cmd),
+        Command::Reload => control_request(config, "RELOAD"),
+        Command::Status => control_request(config, "STATUS"),
+        // Invariant: `run` hands sendmail its own lookup (its exit codes are sysexits).
+        Command::Sendmail { .. } => unreachable!("sendmail is run before the lookup"),
     }
 }

@@ -3,12 +3,12 @@
 //! socket when the server runs (so a delivery in flight and a delete cannot
 //! cross), straight on the queue directory when it does not.
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use clap::Subcommand;
 use portcullis_core::spool::Spool;
 
+use super::output::{self, say};
 use super::{load_config, Failure};
 use crate::server::control;
 use crate::server::outbound::admin;
@@ -38,39 +38,32 @@ pub fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
         check_id(id)?;
     }
     let cfg = load_config(config)?;
-    let socket = control::socket_path(&cfg.data_dir);
-    if UnixStream::connect(&socket).is_ok() {
-        let request = match &cmd {
-            QueueCommand::List => "QUEUE-LIST".to_string(),
-            QueueCommand::Show { id } => format!("QUEUE-SHOW {id}"),
-            QueueCommand::Flush => "QUEUE-FLUSH".to_string(),
-            QueueCommand::Delete { id } => format!("QUEUE-DELETE {id}"),
-        };
-        let (lines, ok) = control::request(&cfg.data_dir, &request).map_err(Failure::runtime)?;
-        if !ok {
-            return Err(Failure::runtime(lines.last().cloned().unwrap_or_default()));
-        }
-        for line in lines {
-            // Text lines come behind a `|` (see the server side).
-            println!("{}", line.strip_prefix('|').unwrap_or(&line));
-        }
-        return Ok(());
+    let request = match &cmd {
+        QueueCommand::List => "QUEUE-LIST".to_string(),
+        QueueCommand::Show { id } => format!("QUEUE-SHOW {id}"),
+        QueueCommand::Flush => "QUEUE-FLUSH".to_string(),
+        QueueCommand::Delete { id } => format!("QUEUE-DELETE {id}"),
+    };
+    let Some((lines, ok)) =
+        control::request_if_running(&cfg.data_dir, &request).map_err(Failure::runtime)?
+    else {
+        return offline(&cfg.data_dir, cmd);
+    };
+    if !ok {
+        return Err(Failure::runtime(lines.last().cloned().unwrap_or_default()));
     }
-    offline(&cfg.data_dir, cmd)
+    for line in lines {
+        // Text lines come behind a `|` (see the server side).
+        say!("{}", line.strip_prefix('|').unwrap_or(&line))?;
+    }
+    Ok(())
 }
 
 /// The same, on the queue directory of a server that is not running.
 fn offline(data_dir: &Path, cmd: QueueCommand) -> Result<(), Failure> {
     if !data_dir.join("queue").is_dir() {
         return match cmd {
-            QueueCommand::List => {
-                println!("The queue is empty.");
-                Ok(())
-            }
-            QueueCommand::Flush => {
-                println!("The queue is empty.");
-                Ok(())
-            }
+            QueueCommand::List | QueueCommand::Flush => say!("The queue is empty."),
             QueueCommand::Show { id } | QueueCommand::Delete { id } => {
                 Err(Failure::runtime(format!("no message {id} in the queue")))
             }
@@ -83,23 +76,21 @@ fn offline(data_dir: &Path, cmd: QueueCommand) -> Result<(), Failure> {
         ))
     })?;
     match cmd {
-        QueueCommand::List => print!("{}", admin::list_text(&spool).map_err(Failure::runtime)?),
-        QueueCommand::Show { id } => print!(
-            "{}",
-            admin::show_text(&spool, &id).map_err(Failure::runtime)?
-        ),
+        QueueCommand::List => output::text(&admin::list_text(&spool).map_err(Failure::runtime)?),
+        QueueCommand::Show { id } => {
+            output::text(&admin::show_text(&spool, &id).map_err(Failure::runtime)?)
+        }
         QueueCommand::Delete { id } => {
             admin::delete(&spool, &id).map_err(Failure::runtime)?;
-            println!("message {id} deleted");
+            say!("message {id} deleted")
         }
-        QueueCommand::Flush => {
-            let n = admin::flush_offline(&spool).map_err(Failure::runtime)?;
-            println!(
-                "the server is not running: {n} message(s) will be tried as soon as it starts"
-            );
-        }
+        QueueCommand::Flush => match admin::flush_offline(&spool).map_err(Failure::runtime)? {
+            0 => say!("The queue is empty."),
+            n => {
+                say!("the server is not running: {n} message(s) will be tried as soon as it starts")
+            }
+        },
     }
-    Ok(())
 }
 
 /// A queue id is 1 to 64 characters of `0-9A-Z` (it becomes a file name).

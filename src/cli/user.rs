@@ -10,6 +10,7 @@ use portcullis_core::config::Config;
 use portcullis_core::edit_lock::EditLock;
 use portcullis_core::users::{Credentials, UserDb, UsersError};
 
+use super::output::say;
 use super::{load_config, Failure};
 
 #[derive(Subcommand, Debug)]
@@ -60,7 +61,7 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             // Unlocked: the file is replaced by rename, so this is the list
             // before or after any concurrent edit, never half of one.
             for name in db.names() {
-                println!("{name}");
+                say!("{name}")?;
             }
             Ok(())
         }

@@ -92,8 +92,13 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
                 }
                 other => format!("ERR unknown request \"{other}\"\n"),
             };
-            if let Err(e) = write.write_all(answer.as_bytes()).await {
-                warn!("control socket write failed: {e}");
+            // A client that left before its answer (killed, or `| head`) is
+            // not the server's problem: only other failures are worth a line.
+            match write.write_all(answer.as_bytes()).await {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    warn!("control socket write failed: {e}")
+                }
+                _ => {}
             }
         });
     }
@@ -166,12 +171,41 @@ fn status(shared: &Shared) -> String {
 /// and whether the server said OK.
 pub fn request(data_dir: &Path, what: &str) -> Result<(Vec<String>, bool), String> {
     let path = socket_path(data_dir);
-    let mut stream = UnixStream::connect(&path).map_err(|e| {
-        format!(
-            "no running server found (cannot connect to {}: {e})",
+    match request_if_running(data_dir, what)? {
+        Some(answer) => Ok(answer),
+        None => Err(format!(
+            "no running server found (nothing listens on {})",
             path.display()
-        )
-    })?;
+        )),
+    }
+}
+
+/// Like [`request`], but None when no server listens on the socket (no
+/// socket file, or a stale one), so a command can work offline instead.
+/// The request itself is the only connection: a separate probe would leave
+/// a broken pipe in the server's log for every command.
+pub fn request_if_running(
+    data_dir: &Path,
+    what: &str,
+) -> Result<Option<(Vec<String>, bool)>, String> {
+    let path = socket_path(data_dir);
+    let mut stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => {
+            return Err(format!(
+                "no running server found (cannot connect to {}: {e})",
+                path.display()
+            ))
+        }
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
     stream
         .write_all(format!("{what}\n").as_bytes())
@@ -184,11 +218,11 @@ pub fn request(data_dir: &Path, what: &str) -> Result<(Vec<String>, bool), Strin
             if !rest.is_empty() {
                 lines.push(rest.to_string());
             }
-            return Ok((lines, true));
+            return Ok(Some((lines, true)));
         }
         if let Some(rest) = line.strip_prefix("ERR ") {
             lines.push(rest.to_string());
-            return Ok((lines, false));
+            return Ok(Some((lines, false)));
         }
         lines.push(line);
     }

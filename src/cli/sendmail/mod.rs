@@ -15,7 +15,7 @@ mod message;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,13 +30,6 @@ const EX_UNAVAILABLE: u8 = 69;
 const EX_IOERR: u8 = 74;
 const EX_TEMPFAIL: u8 = 75;
 const EX_CONFIG: u8 = 78;
-
-/// The configuration sendmail reads when neither `-C` nor `--config` names
-/// one: `$PORTCULLIS_CONFIG`, else this file if it exists, else
-/// `./portcullis.toml`.
-pub const SYSTEM_CONFIG: &str = "/etc/portcullis/portcullis.toml";
-/// The environment variable naming the configuration for sendmail.
-pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
 
 /// Runs sendmail with `argv` (the arguments after `sendmail`); `config` is
 /// the `--config` given to `portcullis`, if any.
@@ -69,17 +62,16 @@ Reads one message on stdin and hands it to the running Portcullis server.
   -bm       deliver (the default); other -o settings are accepted and ignored
   -v        show the SMTP dialog on stderr
   -C FILE   the Portcullis configuration (default: $PORTCULLIS_CONFIG,
-            /etc/portcullis/portcullis.toml, ./portcullis.toml)
+            ./portcullis.toml if it exists, /etc/portcullis/portcullis.toml)
 Exit: 0 sent, 64 usage, 67 unknown recipient, 69 refused, 75 try later (not sent), 78 config.
 ";
 
 fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
     let args = args::parse(argv).map_err(|u| (EX_USAGE, u.0))?;
-    let path = args
-        .config
-        .clone()
-        .or(config)
-        .unwrap_or_else(default_config);
+    // The one lookup every command uses (`crate::cli::locate`).
+    let path = crate::cli::locate::lookup(args.config.as_deref().or(config.as_deref()))
+        .existing()
+        .map_err(|e| (EX_CONFIG, e))?;
     let cfg = Config::load(&path).map_err(|e| (EX_CONFIG, e.to_string()))?;
     let server = server_address(&cfg).map_err(|e| (EX_CONFIG, e))?;
 
@@ -171,17 +163,6 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
             Err((code, lines.join("\n")))
         }
     }
-}
-
-/// `$PORTCULLIS_CONFIG`, else the system file when it exists, else `./portcullis.toml`.
-fn default_config() -> PathBuf {
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if Path::new(SYSTEM_CONFIG).exists() {
-        return PathBuf::from(SYSTEM_CONFIG);
-    }
-    PathBuf::from(crate::cli::DEFAULT_CONFIG_FILE)
 }
 
 /// The `listen.smtp` address to hand mail to: a loopback one if there is

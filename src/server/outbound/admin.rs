@@ -31,6 +31,7 @@ pub async fn answer(shared: &Arc<Shared>, request: &str) -> String {
             .await
         }
         "QUEUE-FLUSH" => match shared.outbound.flush().await {
+            Ok(0) => "|The queue is empty.\nOK\n".to_string(),
             Ok(n) => format!("|{n} message(s) scheduled for delivery now\nOK\n"),
             Err(e) => format!("ERR {e}\n"),
         },

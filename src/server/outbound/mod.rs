@@ -335,7 +335,12 @@ impl Runner {
                 return;
             }
         };
-        for env in envelopes {
+        // A message deleted since (`queue delete`) is no longer due: a flush
+        // must not count it.
+        let present: HashSet<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+        self.due.retain(|id, _| present.contains(id.as_str()));
+        self.forced.retain(|id| present.contains(id.as_str()));
+        for env in &envelopes {
             if self.busy.contains_key(&env.id) || self.due.contains_key(&env.id) {
                 continue;
             }
