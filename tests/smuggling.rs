@@ -176,3 +176,119 @@ fn pipelined_commands_after_real_end_run_in_order_once() {
     c.quit_clean();
     assert_eq!(server.wait_maildir("alice", 2).len(), 2);
 }
+
+/// The NUL payloads of the public SMTP smuggling scanners (SEC Consult's
+/// smtp-smuggling-tools, smtpsmug): a next hop that strips NUL would read
+/// `<CRLF>.<CRLF>` there.
+const NUL_FAKE_ENDS: &[&[u8]] = &[
+    b"\r\n\x00.\r\n",
+    b"\r\n.\x00\r\n",
+    b"\n\x00.\r\n",
+    b"\x00.\r\n",
+    b"\r\n\x00.\n",
+    b"\r\n\x00.\x00\r\n",
+    b"\r\n\x00.\r",
+];
+
+/// What the server must answer to `fake_end`: `550 5.6.0` for a NUL, or
+/// the bare-CR `550 5.6.11` when the payload also holds one.
+fn expect_nul_refusal(fake_end: &[u8], how: &str, (code, text): (u16, String)) {
+    let bare_cr =
+        fake_end.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || fake_end.ends_with(b"\r");
+    let wanted = if bare_cr { "5.6.11" } else { "5.6.0" };
+    assert!(
+        code == 550 && has_enhanced(&text, wanted),
+        "{how} with {:?}: wanted 550 {wanted}, got {code} {text}",
+        show(fake_end)
+    );
+}
+
+#[test]
+fn nul_in_data_or_bdat_is_refused_and_never_stored_or_relayed() {
+    use common::outbound::{routed_config, wait_maildir, DELIVERY_TIMEOUT, LO};
+    use common::sink::{Script, Sink};
+    let sink = Sink::start(LO, Script::default());
+    let setup = common::Setup::new(&routed_config(sink.addr, 1, ""));
+    setup.add_user("alice", "pw-alice-99");
+    let server = setup.start();
+    let rcpts = ["alice@local.test", "bob@remote.test"];
+    for fake_end in NUL_FAKE_ENDS {
+        let mut content = b"From: mallory@remote.example\r\n\r\nfirst part".to_vec();
+        content.extend_from_slice(fake_end);
+        content.extend_from_slice(HIDDEN);
+        // DATA: refused once the real end has been read, nothing runs after.
+        let mut c = server.ehlo_from(std::net::Ipv4Addr::LOCALHOST);
+        c.expect("MAIL FROM:<mallory@remote.example>", 250);
+        for r in rcpts {
+            c.expect(&format!("RCPT TO:<{r}>"), 250);
+        }
+        c.expect("DATA", 354);
+        // HIDDEN ends in the real end of data.
+        c.send(&content);
+        expect_nul_refusal(fake_end, "DATA", c.read_reply());
+        c.quit_clean();
+        // BDAT: the same content as one last chunk.
+        let mut c = server.ehlo_from(std::net::Ipv4Addr::LOCALHOST);
+        c.expect("MAIL FROM:<mallory@remote.example>", 250);
+        for r in rcpts {
+            c.expect(&format!("RCPT TO:<{r}>"), 250);
+        }
+        let mut wire = format!("BDAT {} LAST\r\n", content.len()).into_bytes();
+        wire.extend_from_slice(&content);
+        c.send(&wire);
+        expect_nul_refusal(fake_end, "BDAT", c.read_reply());
+        c.quit_clean();
+    }
+    // A clean message after them: once it has arrived, anything wrongly
+    // accepted before it would have too.
+    let mut c = server.ehlo_from(std::net::Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail("a@remote.example", &rcpts, b"Subject: clean\r\n\r\nok\r\n");
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    let local = wait_maildir(&server, "alice", 1);
+    let relayed = sink.wait_for(1, DELIVERY_TIMEOUT);
+    std::thread::sleep(Duration::from_millis(300));
+    let local_now = server.maildir_messages("alice");
+    assert_eq!(
+        local_now.len(),
+        1,
+        "stored: {:?}",
+        local.iter().map(|m| show(m)).collect::<Vec<_>>()
+    );
+    assert_eq!(sink.received().len(), 1, "relayed: {relayed:?}");
+    assert!(!local_now[0].contains(&0) && !relayed[0].data.contains(&0));
+    assert!(find(&relayed[0].data, b"Subject: clean").is_some());
+}
+
+#[test]
+fn a_lone_dot_before_a_bare_lf_is_stored_as_a_dot_line_and_stuffed_on_relay() {
+    use common::outbound::{routed_config, wait_maildir, DELIVERY_TIMEOUT, LO};
+    use common::sink::{Script, Sink};
+    let sink = Sink::start(LO, Script::default());
+    let setup = common::Setup::new(&routed_config(sink.addr, 1, ""));
+    setup.add_user("alice", "pw-alice-98");
+    let server = setup.start();
+    let mut c = server.ehlo_from(std::net::Ipv4Addr::LOCALHOST);
+    c.expect("MAIL FROM:<a@remote.example>", 250);
+    c.expect("RCPT TO:<alice@local.test>", 250);
+    c.expect("RCPT TO:<bob@remote.test>", 250);
+    c.expect("DATA", 354);
+    // `.` then a bare LF: data (not the end), and never stuffed.
+    c.send(b"Subject: dot\r\n\r\nbefore\r\n.\nafter\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    c.quit_clean();
+    let local = wait_maildir(&server, "alice", 1);
+    assert_eq!(local.len(), 1);
+    assert!(
+        find(&local[0], b"\r\nbefore\r\n.\r\nafter\r\n").is_some(),
+        "stored as {}",
+        show(&local[0])
+    );
+    let relayed = sink.wait_for(1, DELIVERY_TIMEOUT);
+    assert_eq!(relayed.len(), 1, "{}", server.log());
+    assert!(
+        find(&relayed[0].wire, b"\r\nbefore\r\n..\r\nafter\r\n").is_some(),
+        "relayed as {}",
+        show(&relayed[0].wire)
+    );
+}

@@ -95,6 +95,11 @@ mod tests {
         // A bare CR as the very last octet is one too.
         let e = read(&[b"a\r\nb\r"], 1 << 20).unwrap_err();
         assert_eq!(e.to_string(), "550 5.6.11 Bare CR not allowed");
+        // A NUL, across chunks or in the unfinished last line.
+        let e = read(&[b"a\r\n\x00", b".\r\nb\r\n"], 1 << 20).unwrap_err();
+        assert_eq!(e.code, 550);
+        let e = read(&[b"a\r\nb\x00"], 1 << 20).unwrap_err();
+        assert_eq!(e.to_string(), "550 5.6.0 NUL not allowed in message data");
         let long = vec![b'x'; 1500];
         let e = read(&[&long, b"\r\n"], 1 << 20).unwrap_err();
         assert_eq!(e.to_string(), "500 5.5.2 Line too long");

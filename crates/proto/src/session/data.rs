@@ -28,6 +28,7 @@ pub(super) struct DataReader {
 #[derive(Debug, Default)]
 struct Faults {
     bare_cr: bool,
+    nul: bool,
     bare_lf: bool,
     line_too_long: bool,
     too_big: bool,
@@ -35,7 +36,7 @@ struct Faults {
 
 impl Faults {
     fn any(&self) -> bool {
-        self.bare_cr || self.bare_lf || self.line_too_long || self.too_big
+        self.bare_cr || self.nul || self.bare_lf || self.line_too_long || self.too_big
     }
 }
 
@@ -101,13 +102,22 @@ impl DataReader {
         if content.contains(&b'\r') {
             self.faults.bare_cr = true;
         }
+        // RFC 5321 §4.1.1.4 and RFC 5322 §2.3: no NUL in a message. Why
+        // refuse rather than pass it on: a next hop that strips NUL would
+        // read `<CRLF>\0.<CRLF>` as the end of data (smuggling one hop on).
+        if content.contains(&0) {
+            self.faults.nul = true;
+        }
         if !crlf && self.bare_lf == BareLf::Reject {
             self.faults.bare_lf = true;
         }
         // RFC 5321 §4.5.2: a line starting with "." loses that first ".".
-        // BDAT content is never dot-stuffed (RFC 3030 §2).
+        // BDAT content is never dot-stuffed (RFC 3030 §2). A lone "." that
+        // did not end the data (a bare LF before or after it) was never
+        // stuffed: it stays a "." line, stuffed again on relay, rather than
+        // becoming an empty line.
         let content = match content.strip_prefix(b".") {
-            Some(unstuffed) if !self.chunked => unstuffed,
+            Some(unstuffed) if !self.chunked && !unstuffed.is_empty() => unstuffed,
             _ => content,
         };
         if self.faults.any() {
@@ -144,6 +154,12 @@ impl DataReader {
         let f = &self.faults;
         if f.bare_cr {
             Err(Reply::new(550, (5, 6, 11), "Bare CR not allowed"))
+        } else if f.nul {
+            Err(Reply::new(
+                550,
+                (5, 6, 0),
+                "NUL not allowed in message data",
+            ))
         } else if f.bare_lf {
             Err(Reply::new(550, (5, 6, 11), "Bare LF not allowed"))
         } else if f.line_too_long {
@@ -240,6 +256,38 @@ mod tests {
             outcome.unwrap().unwrap_err().to_string(),
             "550 5.6.11 Bare CR not allowed"
         );
+    }
+
+    #[test]
+    fn nul_refuses_the_message_at_its_real_end() {
+        for payload in [
+            &b"a\r\n\x00.\r\nMAIL FROM:<x@y>\r\n"[..],
+            b"a\n\x00.\r\n",
+            b"\x00.\r\n",
+            b"a\r\n.\x00\r\n",
+            b"a\x00b\r\n",
+        ] {
+            let mut input = payload.to_vec();
+            let (outcome, _) = read(&input, 1 << 20, BareLf::Normalize);
+            assert!(outcome.is_none(), "{payload:?} ended the data");
+            input.extend_from_slice(b"\r\n.\r\n");
+            let (outcome, rest) = read(&input, 1 << 20, BareLf::Normalize);
+            assert_eq!(
+                outcome.unwrap().unwrap_err().to_string(),
+                "550 5.6.0 NUL not allowed in message data",
+                "{payload:?}"
+            );
+            assert_eq!(rest, 0);
+        }
+    }
+
+    #[test]
+    fn a_lone_dot_next_to_a_bare_lf_stays_a_dot() {
+        assert_eq!(body(b"a\r\n.\nb\r\n.\r\n"), b"a\r\n.\r\nb\r\n");
+        assert_eq!(body(b"a\n.\r\nb\r\n.\r\n"), b"a\r\n.\r\nb\r\n");
+        assert_eq!(body(b".\n\r\n.\r\n"), b".\r\n\r\n");
+        // A stuffed dot line is still unstuffed.
+        assert_eq!(body(b"..\n\r\n.\r\n"), b".\r\n\r\n");
     }
 
     #[test]
