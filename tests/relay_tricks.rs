@@ -135,3 +135,37 @@ fn submission_port_accepts_nothing_before_auth() {
     c.expect_enhanced("MAIL FROM:<alice@local.test>", 530, "5.7.0");
     c.quit_collect();
 }
+
+/// The server's own host name (`mx.test` in the harness, deliberately not in
+/// `local_domains`) is always a local domain, as Postfix's `mydestination`
+/// holds `$myhostname`: `postmaster@<hostname>` reaches the postmaster from
+/// anyone, and a percent hack at the host name is an unknown local user even
+/// from a client that may relay, never mail relayed back to ourselves.
+#[test]
+fn own_host_name_is_a_local_domain() {
+    let server = Server::with_users(ALLOW_ONLY_LOCALHOST, &[("alice", "pw-alice-66")]);
+
+    let mut c = server.ehlo_from(DENIED);
+    c.expect("MAIL FROM:<carol@remote.example>", 250);
+    c.expect("RCPT TO:<postmaster@mx.test>", 250);
+    c.expect("RCPT TO:<alice@MX.Test>", 250);
+    c.expect("DATA", 354);
+    c.send(b"Subject: to the host name\r\n\r\nhello\r\n.\r\n");
+    let (code, text) = c.read_reply();
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    assert_eq!(server.wait_maildir("postmaster", 1).len(), 1);
+    assert_eq!(server.wait_maildir("alice", 1).len(), 1);
+
+    // 127.0.0.1 may relay, yet the percent hack stays a local name.
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    c.expect("MAIL FROM:<alice@local.test>", 250);
+    c.expect_enhanced("RCPT TO:<someone%remote.test@mx.test>", 550, "5.1.1");
+    c.expect_enhanced("RCPT TO:<remote.test!someone@mx.test>", 550, "5.1.1");
+    c.quit_collect();
+    assert!(
+        server.wait_queue_empty(),
+        "something was queued for relay: {:?}",
+        server.queue_listing()
+    );
+}

@@ -82,12 +82,19 @@ impl Decision {
     }
 }
 
-/// Whether `domain` is one of ours (SPEC §3.2): a `local_domains` name, the
-/// bare `postmaster` (empty name), or an address literal of our own address.
+/// Whether `domain` is one of ours: a `local_domains` name, the server's own
+/// `hostname`, the bare `postmaster` (empty name), or an address literal of
+/// our own address.
+///
+/// The host name is always local, as Postfix's `mydestination` includes
+/// `$myhostname`: `postmaster@<hostname>` must always reach someone (RFC 5321
+/// §4.5.1), and `user%remote@<hostname>` must be an unknown local user rather
+/// than mail relayed back to ourselves.
 pub fn is_local_domain(domain: &Domain, config: &Config, own_addrs: &HashSet<IpAddr>) -> bool {
     match domain {
         Domain::Name(n) => {
             n.is_empty()
+                || n.eq_ignore_ascii_case(&config.hostname)
                 || config
                     .local_domains
                     .iter()

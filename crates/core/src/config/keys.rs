@@ -89,7 +89,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "local_domains",
         kind: KeyKind::List,
         default: "<hostname> localhost",
-        doc: "mail for these domains is delivered locally",
+        doc: "mail for these domains is delivered locally (so is mail for `hostname`, always)",
     },
     KeyInfo {
         key: "listen.smtp",
