@@ -83,6 +83,8 @@ fn too_many_errors_get_421_4_7_0() {
     let (code, text) = c.read_reply();
     assert_eq!(code, 421, "{text}");
     assert!(has_enhanced(&text, "4.7.0"), "{text}");
+    // The reply names the limit, so the admin knows which knob to turn.
+    assert!(text.contains("(limits.errors = 3)"), "{text}");
     c.expect_closed(IO_TIMEOUT);
     served(&server);
 }

@@ -729,10 +729,15 @@ impl Session {
         // Why: a client that only collects errors (address harvesting,
         // brute force, a confused robot) gets disconnected.
         if self.errors >= self.cfg.max_errors {
+            // The reply names the knob, so an admin whose own scan (nmap's
+            // relay test) was cut short knows what to raise.
             self.send(Reply::new(
                 421,
                 (4, 7, 0),
-                "Too many errors, closing connection",
+                format!(
+                    "Too many errors (limits.errors = {}), closing connection",
+                    self.cfg.max_errors
+                ),
             ));
             self.close();
         }

@@ -672,7 +672,7 @@ fn every_failed_auth_counts_as_an_error() {
     );
     assert_eq!(
         c.say(format!("AUTH PLAIN {}\r\n", b64("\0tim\0b")).as_bytes()),
-        format!("{INVALID}421 4.7.0 Too many errors, closing connection\r\n")
+        format!("{INVALID}421 4.7.0 Too many errors (limits.errors = 3), closing connection\r\n")
     );
     assert!(c.closed);
 }

@@ -815,7 +815,7 @@ fn too_many_errors_close_the_session() {
     assert_eq!(
         out,
         "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n\
-         421 4.7.0 Too many errors, closing connection\r\n"
+         421 4.7.0 Too many errors (limits.errors = 3), closing connection\r\n"
     );
     assert!(c.closed);
 }
@@ -829,8 +829,10 @@ fn refused_recipients_count_as_errors() {
     let out = c.say(
         b"MAIL FROM:<a@b.test>\r\nRCPT TO:<unknown1@mx.test>\r\nRCPT TO:<unknown2@mx.test>\r\n",
     );
-    assert!(out
-        .ends_with("550 5.1.1 User unknown\r\n421 4.7.0 Too many errors, closing connection\r\n"));
+    assert!(out.ends_with(
+        "550 5.1.1 User unknown\r\n\
+         421 4.7.0 Too many errors (limits.errors = 2), closing connection\r\n"
+    ));
     assert!(c.closed);
 }
 
