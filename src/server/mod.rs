@@ -8,6 +8,7 @@ pub mod dns;
 pub mod headers;
 mod limits;
 mod logging;
+mod maildrop;
 pub mod metrics;
 mod notify;
 pub mod outbound;
@@ -172,6 +173,7 @@ async fn run(
         privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
             .map_err(Failure::runtime)?;
         privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
+        maildrop::prepare(&data_dir).map_err(Failure::runtime)?;
     }
     let (runtime, _report) = Runtime::build(cfg, None, allow_open_relay)
         .await
@@ -246,6 +248,7 @@ async fn run(
     let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
+    maildrop::spawn(shared.clone());
     let pid_path = data_dir.join("portcullis.pid");
     write_pid(&pid_path)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", pid_path.display())))?;

@@ -48,13 +48,16 @@ pub fn refuse_world_writable(path: &Path, what: &str) -> Result<(), String> {
 
 /// Takes away what others (and the group, for writing) may do with the
 /// data directory: it holds the users file, the keys and every message, so
-/// it is created 0700, and an existing one loses `o+rwx` and `g+w` (a group
-/// the admin gave read access keeps it). Returns the new mode if it changed.
+/// it loses `o+rw` and `g+w` (a group the admin gave read access keeps it).
+/// Others keep (or get) `o+x` only, as Postfix's queue directory: local
+/// users must reach the maildrop in it, and without read permission they
+/// cannot list it; everything else in it is 0700 or 0600. Returns the new
+/// mode if it changed.
 pub fn tighten_dir(path: &Path) -> Result<Option<u32>, String> {
     let meta = fs::symlink_metadata(path)
         .map_err(|e| format!("cannot check data_dir {}: {e}", path.display()))?;
     let mode = meta.permissions().mode() & 0o7777;
-    let tight = mode & !0o027;
+    let tight = (mode & !0o026) | 0o001;
     if tight == mode {
         return Ok(None);
     }
@@ -203,7 +206,17 @@ fn chown_tree(path: &Path, account: &Account, top: bool) -> io::Result<()> {
     }
     if meta.is_dir() {
         for entry in fs::read_dir(path)? {
-            chown_tree(&entry?.path(), account, false)?;
+            let entry = entry?;
+            // Drop files belong to the users who wrote them: their owner
+            // is who sent them. Only the directory itself changes hands.
+            if top && entry.file_name() == portcullis_core::maildrop::DIR {
+                let m = fs::symlink_metadata(entry.path())?;
+                if m.uid() != account.uid || m.gid() != account.gid {
+                    lchown(entry.path(), Some(account.uid), Some(account.gid))?;
+                }
+                continue;
+            }
+            chown_tree(&entry.path(), account, false)?;
         }
     }
     Ok(())
@@ -228,10 +241,10 @@ mod tests {
     fn the_data_dir_loses_other_and_group_write_permissions() {
         let dir = tempfile::tempdir().unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o775)).unwrap();
-        assert_eq!(tighten_dir(dir.path()).unwrap(), Some(0o750));
+        assert_eq!(tighten_dir(dir.path()).unwrap(), Some(0o751));
         assert_eq!(tighten_dir(dir.path()).unwrap(), None);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
-        assert_eq!(tighten_dir(dir.path()).unwrap(), None);
+        assert_eq!(tighten_dir(dir.path()).unwrap(), Some(0o701));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod edit_lock;
 pub mod limiter;
 pub mod maildir;
+pub mod maildrop;
 pub mod outbound;
 pub mod recipient;
 pub mod relay;

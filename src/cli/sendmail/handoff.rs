@@ -41,8 +41,12 @@ pub struct Envelope<'a> {
 /// Why nothing (or not everything) was accepted.
 #[derive(Debug)]
 pub enum Failed {
-    /// The server could not be reached or the dialog broke: nothing was sent.
+    /// The server could not be reached or the dialog broke before the end
+    /// of the message: nothing was accepted.
     Unreachable(String),
+    /// The dialog broke after the whole message was sent, before the reply:
+    /// the server may have accepted it.
+    Unsure(String),
     /// The server answered: the outcome per recipient.
     Refused(Outcome),
 }
@@ -96,7 +100,11 @@ pub fn send(
             }
             Step::SendMessage => {
                 conn.write_quiet(&dot_stuff(env.message))?;
-                step = tx.on_reply(conn.reply()?);
+                let reply = conn.reply().map_err(|e| match e {
+                    Failed::Unreachable(why) => Failed::Unsure(why),
+                    other => other,
+                })?;
+                step = tx.on_reply(reply);
             }
             Step::Read => step = tx.on_reply(conn.reply()?),
             Step::Done(outcome) => break outcome,

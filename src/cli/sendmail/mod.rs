@@ -2,13 +2,17 @@
 //! submission interface that cron, git, monitoring scripts and PHP's
 //! `mail()` call. Reads one message on stdin, completes its header, and
 //! hands it to the running server over loopback SMTP (`handoff.rs` says
-//! why). Exit codes follow sendmail's `sysexits.h`: 0 sent, 64 bad usage,
-//! 67 unknown recipient, 69 refused, 74 stdin unreadable, 75 try again
-//! later (server down: nothing was sent), 78 configuration problem. The
-//! message is never dropped silently: any failure is a sentence on stderr
-//! and a non-zero exit.
+//! why). When the server cannot take it now (not running, restarting,
+//! answering 4xx to everything), the message goes into the maildrop
+//! instead (`drop.rs`) and the server sends it on when it runs: exit 0, as
+//! with Postfix. Exit codes follow sendmail's `sysexits.h`: 0 sent or
+//! queued, 64 bad usage, 67 unknown recipient, 69 refused, 74 stdin
+//! unreadable, 75 try again later (neither the server nor the maildrop
+//! took it), 78 configuration problem. The message is never dropped
+//! silently: any failure is a sentence on stderr and a non-zero exit.
 
 mod args;
+mod drop;
 mod handoff;
 mod message;
 
@@ -20,6 +24,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use portcullis_core::config::Config;
+use portcullis_core::maildrop;
 use portcullis_proto::client::Classified;
 use rand::RngCore;
 
@@ -63,7 +68,9 @@ Reads one message on stdin and hands it to the running Portcullis server.
   -v        show the SMTP dialog on stderr
   -C FILE   the Portcullis configuration (default: $PORTCULLIS_CONFIG,
             ./portcullis.toml if it exists, /etc/portcullis/portcullis.toml)
-Exit: 0 sent, 64 usage, 67 unknown recipient, 69 refused, 75 try later (not sent), 78 config.
+When the server is down the message waits in its maildrop and is sent when it starts.
+Exit: 0 sent or queued, 64 usage, 67 unknown recipient, 69 refused,
+      75 try later (not sent), 78 config.
 ";
 
 fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
@@ -129,10 +136,29 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
     };
     match handoff::send(server, &envelope, &mut trace) {
         Ok(_) => Ok(()),
-        Err(handoff::Failed::Unreachable(why)) => Err((
+        Err(handoff::Failed::Unreachable(why)) => to_maildrop(&cfg, &envelope, &why, &mut trace),
+        Err(handoff::Failed::Unsure(why)) => Err((
             EX_TEMPFAIL,
-            format!("{why}\nthe message was NOT sent (is `portcullis serve` running?)"),
+            format!(
+                "{why}\nthe whole message was sent but not acknowledged: it may or may not \
+                 have been accepted; check before sending it again"
+            ),
         )),
+        // Nothing accepted and nothing refused for good (e.g. 421 while the
+        // server shuts down, 452 while its disk is full): the maildrop waits.
+        Err(handoff::Failed::Refused(outcome))
+            if outcome
+                .results
+                .iter()
+                .all(|r| r.class() == Classified::Temporary) =>
+        {
+            let why = outcome
+                .results
+                .first()
+                .map(|r| handoff::describe(&r.reply))
+                .unwrap_or_default();
+            to_maildrop(&cfg, &envelope, &why, &mut trace)
+        }
         Err(handoff::Failed::Refused(outcome)) => {
             let mut lines = Vec::new();
             let (mut temporary, mut unknown_user, mut permanent) = (false, false, false);
@@ -162,6 +188,57 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
             };
             Err((code, lines.join("\n")))
         }
+    }
+}
+
+/// Writes the message into the maildrop, after checking the addresses the
+/// server would have checked in the dialog (nobody is there to hear of a
+/// malformed one later).
+fn to_maildrop(
+    cfg: &Config,
+    env: &handoff::Envelope<'_>,
+    why: &str,
+    trace: &mut dyn FnMut(&str),
+) -> Result<(), Exit> {
+    use portcullis_proto::address::{parse_forward_path, parse_reverse_path};
+    if parse_reverse_path(&format!("<{}>", env.sender), true).is_err() {
+        return Err((EX_USAGE, format!("invalid sender address {:?}", env.sender)));
+    }
+    if let Some(bad) = env
+        .recipients
+        .iter()
+        .find(|r| parse_forward_path(&format!("<{r}>"), true).is_err())
+    {
+        return Err((EX_USAGE, format!("invalid recipient address {bad:?}")));
+    }
+    if u64::try_from(env.message.len()).unwrap_or(u64::MAX) > cfg.limits.message_size {
+        return Err((
+            EX_UNAVAILABLE,
+            format!(
+                "the message ({} bytes) is larger than limits.message_size ({})",
+                env.message.len(),
+                cfg.limits.message_size
+            ),
+        ));
+    }
+    let dropped = maildrop::Drop {
+        sender: env.sender.to_string(),
+        recipients: env.recipients.clone(),
+        eight_bit: env.eight_bit,
+        message: env.message.to_vec(),
+    };
+    match drop::write(&cfg.data_dir, &dropped) {
+        Ok(path) => {
+            trace(&format!(
+                "the server cannot take the message now ({why}); queued in the maildrop as {}",
+                path.display()
+            ));
+            Ok(())
+        }
+        Err(e) => Err((
+            EX_TEMPFAIL,
+            format!("{why}\n{e}\nthe message was NOT sent (is `portcullis serve` running?)"),
+        )),
     }
 }
 

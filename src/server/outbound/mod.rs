@@ -305,6 +305,12 @@ impl Runner {
         if self.busy.contains_key(id) {
             return;
         }
+        // Imported from the maildrop but its file not removed yet: the
+        // import kicks it once it is (see `maildrop::is_pending`).
+        if crate::server::maildrop::is_pending(&self.shared.current.get().config.data_dir, id) {
+            self.due.remove(id);
+            return;
+        }
         match self.shared.spool.load_envelope(id) {
             Ok(env) => match next_due(&env) {
                 Some(t) => {
