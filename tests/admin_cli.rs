@@ -225,3 +225,17 @@ fn queue_commands_leave_no_broken_pipe_and_flush_says_when_nothing_is_queued() {
     let log = server.log();
     assert!(!log.contains("control socket write failed"), "{log}");
 }
+
+#[test]
+fn with_a_log_file_and_no_terminal_the_log_is_written_once() {
+    let setup = Setup::new("[log]\nfile = \"portcullis.log\"\n");
+    let log_path = setup.dir().join("portcullis.log");
+    let server = setup.start();
+    let stderr_text = server.log();
+    assert!(
+        !stderr_text.contains("portcullis ready"),
+        "logged twice:\n{stderr_text}"
+    );
+    let file = fs::read_to_string(&log_path).unwrap();
+    assert!(file.contains("portcullis ready"), "{file}");
+}

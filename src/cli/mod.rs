@@ -10,7 +10,7 @@ mod queue;
 pub mod sendmail;
 mod user;
 
-pub use config_cmd::load_config;
+pub use config_cmd::{check_and_report, load_config};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

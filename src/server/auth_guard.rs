@@ -176,16 +176,19 @@ pub fn status_lines(throttle: &SharedThrottle) -> Vec<String> {
 }
 
 /// Logs what `auth.never_ban` compiled to (its entries were checked when
-/// the configuration was loaded).
-pub fn log_never_ban(report: &LoadReport) {
+/// the configuration was loaded); returns its warning, if any.
+pub fn log_never_ban(report: &LoadReport) -> Vec<String> {
     for line in &report.lines {
         if let (Some(index), Outcome::Added(compiled)) = (line.index, &line.outcome) {
             info!(target: "auth", "auth.never_ban[{index}] {:?}: exempt {compiled}", line.raw);
         }
     }
     if report.open_relay {
-        warn!(target: "auth", "auth.never_ban covers every address: the AUTH brute-force defence is off");
+        let w = "auth.never_ban covers every address: the AUTH brute-force defence is off";
+        warn!(target: "auth", "{w}");
+        return vec![w.to_string()];
     }
+    Vec::new()
 }
 
 /// The ban's expiry as a date (the log and status speak wall-clock time).

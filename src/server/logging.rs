@@ -58,10 +58,36 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogFile {
     }
 }
 
+/// Whether the server can log as `cfg` says: the filter parses and the log
+/// file's directory exists. Part of the one validation path (`check.rs`), so
+/// `config check` refuses what `serve` would fail on, with the same sentence.
+pub fn check(cfg: &Log) -> Result<(), String> {
+    filter(cfg)?;
+    if let Some(path) = &cfg.file {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(format!(
+                "cannot open log.file {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn filter(cfg: &Log) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(&cfg.level)
+        .map_err(|e| format!("log.level \"{}\" is not a valid filter: {e}", cfg.level))
+}
+
 /// Installs the global subscriber. Returns the log file handle, if any, for reopening.
 pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
-    let filter = EnvFilter::try_new(&cfg.level)
-        .map_err(|e| format!("log.level \"{}\" is not a valid filter: {e}", cfg.level))?;
+    check(cfg)?;
+    let filter = filter(cfg)?;
     let file = match &cfg.file {
         Some(path) => Some(
             LogFile::open(path)
@@ -69,12 +95,15 @@ pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
         ),
         None => None,
     };
+    // With a log file, stderr is for a person watching: when it is not a
+    // terminal (systemd's journal, a pipe) every line would be stored twice.
+    let to_stderr = file.is_none() || io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
     // `try_init` fails only if a subscriber exists already (tests): not an error.
-    match (cfg.format, file.clone()) {
-        (LogFormat::Text, None) => {
+    match (cfg.format, file.clone(), to_stderr) {
+        (LogFormat::Text, None, _) => {
             // Colour only for a person at a terminal: escapes in a log file
             // or a journal are noise, and cost a write each.
             let _ = builder
@@ -82,17 +111,23 @@ pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
                 .with_ansi(io::stderr().is_terminal())
                 .try_init();
         }
-        (LogFormat::Text, Some(f)) => {
+        (LogFormat::Text, Some(f), true) => {
             let _ = builder
                 .with_writer(io::stderr.and(f))
                 .with_ansi(false)
                 .try_init();
         }
-        (LogFormat::Json, None) => {
+        (LogFormat::Text, Some(f), false) => {
+            let _ = builder.with_writer(f).with_ansi(false).try_init();
+        }
+        (LogFormat::Json, None, _) => {
             let _ = builder.json().with_writer(io::stderr).try_init();
         }
-        (LogFormat::Json, Some(f)) => {
+        (LogFormat::Json, Some(f), true) => {
             let _ = builder.json().with_writer(io::stderr.and(f)).try_init();
+        }
+        (LogFormat::Json, Some(f), false) => {
+            let _ = builder.json().with_writer(f).try_init();
         }
     }
     Ok(file)

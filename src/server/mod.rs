@@ -2,6 +2,7 @@
 //! reloads on SIGHUP and drains on SIGTERM/SIGINT (SPEC §1, §5).
 
 mod auth_guard;
+pub mod check;
 mod connection;
 pub mod control;
 pub mod dns;
@@ -37,7 +38,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::cli::Failure;
-use runtime::{Current, Runtime, Stats, Users};
+use runtime::{BuildOptions, Current, Runtime, Stats, Users};
 
 /// How long SIGTERM waits for sessions in flight before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,12 +82,13 @@ pub struct Shared {
 
 /// `portcullis serve`.
 pub fn serve(config_path: &Path, allow_open_relay: bool, check_only: bool) -> Result<(), Failure> {
-    let created = !check_only && write_default_config(config_path)?;
-    let relay_added = if check_only {
-        false
-    } else {
-        add_relay_defaults(config_path)?
-    };
+    if check_only {
+        // Exactly `config check` (one validation path, see `check.rs`).
+        let cfg = crate::cli::load_config(config_path)?;
+        return crate::cli::check_and_report(cfg, allow_open_relay, false);
+    }
+    let created = write_default_config(config_path)?;
+    let relay_added = add_relay_defaults(config_path)?;
     let cfg = crate::cli::load_config(config_path)?;
     let log_file = logging::init(&cfg.log).map_err(Failure::input)?;
     if created {
@@ -99,13 +101,7 @@ pub fn serve(config_path: &Path, allow_open_relay: bool, check_only: bool) -> Re
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(run(
-        cfg,
-        config_path,
-        allow_open_relay,
-        check_only,
-        log_file,
-    ))
+    rt.block_on(run(cfg, config_path, allow_open_relay, log_file))
 }
 
 /// Writes the embedded default, with this machine's own addresses (single
@@ -158,30 +154,28 @@ async fn run(
     cfg: Config,
     config_path: &Path,
     allow_open_relay: bool,
-    check_only: bool,
     log_file: Option<logging::LogFile>,
 ) -> Result<(), Failure> {
     let data_dir = cfg.data_dir.clone();
-    if !check_only {
-        ensure_private_dir(&data_dir).map_err(|e| {
-            Failure::runtime(format!(
-                "cannot create data_dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
-        privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
-        privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
-            .map_err(Failure::runtime)?;
-        privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
-        maildrop::prepare(&data_dir).map_err(Failure::runtime)?;
-    }
-    let (runtime, _report) = Runtime::build(cfg, None, allow_open_relay)
+    ensure_private_dir(&data_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot create data_dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
+    privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
+        .map_err(Failure::runtime)?;
+    privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
+    maildrop::prepare(&data_dir).map_err(Failure::runtime)?;
+    let options = BuildOptions {
+        allow_open_relay,
+        generate_certificate: true,
+    };
+    let (runtime, notes) = Runtime::build(cfg, None, options)
         .await
         .map_err(|r| Failure::input(r.0))?;
-    if check_only {
-        println!("configuration OK");
-        return Ok(());
-    }
+    info!("{}", notes.summary());
     let spool = Spool::open(&data_dir).map_err(|e| {
         Failure::runtime(format!(
             "cannot open the queue in {}: {e}",
@@ -299,37 +293,61 @@ async fn run(
 }
 
 /// After a reload that was applied, moves the metrics endpoint to the new
-/// `metrics.listen`; a failure to bind is a warning line of the report.
+/// `metrics.listen`; a failure to bind is a warning of the report.
 async fn sync_metrics(
-    result: Result<Vec<String>, String>,
+    result: Result<ReloadReport, String>,
     shared: &Arc<Shared>,
     endpoint: &mut metrics::Endpoint,
 ) -> Result<Vec<String>, String> {
-    let mut lines = result?;
+    let mut report = result?;
     if let Err(e) = endpoint
         .sync(shared.current.get().config.metrics.listen, shared)
         .await
     {
         error!("reload: {e}");
-        lines.push(format!("warning: {e}"));
+        report.notes.warnings.push(e);
     }
-    Ok(lines)
+    Ok(report.lines())
 }
 
-/// Reloads, then binds and closes listeners to match; returns the report lines.
+/// What an applied reload did, for `portcullis reload`.
+struct ReloadReport {
+    notes: check::LoadNotes,
+    changes: check::Changes,
+    /// Listeners bound or closed.
+    listeners: Vec<String>,
+}
+
+impl ReloadReport {
+    /// The relay-list report, what changed, the listeners, the warnings,
+    /// then the summary.
+    fn lines(&self) -> Vec<String> {
+        let mut out = self.notes.relay.log_lines();
+        out.extend(self.changes.lines());
+        out.extend(self.listeners.iter().cloned());
+        out.extend(self.notes.warnings.iter().map(|w| format!("warning: {w}")));
+        out.push(self.notes.summary());
+        out
+    }
+}
+
+/// Reloads, then binds and closes listeners to match.
 async fn reload_and_rebind(
     shared: &Arc<Shared>,
     config_path: &Path,
     listeners: &mut Listeners,
     shutdown: &watch::Receiver<bool>,
-) -> Result<Vec<String>, String> {
+) -> Result<ReloadReport, String> {
     match reload(shared, config_path).await {
-        Ok((listen, mut lines)) => {
-            if let Err(e) = listeners.sync(&listen, shared, shutdown).await {
-                error!("reload: {e}");
-                lines.push(format!("warning: {e}"));
+        Ok((listen, mut report)) => {
+            match listeners.sync(&listen, shared, shutdown).await {
+                Ok(lines) => report.listeners = lines,
+                Err(e) => {
+                    error!("reload: {e}");
+                    report.notes.warnings.push(e);
+                }
             }
-            Ok(lines)
+            Ok(report)
         }
         Err(e) => {
             error!("reload rejected, the previous configuration stays in force: {e}");
@@ -342,23 +360,34 @@ async fn reload_and_rebind(
 async fn reload(
     shared: &Shared,
     config_path: &Path,
-) -> Result<(config::Listen, Vec<String>), String> {
+) -> Result<(config::Listen, ReloadReport), String> {
     info!("reloading {}", config_path.display());
     let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
     let old = shared.current.get();
     if cfg.data_dir != old.config.data_dir {
         return Err("data_dir cannot change on reload; restart the server".into());
     }
-    let (rt, report) = Runtime::build(cfg, Some(&old), shared.allow_open_relay)
+    let options = BuildOptions {
+        allow_open_relay: shared.allow_open_relay,
+        generate_certificate: true,
+    };
+    let (rt, notes) = Runtime::build(cfg, Some(&old), options)
         .await
         .map_err(|r| r.0)?;
+    let changes = check::changes(&old.config, &rt.config);
+    if !changes.restart.is_empty() {
+        warn!(keys = %changes.restart.join(" "), "reload: these changes need a restart");
+    }
     let listen = rt.config.listen.clone();
     shared.current.set(rt);
     shared.outbound.reconfigured();
     info!("reload applied");
-    let mut lines: Vec<String> = report.lines.iter().map(|l| l.to_string()).collect();
-    lines.push(report.summary());
-    Ok((listen, lines))
+    let report = ReloadReport {
+        notes,
+        changes,
+        listeners: Vec::new(),
+    };
+    Ok((listen, report))
 }
 
 /// The bound listeners, by address and role; reload binds new ones and closes
@@ -374,7 +403,8 @@ impl Listeners {
         listen: &config::Listen,
         shared: &Arc<Shared>,
         shutdown: &watch::Receiver<bool>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
+        let mut changed = Vec::new();
         let mut wanted = Vec::new();
         for (addrs, role) in [
             (&listen.smtp, Role::Smtp),
@@ -387,6 +417,7 @@ impl Listeners {
             let keep = wanted.contains(key);
             if !keep {
                 info!(addr = %key.0, role = key.1.name(), "listener closed");
+                changed.push(format!("closed listener {} ({})", key.0, key.1.name()));
                 task.abort();
             }
             keep
@@ -400,6 +431,7 @@ impl Listeners {
                 .await
                 .map_err(|e| format!("cannot listen on {addr} ({}): {e}", role.name()))?;
             info!(addr = %addr, role = role.name(), "listening");
+            changed.push(format!("listening on {addr} ({})", role.name()));
             let task = tokio::spawn(accept_loop(
                 listener,
                 role,
@@ -408,7 +440,7 @@ impl Listeners {
             ));
             self.running.insert(key, task);
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn close_all(&mut self) {

@@ -17,6 +17,7 @@ use portcullis_core::relay::{
 use portcullis_core::users::UserDb;
 use tracing::{info, warn};
 
+use super::check::LoadNotes;
 use super::dns::{canonical, Dns};
 use super::metrics::Labeled;
 
@@ -36,15 +37,28 @@ pub struct Runtime {
 #[derive(Debug)]
 pub struct Rejected(pub String);
 
+/// How [`Runtime::build`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildOptions {
+    /// `serve --allow-open-relay`: an open relay is a warning, not a refusal.
+    pub allow_open_relay: bool,
+    /// Generate the self-signed certificate when none is configured or
+    /// generated yet (a live server); false for a check, which writes nothing.
+    pub generate_certificate: bool,
+}
+
 impl Runtime {
     /// Builds a runtime: resolves relay-list names, compiles the list, loads
-    /// TLS. Logs the relay-list report. `previous` supplies the last addresses
-    /// of names whose lookup fails temporarily.
+    /// TLS. Logs the relay-list report and every warning, and returns them.
+    /// `previous` supplies the last addresses of names whose lookup fails
+    /// temporarily. This is the one place a configuration is judged (see
+    /// `check.rs`): every refusal is a sentence in [`Rejected`].
     pub async fn build(
         config: Config,
         previous: Option<&Runtime>,
-        allow_open_relay: bool,
-    ) -> Result<(Runtime, LoadReport), Rejected> {
+        options: BuildOptions,
+    ) -> Result<(Runtime, LoadNotes), Rejected> {
+        super::logging::check(&config.log).map_err(Rejected)?;
         let dns = Dns::new(&config.dns)
             .map_err(|e| Rejected(format!("cannot set up the DNS resolver: {e}")))?;
         let (list, report) = compile_relay_list(
@@ -54,16 +68,16 @@ impl Runtime {
         )
         .await;
         log_report(&report);
-        warn_proxy_in_allow_list(&config.listen, &list);
+        let mut warnings = proxy_in_allow_list(&config.listen, &list);
         let (never_ban, never_ban_report) = compile_relay_list(
             &config.auth.never_ban,
             &dns,
             previous.map(|p| p.never_ban.as_ref()),
         )
         .await;
-        super::auth_guard::log_never_ban(&never_ban_report);
+        warnings.extend(super::auth_guard::log_never_ban(&never_ban_report));
         // Never an open relay by accident (SPEC §3, §4).
-        if !allow_open_relay {
+        if !options.allow_open_relay {
             if !config.relay.restricted {
                 return Err(Rejected(
                     "relay.restricted = false makes an open relay; refusing without --allow-open-relay"
@@ -77,15 +91,19 @@ impl Runtime {
                 ));
             }
         } else if !config.relay.restricted || report.open_relay {
-            warn!("OPEN RELAY: this server relays mail for anyone (--allow-open-relay)");
+            let w = "OPEN RELAY: this server relays mail for anyone (--allow-open-relay)";
+            warn!("{w}");
+            warnings.push(w.to_string());
         }
-        let tls = match super::tls::load(&config) {
-            Ok(t) => Some(t),
+        let tls = match super::tls::load(&config, options.generate_certificate) {
+            Ok(t) => t,
             Err(e) => {
                 if config.tls.cert.is_some() {
                     return Err(Rejected(e));
                 }
-                warn!("TLS disabled: {e}");
+                let w = format!("TLS disabled: {e}");
+                warn!("{w}");
+                warnings.push(w);
                 None
             }
         };
@@ -105,7 +123,10 @@ impl Runtime {
                 own_addrs,
                 never_ban: Arc::new(never_ban),
             },
-            report,
+            LoadNotes {
+                relay: report,
+                warnings,
+            },
         ))
     }
 }
@@ -135,21 +156,27 @@ pub async fn compile_relay_list(
 
 /// Behind a load balancer every client arrives from the balancer's address;
 /// if `relay.allow` covers it, any client whose connection the balancer
-/// forwards in its own name would relay: an open relay. Warns
-/// for each `listen.proxy_from` entry (its network address) that an allow
-/// entry matches.
-pub fn warn_proxy_in_allow_list(listen: &portcullis_core::config::Listen, list: &RelayList) {
+/// forwards in its own name would relay: an open relay. Warns (logged and
+/// returned) for each `listen.proxy_from` entry (its network address) that
+/// an allow entry matches.
+pub fn proxy_in_allow_list(
+    listen: &portcullis_core::config::Listen,
+    list: &RelayList,
+) -> Vec<String> {
+    let mut out = Vec::new();
     for net in &listen.proxy_from {
         if let ListMatch::Allow { entry, .. } = list.lookup(net.addr, &ReverseDns::NotChecked) {
-            warn!(
-                target: "relay_list",
+            let w = format!(
                 "relay.allow entry {entry:?} covers the load balancer {net} of listen.proxy_from: \
                  what it forwards in its own name (PROXY UNKNOWN or LOCAL, or on a listener \
                  that is not proxied) would relay for anyone (open relay); remove the \
                  balancer's address from relay.allow"
             );
+            warn!(target: "relay_list", "{w}");
+            out.push(w);
         }
     }
+    out
 }
 
 fn log_report(report: &LoadReport) {

@@ -18,13 +18,17 @@ pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Builds the rustls server config, generating the self-signed certificate
-/// when no certificate is configured and none was generated yet.
-pub fn load(cfg: &Config) -> Result<Arc<ServerConfig>, String> {
+/// when no certificate is configured and none was generated yet, if
+/// `generate` (a check passes false: None then, and nothing is written).
+pub fn load(cfg: &Config, generate: bool) -> Result<Option<Arc<ServerConfig>>, String> {
     let (cert_path, key_path) = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
             let (c, k) = self_signed_paths(&cfg.data_dir);
             if !c.exists() || !k.exists() {
+                if !generate {
+                    return Ok(None);
+                }
                 generate_self_signed(&cfg.hostname, &c, &k)?;
                 tracing::info!(cert = %c.display(), "generated a self-signed certificate for {}", cfg.hostname);
             }
@@ -47,7 +51,7 @@ pub fn load(cfg: &Config) -> Result<Arc<ServerConfig>, String> {
                 key_path.display()
             )
         })?;
-    Ok(Arc::new(config))
+    Ok(Some(Arc::new(config)))
 }
 
 fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {

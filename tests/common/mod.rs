@@ -551,9 +551,12 @@ impl Server {
             }
             // Readiness from the log, not a probe connection: a probe would
             // hold one of the `[limits]` places until the server saw it close.
-            if fs::read_to_string(&server.stderr_path)
-                .is_ok_and(|log| log.contains("portcullis ready"))
-            {
+            // With `log.file` set (tests name it portcullis.log) the server
+            // logs only there, stderr not being a terminal.
+            let ready = |path: &Path| {
+                fs::read_to_string(path).is_ok_and(|log| log.contains("portcullis ready"))
+            };
+            if ready(&server.stderr_path) || ready(&server.dir().join("portcullis.log")) {
                 return Ok(server);
             }
             if Instant::now() > deadline {

@@ -13,7 +13,7 @@ use super::raw::RawQueue;
 use super::raw::{RawConfig, RawLimits};
 use super::values::{
     parse_alias_name, parse_alias_target, parse_domain, parse_host_port, parse_listen,
-    parse_mechanism, parse_nameserver, resolve_path,
+    parse_log_level, parse_mechanism, parse_nameserver, resolve_path,
 };
 use super::{
     Auth, BareLf, Config, Delivery, Dns, Dovecot, Limits, Listen, Log, LogFormat, Metrics, Network,
@@ -331,6 +331,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
             "a filter has no spaces (e.g. \"info,portcullis=debug\")",
         ));
     }
+    parse_log_level(&level).map_err(|r| ctx.invalid("log.level", quote(&level), r))?;
     let log = Log {
         file: raw_log.file.map(|f| resolve_path(path, &f)),
         format: match raw_log.format.as_deref() {

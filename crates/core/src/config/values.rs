@@ -154,6 +154,47 @@ pub fn parse_alias_target(s: &str) -> Result<String, String> {
     }
 }
 
+/// The levels `log.level` takes, least verbose first.
+pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A `log.level` filter: comma-separated directives, each a level
+/// (`info`) or `target=level` (`portcullis=debug`), as tracing's `EnvFilter`
+/// reads them. Stricter than `EnvFilter`, which takes a bare word such as
+/// `verbose` as a target name and then logs nothing at all.
+pub fn parse_log_level(s: &str) -> Result<String, String> {
+    let levels = LOG_LEVELS.join(", ");
+    for directive in s.split(',') {
+        let directive = directive.trim();
+        if directive.is_empty() {
+            return Err("has an empty directive (write levels and target=level separated by single commas, e.g. \"info,portcullis=debug\")".to_string());
+        }
+        let (target, level) = match directive.split_once('=') {
+            Some((t, l)) => (Some(t), l),
+            None => (None, directive),
+        };
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(format!(
+                "\"{level}\" is not a log level (one of {levels}, or target=level)"
+            ));
+        }
+        if let Some(t) = target {
+            let valid = !t.is_empty()
+                && t.split("::").all(|part| {
+                    part.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if !valid {
+                return Err(format!(
+                    "\"{t}\" is not a target (a module path such as \"portcullis\" or \"hickory_proto\")"
+                ));
+            }
+        }
+    }
+    Ok(s.to_string())
+}
+
 /// The SASL mechanism as Portcullis names it, from any capitalisation.
 pub fn parse_mechanism(s: &str) -> Result<&'static str, String> {
     MECHANISMS

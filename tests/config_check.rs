@@ -1,0 +1,183 @@
+//! One validation path (issue 12): `config check`, `serve --check`, `serve`
+//! and `reload` refuse exactly the same files with the same sentence, and
+//! `config check` and `reload` show every warning and a summary line.
+
+mod common;
+
+use std::fs;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{describe, Server, Setup};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The harness's file with one change, and the words the refusal must hold.
+fn bad_variants(base: &str) -> Vec<(&'static str, String, &'static str)> {
+    let relay = "allow = [\"127.0.0.1\"]";
+    assert!(base.contains(relay), "{base}");
+    vec![
+        (
+            "missing tls.cert file",
+            format!("{base}\n[tls]\ncert = \"missing.pem\"\n"),
+            "cannot read tls.cert",
+        ),
+        (
+            "empty directive in log.level",
+            format!("{base}\n[log]\nlevel = \"debug,,=x\"\n"),
+            "invalid log.level \"debug,,=x\"",
+        ),
+        (
+            "unknown log level",
+            format!("{base}\n[log]\nlevel = \"verbose\"\n"),
+            "\"verbose\" is not a log level",
+        ),
+        (
+            "log.file in a missing directory",
+            format!("{base}\n[log]\nfile = \"no/such/dir/portcullis.log\"\n"),
+            "cannot open log.file",
+        ),
+        (
+            "relay.restricted = false",
+            base.replace(relay, &format!("{relay}\nrestricted = false")),
+            "relay.restricted = false makes an open relay",
+        ),
+        (
+            "allow list covering everything",
+            base.replace(relay, "allow = [\"0.0.0.0/0\"]"),
+            "relay.allow covers every address",
+        ),
+    ]
+}
+
+/// The one sentence after `portcullis: ` on stderr.
+fn sentence(out: &Output) -> String {
+    let err = stderr(out);
+    let line = err.trim();
+    assert_eq!(line.lines().count(), 1, "one sentence: {}", describe(out));
+    line.strip_prefix("portcullis: ")
+        .unwrap_or_else(|| panic!("no sentence: {}", describe(out)))
+        .to_string()
+}
+
+#[test]
+fn check_serve_and_reload_refuse_the_same_files_with_the_same_sentence() {
+    let server = Server::start("");
+    let base = fs::read_to_string(&server.config_path).unwrap();
+    for (what, text, needle) in bad_variants(&base) {
+        fs::write(&server.config_path, &text).unwrap();
+        let check = server.cli(&["config", "check"]);
+        assert_eq!(check.status.code(), Some(2), "{what}: {}", describe(&check));
+        let said = sentence(&check);
+        assert!(said.contains(needle), "{what}: {said}");
+
+        let serve_check = server.cli(&["serve", "--check"]);
+        assert_eq!(
+            serve_check.status.code(),
+            Some(2),
+            "{what}: {}",
+            describe(&serve_check)
+        );
+        assert_eq!(sentence(&serve_check), said, "{what}");
+
+        // A second `serve` on the same file refuses it before binding anything.
+        let (status, log) = server.serve_expecting_exit(&[], Duration::from_secs(10));
+        assert_eq!(status.and_then(|s| s.code()), Some(2), "{what}: {log}");
+        assert!(
+            log.contains(&format!("portcullis: {said}")),
+            "{what}: {log}"
+        );
+
+        let reload = server.cli(&["reload"]);
+        assert_eq!(
+            reload.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&reload)
+        );
+        assert_eq!(
+            sentence(&reload),
+            format!("reload rejected, the previous configuration stays in force: {said}"),
+            "{what}"
+        );
+    }
+    // Nothing was written by the checks: no log file, no certificate for a
+    // refused file, and the server still runs on the old configuration.
+    fs::write(&server.config_path, &base).unwrap();
+    let out = server.cli(&["reload"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!server.dir().join("no").exists());
+}
+
+#[test]
+fn check_and_reload_print_every_warning_and_a_summary() {
+    let setup = Setup::new("[relay]\nallow = [\"127.0.0.0/8\", \"10.0.0.300\"]\n")
+        .with_listen_options("proxy_from = [\"127.0.0.9\"]");
+    let out = setup.cli(&["config", "check"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    for needle in [
+        "relay.allow[1] skipped: relay entry \"10.0.0.300\"",
+        "relay list: 1 entry added, 1 skipped",
+        "warning: relay.allow entry \"127.0.0.0/8\" covers the load balancer 127.0.0.9",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert_eq!(
+        text.trim().lines().last(),
+        Some("configuration OK with 1 entry skipped and 1 warning"),
+        "{text}"
+    );
+    let strict = setup.cli(&["config", "check", "--strict"]);
+    assert_eq!(strict.status.code(), Some(2), "{}", describe(&strict));
+    assert!(
+        stderr(&strict).contains("--strict"),
+        "{}",
+        describe(&strict)
+    );
+
+    let clean = Setup::new("");
+    let out = clean.cli(&["config", "check", "--strict"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(stdout(&out).trim().lines().last(), Some("configuration OK"));
+
+    // reload shows the same warnings, what changed, what needs a restart,
+    // and the listeners it bound.
+    let server = setup.start();
+    let extra = common::free_port("127.0.0.1".parse().unwrap());
+    let smtp = format!("127.0.0.1:{}", server.smtp_port);
+    let added = format!("127.0.0.1:{extra}");
+    // By hand: `config set` refuses any edit while 10.0.0.300 is in the list.
+    let text = fs::read_to_string(&server.config_path)
+        .unwrap()
+        .replace(
+            &format!("smtp = [\"{smtp}\"]"),
+            &format!("smtp = [\"{smtp}\", \"{added}\"]"),
+        )
+        .replace("[relay]\n", "[relay]\nlocal_only = true\n");
+    fs::write(
+        &server.config_path,
+        format!("{text}\n[log]\nlevel = \"debug\"\n"),
+    )
+    .unwrap();
+    let out = server.cli(&["reload"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    for needle in [
+        "relay list: 1 entry added, 1 skipped",
+        "changed: listen.smtp relay.local_only",
+        "needs a restart: log.level",
+        &format!("listening on {added} (smtp)"),
+        "warning: relay.allow entry \"127.0.0.0/8\" covers the load balancer",
+        "configuration OK with 1 entry skipped and 1 warning",
+        "reload applied",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
