@@ -73,6 +73,43 @@ fn thousands_of_pipelined_commands_are_cut_off_at_the_limit() {
 }
 
 #[test]
+fn a_pipelined_message_to_160_recipients_is_stored_once_and_acknowledged() {
+    // Issue 11: the default limits (100 recipients, 50 commands before
+    // MAIL). MAIL, 160 RCPTs, BDAT LAST and the body in one write.
+    let server = Server::with_users("", &[("alice", "pw-alice-160")]);
+    let mut c = server.ehlo_from(CLIENT);
+    let body = b"Subject: many\r\n\r\nhello\r\n";
+    let transaction = |range: std::ops::Range<u32>| {
+        let mut w = b"MAIL FROM:<a@remote.test>\r\n".to_vec();
+        for n in range {
+            w.extend_from_slice(format!("RCPT TO:<alice+{n}@local.test>\r\n").as_bytes());
+        }
+        w.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+        w.extend_from_slice(body);
+        w
+    };
+    c.send(&transaction(0..160));
+    let replies: Vec<(u16, String)> = (0..162).map(|_| c.read_reply()).collect();
+    let count = |code: u16| replies.iter().filter(|r| r.0 == code).count();
+    assert_eq!(replies[0].0, 250);
+    assert_eq!(count(452), 60, "{replies:?}");
+    let last = &replies[161];
+    assert!(
+        last.0 == 250 && last.1.contains("queued as"),
+        "the stored message was not acknowledged: {last:?}"
+    );
+    // RFC 5321 §4.5.3.1.10: the refused ones go in a second transaction.
+    c.send(&transaction(100..160));
+    let replies: Vec<(u16, String)> = (0..62).map(|_| c.read_reply()).collect();
+    assert!(replies.iter().all(|r| r.0 == 250), "{replies:?}");
+    c.quit_clean();
+    // Stored exactly once per transaction (the recipients share a Maildir).
+    assert_eq!(server.wait_maildir("alice", 2).len(), 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.maildir_messages("alice").len(), 2);
+}
+
+#[test]
 fn too_many_errors_get_421_4_7_0() {
     let server = Server::start("[limits]\nerrors = 3\n");
     let mut c = server.client_from(CLIENT);

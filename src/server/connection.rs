@@ -99,6 +99,7 @@ fn session_config(
         max_message_size: c.limits.message_size,
         max_recipients: c.limits.recipients,
         max_errors: c.limits.errors,
+        max_commands_before_mail: c.limits.commands_before_mail,
         bare_lf: c.smtp.bare_lf,
         timeouts: Timeouts {
             command: Duration::from_secs(c.limits.command_timeout),
@@ -245,7 +246,7 @@ async fn run(
         session_config(&rt, role, tls_active, &shared.auth_secret),
         Instant::now(),
     );
-    let mut watch = SessionWatch::new(&rt.config);
+    let watch = SessionWatch::new(&rt.config);
     // Start small: thousands of idle sessions must stay cheap. A read that
     // fills the buffer means a bulk sender (DATA): grow it for fewer syscalls.
     let mut buf = vec![0u8; READ_BUF_MIN];
@@ -265,9 +266,9 @@ async fn run(
                 if after.close {
                     auth_guard::refusal().write_to(&mut bytes);
                 }
-                let over_budget = !after.close && watch.over_budget(&mut bytes);
-                if over_budget {
-                    limits::count(&shared.stats, "commands_before_mail");
+                if let Some(limit) = session.take_limit_reached() {
+                    info!(limit = limit.key(), "session limit reached");
+                    limits::count(&shared.stats, limit.key());
                 }
                 super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
@@ -281,7 +282,7 @@ async fn run(
                         break;
                     }
                 }
-                if after.close || over_budget {
+                if after.close {
                     break;
                 }
             }

@@ -5,8 +5,9 @@
 //!   connection rate (`421 4.7.0`, then close);
 //! - before the greeting: a client already talking is an early talker
 //!   (`554 5.5.1`, then close), after an optional `greeting_delay_ms`;
-//! - during the session: commands outside a mail transaction (`421 4.7.0`)
-//!   and the whole-session time (`421 4.4.2`).
+//! - during the session: the whole-session time (`421 4.4.2`). (Commands
+//!   outside a mail transaction are counted by the session itself:
+//!   `SessionConfig::max_commands_before_mail`.)
 //!
 //! The connection table is process-wide: one server runs per process, and
 //! every listener shares the same limits.
@@ -17,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use portcullis_core::config::Config;
-use portcullis_core::limiter::{self, Admission, CommandBudget, ConnectionLimits};
+use portcullis_core::limiter::{self, Admission, ConnectionLimits};
 use portcullis_core::relay::{ListMatch, ReverseDns};
 use portcullis_proto::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -155,10 +156,9 @@ fn talks_early(tcp: &TcpStream) -> bool {
     matches!(dup.peek(&mut byte), Ok(n) if n > 0)
 }
 
-/// The per-session limits: commands outside a transaction and total time.
+/// The whole-session time limit.
 #[derive(Debug)]
 pub struct SessionWatch {
-    budget: CommandBudget,
     deadline: Instant,
 }
 
@@ -166,26 +166,8 @@ impl SessionWatch {
     /// Starts watching a session that begins now.
     pub fn new(config: &Config) -> SessionWatch {
         SessionWatch {
-            budget: CommandBudget::new(config.limits.commands_before_mail),
             deadline: limiter::session_deadline(Instant::now(), config.limits.session_time),
         }
-    }
-
-    /// Counts the replies about to be sent; when the client has spent its
-    /// commands outside a mail transaction, cuts `bytes` before the first
-    /// reply over the budget, appends the `421 4.7.0` and returns true: the
-    /// driver sends them and closes. (The cut never drops a message
-    /// acknowledgement: see [`CommandBudget::count_replies`].)
-    pub fn over_budget(&mut self, bytes: &mut Vec<u8>) -> bool {
-        let Some(cut) = self.budget.count_replies(bytes) else {
-            return false;
-        };
-        // Why: harvesting addresses with RCPT/VRFY or keeping a slot busy
-        // with NOOPs never reaches MAIL; a real client needs a handful.
-        info!("too many commands without a mail transaction");
-        bytes.truncate(cut);
-        self.budget.reply().write_to(bytes);
-        true
     }
 
     /// When the whole session must end.

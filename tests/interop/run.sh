@@ -96,5 +96,6 @@ check "msmtp delivers to alice" msmtp_deliver
 check "smtplib sendmail() is stored byte for byte" smtplib deliver
 check "smtplib relay refusal raises SMTPRecipientsRefused 554" smtplib refuse
 check "smtplib STARTTLS delivery says ESMTPS" smtplib starttls
+check "smtplib sendmail() to 160 recipients: 452 past 100, the rest in a second transaction" smtplib many
 
 finish

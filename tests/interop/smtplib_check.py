@@ -9,6 +9,10 @@ CHECK is one of:
             SMTPRecipientsRefused with 554 (relay access denied)
   starttls  STARTTLS (self-signed certificate, not verified), then
             sendmail() to alice; Received must say "with ESMTPS" (RFC 3848)
+  many      sendmail() to 160 recipients alice+N@local.test: those over
+            limits.recipients (100) are refused with 452 4.5.3, the rest
+            delivered; a second sendmail() to the refused ones succeeds
+            (RFC 5321 section 4.5.3.1.10)
 Exit status 0 when the check passes; otherwise 1 with the reason on stderr.
 """
 
@@ -136,14 +140,38 @@ def check_starttls(args):
         deliver_and_check(args, smtp, "ESMTPS")
 
 
+def check_many(args):
+    rcpts = ["alice+%d@local.test" % n for n in range(160)]
+    before = new_messages(args.data_dir, "alice")
+    with smtplib.SMTP(HOST, args.port, local_hostname="client.test", timeout=10) as smtp:
+        refused = smtp.sendmail("carol@example.org", rcpts, BODY)
+        if sorted(refused) != sorted(rcpts[100:]):
+            fail("refused %d recipients, want the last 60: %r" % (len(refused), refused))
+        for code, msg in refused.values():
+            if code != 452 or not msg.startswith(b"4.5.3"):
+                fail("refused with %r %r (want 452 4.5.3)" % (code, msg))
+        again = smtp.sendmail("carol@example.org", sorted(refused), BODY)
+        if again:
+            fail("the second transaction refused %r" % again)
+    wait_new_message(args.data_dir, "alice", before)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        fresh = [p for p in new_messages(args.data_dir, "alice") if p not in before]
+        if len(fresh) == 2:
+            return
+        time.sleep(0.05)
+    fail("alice got %d messages, want 2" % len(fresh))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("check", choices=["deliver", "refuse", "starttls"])
+    parser.add_argument("check", choices=["deliver", "refuse", "starttls", "many"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", required=True)
     args = parser.parse_args()
     try:
-        {"deliver": check_deliver, "refuse": check_refuse, "starttls": check_starttls}[args.check](args)
+        {"deliver": check_deliver, "refuse": check_refuse, "starttls": check_starttls,
+         "many": check_many}[args.check](args)
     except (smtplib.SMTPException, OSError) as e:
         fail("%s: %s: %s" % (args.check, type(e).__name__, e))
 

@@ -1,7 +1,8 @@
 //! Abuse limits that outlive one SMTP session (issue 7 §4): how many
 //! connections are open in total and per client, how fast one client may
-//! connect, and how many commands a session may spend outside a mail
-//! transaction. Pure counters: the caller passes `now` and the limits, and
+//! connect, and when a session must end. (Commands outside a mail
+//! transaction are counted by the session itself, in `portcullis-proto`.)
+//! Pure counters: the caller passes `now` and the limits, and
 //! acts on the answer (`421 4.7.0` and close).
 //!
 //! A "client" is one IPv4 address, or one IPv6 /64 (a single host usually
@@ -198,87 +199,6 @@ impl Admission {
     }
 }
 
-/// Counts the commands a session spends outside a mail transaction
-/// (`limits.commands_before_mail`), from the replies the server sends: one
-/// reply answers one command. What a mail transaction is made of does not
-/// count (MAIL accepted `250 2.1.0`, RCPT accepted `250 2.1.5`, `354` and
-/// the reply to the data that follows it, BDAT chunks accepted or stored
-/// `250 2.0.0 Ok: …`), nor do `220` replies (the
-/// greeting, STARTTLS); MAIL accepted starts the count over. So a client
-/// sending mail is never cut off, however many recipients it has, while
-/// NOOP/VRFY/RSET loops and harvesting with rejected RCPTs are.
-#[derive(Clone, Debug)]
-pub struct CommandBudget {
-    limit: u32,
-    used: u32,
-    /// A `354` was the last reply: the next one answers the data.
-    after_data: bool,
-}
-
-impl CommandBudget {
-    /// A budget of `limit` commands.
-    pub fn new(limit: u32) -> CommandBudget {
-        CommandBudget {
-            limit,
-            used: 0,
-            after_data: false,
-        }
-    }
-
-    /// Counts the replies in `bytes` (complete replies, in order). When the
-    /// budget is overspent and no later MAIL in `bytes` started the count
-    /// over, returns the offset of the first reply over the budget: the
-    /// driver sends what comes before it, then [`CommandBudget::reply`], and
-    /// closes. Nothing after that offset is a message acknowledgement (a
-    /// stored message would have needed a MAIL after it).
-    pub fn count_replies(&mut self, bytes: &[u8]) -> Option<usize> {
-        let mut cut = None;
-        let mut reply_start = 0;
-        let mut at = 0;
-        for line in bytes.split_inclusive(|&b| b == b'\n') {
-            at += line.len();
-            // RFC 5321 §4.2.1: the last line of a reply is `code SP text`
-            // (or the bare code).
-            let code_ok = line.len() >= 3 && line[..3].iter().all(u8::is_ascii_digit);
-            let is_last = code_ok && !matches!(line.get(3), Some(b'-'));
-            if !is_last {
-                continue;
-            }
-            let start = reply_start;
-            reply_start = at;
-            let answers_data = std::mem::replace(&mut self.after_data, false);
-            if line.starts_with(b"250 2.1.0") {
-                self.used = 0;
-                cut = None;
-            } else if line.starts_with(b"354") {
-                self.after_data = true;
-            } else if answers_data
-                || line.starts_with(b"250 2.1.5")
-                || line.starts_with(b"220")
-                // BDAT chunks and the message they make (RFC 3030).
-                || line.starts_with(b"250 2.0.0 Ok: ")
-            {
-                // Part of a transaction, or free.
-            } else {
-                self.used = self.used.saturating_add(1);
-                if self.used > self.limit && cut.is_none() {
-                    cut = Some(start);
-                }
-            }
-        }
-        cut
-    }
-
-    /// The reply sent when the budget is overspent, before closing.
-    pub fn reply(&self) -> Reply {
-        Reply::new(
-            421,
-            (4, 7, 0),
-            "Too many commands without a mail transaction, closing connection",
-        )
-    }
-}
-
 /// The whole-session deadline (`limits.session_time`): however active the
 /// client, a session ends `421 4.4.2` once it has lasted this long.
 pub fn session_deadline(start: Instant, session_time_secs: u64) -> Instant {
@@ -401,75 +321,6 @@ mod tests {
         let later = t0 + Duration::from_secs(61);
         assert!(a.admit(ip("10.9.9.9"), later, &l, false).is_ok());
         assert!(a.buckets.len() <= 2);
-    }
-
-    #[test]
-    fn commands_are_counted_until_mail_and_220_is_free() {
-        let mut b = CommandBudget::new(3);
-        assert_eq!(b.count_replies(b"220 mx.test ESMTP Portcullis\r\n"), None);
-        assert_eq!(
-            b.count_replies(b"250-mx.test\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"),
-            None
-        );
-        assert_eq!(
-            b.count_replies(b"250 2.0.0 Ok\r\n252 2.5.0 Cannot VRFY\r\n"),
-            None
-        );
-        // The fourth command is over: cut before its reply.
-        let batch = b"250 2.0.0 Ok\r\n";
-        assert_eq!(b.count_replies(batch), Some(0));
-        assert_eq!(b.reply().code, 421);
-    }
-
-    #[test]
-    fn a_pipelined_batch_is_cut_at_the_first_reply_over_the_budget() {
-        let mut b = CommandBudget::new(2);
-        let batch = b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n";
-        assert_eq!(b.count_replies(batch), Some(28));
-        // A MAIL later in the batch starts over: nothing is cut.
-        let mut b = CommandBudget::new(2);
-        let batch = b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n";
-        assert_eq!(b.count_replies(batch), None);
-    }
-
-    #[test]
-    fn a_transaction_never_counts_however_many_recipients() {
-        let mut b = CommandBudget::new(2);
-        assert_eq!(b.count_replies(b"250 2.1.0 Ok\r\n"), None);
-        for _ in 0..100 {
-            assert_eq!(b.count_replies(b"250 2.1.5 Ok\r\n"), None);
-        }
-        assert_eq!(
-            b.count_replies(b"354 End data with <CR><LF>.<CR><LF>\r\n"),
-            None
-        );
-        // The reply to the data, whatever it is, belongs to the transaction.
-        assert_eq!(b.count_replies(b"451 4.3.0 Local error\r\n"), None);
-        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"), None);
-        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n"), Some(0));
-        // Rejected recipients count: harvesting is cut off.
-        let mut b = CommandBudget::new(2);
-        let batch = b"250 2.1.0 Ok\r\n550 5.1.1 No\r\n550 5.1.1 No\r\n550 5.1.1 No\r\n";
-        assert_eq!(b.count_replies(batch), Some(14 + 14 + 14));
-    }
-
-    #[test]
-    fn bdat_chunks_belong_to_the_transaction() {
-        let mut b = CommandBudget::new(2);
-        assert_eq!(b.count_replies(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"), None);
-        for _ in 0..100 {
-            assert_eq!(
-                b.count_replies(b"250 2.0.0 Ok: 65536 octets received\r\n"),
-                None
-            );
-        }
-        assert_eq!(
-            b.count_replies(b"250 2.0.0 Ok: queued as 0123ABC\r\n"),
-            None
-        );
-        // NOOP and RSET (`250 2.0.0 Ok` without a colon) still count.
-        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"), None);
-        assert_eq!(b.count_replies(b"250 2.0.0 Ok\r\n"), Some(0));
     }
 
     #[test]

@@ -44,7 +44,7 @@ use std::mem;
 use std::time::{Duration, Instant};
 
 use crate::address::{Mailbox, ReversePath};
-use crate::command::{is_bdat, parse_command, MailParams};
+use crate::command::{is_bdat, parse_command, Command, MailParams};
 use crate::reply::Reply;
 use crate::sasl::{Exchange, Mechanism, Nonces};
 
@@ -95,6 +95,9 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Errors (4xx/5xx replies to commands) before `421 4.7.0` and close.
     pub max_errors: u32,
+    /// `limits.commands_before_mail`: commands outside a mail transaction
+    /// before `421 4.7.0` and close (see [`Session::commands_outside_transaction`]).
+    pub max_commands_before_mail: u32,
     /// `smtp.bare_lf`: what a bare LF in a command line or in DATA means.
     pub bare_lf: BareLf,
     /// How long the client may stay silent.
@@ -127,7 +130,7 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     /// The SPEC §2 defaults for a port-25 session on `localhost` without TLS:
     /// 25 MiB messages, 100 recipients, 20 errors (Postfix's hard error
-    /// limit), all four SASL mechanisms with PLAIN and LOGIN only under TLS,
+    /// limit), 50 commands before MAIL, all four SASL mechanisms with PLAIN and LOGIN only under TLS,
     /// a fresh random seed and the per-process auth secret.
     fn default() -> Self {
         SessionConfig {
@@ -135,6 +138,7 @@ impl Default for SessionConfig {
             max_message_size: 26_214_400,
             max_recipients: 100,
             max_errors: 20,
+            max_commands_before_mail: 50,
             bare_lf: BareLf::default(),
             timeouts: Timeouts::default(),
             starttls: false,
@@ -182,6 +186,22 @@ pub struct RecipientCheck {
     pub mail_from: ReversePath,
     /// The authenticated user, if any.
     pub auth_user: Option<String>,
+}
+
+/// A session limit that ended the session (for the driver's logs and metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitReached {
+    /// `limits.commands_before_mail`.
+    CommandsBeforeMail,
+}
+
+impl LimitReached {
+    /// The configuration key of the limit.
+    pub fn key(self) -> &'static str {
+        match self {
+            LimitReached::CommandsBeforeMail => "commands_before_mail",
+        }
+    }
 }
 
 /// What the driver must do next.
@@ -239,6 +259,11 @@ pub struct Session {
     challenge_override: Option<String>,
     transaction: Option<Transaction>,
     errors: u32,
+    /// Commands handled outside a mail transaction since the session began
+    /// or the last MAIL that opened one.
+    commands_outside: u32,
+    /// The limit that ended the session, until the driver takes it.
+    limit_reached: Option<LimitReached>,
     /// 452 4.5.3 replies in the current transaction (see `commands::rcpt`).
     recipient_overshoot: u32,
     /// Since when the session waits for the client.
@@ -326,6 +351,8 @@ impl Session {
             auth_outcomes: Vec::new(),
             transaction: None,
             errors: 0,
+            commands_outside: 0,
+            limit_reached: None,
             recipient_overshoot: 0,
             last_activity: now,
             shutting_down: false,
@@ -336,6 +363,20 @@ impl Session {
         let greeting = Reply::plain(220, format!("{} ESMTP Portcullis", s.cfg.hostname));
         s.send(greeting);
         s
+    }
+
+    /// Commands counted against `limits.commands_before_mail`: those handled
+    /// outside a mail transaction since the start or the last MAIL that
+    /// opened one. Recipients, data, and whatever else comes inside a
+    /// transaction never count; nor do STARTTLS (a handshake, not a probe)
+    /// and the lines of an AUTH exchange (one AUTH command counts once).
+    pub fn commands_outside_transaction(&self) -> u32 {
+        self.commands_outside
+    }
+
+    /// The limit that ended the session, once (then `None`).
+    pub fn take_limit_reached(&mut self) -> Option<LimitReached> {
+        self.limit_reached.take()
     }
 
     /// The EHLO/HELO name the client gave, if any (forgotten after STARTTLS).
@@ -612,7 +653,11 @@ impl Session {
                 match line {
                     // RFC 5321 §4.5.3.1.4: answered as soon as the line is
                     // known to be too long; the framing drops it to its LF.
-                    None => self.reply(Reply::new(500, (5, 5, 2), "Line too long")),
+                    None => {
+                        if self.transaction.is_some() || self.spend_command() {
+                            self.reply(Reply::new(500, (5, 5, 2), "Line too long"));
+                        }
+                    }
                     Some(raw) => self.command_line(&raw),
                 }
                 true
@@ -634,8 +679,26 @@ impl Session {
         let line = &raw[..raw.len() - if crlf { 2 } else { 1 }];
         // RFC 6531 §3.4: UTF-8 addresses only in a transaction opened with SMTPUTF8.
         let utf8 = self.transaction.as_ref().is_some_and(|t| t.params.smtputf8);
-        match parse_command(line, utf8) {
-            Ok(command) => self.command(command),
+        let parsed = parse_command(line, utf8);
+        let outside = self.transaction.is_none();
+        let is_mail = matches!(parsed, Ok(Command::Mail(..)));
+        let free = matches!(parsed, Ok(Command::StartTls));
+        // MAIL is never cut here: it opens the transaction a real client
+        // is working toward (and counts below only if it fails).
+        if outside && !is_mail && !free && !self.spend_command() {
+            return;
+        }
+        match parsed {
+            Ok(command) => {
+                self.command(command);
+                if outside && is_mail {
+                    if self.transaction.is_some() {
+                        self.commands_outside = 0;
+                    } else {
+                        self.commands_outside = self.commands_outside.saturating_add(1);
+                    }
+                }
+            }
             Err(reply) if is_bdat(line) => {
                 // Where the chunk ends is unknown: its octets would be read
                 // as commands (RFC 3030 §2; Postfix also hangs up here).
@@ -649,6 +712,27 @@ impl Session {
             }
             Err(reply) => self.reply(reply),
         }
+    }
+
+    /// Counts one command outside a transaction; past
+    /// `limits.commands_before_mail` the session ends with `421 4.7.0`
+    /// instead of running it (false). The replies already queued (a
+    /// stored message's `250` among them) go out before the 421.
+    fn spend_command(&mut self) -> bool {
+        // Why: harvesting addresses with VRFY or keeping a slot busy with
+        // NOOPs never reaches MAIL; a real client needs a handful.
+        if self.commands_outside >= self.cfg.max_commands_before_mail {
+            self.limit_reached = Some(LimitReached::CommandsBeforeMail);
+            self.send(Reply::new(
+                421,
+                (4, 7, 0),
+                "Too many commands without a mail transaction, closing connection",
+            ));
+            self.close();
+            return false;
+        }
+        self.commands_outside += 1;
+        true
     }
 
     /// The data ended with `<CRLF>.<CRLF>`: store the message or refuse it.

@@ -73,6 +73,7 @@ fn config(flags: u8) -> SessionConfig {
         max_message_size: if small { 64 } else { 4096 },
         max_recipients: if small { 2 } else { 100 },
         max_errors: if small { 3 } else { 20 },
+        max_commands_before_mail: if small { 4 } else { 50 },
         bare_lf: if flags & 0x04 != 0 {
             BareLf::Reject
         } else {

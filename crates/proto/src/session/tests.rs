@@ -837,6 +837,108 @@ fn refused_recipients_count_as_errors() {
 }
 
 #[test]
+fn commands_outside_a_transaction_are_cut_at_the_limit() {
+    let mut c = Client::connected(SessionConfig {
+        max_commands_before_mail: 3,
+        ..cfg()
+    });
+    // EHLO, NOOP and VRFY spend the budget; the fourth command is not run.
+    let out = c.say(b"EHLO c\r\nNOOP\r\nVRFY r\r\nNOOP\r\nQUIT\r\n");
+    assert!(
+        out.ends_with(
+            "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery\r\n\
+             421 4.7.0 Too many commands without a mail transaction, closing connection\r\n"
+        ),
+        "{out}"
+    );
+    assert!(c.closed);
+    assert_eq!(
+        c.s.take_limit_reached(),
+        Some(LimitReached::CommandsBeforeMail)
+    );
+    assert_eq!(c.s.take_limit_reached(), None);
+}
+
+#[test]
+fn nothing_inside_a_transaction_counts_and_mail_starts_over() {
+    let mut c = Client::connected(SessionConfig {
+        max_commands_before_mail: 2,
+        max_recipients: 3,
+        ..cfg()
+    });
+    c.say(b"EHLO c\r\nNOOP\r\n");
+    assert_eq!(c.s.commands_outside_transaction(), 2);
+    // Over the budget already, MAIL still opens a transaction, and
+    // NOOPs, refused and surplus recipients inside it never count.
+    let out = c.say(
+        b"MAIL FROM:<a@b.test>\r\nNOOP\r\nNOOP\r\nRCPT TO:<unknown@mx.test>\r\n\
+          RCPT TO:<r1@mx.test>\r\nRCPT TO:<r2@mx.test>\r\nRCPT TO:<r3@mx.test>\r\n\
+          RCPT TO:<r4@mx.test>\r\nNOOP\r\nDATA\r\nx\r\n.\r\n",
+    );
+    assert!(out.ends_with("250 2.0.0 Ok: queued as Q1\r\n"), "{out}");
+    assert!(out.contains("452 4.5.3 Too many recipients\r\n"), "{out}");
+    assert_eq!(c.s.commands_outside_transaction(), 0);
+    assert!(!c.closed);
+    // After the transaction: counted again from zero.
+    c.say(b"NOOP\r\nNOOP\r\n");
+    assert_eq!(c.say(b"NOOP\r\n").get(..3), Some("421"));
+}
+
+#[test]
+fn a_stored_message_is_acknowledged_before_the_limit_closes() {
+    let mut c = Client::connected(SessionConfig {
+        max_commands_before_mail: 2,
+        ..cfg()
+    });
+    c.say(b"EHLO c\r\n");
+    // One write: a message, then more commands than the budget allows.
+    let out = c.say(
+        b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r@mx.test>\r\nDATA\r\nhi\r\n.\r\n\
+          NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n{GO_AHEAD}250 2.0.0 Ok: queued as Q1\r\n\
+             250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n\
+             421 4.7.0 Too many commands without a mail transaction, closing connection\r\n"
+        )
+    );
+    assert_eq!(c.messages.len(), 1);
+}
+
+#[test]
+fn a_pipelined_bdat_to_160_recipients_is_stored_once_and_acknowledged() {
+    // Issue 11: MAIL, 160 RCPTs and BDAT LAST in one write, with the
+    // default limits (100 recipients, 50 commands before MAIL).
+    let mut c = Client::greeted(cfg());
+    let body = b"Subject: many\r\n\r\nhello\r\n";
+    let mut input = b"MAIL FROM:<a@b.test>\r\n".to_vec();
+    for n in 0..160 {
+        input.extend_from_slice(format!("RCPT TO:<alice+{n}@mx.test>\r\n").as_bytes());
+    }
+    input.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+    input.extend_from_slice(body);
+    let out = c.say(&input);
+    assert_eq!(out.matches("250 2.1.5 Ok\r\n").count(), 100);
+    assert_eq!(out.matches("452 4.5.3 Too many recipients\r\n").count(), 60);
+    assert!(out.ends_with("250 2.0.0 Ok: queued as Q1\r\n"), "{out}");
+    assert!(!out.contains("421"), "{out}");
+    assert_eq!(c.messages.len(), 1);
+    assert_eq!(c.messages[0].recipients.len(), 100);
+    // RFC 5321 §4.5.3.1.10: the rest go in a second transaction.
+    let mut input = b"MAIL FROM:<a@b.test>\r\n".to_vec();
+    for n in 100..160 {
+        input.extend_from_slice(format!("RCPT TO:<alice+{n}@mx.test>\r\n").as_bytes());
+    }
+    input.extend_from_slice(format!("BDAT {} LAST\r\n", body.len()).as_bytes());
+    input.extend_from_slice(body);
+    let out = c.say(&input);
+    assert!(out.ends_with("250 2.0.0 Ok: queued as Q2\r\n"), "{out}");
+    assert_eq!(c.messages[1].recipients.len(), 60);
+}
+
+#[test]
 fn the_deadline_follows_the_last_activity() {
     let cfg = SessionConfig {
         timeouts: Timeouts {
