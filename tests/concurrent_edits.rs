@@ -115,7 +115,7 @@ fn concurrent_user_removes_and_adds_each_take_effect() {
                     &format!("new{:02}", i / 2),
                     "--password-stdin",
                 ],
-                Some("pw\n"),
+                Some("pw-new-password\n"),
             )
         }
     });

@@ -99,7 +99,7 @@ impl Failure {
 }
 
 /// Sends one request to the running server's control socket and prints the answer.
-fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
+pub fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
     // A file broken since the server started must still reach the server, so
     // that `reload` can report why the server rejects it.
     let data_dir = match load_config(config) {

@@ -8,7 +8,9 @@ use std::path::Path;
 use clap::Subcommand;
 use portcullis_core::config::Config;
 use portcullis_core::edit_lock::EditLock;
-use portcullis_core::users::{Credentials, UserDb, UsersError};
+use portcullis_core::users::{
+    check_password_length, validate_user_name, Credentials, UserDb, UsersError,
+};
 
 use super::output::say;
 use super::{load_config, Failure};
@@ -21,6 +23,9 @@ pub enum UserCommand {
         /// Read the password from the first line of stdin instead of the terminal.
         #[arg(long)]
         password_stdin: bool,
+        /// Accept a password shorter than 8 characters.
+        #[arg(long)]
+        weak: bool,
     },
     /// Remove a user (their Maildir is kept).
     Remove { name: String },
@@ -29,8 +34,12 @@ pub enum UserCommand {
     /// Change a user's password.
     Password {
         name: String,
+        /// Read the password from the first line of stdin instead of the terminal.
         #[arg(long)]
         password_stdin: bool,
+        /// Accept a password shorter than 8 characters.
+        #[arg(long)]
+        weak: bool,
     },
     /// Write the Dovecot passwd-file (dovecot.passwd_file) now; every other
     /// user command rewrites it too.
@@ -68,29 +77,54 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::Add {
             name,
             password_stdin,
+            weak,
         } => {
-            let creds = derive(read_password(password_stdin)?)?;
-            edit(&cfg, &path, |db| db.add(&name, creds))
+            // Checked before the password is asked for.
+            let stored = validate_user_name(&name).map_err(|e| Failure::input(e.to_string()))?;
+            if db.contains(&stored) {
+                return Err(Failure::input(UsersError::Exists(stored).to_string()));
+            }
+            let creds = derive(read_password(password_stdin)?, weak)?;
+            edit(&cfg, &path, |db| db.add(&stored, creds))?;
+            let folded = if stored == name {
+                String::new()
+            } else {
+                format!(" (stored as \"{stored}\": user names are lower-case)")
+            };
+            say!("added user {stored}{folded}; {NO_RELOAD}")
         }
         UserCommand::Password {
             name,
             password_stdin,
+            weak,
         } => {
             if !db.contains(&name) {
                 return Err(Failure::input(format!("no such user \"{name}\"")));
             }
-            let creds = derive(read_password(password_stdin)?)?;
-            edit(&cfg, &path, |db| db.set_password(&name, creds))
+            let creds = derive(read_password(password_stdin)?, weak)?;
+            edit(&cfg, &path, |db| db.set_password(&name, creds))?;
+            say!(
+                "changed the password of {}; {NO_RELOAD}",
+                name.to_ascii_lowercase()
+            )
         }
         UserCommand::Remove { name } => {
             // Refused before the lock, which would create the data directory.
             if !db.contains(&name) {
                 return Err(Failure::input(format!("no such user \"{name}\"")));
             }
-            edit(&cfg, &path, |db| db.remove(&name).map(drop))
+            edit(&cfg, &path, |db| db.remove(&name).map(drop))?;
+            say!(
+                "removed user {} (the Maildir is kept); {NO_RELOAD}",
+                name.to_ascii_lowercase()
+            )
         }
     }
 }
+
+/// How a user change reaches a running server: it re-reads the users file
+/// when it changes (checked once a second).
+const NO_RELOAD: &str = "a running server sees it within a second, no reload needed";
 
 /// One read-modify-write of the users file (and the Dovecot copy) under the
 /// edit lock, so concurrent user commands each see the previous one's
@@ -125,8 +159,12 @@ fn load(path: &Path) -> Result<UserDb, Failure> {
 }
 
 /// The stored credentials for `password` (the slow Argon2 step, done before
-/// the lock is taken so other editors are not kept waiting on it).
-fn derive(password: String) -> Result<Credentials, Failure> {
+/// the lock is taken so other editors are not kept waiting on it). A short
+/// password is refused unless `weak`.
+fn derive(password: String, weak: bool) -> Result<Credentials, Failure> {
+    if !weak {
+        check_password_length(&password).map_err(|e| Failure::input(e.to_string()))?;
+    }
     Credentials::derive(&password).map_err(|e| Failure::input(e.to_string()))
 }
 

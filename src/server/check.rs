@@ -31,6 +31,13 @@ impl LoadNotes {
         out
     }
 
+    /// The warnings alone: the relay list's, then the others.
+    pub fn warning_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.relay.warnings().map(ToString::to_string).collect();
+        out.extend(self.warnings.iter().cloned());
+        out
+    }
+
     /// Entries left out of the relay list.
     pub fn skipped(&self) -> usize {
         self.relay
@@ -88,7 +95,7 @@ pub fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Reject
 }
 
 /// Keys whose new value a running server takes only at its next start.
-const RESTART_KEYS: &[&str] = &["data_dir", "user", "log.file", "log.format", "log.level"];
+pub const RESTART_KEYS: &[&str] = &["data_dir", "user", "log.file", "log.format", "log.level"];
 
 /// What a reload from `old` to `new` changes.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -66,6 +66,7 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
             }
             let answer = match line.trim() {
                 "STATUS" => status(&shared),
+                "PING" => "OK\n".to_string(),
                 "RELOAD" => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     if requests.send(Request::Reload(tx)).await.is_err() {
@@ -178,6 +179,11 @@ pub fn request(data_dir: &Path, what: &str) -> Result<(Vec<String>, bool), Strin
             path.display()
         )),
     }
+}
+
+/// Whether a server answers on the control socket of `data_dir`.
+pub fn is_running(data_dir: &Path) -> bool {
+    matches!(request_if_running(data_dir, "PING"), Ok(Some((_, true))))
 }
 
 /// Like [`request`], but None when no server listens on the socket (no

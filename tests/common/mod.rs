@@ -294,10 +294,11 @@ impl Setup {
         wait_output(child, Duration::from_secs(30), args)
     }
 
-    /// `portcullis user add NAME --password-stdin`, asserting success.
+    /// `portcullis user add NAME --password-stdin --weak`, asserting
+    /// success (`--weak`: tests use short passwords on purpose).
     pub fn add_user(&self, name: &str, password: &str) {
         let out = self.cli_stdin(
-            &["user", "add", name, "--password-stdin"],
+            &["user", "add", name, "--password-stdin", "--weak"],
             Some(&format!("{password}\n")),
         );
         assert!(

@@ -80,6 +80,14 @@ pub enum UsersError {
     /// An operation on a name that does not exist.
     #[error("no such user {0:?}")]
     NoSuchUser(String),
+    /// Enrolment with a password shorter than [`MIN_PASSWORD_CHARS`].
+    #[error(
+        "the password has {chars} characters; use at least 8 (or --weak to accept a shorter one)"
+    )]
+    WeakPassword {
+        /// How many characters it has.
+        chars: usize,
+    },
     /// Enrolment with an empty password.
     #[error("the password is empty")]
     EmptyPassword,
@@ -119,6 +127,20 @@ pub fn validate_user_name(name: &str) -> Result<String, UsersError> {
         return Err(invalid("it must not start with '.' or '-'"));
     }
     Ok(lower)
+}
+
+/// The fewest characters a password may have (unless the admin insists,
+/// with `user add --weak`): shorter ones fall to a brute-force search
+/// within the AUTH throttle's limits.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Refuses a password shorter than [`MIN_PASSWORD_CHARS`] characters.
+pub fn check_password_length(password: &str) -> Result<(), UsersError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(UsersError::WeakPassword { chars: n });
+    }
+    Ok(())
 }
 
 /// The set of local users, as loaded from and saved to the users file.

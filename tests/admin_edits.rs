@@ -1,0 +1,178 @@
+//! Edits that say what they did (issue 12): every `config` and `user` edit
+//! prints one line naming the change and what it takes for a running server
+//! to apply it; `--reload` applies it at once; an edit the server would
+//! refuse at load is refused now, with the same sentence.
+
+mod common;
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::process::Output;
+
+use common::{describe, Setup};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(setup: &Setup, args: &[&str]) -> String {
+    let out = setup.cli(args);
+    assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    stdout(&out)
+}
+
+#[test]
+fn every_edit_says_what_changed_and_what_applies_it() {
+    let setup = Setup::new("");
+    assert_eq!(
+        ok(&setup, &["config", "set", "relay.local_only", "true"]).trim(),
+        "relay.local_only: false -> true; the server is not running: it applies at the next start"
+    );
+    let server = setup.start();
+    assert_eq!(
+        ok(&server, &["config", "add", "relay.allow", "127.0.44.*"]).trim(),
+        "relay.allow: 127.0.0.1 -> 127.0.0.1 127.0.44.*; run `portcullis reload` to apply it to the running server"
+    );
+    assert_eq!(
+        ok(&server, &["config", "set", "log.level", "debug"]).trim(),
+        "log.level: info -> debug; the running server needs a restart to apply it"
+    );
+    assert_eq!(
+        ok(&server, &["config", "unset", "hostname"])
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        ok(&server, &["config", "set", "relay.authenticated", "true"]).trim(),
+        "relay.authenticated: unchanged (true)"
+    );
+    // --reload applies everything pending and prints the reload report.
+    let text = ok(
+        &server,
+        &["config", "set", "relay.local_only", "false", "--reload"],
+    );
+    for needle in [
+        "relay.local_only: true -> false",
+        "changed: hostname relay.local_only relay.allow",
+        "needs a restart: log.level",
+        "reload applied",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let mut c = server.ehlo_from(Ipv4Addr::new(127, 0, 44, 5));
+    c.expect("MAIL FROM:<a@client.example>", 250);
+    c.expect("RCPT TO:<bob@remote.example>", 250);
+}
+
+#[test]
+fn user_edits_say_what_they_stored_and_refuse_short_passwords() {
+    let setup = Setup::new("");
+    let out = setup.cli_stdin(
+        &["user", "add", "Bob", "--password-stdin"],
+        Some("long-enough-1\n"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "added user bob (stored as \"bob\": user names are lower-case); a running server sees it within a second, no reload needed"
+    );
+    let out = setup.cli_stdin(
+        &["user", "add", "carol", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        "portcullis: the password has 5 characters; use at least 8 (or --weak to accept a shorter one)"
+    );
+    assert_eq!(ok(&setup, &["user", "list"]), "bob\n");
+    let out = setup.cli_stdin(
+        &["user", "add", "carol", "--password-stdin", "--weak"],
+        Some("short\n"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = setup.cli_stdin(
+        &["user", "password", "carol", "--password-stdin"],
+        Some("tiny\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let out = setup.cli_stdin(
+        &["user", "password", "Carol", "--password-stdin"],
+        Some("a-longer-one\n"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).starts_with("changed the password of carol; "),
+        "{}",
+        describe(&out)
+    );
+    let out = setup.cli(&["user", "remove", "carol"]);
+    assert!(
+        stdout(&out).starts_with("removed user carol (the Maildir is kept); "),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn edits_the_server_would_refuse_are_refused_with_its_sentence() {
+    let setup = Setup::new("");
+    let before = fs::read(&setup.config_path).unwrap();
+    for (args, sentence) in [
+        (
+            &["config", "add", "relay.allow", "0.0.0.0/0"][..],
+            "relay.allow covers every address, which makes an open relay; refusing without --allow-open-relay",
+        ),
+        (
+            &["config", "set", "relay.restricted", "false"],
+            "relay.restricted = false makes an open relay; refusing without --allow-open-relay",
+        ),
+    ] {
+        let out = setup.cli(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert_eq!(stderr(&out).trim(), format!("portcullis: {sentence}"), "{args:?}");
+        assert_eq!(fs::read(&setup.config_path).unwrap(), before, "{args:?}");
+    }
+    let out = setup.cli(&["config", "set", "tls.cert", "missing.pem"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("cannot read tls.cert"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fs::read(&setup.config_path).unwrap(), before);
+    // The same sentence `config check` gives for the file made by hand.
+    let text = String::from_utf8(before.clone()).unwrap();
+    fs::write(
+        &setup.config_path,
+        text.replace("allow = [\"127.0.0.1\"]", "allow = [\"0.0.0.0/0\"]"),
+    )
+    .unwrap();
+    let out = setup.cli(&["config", "check"]);
+    assert!(
+        stderr(&out).contains("relay.allow covers every address, which makes an open relay"),
+        "{}",
+        describe(&out)
+    );
+    fs::write(&setup.config_path, &before).unwrap();
+    // Said on purpose, it is written, with the warning.
+    let out = setup.cli(&[
+        "config",
+        "add",
+        "relay.allow",
+        "0.0.0.0/0",
+        "--allow-open-relay",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("warning: OPEN RELAY"),
+        "{}",
+        describe(&out)
+    );
+}
