@@ -107,6 +107,7 @@ impl Runtime {
                 None
             }
         };
+        warnings.extend(alias_warnings(&config));
         let policy = RelayPolicy {
             local_only: config.relay.local_only,
             restricted: config.relay.restricted,
@@ -129,6 +130,21 @@ impl Runtime {
             },
         ))
     }
+}
+
+/// `[aliases]` targets that name no user or alias (mail for them bounces
+/// with 5.1.1), checked against the users file, each logged.
+fn alias_warnings(config: &Config) -> Vec<String> {
+    let found = match portcullis_core::users::UserDb::load(&config.data_dir.join("users")) {
+        Ok(users) => portcullis_core::recipient::alias_warnings(config, &users),
+        Err(e) => vec![format!(
+            "cannot check the alias targets against the users file: {e}"
+        )],
+    };
+    for w in &found {
+        warn!("{w}");
+    }
+    found
 }
 
 /// Resolves every name entry (concurrently), then compiles the list.

@@ -41,6 +41,11 @@ pub fn plan(ctx: &Context<'_>, msg: &Message, client: IpAddr) -> Plan {
                             plan.mailboxes.insert(user);
                         }
                         Target::Remote(addr) => route_alias_target(ctx, addr, &mut plan),
+                        // Queued so that the runner's local delivery bounces
+                        // it (5.1.1) through the crash-safe DSN path.
+                        Target::Missing(name) => {
+                            plan.remote.insert(format!("{name}@{}", rcpt.domain));
+                        }
                     }
                 }
             }
@@ -62,13 +67,23 @@ fn route_alias_target(ctx: &Context<'_>, addr: String, plan: &mut Plan) {
         .filter(|mb| recipient::is_local_domain(&mb.domain, ctx.config, ctx.own_addrs));
     match local {
         Some(mb) => {
-            if let LocalResolution::Deliver(targets) =
-                resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users)
-            {
-                for t in targets {
-                    if let Target::Mailbox(user) = t {
-                        plan.mailboxes.insert(user);
+            match resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users) {
+                LocalResolution::Deliver(targets) => {
+                    for t in targets {
+                        match t {
+                            Target::Mailbox(user) => {
+                                plan.mailboxes.insert(user);
+                            }
+                            Target::Missing(name) => {
+                                plan.remote.insert(format!("{name}@{}", mb.domain));
+                            }
+                            Target::Remote(_) => {}
+                        }
                     }
+                }
+                // Queued so that the runner's local delivery bounces it (5.1.1).
+                LocalResolution::Unknown => {
+                    plan.remote.insert(addr);
                 }
             }
         }

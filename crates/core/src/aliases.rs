@@ -13,7 +13,10 @@
 //!   [`MAX_ALIAS_DEPTH`] nested aliases; an alias reaching itself again
 //!   delivers to the user of that name if there is one (`alice = ["alice",
 //!   "alice@elsewhere.example"]` keeps a copy), else that branch is dropped;
-//!   a target that resolves to nothing is dropped; results are deduplicated;
+//!   a local target that names no user or alias is [`Target::Missing`]: the
+//!   caller bounces it with 5.1.1 (an admin's typo must not lose mail
+//!   silently), and [`dangling_targets`] warns of it at edit and load time;
+//!   results are deduplicated;
 //! - RFC 5321 §4.5.1: `postmaster` always resolves: its alias if set (and it
 //!   yields something), else the local Maildir `postmaster`.
 //!
@@ -38,12 +41,23 @@ pub enum Target {
     Mailbox(String),
     /// A full address to relay to (domain lower-cased, local part as written).
     Remote(String),
+    /// A local target naming no user or alias (lower-cased): bounced with
+    /// 5.1.1 by the caller, while the other targets get the message.
+    Missing(String),
+}
+
+impl Target {
+    /// True for a target that receives the message (not [`Target::Missing`]).
+    pub fn receives(&self) -> bool {
+        !matches!(self, Target::Missing(_))
+    }
 }
 
 /// The outcome of [`resolve_local`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalResolution {
-    /// Deliver to these targets (non-empty, deduplicated, in alias order).
+    /// Deliver to these targets (deduplicated, in alias order; at least one
+    /// of them [`Target::receives`]).
     Deliver(Vec<Target>),
     /// No such local recipient (`550 5.1.1`).
     Unknown,
@@ -62,12 +76,14 @@ pub fn resolve_local(
     };
     let mut expansion = Expansion::default();
     resolver.expand(&name, 0, &mut Vec::new(), &mut expansion);
-    if expansion.targets.is_empty() && name == POSTMASTER {
+    let receives = expansion.targets.iter().any(Target::receives);
+    if !receives && name == POSTMASTER {
         // RFC 5321 §4.5.1: postmaster must always be deliverable, even when
         // its alias leads nowhere.
-        expansion.push(Target::Mailbox(POSTMASTER.to_string()));
+        return LocalResolution::Deliver(vec![Target::Mailbox(POSTMASTER.to_string())]);
     }
-    if expansion.targets.is_empty() {
+    if !receives {
+        // Nothing would get it: refused at RCPT (550 5.1.1), not bounced later.
         LocalResolution::Unknown
     } else {
         LocalResolution::Deliver(expansion.targets)
@@ -149,8 +165,11 @@ impl Resolver<'_> {
                 tracing::warn!(
                     alias = name,
                     target,
-                    "alias target is no local user or alias: dropped"
+                    "alias target is no local user or alias: bounced (5.1.1)"
                 );
+                if !target.is_empty() {
+                    out.push(Target::Missing(target.to_lowercase()));
+                }
                 continue;
             };
             if stack.contains(&next) {
@@ -168,6 +187,36 @@ impl Resolver<'_> {
         }
         stack.pop();
     }
+}
+
+/// One sentence per alias target that leads nowhere: a local name that is
+/// no user and no alias, or an address in one of `local_domains` whose
+/// local part is none either. For `config` edits, `config check` and
+/// reload: the typo is found before mail to it bounces.
+pub fn dangling_targets(
+    aliases: &BTreeMap<String, Vec<String>>,
+    users: &UserDb,
+    local_domains: &[String],
+) -> Vec<String> {
+    let resolver = Resolver { aliases, users };
+    let mut out = Vec::new();
+    for (alias, targets) in aliases {
+        for target in targets {
+            let target = target.trim();
+            let local = match target.rsplit_once('@') {
+                None => target,
+                Some((l, d)) if local_domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) => l,
+                Some(_) => continue,
+            };
+            if resolver.lookup_name(local).is_none() {
+                out.push(format!(
+                    "aliases.{alias}: target {target:?} is no local user or alias; \
+                     mail for it bounces with 5.1.1 (add the user, or fix the alias)"
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -199,6 +248,10 @@ mod tests {
 
     fn remote(addr: &str) -> Target {
         Target::Remote(addr.to_string())
+    }
+
+    fn missing(name: &str) -> Target {
+        Target::Missing(name.to_string())
     }
 
     fn deliver(targets: Vec<Target>) -> LocalResolution {
@@ -344,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_deduplicated_and_dangling_ones_dropped() {
+    fn targets_are_deduplicated_and_dangling_ones_marked_missing() {
         let db = users(&["alice", "bob"]);
         let map = aliases(&[
             (
@@ -369,10 +422,39 @@ mod tests {
             deliver(vec![
                 mailbox("alice"),
                 mailbox("bob"),
+                missing("ghost"),
                 remote("x@r.example")
             ])
         );
+        // Nothing receives: refused at RCPT, not accepted and bounced.
         assert_eq!(resolve_local("nobody", &map, &db), LocalResolution::Unknown);
+    }
+
+    #[test]
+    fn dangling_targets_are_named_at_edit_time() {
+        let db = users(&["alice"]);
+        let map = aliases(&[
+            (
+                "sales",
+                &["alice", "Ghost", "alice+tag", "team", "bob@remote.example"],
+            ),
+            (
+                "team",
+                &["alice@local.test", "nobody@LOCAL.test", "postmaster"],
+            ),
+        ]);
+        let found = dangling_targets(&map, &db, &["local.test".to_string()]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("aliases.sales: target \"Ghost\" is no local user"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("aliases.team: target \"nobody@LOCAL.test\""),
+            "{found:?}"
+        );
+        assert!(found[0].contains("5.1.1"));
+        assert!(dangling_targets(&aliases(&[("a", &["alice"])]), &db, &[]).is_empty());
     }
 
     #[test]

@@ -67,6 +67,9 @@ impl Decision {
                     .map(|t| match t {
                         Target::Mailbox(user) => format!("mailbox {user}"),
                         Target::Remote(addr) => format!("forward to {addr}"),
+                        Target::Missing(name) => {
+                            format!("{name}, which does not exist (bounced with 5.1.1)")
+                        }
                     })
                     .collect();
                 format!(
@@ -102,6 +105,14 @@ pub fn is_local_domain(domain: &Domain, config: &Config, own_addrs: &HashSet<IpA
         }
         Domain::Literal(ip) => own_addrs.contains(&canonical(*ip)),
     }
+}
+
+/// One sentence per `[aliases]` target that leads nowhere (see
+/// [`crate::aliases::dangling_targets`]), for edits, `config check` and reload.
+pub fn alias_warnings(config: &Config, users: &UserDb) -> Vec<String> {
+    let mut domains = config.local_domains.clone();
+    domains.push(config.hostname.clone());
+    crate::aliases::dangling_targets(&config.aliases, users, &domains)
 }
 
 /// Rules on one recipient. The sender never matters (seed: "regardless of the

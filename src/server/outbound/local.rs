@@ -65,6 +65,12 @@ pub fn deliver(
                             &user,
                         )),
                         Target::Remote(addr) => remote.push(addr),
+                        // A new queued message whose local delivery fails
+                        // (5.1.1) and bounces, instead of a silent drop.
+                        Target::Missing(name) => remote.push(match &mailbox {
+                            Ok(mb) => format!("{name}@{}", mb.domain),
+                            Err(_) => format!("{name}@{}", config.hostname),
+                        }),
                     }
                 }
                 deliver_targets(shared, env, &message, &bytes, &dirs, remote)
