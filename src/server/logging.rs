@@ -2,8 +2,9 @@
 //! stderr, and to `log.file` when set. The file is reopened on SIGHUP so
 //! logrotate can move it away.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -35,8 +36,33 @@ impl LogFile {
     }
 }
 
+/// The mode of a log file the server creates: it names senders, recipients
+/// and the user names of failed logins, so the owner writes it, the group
+/// (log readers such as `adm`) reads it, and other accounts see nothing.
+const LOG_MODE: u32 = 0o640;
+
+/// Opens `path` for appending; a file it creates (also when reopening after
+/// logrotate moved the old one away) gets [`LOG_MODE`] whatever the umask.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let created = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(LOG_MODE)
+        .open(path);
+    match created {
+        Ok(file) => {
+            // The umask may have taken bits away (or the caller's a wider one
+            // none): set the mode itself.
+            file.set_permissions(fs::Permissions::from_mode(LOG_MODE))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // An existing file keeps the mode its owner (or logrotate's
+            // `create`) gave it.
+            OpenOptions::new().append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One write to the log file; a poisoned lock still logs.

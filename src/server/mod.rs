@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::config::{self, Config};
 use portcullis_core::edit_lock::EditLock;
+use portcullis_core::instance_lock::InstanceLock;
 use portcullis_core::spool::Spool;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -166,6 +167,9 @@ async fn run(
     privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
     privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
         .map_err(Failure::runtime)?;
+    // Before anything changes in the data directory: a second server must
+    // not recover (and sweep) the queue of the running one.
+    let instance = InstanceLock::acquire(&data_dir).map_err(Failure::runtime)?;
     privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
     maildrop::prepare(&data_dir).map_err(Failure::runtime)?;
     let options = BuildOptions {
@@ -243,9 +247,6 @@ async fn run(
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
     maildrop::spawn(shared.clone());
-    let pid_path = data_dir.join("portcullis.pid");
-    write_pid(&pid_path)
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", pid_path.display())))?;
     info!(pid = std::process::id(), "portcullis ready");
     // systemd Type=notify: only now are the listeners bound.
     let notifier = notify::Notifier::from_env();
@@ -287,7 +288,8 @@ async fn run(
     while shared.stats.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = fs::remove_file(&pid_path);
+    // Removes the pid file and releases the data directory.
+    drop(instance);
     info!("stopped");
     Ok(())
 }
@@ -506,10 +508,4 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
-}
-
-fn write_pid(path: &Path) -> io::Result<()> {
-    let tmp = path.with_extension("pid.tmp");
-    fs::write(&tmp, format!("{}\n", std::process::id()))?;
-    fs::rename(&tmp, path)
 }

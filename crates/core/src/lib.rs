@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod auth_throttle;
 pub mod config;
 pub mod edit_lock;
+pub mod instance_lock;
 pub mod limiter;
 pub mod maildir;
 pub mod maildrop;
