@@ -16,6 +16,7 @@ pub mod outbound;
 mod privileges;
 mod proxy;
 pub mod runtime;
+mod self_signed;
 mod store;
 mod tls;
 
