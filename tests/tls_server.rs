@@ -7,14 +7,14 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
-use common::{describe, run_with_timeout, Server, Setup, IO_TIMEOUT};
+use common::{describe, free_port, run_with_timeout, Server, Setup, IO_TIMEOUT};
 use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
 use rustls::crypto::ring::{cipher_suite, default_provider};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -358,5 +358,87 @@ fn a_configured_certificate_is_never_touched_even_when_ending() {
     assert!(
         !generated_cert(&server).exists(),
         "a self-signed one was generated too"
+    );
+}
+
+/// A ClientHello whose server_name extension (RFC 6066 §3) holds `name`.
+fn client_hello_with_sni(name: &str) -> Vec<u8> {
+    let name = name.as_bytes();
+    let len = |n: usize| u16::try_from(n).unwrap().to_be_bytes();
+    let mut entry = vec![0u8]; // host_name
+    entry.extend_from_slice(&len(name.len()));
+    entry.extend_from_slice(name);
+    let mut ext = vec![0, 0]; // server_name
+    ext.extend_from_slice(&len(entry.len() + 2));
+    ext.extend_from_slice(&len(entry.len()));
+    ext.extend_from_slice(&entry);
+    let mut body = vec![3, 3]; // TLS 1.2
+    body.extend_from_slice(&[0x11; 32]); // random
+    body.push(0); // no session id
+    body.extend_from_slice(&[0, 2, 0xc0, 0x2b]); // ECDHE-ECDSA-AES128-GCM-SHA256
+    body.extend_from_slice(&[1, 0]); // null compression
+    body.extend_from_slice(&len(ext.len()));
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1]; // client_hello
+    hs.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut record = vec![0x16, 3, 1];
+    record.extend_from_slice(&len(hs.len()));
+    record.extend_from_slice(&hs);
+    record
+}
+
+/// GET /metrics from `addr`.
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect to metrics");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+#[test]
+fn ip_addresses_as_sni_are_counted_not_logged_at_warn() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let metrics = SocketAddr::new(lo, free_port(lo));
+    let server = Server::start(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    let before = server.log().len();
+    const HELLOS: usize = 5;
+    for _ in 0..HELLOS {
+        let mut tcp = TcpStream::connect(("127.0.0.1", server.submissions_port)).unwrap();
+        tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        tcp.write_all(&client_hello_with_sni("127.0.0.1")).unwrap();
+        // Whatever the server answers (a ServerHello or an alert), one read
+        // shows it has parsed the hello; then hang up.
+        let mut buf = [0u8; 4096];
+        match tcp.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("no answer to the ClientHello: {e}\n{}", server.log()),
+        }
+    }
+    let series = "portcullis_tls_illegal_sni_total ";
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let count = loop {
+        let body = scrape(metrics);
+        let count: usize = body
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0);
+        if count >= HELLOS || Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(StdDuration::from_millis(50));
+    };
+    assert_eq!(count, HELLOS, "{series}\n{}", server.log());
+    let log = server.log();
+    let warns: Vec<&str> = log[before..]
+        .lines()
+        .filter(|l| l.contains("WARN"))
+        .collect();
+    assert!(
+        warns.is_empty(),
+        "WARN lines from IP-address SNI: {warns:#?}"
     );
 }

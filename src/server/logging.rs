@@ -1,16 +1,26 @@
 //! Logging: human-readable lines (or JSON with `log.format = "json"`) on
 //! stderr, and to `log.file` when set. The file is reopened on SIGHUP so
-//! logrotate can move it away.
+//! logrotate can move it away. Records of the `log` crate (rustls) are
+//! passed on too, with rustls's warnings about what a peer sent lowered to
+//! debug: any client could otherwise fill the log at WARN.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use portcullis_core::config::{Log, LogFormat};
+use tracing::Subscriber;
+use tracing_log::{AsLog, LogTracer};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::EnvFilter;
+
+/// ClientHellos whose server name (SNI) rustls ignored as illegal: an IP
+/// address (RFC 6066 §3 allows only host names), a malformed or a duplicate
+/// name. Exposed as `portcullis_tls_illegal_sni_total`.
+pub static ILLEGAL_SNI: AtomicU64 = AtomicU64::new(0);
 
 /// The log file, shared by every writer; `reopen` swaps in a fresh handle.
 #[derive(Clone)]
@@ -127,34 +137,84 @@ pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    // `try_init` fails only if a subscriber exists already (tests): not an error.
     match (cfg.format, file.clone(), to_stderr) {
         (LogFormat::Text, None, _) => {
             // Colour only for a person at a terminal: escapes in a log file
             // or a journal are noise, and cost a write each.
-            let _ = builder
-                .with_writer(io::stderr)
-                .with_ansi(io::stderr().is_terminal())
-                .try_init();
+            install(
+                builder
+                    .with_writer(io::stderr)
+                    .with_ansi(io::stderr().is_terminal())
+                    .finish(),
+            );
         }
         (LogFormat::Text, Some(f), true) => {
-            let _ = builder
-                .with_writer(io::stderr.and(f))
-                .with_ansi(false)
-                .try_init();
+            install(
+                builder
+                    .with_writer(io::stderr.and(f))
+                    .with_ansi(false)
+                    .finish(),
+            );
         }
         (LogFormat::Text, Some(f), false) => {
-            let _ = builder.with_writer(f).with_ansi(false).try_init();
+            install(builder.with_writer(f).with_ansi(false).finish());
         }
         (LogFormat::Json, None, _) => {
-            let _ = builder.json().with_writer(io::stderr).try_init();
+            install(builder.json().with_writer(io::stderr).finish());
         }
         (LogFormat::Json, Some(f), true) => {
-            let _ = builder.json().with_writer(io::stderr.and(f)).try_init();
+            install(builder.json().with_writer(io::stderr.and(f)).finish());
         }
         (LogFormat::Json, Some(f), false) => {
-            let _ = builder.json().with_writer(f).try_init();
+            install(builder.json().with_writer(f).finish());
         }
     }
     Ok(file)
+}
+
+/// Makes `subscriber` the global one and routes `log` records to it through
+/// [`PeerNoise`]. A subscriber set already (tests) is not an error.
+fn install(subscriber: impl Subscriber + Send + Sync + 'static) {
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        return;
+    }
+    if log::set_boxed_logger(Box::new(PeerNoise(LogTracer::new()))).is_ok() {
+        // At least WARN, so the illegal SNI count moves whatever the level.
+        let level = tracing::level_filters::LevelFilter::current().as_log();
+        log::set_max_level(level.max(log::LevelFilter::Warn));
+    }
+}
+
+/// The bridge from `log` to `tracing` that lowers rustls's warnings to
+/// debug and counts the illegal-SNI ones.
+struct PeerNoise(LogTracer);
+
+impl log::Log for PeerNoise {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() != log::Level::Warn || !record.target().starts_with("rustls") {
+            return self.0.log(record);
+        }
+        // Why: rustls warns about what the peer sent ("Illegal SNI
+        // extension", unexpected messages, alerts); the server logs and
+        // counts each failed handshake itself, so these are debug detail.
+        if record.args().to_string().starts_with("Illegal SNI") {
+            ILLEGAL_SNI.fetch_add(1, Ordering::Relaxed);
+        }
+        self.0.log(
+            &log::Record::builder()
+                .args(*record.args())
+                .level(log::Level::Debug)
+                .target(record.target())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {}
 }

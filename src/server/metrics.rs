@@ -252,6 +252,12 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
         ),
     );
     family(
+        "portcullis_tls_illegal_sni",
+        "counter",
+        "ClientHellos whose server name (SNI) was ignored as illegal: an IP address, a malformed or duplicate name.",
+        plain(super::logging::ILLEGAL_SNI.load(Ordering::Relaxed)),
+    );
+    family(
         "portcullis_proxy_headers",
         "counter",
         "PROXY protocol headers on proxied listeners, by result.",
