@@ -176,3 +176,47 @@ fn edits_the_server_would_refuse_are_refused_with_its_sentence() {
         describe(&out)
     );
 }
+
+#[test]
+fn durations_take_units_and_read_changed_lists_only_what_differs() {
+    let setup = Setup::new("[limits]\nrecipients = 100\n");
+    assert_eq!(
+        ok(&setup, &["config", "set", "queue.lifetime", "2d"]).trim(),
+        "queue.lifetime: 432000 -> 172800; the server is not running: it applies at the next start"
+    );
+    ok(&setup, &["config", "set", "limits.command_timeout", "90s"]);
+    ok(&setup, &["config", "set", "auth.ban_seconds", "1h"]);
+    let text = fs::read_to_string(&setup.config_path).unwrap();
+    assert!(text.contains("lifetime = \"2d\""), "{text}");
+    let out = setup.cli(&["config", "set", "queue.retry_min", "5 minutes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("invalid queue.retry_min \"5 minutes\""),
+        "{}",
+        describe(&out)
+    );
+
+    let changed = ok(&setup, &["config", "read", "--changed"]);
+    let keys: Vec<&str> = changed
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    let dns = format!("dns.nameservers: {}", setup.dns.addr);
+    for needle in [
+        "hostname: mx.test",
+        "local_domains: local.test localhost",
+        "relay.allow: 127.0.0.1",
+        "queue.lifetime: 172800",
+        "limits.command_timeout: 90",
+        "auth.ban_seconds: 3600",
+        dns.as_str(),
+    ] {
+        assert!(
+            changed.contains(needle),
+            "missing {needle:?} in:\n{changed}"
+        );
+    }
+    // Set in the file, but to the default: not a change.
+    assert!(!keys.contains(&"limits.recipients"), "{changed}");
+    assert!(!keys.contains(&"relay.restricted"), "{changed}");
+}

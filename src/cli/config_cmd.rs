@@ -18,7 +18,7 @@ pub enum ConfigCommand {
     Read {
         /// Only this key.
         key: Option<String>,
-        /// Only the keys the file sets.
+        /// Only the keys whose value differs from the default.
         #[arg(long)]
         changed: bool,
     },
@@ -205,7 +205,7 @@ pub fn apply_edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edi
 
 fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> {
     let pairs = if changed {
-        config::read_changed(&read_text(path)?).map_err(|e| Failure::input(e.to_string()))?
+        config::changed_from_default(&load_config(path)?)
     } else {
         config::read_effective(&load_config(path)?)
     };

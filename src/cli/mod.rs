@@ -51,6 +51,11 @@ pub enum Command {
     Reload,
     /// Show what the running server is doing.
     Status,
+    /// Lift the AUTH ban on an address (and forget its failures) in the running server.
+    Unban {
+        /// The banned client address (an IPv6 address lifts its /64).
+        address: String,
+    },
     /// Manage local users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -198,6 +203,12 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         Command::Queue(cmd) => queue::run(config, cmd),
         Command::Reload => control_request(config, "RELOAD"),
         Command::Status => control_request(config, "STATUS"),
+        Command::Unban { address } => {
+            let ip: std::net::IpAddr = address
+                .parse()
+                .map_err(|_| Failure::input(format!("\"{address}\" is not an IP address")))?;
+            control_request(config, &format!("UNBAN {ip}"))
+        }
         // Invariant: `run` hands sendmail its own lookup (its exit codes are sysexits).
         Command::Sendmail { .. } => unreachable!("sendmail is run before the lookup"),
     }

@@ -191,6 +191,19 @@ pub fn log_never_ban(report: &LoadReport) -> Vec<String> {
     Vec::new()
 }
 
+/// `portcullis unban ADDRESS` (through the control socket): lifts the ban
+/// and the failure count of the address; the sentence for the admin.
+pub fn unban(throttle: &SharedThrottle, ip: IpAddr) -> String {
+    let key = auth_throttle::ClientKey::of(ip);
+    match lock(throttle).unban(ip, Instant::now()) {
+        Some(ban) => {
+            info!(client = %key, reason = %ban.reason, "auth ban lifted by the administrator");
+            format!("ban on {key} lifted")
+        }
+        None => format!("{key} was not banned (its failure count is reset)"),
+    }
+}
+
 /// The ban's expiry as a date (the log and status speak wall-clock time).
 fn wall_clock(ban: &Ban, now: Instant) -> String {
     rfc5322_date(SystemTime::now() + ban.remaining(now))

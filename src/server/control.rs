@@ -67,6 +67,13 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
             let answer = match line.trim() {
                 "STATUS" => status(&shared),
                 "PING" => "OK\n".to_string(),
+                other if other.starts_with("UNBAN ") => match other[6..].trim().parse() {
+                    Ok(ip) => format!(
+                        "OK {}\n",
+                        super::auth_guard::unban(&shared.auth_throttle, ip)
+                    ),
+                    Err(_) => format!("ERR \"{}\" is not an IP address\n", other[6..].trim()),
+                },
                 "RELOAD" => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     if requests.send(Request::Reload(tx)).await.is_err() {

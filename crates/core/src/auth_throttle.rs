@@ -362,6 +362,15 @@ impl AuthThrottle {
         }
     }
 
+    /// Lifts the ban on `ip` (its address or IPv6 /64) and forgets the
+    /// failures counted against it (`portcullis unban`); returns the ban
+    /// that was in force at `now`, if any.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> Option<Ban> {
+        let key = ClientKey::of(ip);
+        self.addresses.remove(&key);
+        self.bans.remove(&key).filter(|ban| ban.until > now)
+    }
+
     /// A login succeeded: nothing is delayed, and the address starts afresh.
     /// The user name's count stays: a guesser elsewhere may still be at it.
     pub fn success(&mut self, ip: IpAddr) {

@@ -30,8 +30,32 @@ pub async fn answer(shared: &Arc<Shared>, request: &str) -> String {
             })
             .await
         }
+        "QUEUE-DELETE-ALL" => {
+            blocking(shared, |spool| {
+                delete_all(spool).map(|n| format!("{n} message(s) deleted\n"))
+            })
+            .await
+        }
+        "QUEUE-HOLD" | "QUEUE-RELEASE" => {
+            let held = verb == "QUEUE-HOLD";
+            blocking(shared, move |spool| {
+                let text = hold(spool, &arg, held)?;
+                // The runner re-reads the envelope: a held message leaves
+                // its schedule, a released one joins it.
+                super::kick(&arg);
+                Ok(text)
+            })
+            .await
+        }
         "QUEUE-FLUSH" => match shared.outbound.flush().await {
-            Ok(0) => "|The queue is empty.\nOK\n".to_string(),
+            Ok(0) => {
+                let held = held_count(&shared.spool);
+                if held == 0 {
+                    "|The queue is empty.\nOK\n".to_string()
+                } else {
+                    format!("|no message is due: {held} held (`portcullis queue release ID` sends one on)\nOK\n")
+                }
+            }
             Ok(n) => format!("|{n} message(s) scheduled for delivery now\nOK\n"),
             Err(e) => format!("ERR {e}\n"),
         },
@@ -88,12 +112,56 @@ pub fn delete(spool: &Spool, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `queue delete ALL` (like `postsuper -d ALL`): every message, each under
+/// its lock as [`delete`] does. Returns how many were removed.
+pub fn delete_all(spool: &Spool) -> Result<usize, String> {
+    let mut n = 0;
+    for env in spool.list().map_err(|e| e.to_string())? {
+        let _guard = finish::lock(&env.id);
+        match spool.remove(&env.id) {
+            Ok(()) => n += 1,
+            // Delivered or deleted meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    info!(messages = n, "queue emptied by the administrator");
+    Ok(n)
+}
+
+/// `queue hold ID` (`held`) / `queue release ID`, like `postsuper -h/-H`:
+/// recorded in the envelope, so it survives a restart; under the message's
+/// lock, so a delivery finishing meanwhile keeps it. Returns the sentence
+/// for the admin.
+pub fn hold(spool: &Spool, id: &str, held: bool) -> Result<String, String> {
+    let _guard = finish::lock(id);
+    let mut env = spool.load_envelope(id).map_err(|e| not_queued(id, e))?;
+    let (done, already) = if held {
+        (
+            "held: it is not delivered until `portcullis queue release`",
+            "already held",
+        )
+    } else {
+        ("released: it is delivered as scheduled", "not held")
+    };
+    if env.held == held {
+        return Ok(format!("message {id} is {already}\n"));
+    }
+    env.held = held;
+    spool.update_envelope(&env).map_err(|e| not_queued(id, e))?;
+    info!(queue_id = %id, held, "queue hold changed by the administrator");
+    Ok(format!("message {id} {done}\n"))
+}
+
 /// `queue flush` while the server is down: every pending recipient is made
 /// due now, so the next start tries them at once. Returns the message count.
 pub fn flush_offline(spool: &Spool) -> Result<usize, String> {
     let now = finish::unix_now();
     let mut n = 0;
     for mut env in spool.list().map_err(|e| e.to_string())? {
+        if env.held {
+            continue;
+        }
         let mut changed = false;
         for r in env
             .recipients
@@ -113,6 +181,13 @@ pub fn flush_offline(spool: &Spool) -> Result<usize, String> {
         }
     }
     Ok(n)
+}
+
+/// How many queued messages are held.
+fn held_count(spool: &Spool) -> usize {
+    spool
+        .list()
+        .map_or(0, |list| list.iter().filter(|e| e.held).count())
 }
 
 fn message_size(spool: &Spool, id: &str) -> u64 {

@@ -312,6 +312,11 @@ impl Runner {
             return;
         }
         match self.shared.spool.load_envelope(id) {
+            // Held by the administrator: not due until `queue release`.
+            Ok(env) if env.held => {
+                self.due.remove(id);
+                self.forced.remove(id);
+            }
             Ok(env) => match next_due(&env) {
                 Some(t) => {
                     self.due.insert(id.to_string(), t);
@@ -370,6 +375,8 @@ impl Runner {
             self.due.remove(&id);
             let force = self.forced.remove(&id);
             let env = match self.shared.spool.load_envelope(&id) {
+                // Held since it was scheduled.
+                Ok(env) if env.held => continue,
                 Ok(env) => env,
                 Err(e) => {
                     if e.kind() != io::ErrorKind::NotFound {

@@ -68,88 +68,93 @@ pub const AUTH_WINDOW_SECONDS: u64 = 900;
 pub const LOG_LEVEL: &str = "info";
 
 /// The file `portcullis serve` writes when the configuration file does not
-/// exist: every key with a one-line comment, in the layout of SPEC §2. It
-/// loads to exactly [`Config::defaults`](super::Config::defaults).
+/// exist: every key commented out with its default and a one-line comment,
+/// in the layout of SPEC §2, so that the live keys of the file are exactly
+/// what the admin changed (`config set` adds the key below its section's
+/// comments). It loads to exactly
+/// [`Config::defaults`](super::Config::defaults).
 pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Portcullis mail server.
-# Change values with `portcullis config set KEY VALUE...` (or edit this file),
-# then run `portcullis reload`. `portcullis config read` prints every value.
+# Every key is shown commented out with its default: a key takes effect once
+# it is set, with `portcullis config set KEY VALUE...` (or by editing this
+# file), then `portcullis reload`. `portcullis config read` prints every
+# value; `portcullis config read --changed` only those set to another value.
 
 # hostname = "mail.example.com"        # greeting, Received headers; default: system host name
-data_dir = "./portcullis-data"         # users, mail, queue, keys, pid file (relative to this file)
+# data_dir = "./portcullis-data"       # users, mail, queue, keys, pid file (relative to this file)
 # user = "portcullis"                  # started as root: bind the listeners, then run as this user
 # local_domains = ["example.com"]      # mail for these is delivered locally; default: [hostname, "localhost"]
 
 [listen]
-smtp = ["127.0.0.1:2525"]              # port 25 role: MX + relay per [relay]
-submission = ["127.0.0.1:2587"]        # port 587 role: STARTTLS, AUTH required to send anything
-submissions = ["127.0.0.1:2465"]       # port 465 role: implicit TLS, AUTH required
+# smtp = ["127.0.0.1:2525"]            # port 25 role: MX + relay per [relay]
+# submission = ["127.0.0.1:2587"]      # port 587 role: STARTTLS, AUTH required to send anything
+# submissions = ["127.0.0.1:2465"]     # port 465 role: implicit TLS, AUTH required
 # proxy_from = ["10.0.0.2"]            # load balancers that must send a PROXY v1/v2 header (others refused); absent: off
 # proxied = ["0.0.0.0:25"]             # listeners expecting that header; absent: every listener
 
 [relay]
-local_only = false             # true: deliver to local addresses only, never relay
-restricted = true              # false makes an open relay (refused unless --allow-open-relay)
-allow = ["127.0.0.1", "::1"]   # may relay without AUTH: IPs, 192.168.40-43.*, CIDR, names, !exceptions; first match wins
-authenticated = true           # authenticated users may relay
+# local_only = false           # true: deliver to local addresses only, never relay
+# restricted = true            # false makes an open relay (refused unless --allow-open-relay)
+# allow = ["127.0.0.1", "::1"]  # may relay without AUTH: IPs, 192.168.40-43.*, CIDR, names, !exceptions; first match wins
+# authenticated = true         # authenticated users may relay
 # smarthost_user = "portcullis"  # AUTH user at the smarthost below (PLAIN/LOGIN, only over TLS)
 # smarthost_password_file = "smarthost.secret"  # its password: the file's first line (relative to this file)
 # smarthost = "smtp.example.net:587"  # send all outbound mail through this host[:port] instead of MX lookups
 
 [auth]
-mechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]  # SASL mechanisms offered, in this order
-plaintext_requires_tls = true  # PLAIN and LOGIN offered and accepted only under TLS
+# mechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]  # SASL mechanisms offered, in this order
+# plaintext_requires_tls = true  # PLAIN and LOGIN offered and accepted only under TLS
 # Brute-force defence: failures are counted per client address (IPv6 by /64)
 # and per user name; `portcullis status` lists the current bans.
-delay_after = 3          # failures before each further failure reply is delayed
-delay_seconds = 2        # the delay grows by this much per further failure (at most 30 s; 5 s for exempt clients)
-ban_after = 10           # failures after which the client gets 421 4.7.0 and its address is refused
-ban_seconds = 900        # how long a banned address is refused
-window_seconds = 900     # failures older than this no longer count
-never_ban = []           # never banned or cut off, only delayed (relay.allow notations); relay.allow clients too
+# delay_after = 3        # failures before each further failure reply is delayed
+# delay_seconds = 2      # the delay grows by this much per further failure (at most 30 s; 5 s for exempt clients)
+# ban_after = 10         # failures after which the client gets 421 4.7.0 and its address is refused
+# ban_seconds = 900      # how long a banned address is refused
+# window_seconds = 900   # failures older than this no longer count
+# never_ban = []         # never banned or cut off, only delayed (relay.allow notations); relay.allow clients too
 
 [tls]
 # cert = "/path/fullchain.pem"  # PEM certificate chain; absent: self-signed in data_dir
 # key = "/path/key.pem"         # PEM private key; absent: read from the cert file
-outbound = "opportunistic"      # outbound STARTTLS: "opportunistic" (MX certificates unchecked, like Postfix "may") or "require"
+# outbound = "opportunistic"    # outbound STARTTLS: "opportunistic" (MX certificates unchecked, like Postfix "may") or "require"
 # outbound_ca = "/path/ca.pem"  # extra CA certificates trusted for outbound TLS (smarthost, or tls.outbound = "require")
 
 [limits]
-message_size = 26214400  # bytes; advertised with SIZE
-recipients = 100         # per message
-errors = 10              # error replies before the session is closed with 421
-command_timeout = 300    # seconds waiting for a command (RFC 5321 §4.5.3.2)
-data_timeout = 180       # seconds waiting for a data block (RFC 5321 §4.5.3.2)
-outbound_connections = 20     # outbound SMTP connections at once, in total
-outbound_per_destination = 4  # outbound SMTP connections at once to one destination
+# message_size = 26214400  # bytes; advertised with SIZE
+# recipients = 100       # per message
+# errors = 10            # error replies before the session is closed with 421
+# command_timeout = 300  # seconds waiting for a command (RFC 5321 §4.5.3.2)
+# data_timeout = 180     # seconds waiting for a data block (RFC 5321 §4.5.3.2)
+# outbound_connections = 20   # outbound SMTP connections at once, in total
+# outbound_per_destination = 4  # outbound SMTP connections at once to one destination
 # Abuse limits: past them a client gets 421 and is disconnected.
-connections = 500              # inbound connections open at once, in total (421 4.7.0)
-connections_per_client = 20    # open at once from one address, IPv6 by /64 (421 4.7.0); relay.allow exempt
-connection_rate = 60           # new connections per minute from one address (421 4.7.0); relay.allow exempt
-commands_before_mail = 50      # commands outside a mail transaction (421 4.7.0)
-session_time = 1800            # seconds a whole session may last (421 4.4.2)
-greeting_delay_ms = 0          # wait before the greeting; talking before it gets 554 5.5.1
+# connections = 500            # inbound connections open at once, in total (421 4.7.0)
+# connections_per_client = 20  # open at once from one address, IPv6 by /64 (421 4.7.0); relay.allow exempt
+# connection_rate = 60         # new connections per minute from one address (421 4.7.0); relay.allow exempt
+# commands_before_mail = 50    # commands outside a mail transaction (421 4.7.0)
+# session_time = 1800          # seconds a whole session may last (421 4.4.2)
+# greeting_delay_ms = 0        # wait before the greeting; talking before it gets 554 5.5.1
 
 [smtp]
-bare_lf = "normalize"    # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)
+# bare_lf = "normalize"  # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)
 
 [dns]
-nameservers = []         # "IP" or "IP:port" (port 53 if omitted); empty: the system resolver
-timeout_ms = 5000        # per-query timeout in milliseconds
+# nameservers = []       # "IP" or "IP:port" (port 53 if omitted); empty: the system resolver
+# timeout_ms = 5000      # per-query timeout in milliseconds
 
 [log]
 # file = "portcullis.log"  # log file (relative to this file); absent: stderr
-format = "text"          # "text" or "json"
-level = "info"           # a tracing filter, e.g. "info" or "info,portcullis=debug"
+# format = "text"        # "text" or "json"
+# level = "info"         # a tracing filter, e.g. "info" or "info,portcullis=debug"
 
 [delivery]
 # maildir = "/var/mail/{user}/"  # Maildir path template with {user}; absent: <data_dir>/mail/{user}
 
 [queue]
-lifetime = 432000        # seconds a message is retried before it is bounced (5 days)
-retry_min = 60           # seconds before the first retry; the wait doubles after each failure
-retry_max = 3600         # longest wait between two attempts, in seconds
-delay_warning = 14400    # seconds after which the sender is told delivery is delayed (4 h); 0: never
-mx_port = 25             # port of MX hosts: a testing knob, leave it at 25
+# lifetime = 432000      # seconds a message is retried before it is bounced (5 days)
+# retry_min = 60         # seconds before the first retry; the wait doubles after each failure
+# retry_max = 3600       # longest wait between two attempts, in seconds
+# delay_warning = 14400  # seconds after which the sender is told delivery is delayed (4 h); 0: never
+# mx_port = 25           # port of MX hosts: a testing knob, leave it at 25
 
 [metrics]
 # listen = "127.0.0.1:9325"  # Prometheus metrics at GET /metrics; absent: off

@@ -401,6 +401,21 @@ fn scalar(target: &Target, values: &[String]) -> Result<Value, EditError> {
             _ => return Err(bad()),
         },
         KeyKind::Integer => Value::from(value.trim().parse::<i64>().map_err(|_| bad())?),
+        // Written as given ("5d" stays "5d"); a bare number as a number.
+        KeyKind::Duration => match value.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => {
+                let in_ms = target.key.ends_with("_ms");
+                super::values::parse_duration(value, in_ms).map_err(|reason| {
+                    EditError::BadValue {
+                        key: target.key.clone(),
+                        value: quote(value),
+                        reason,
+                    }
+                })?;
+                Value::from(value.trim())
+            }
+        },
         KeyKind::String | KeyKind::List => Value::from(value.as_str()),
     })
 }

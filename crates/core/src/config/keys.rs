@@ -12,6 +12,10 @@ pub enum KeyKind {
     Bool,
     /// A whole number (TOML integer).
     Integer,
+    /// A length of time: a whole number in the key's unit (seconds, or
+    /// milliseconds for keys ending in `_ms`), or a string with a unit,
+    /// such as `"30s"`, `"5m"`, `"2h"`, `"5d"` (and `"500ms"` for `_ms` keys).
+    Duration,
     /// A list of strings; any number of values on the command line.
     List,
 }
@@ -28,6 +32,9 @@ impl KeyKind {
             KeyKind::String => "expected a string",
             KeyKind::Bool => "expected true or false",
             KeyKind::Integer => "expected a whole number",
+            KeyKind::Duration => {
+                "expected a whole number or a duration such as \"30s\", \"5m\", \"2h\" or \"5d\""
+            }
             KeyKind::List => "expected a list of strings",
         }
     }
@@ -183,7 +190,7 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "auth.delay_seconds",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "2",
         doc: "the delay grows by this many seconds with each failure past delay_after (at most 30 s; 5 s for relay.allow and never_ban clients)",
     },
@@ -195,13 +202,13 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "auth.ban_seconds",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "900",
         doc: "how long a banned address is refused, in seconds",
     },
     KeyInfo {
         key: "auth.window_seconds",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "900",
         doc: "failures older than this many seconds no longer count",
     },
@@ -255,13 +262,13 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "limits.command_timeout",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "300",
         doc: "seconds waiting for a command (RFC 5321 §4.5.3.2)",
     },
     KeyInfo {
         key: "limits.data_timeout",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "180",
         doc: "seconds waiting for a data block (RFC 5321 §4.5.3.2)",
     },
@@ -303,13 +310,13 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "limits.session_time",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "1800",
         doc: "seconds a session may last in all before 421 4.4.2",
     },
     KeyInfo {
         key: "limits.greeting_delay_ms",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "0",
         doc: "milliseconds to wait before the greeting; a client talking before it gets 554 5.5.1 (0: only check)",
     },
@@ -327,7 +334,7 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "dns.timeout_ms",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "5000",
         doc: "per-query DNS timeout in milliseconds",
     },
@@ -357,25 +364,25 @@ pub const KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         key: "queue.lifetime",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "432000",
         doc: "seconds a message is retried before it is bounced (RFC 5321 §4.5.4.1: 4-5 days)",
     },
     KeyInfo {
         key: "queue.retry_min",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "60",
         doc: "seconds before the first retry; the wait doubles after each failure",
     },
     KeyInfo {
         key: "queue.retry_max",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "3600",
         doc: "longest wait between two attempts, in seconds (at least queue.retry_min)",
     },
     KeyInfo {
         key: "queue.delay_warning",
-        kind: KeyKind::Integer,
+        kind: KeyKind::Duration,
         default: "14400",
         doc: "seconds after which the sender is told delivery is delayed; 0: never",
     },

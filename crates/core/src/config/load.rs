@@ -10,6 +10,7 @@ use super::error::{literal, ConfigError};
 use super::keys::{self, KeyInfo, KeyKind, ALIASES};
 use super::raw::RawConfig;
 use super::validate::validate;
+use super::values::parse_duration;
 use super::Config;
 
 impl Config {
@@ -70,8 +71,9 @@ pub fn data_dir_of_broken_file(path: &Path) -> Option<std::path::PathBuf> {
 
 /// Parses `text` into the raw structs after checking every key and type.
 pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
-    let table = parse_table(text, file)?;
+    let mut table = parse_table(text, file)?;
     check_structure(&table, file)?;
+    durations_to_numbers(&mut table, file)?;
     RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
         file: file.to_string(),
         location: "top level".to_string(),
@@ -131,6 +133,28 @@ pub(crate) fn check_structure(root: &toml::Table, file: &str) -> Result<(), Conf
     Ok(())
 }
 
+/// Replaces each duration written with a unit (`"5d"`) by the number the
+/// raw structs take (seconds, or milliseconds for `_ms` keys).
+fn durations_to_numbers(root: &mut toml::Table, file: &str) -> Result<(), ConfigError> {
+    for info in keys::KEYS.iter().filter(|k| k.kind == KeyKind::Duration) {
+        let (section, name) = info.key.split_once('.').unwrap_or(("", info.key));
+        let holder = if section.is_empty() {
+            Some(&mut *root)
+        } else {
+            root.get_mut(section).and_then(toml::Value::as_table_mut)
+        };
+        let Some(value) = holder.and_then(|h| h.get_mut(name)) else {
+            continue;
+        };
+        if let toml::Value::String(text) = value {
+            let n = parse_duration(text, name.ends_with("_ms"))
+                .map_err(|reason| invalid(file, info.key, value, reason))?;
+            *value = toml::Value::Integer(n);
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `value` has the type the registry gives `key`.
 fn check_type(
     info: &KeyInfo,
@@ -141,7 +165,8 @@ fn check_type(
     let ok = match (info.kind, value) {
         (KeyKind::String, toml::Value::String(_))
         | (KeyKind::Bool, toml::Value::Boolean(_))
-        | (KeyKind::Integer, toml::Value::Integer(_)) => true,
+        | (KeyKind::Integer, toml::Value::Integer(_))
+        | (KeyKind::Duration, toml::Value::Integer(_) | toml::Value::String(_)) => true,
         // An alias may name its only target without brackets.
         (KeyKind::List, toml::Value::String(_)) => info.section() == Some(ALIASES),
         (KeyKind::List, toml::Value::Array(items)) => {

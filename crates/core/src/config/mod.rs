@@ -37,7 +37,9 @@ pub use error::ConfigError;
 pub use keys::{KeyInfo, KeyKind, KEYS};
 pub use load::data_dir_of_broken_file;
 pub use network::Network;
-pub use read::{format_line, read_changed, read_effective, select, UnknownKey, FILE_NAME};
+pub use read::{
+    changed_from_default, format_line, read_changed, read_effective, select, UnknownKey, FILE_NAME,
+};
 pub use write::write_atomic;
 
 /// A validated configuration.

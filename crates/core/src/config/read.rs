@@ -3,7 +3,6 @@
 
 use super::error::{ConfigError, DidYouMean};
 use super::keys::{self, ALIASES, ROUTES};
-use super::load::{check_structure, parse_table};
 use super::{BareLf, Config, LogFormat, TlsOutbound};
 
 /// The file name used in messages by the functions that get text without a path.
@@ -26,32 +25,34 @@ pub fn read_effective(cfg: &Config) -> Vec<(String, String)> {
     out
 }
 
-/// Only the keys `text` sets, with their values as written (for
-/// `config read --changed`), in registry order.
-pub fn read_changed(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let table = parse_table(text, FILE_NAME)?;
-    check_structure(&table, FILE_NAME)?;
-    let mut out = Vec::new();
-    for info in keys::KEYS {
-        let section = info.section();
-        let name = info.key.rsplit('.').next().unwrap_or(info.key);
-        let holder = match section {
-            None => Some(&table),
-            Some(s) => table.get(s).and_then(toml::Value::as_table),
-        };
-        let Some(holder) = holder else { continue };
-        if info.is_table_entry() {
-            for (entry, value) in holder {
-                out.push((
-                    format!("{}.{entry}", section.unwrap_or_default()),
-                    written_value(value),
-                ));
-            }
-        } else if let Some(value) = holder.get(name) {
-            out.push((info.key.to_string(), written_value(value)));
-        }
+/// Only the keys whose effective value differs from its default (for
+/// `config read --changed`), in registry order, rendered as
+/// [`read_effective`] renders them. The defaults are those of a file
+/// naming the same host name (the default `local_domains` follows it),
+/// except for `hostname` itself.
+pub fn changed_from_default(cfg: &Config) -> Vec<(String, String)> {
+    let mut defaults = Config::defaults(&cfg.path);
+    let system_hostname = defaults.hostname.clone();
+    if cfg.hostname != defaults.hostname {
+        defaults.hostname = cfg.hostname.clone();
+        defaults.local_domains = super::default_list("local_domains", &cfg.hostname);
     }
-    Ok(out)
+    let before = read_effective(&defaults);
+    read_effective(cfg)
+        .into_iter()
+        .filter(|(k, v)| {
+            if k == "hostname" {
+                return *v != system_hostname;
+            }
+            before.iter().find(|(dk, _)| dk == k).map(|(_, dv)| dv) != Some(v)
+        })
+        .collect()
+}
+
+/// [`changed_from_default`] of `text` (messages name `portcullis.toml`).
+pub fn read_changed(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let cfg = Config::from_str(text, std::path::Path::new(FILE_NAME))?;
+    Ok(changed_from_default(&cfg))
 }
 
 /// The lines of `lines` that `key` selects: the key itself, every key of a
@@ -177,18 +178,5 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         // Invariant: the registry and this match list the same keys; the
         // test `read_effective_lists_every_registry_key` keeps them in step.
         other => unreachable!("registry key {other} has no effective value"),
-    }
-}
-
-/// A value as written in the file, rendered like `config read` renders values.
-fn written_value(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(written_value)
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => other.to_string(),
     }
 }

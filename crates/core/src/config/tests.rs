@@ -8,6 +8,7 @@ use super::{Config, ConfigError};
 
 mod auth_throttle;
 mod defaults;
+mod durations;
 mod edit;
 mod limits;
 mod load;

@@ -154,6 +154,33 @@ pub fn parse_alias_target(s: &str) -> Result<String, String> {
     }
 }
 
+/// A duration as the `Duration` keys take it: a whole number in the key's
+/// unit, or digits followed by a unit: `s`, `m`, `h`, `d` (and `ms` when
+/// the key counts milliseconds). Returns the value in the key's unit.
+pub fn parse_duration(s: &str, in_ms: bool) -> Result<i64, String> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let expected = if in_ms {
+        "expected milliseconds or a duration such as \"500ms\", \"30s\" or \"5m\""
+    } else {
+        "expected seconds or a duration such as \"30s\", \"5m\", \"2h\" or \"5d\""
+    };
+    let n: i64 = number.parse().map_err(|_| expected.to_string())?;
+    let seconds = match unit {
+        "" => return Ok(n),
+        "ms" if in_ms => return Ok(n),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(expected.to_string()),
+    };
+    let factor = if in_ms { seconds * 1000 } else { seconds };
+    n.checked_mul(factor)
+        .ok_or_else(|| "is too long a duration".to_string())
+}
+
 /// The levels `log.level` takes, least verbose first.
 pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 

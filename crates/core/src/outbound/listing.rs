@@ -67,9 +67,14 @@ pub fn format_show(entry: &Entry, message: &[u8]) -> String {
     out.push_str("--- message ---\n");
     // Shown as text; control characters other than line ends are escaped
     // so a hostile message cannot drive the admin's terminal.
+    // A tab stays a tab: it folds headers (RFC 5322 §2.2.3) and is inert.
     for line in String::from_utf8_lossy(message).split_inclusive('\n') {
         let line = line.trim_end_matches(['\r', '\n']);
-        out.push_str(&printable(line));
+        let shown: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+            .collect();
+        out.push_str(&shown);
         out.push('\n');
     }
     out
@@ -84,10 +89,11 @@ fn message_block(out: &mut String, entry: &Entry) {
     };
     let _ = writeln!(
         out,
-        "{}  {} bytes  {}  from {sender}",
+        "{}  {} bytes  {}  from {sender}{}",
         env.id,
         entry.size,
-        date::short(env.created)
+        date::short(env.created),
+        if env.held { "  HELD" } else { "" }
     );
     for r in &env.recipients {
         let state = match r.state {
@@ -155,6 +161,12 @@ mod tests {
              \x20 delivered  carol@remote.test  attempts 1\n\
              -- 1 message, 1234 bytes\n"
         );
+    }
+
+    #[test]
+    fn show_keeps_the_tabs_that_fold_headers() {
+        let text = format_show(&entry(), b"Subject: a\r\n\tlong one\r\n\r\nbody\r\n");
+        assert!(text.contains("Subject: a\n\tlong one\n"), "{text}");
     }
 
     #[test]

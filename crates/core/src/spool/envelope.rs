@@ -57,6 +57,10 @@ pub struct Envelope {
     /// Whether MAIL carried `SMTPUTF8` (RFC 6531).
     #[serde(default)]
     pub smtputf8: bool,
+    /// Held by the administrator (`portcullis queue hold`): not delivered,
+    /// nor bounced, until released.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// One recipient's delivery state.
@@ -138,6 +142,7 @@ impl Envelope {
             auth_user,
             body: BodyType::default(),
             smtputf8: false,
+            held: false,
         }
     }
 

@@ -75,8 +75,8 @@ fn bad_throttle_values_are_refused_with_one_sentence() {
             "invalid auth.ban_seconds 2592001 in F: must be at most 2592000",
         ),
         (
-            "[auth]\nwindow_seconds = \"900\"",
-            r#"invalid auth.window_seconds "900" in F: expected a whole number"#,
+            "[auth]\nwindow_seconds = \"15 minutes\"",
+            r#"invalid auth.window_seconds "15 minutes" in F: expected seconds or a duration such as "30s", "5m", "2h" or "5d""#,
         ),
         (
             "[auth]\nnever_ban = \"10.0.0.1\"",

@@ -3,7 +3,12 @@
 //! left as it was.
 
 use super::load;
-use crate::config::{edit, EditError, EditOp, DEFAULT_CONFIG};
+use crate::config::{edit, EditError, EditOp};
+
+/// A hand-written file that sets every key (the layout the generated file
+/// had before it commented its defaults out): the edits below work on live
+/// keys. `commented_defaults.rs` covers the generated file.
+const DEFAULT_CONFIG: &str = include_str!("every_key_set.toml");
 
 fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(|s| s.to_string()).collect()

@@ -95,18 +95,27 @@ fn read_effective_lists_every_registry_key() {
 }
 
 #[test]
-fn read_changed_shows_only_what_the_file_sets_as_written() {
-    let text = "# comment\n[relay]\nallow = [\"10.0.0.0/8\", \"192.168.40-43.*\"]\n\
-                [limits]\nrecipients = 7\n[aliases]\nPostmaster = \"alice\"\n";
+fn read_changed_shows_only_what_differs_from_the_default() {
+    let text =
+        "# comment\n[relay]\nallow = [\"10.0.0.0/8\", \"192.168.40-43.*\"]\nrestricted = true\n\
+                [limits]\nrecipients = 7\nerrors = 10\n[aliases]\nPostmaster = \"alice\"\n";
     assert_eq!(
         lines(&read_changed(text).unwrap()),
         [
             "relay.allow: 10.0.0.0/8 192.168.40-43.*",
             "limits.recipients: 7",
-            "aliases.Postmaster: alice"
+            "aliases.postmaster: alice"
         ]
     );
     assert!(read_changed("").unwrap().is_empty());
+    assert!(read_changed(crate::config::DEFAULT_CONFIG)
+        .unwrap()
+        .is_empty());
+    // A host name of its own: local_domains following it is no change.
+    assert_eq!(
+        lines(&read_changed("hostname = \"mx.example.com\"\n").unwrap()),
+        ["hostname: mx.example.com"]
+    );
     assert_eq!(
         read_changed("[relay]\nalow = []").unwrap_err().to_string(),
         r#"unknown key "relay.alow" in portcullis.toml (did you mean "relay.allow"?)"#
