@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crash-safety test (issue 7): runs a load of local and relayed mail against
-# a real `portcullis serve`, kill -9's the server at random moments KILLS
+# a real `portcullis serve` (smtplib clients, and a pipelining client that
+# sends MAIL, up to 150 RCPTs, BDAT LAST and the body in one write), kill -9's the server at random moments KILLS
 # times (default 50), restarts it each time, then lets the queue drain and
 # checks that
 #   - every message that got a 250 exists exactly once: in a Maildir (local
@@ -16,7 +17,8 @@
 #
 # usage: scripts/crash-test.sh [KILLS]
 #   env: BIN (default: target/debug/portcullis, built if missing),
-#        SEED (random seed), KEEP=1 (keep the work directory), CLIENTS (3).
+#        SEED (random seed), KEEP=1 (keep the work directory), CLIENTS (3
+#        smtplib clients, plus one pipelining client).
 # Bounded: every round lasts at most a few seconds, the whole run is
 # stopped after 20 minutes. Traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -202,10 +204,55 @@ def client(stop, round_no, n):
         except Exception:
             time.sleep(0.02)
 
+def read_replies(sock, n):
+    """The codes of the next n replies (multi-line replies count once)."""
+    f = sock.makefile("rb")
+    codes = []
+    while len(codes) < n:
+        line = f.readline()
+        if not line:
+            raise OSError("connection closed")
+        if line[3:4] != b"-":
+            codes.append(int(line[:3]))
+    return codes
+
+def pipelined_client(stop, round_no, n):
+    """MAIL, 3 remote and up to 147 local RCPTs (those past
+    limits.recipients get 452), BDAT LAST and the body in one write: one
+    message for postmaster (the local addresses share a Maildir) and one
+    relayed to the sink."""
+    while not stop.is_set():
+        with state_lock:
+            counter[0] += 1
+            mid = f"r{round_no}p{n}m{counter[0]}"
+        rcpts = [f"user{i}@remote.test" for i in range(3)]
+        rcpts += [f"postmaster+{i}@local.test" for i in range(rng.randint(1, 147))]
+        msg = message(mid)
+        with state_lock:
+            attempted[mid] = ("mixed", hashlib.sha256(msg).hexdigest(), len(msg))
+        try:
+            s = socket.create_connection(("127.0.0.1", smtp), timeout=5)
+            read_replies(s, 1)
+            s.sendall(b"EHLO pipeliner.test\r\n")
+            read_replies(s, 1)
+            wire = b"MAIL FROM:<sender@client.test>\r\n"
+            wire += b"".join(f"RCPT TO:<{r}>\r\n".encode() for r in rcpts)
+            wire += f"BDAT {len(msg)} LAST\r\n".encode() + msg
+            s.sendall(wire)
+            codes = read_replies(s, len(rcpts) + 2)
+            if codes[-1] == 250:
+                with state_lock:
+                    acked[mid] = "mixed"
+            s.sendall(b"QUIT\r\n")
+            s.close()
+        except Exception:
+            time.sleep(0.02)
+
 for k in range(kills):
     start_server()
     stop = threading.Event()
     threads = [threading.Thread(target=client, args=(stop, k, n)) for n in range(clients)]
+    threads.append(threading.Thread(target=pipelined_client, args=(stop, k, 0)))
     for t in threads:
         t.start()
     time.sleep(rng.uniform(0.05, 1.5))
@@ -263,7 +310,7 @@ leftovers = [p for d in (os.path.join(maildir, "tmp"), os.path.join(queue_dir, "
 
 lost, duplicated, found, redelivered = [], [], 0, 0
 for mid, kind in sorted(acked.items()):
-    if kind == "local":
+    if kind in ("local", "mixed"):
         n = local_counts.get(mid, 0)
         if n == 0:
             lost.append(mid)
@@ -271,7 +318,11 @@ for mid, kind in sorted(acked.items()):
             duplicated.append(mid)
         else:
             found += 1
-    else:
+    if kind == "mixed":
+        # Its relayed copy: at the sink or still queued.
+        if sink_counts.get(mid, 0) + queued.get(mid, 0) == 0:
+            lost.append(mid + " (relayed copy)")
+    elif kind == "remote":
         n = sink_counts.get(mid, 0) + queued.get(mid, 0)
         if n == 0:
             lost.append(mid)
@@ -284,10 +335,12 @@ unacked_delivered = sum(1 for m in local_counts if m not in acked) + \
     sum(1 for m in sink_counts if m in attempted and m not in acked)
 
 local_acked = sum(1 for k in acked.values() if k == "local")
+mixed_acked = sum(1 for k in acked.values() if k == "mixed")
 print(f"crash-test: {kills} kills, {len(acked)} acknowledged, {found} found, "
       f"{len(lost)} lost, {len(duplicated)} duplicated")
 print(f"crash-test: {len(attempted)} attempted; acknowledged {local_acked} local, "
-      f"{len(acked) - local_acked} relayed ({len(queued)} still queued, {redelivered} relayed twice "
+      f"{mixed_acked} pipelined local+relayed, "
+      f"{len(acked) - local_acked - mixed_acked} relayed ({len(queued)} still queued, {redelivered} relayed twice "
       f"after a crash between the sink's 250 and the queue update); "
       f"{unacked_delivered} delivered without a 250 (crash before it reached the client), "
       f"{len(half_written)} half-written, {len(leftovers)} temporary files left (seed {seed})")

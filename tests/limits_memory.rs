@@ -146,3 +146,49 @@ fn a_hundred_thousand_pipelined_commands_are_answered_in_bounded_memory() {
     assert_bounded(&server, baseline, "100k pipelined NOOPs");
     served(&server);
 }
+
+#[test]
+fn a_large_message_is_spooled_as_it_arrives_not_held_in_memory() {
+    // Issue 11: the message data goes to disk as it comes, so 48 MiB of
+    // data, or 24 MiB of bare LFs (stored as 48 MiB of CRLFs), cost the
+    // server no more memory than a short message.
+    let (server, baseline) = warmed_up("[limits]\nmessage_size = 134217728\n");
+    let head =
+        b"EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<postmaster@local.test>\r\nDATA\r\n";
+    let line = {
+        let mut l = vec![b'y'; 998];
+        l.extend_from_slice(b"\r\n");
+        l
+    };
+    let cases: [(Vec<u8>, usize, &[u8]); 2] = [
+        (line.repeat(1024), 48, b".\r\nQUIT\r\n"),
+        // After a bare LF only <CRLF>.<CRLF> ends the data.
+        (vec![b'\n'; MIB], 24, b"\r\n.\r\nQUIT\r\n"),
+    ];
+    for (chunk, times, tail) in cases {
+        let replies = blast(&server, head, chunk, times, tail);
+        assert!(replies.contains("250 2.0.0 Ok: queued as "), "{replies}");
+    }
+    assert_bounded(&server, baseline, "48 MiB messages");
+    let stored = server.maildir_messages("postmaster");
+    assert_eq!(
+        stored.len(),
+        3,
+        "the warm-up message and the two large ones"
+    );
+    let mut sizes: Vec<usize> = stored.iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert!(
+        sizes[1] > 48 * 1024 * 1000 && sizes[2] > 48 * MIB,
+        "{sizes:?}"
+    );
+    let crlfs = stored
+        .iter()
+        .find(|m| m.ends_with(b"\r\n\r\n\r\n"))
+        .expect("the bare-LF message, every LF stored as CRLF");
+    assert!(crlfs.windows(2).filter(|w| w == b"\r\n").count() > 24 * MIB);
+    // Nothing is left in the spool's scratch space.
+    let tmp = std::fs::read_dir(server.data_dir.join("queue/tmp")).unwrap();
+    assert_eq!(tmp.count(), 0);
+    served(&server);
+}

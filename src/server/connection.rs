@@ -26,6 +26,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::auth_guard::{self, AuthGuard};
 use super::dns::canonical;
+use super::incoming::Incoming;
 use super::limits::{self, SessionWatch};
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
@@ -247,6 +248,8 @@ async fn run(
         Instant::now(),
     );
     let watch = SessionWatch::new(&rt.config);
+    // The content of the message being received (memory, then a scratch file).
+    let mut incoming = Incoming::new(shared.spool.clone());
     // Start small: thousands of idle sessions must stay cheap. A read that
     // fills the buffer means a bulk sender (DATA): grow it for fewer syscalls.
     let mut buf = vec![0u8; READ_BUF_MIN];
@@ -290,7 +293,18 @@ async fn run(
                 let ruling = rule_on(shared, &rt, &check, ip, &rdns);
                 session.recipient_decision(ruling);
             }
+            Action::MessageData(bytes) => incoming.append(bytes).await,
+            Action::DiscardMessage => incoming.discard(),
             Action::StoreMessage(msg) => {
+                let body = match incoming.take() {
+                    Ok(body) => body,
+                    Err(e) => {
+                        warn!("message not stored: {e}");
+                        shared.stats.messages_rejected.add("reason=\"local_error\"");
+                        session.message_stored(Err(local_error()));
+                        continue;
+                    }
+                };
                 let users = shared.users.get();
                 let ctx = Context {
                     config: &rt.config,
@@ -304,6 +318,7 @@ async fn run(
                     spool: shared.spool.clone(),
                     plan,
                     msg,
+                    body,
                     client_ip: ip,
                     client_name: client_name.clone(),
                 };
@@ -315,11 +330,7 @@ async fn run(
                         Ok(r) => r,
                         Err(e) => {
                             warn!("storage task failed: {e}");
-                            Err(Reply::new(
-                                451,
-                                (4, 3, 0),
-                                "Local error in processing, try again later",
-                            ))
+                            Err(local_error())
                         }
                     };
                 if result.is_ok() {
@@ -406,6 +417,11 @@ async fn run(
         auth = session.auth_user().unwrap_or(""),
         "disconnect"
     );
+}
+
+/// `451 4.3.0`: the message could not be kept (full disk, I/O error).
+fn local_error() -> Reply {
+    Reply::new(451, (4, 3, 0), "Local error in processing, try again later")
 }
 
 /// Rules on one recipient with this session's runtime, logging the deciding rule.

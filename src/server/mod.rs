@@ -7,6 +7,7 @@ mod connection;
 pub mod control;
 pub mod dns;
 pub mod headers;
+mod incoming;
 mod limits;
 mod logging;
 mod maildrop;

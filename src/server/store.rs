@@ -1,6 +1,8 @@
 //! Storing an accepted message before the 250 (SPEC §7): local recipients
 //! into their Maildirs, remote ones into the queue spool, everything fsynced.
 //! Either every copy is durable or none is kept and the client gets 451.
+//! The content comes from memory or from the session's scratch file
+//! ([`Body`]), copied behind the trace headers without being read whole.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -18,6 +20,7 @@ use portcullis_proto::Reply;
 use tracing::{error, info};
 
 use super::headers::{self, ClientInfo};
+use super::incoming::{Body, Prefixed};
 
 /// Where one message goes.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -99,6 +102,7 @@ pub struct Job {
     pub spool: std::sync::Arc<Spool>,
     pub plan: Plan,
     pub msg: Message,
+    pub body: Body,
     pub client_ip: IpAddr,
     pub client_name: Option<String>,
 }
@@ -118,7 +122,7 @@ pub fn store(job: Job) -> Result<String, Reply> {
             info!(
                 queue_id = %id,
                 from = %job.msg.mail_from,
-                size = job.msg.body.len(),
+                size = job.body.len(),
                 local = job.plan.mailboxes.len(),
                 remote = job.plan.remote.len(),
                 "message accepted"
@@ -153,25 +157,25 @@ fn write_all(
     written: &mut Vec<PathBuf>,
 ) -> std::io::Result<()> {
     if !job.plan.mailboxes.is_empty() {
-        let mut local = Vec::with_capacity(received.len() + job.msg.body.len() + 64);
-        local.extend_from_slice(headers::return_path(&job.msg.mail_from).as_bytes());
-        local.extend_from_slice(received.as_bytes());
-        local.extend_from_slice(&job.msg.body);
-        let batch: Vec<(PathBuf, &[u8])> = job
+        let prefix = format!("{}{received}", headers::return_path(&job.msg.mail_from));
+        let local = Prefixed {
+            prefix: prefix.as_bytes(),
+            body: &job.body,
+        };
+        let dirs: Vec<PathBuf> = job
             .plan
             .mailboxes
             .iter()
             .map(|user| {
-                let dir = maildir::maildir_path(
+                maildir::maildir_path(
                     job.config.delivery.maildir.as_deref(),
                     &job.config.data_dir,
                     user,
-                );
-                (dir, local.as_slice())
+                )
             })
             .collect();
         let mut first_error = None;
-        for r in Maildir::deliver_many(&batch) {
+        for r in Maildir::deliver_copies(&dirs, &local) {
             match r {
                 Ok(path) => written.push(path),
                 Err(e) => first_error = first_error.or(Some(e)),
@@ -182,9 +186,10 @@ fn write_all(
         }
     }
     if !job.plan.remote.is_empty() {
-        let mut bytes = Vec::with_capacity(received.len() + job.msg.body.len());
-        bytes.extend_from_slice(received.as_bytes());
-        bytes.extend_from_slice(&job.msg.body);
+        let queued = Prefixed {
+            prefix: received.as_bytes(),
+            body: &job.body,
+        };
         let mut env = Envelope::new(
             id.to_string(),
             job.msg.mail_from.to_string(),
@@ -195,7 +200,7 @@ fn write_all(
         );
         env.body = job.msg.params.body.into();
         env.smtputf8 = job.msg.params.smtputf8;
-        job.spool.store(&env, &bytes)?;
+        job.spool.store_content(&env, &queued)?;
     }
     Ok(())
 }

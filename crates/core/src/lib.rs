@@ -6,6 +6,7 @@
 pub mod aliases;
 pub mod auth_throttle;
 pub mod config;
+pub mod content;
 pub mod edit_lock;
 pub mod instance_lock;
 pub mod limiter;

@@ -17,12 +17,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::content::{Bytes, Content};
 
 /// Mode of directories created for a Maildir: mail is private to its owner.
 const DIR_MODE: u32 = 0o700;
@@ -49,6 +51,28 @@ impl Maildir {
     pub fn deliver_many<P: AsRef<Path>, B: AsRef<[u8]>>(
         items: &[(P, B)],
     ) -> Vec<io::Result<PathBuf>> {
+        let bytes: Vec<Bytes<'_>> = items.iter().map(|(_, b)| Bytes(b.as_ref())).collect();
+        let items: Vec<(&Path, &dyn Content)> = items
+            .iter()
+            .zip(&bytes)
+            .map(|((dir, _), b)| (dir.as_ref(), b as &dyn Content))
+            .collect();
+        Maildir::deliver_each(&items)
+    }
+
+    /// [`Maildir::deliver_many`] of one content (a spooled message, streamed
+    /// from its file) into each of `dirs`.
+    pub fn deliver_copies<P: AsRef<Path>>(
+        dirs: &[P],
+        content: &dyn Content,
+    ) -> Vec<io::Result<PathBuf>> {
+        let items: Vec<(&Path, &dyn Content)> =
+            dirs.iter().map(|dir| (dir.as_ref(), content)).collect();
+        Maildir::deliver_each(&items)
+    }
+
+    /// [`Maildir::deliver_many`] for content of any kind.
+    pub fn deliver_each(items: &[(&Path, &dyn Content)]) -> Vec<io::Result<PathBuf>> {
         let mut results: Vec<Option<io::Result<PathBuf>>> = items.iter().map(|_| None).collect();
         // Per Maildir: the outcome of creating it (errors kept as text,
         // since io::Error is not Clone).
@@ -59,7 +83,7 @@ impl Maildir {
         // 1. Create directories and write + fsync every tmp file.
         let mut written: Vec<(usize, PathBuf, PathBuf, PathBuf)> = Vec::new();
         for (index, (dir, message)) in items.iter().enumerate() {
-            let dir = dir.as_ref();
+            let dir: &Path = dir;
             let ready = prepared
                 .entry(dir.to_path_buf())
                 .or_insert_with(|| {
@@ -73,9 +97,8 @@ impl Maildir {
                 results[index] = Some(Err(io::Error::new(kind, text)));
                 continue;
             }
-            let message = message.as_ref();
-            let name = unique_name(message.len());
-            match write_tmp(dir, &name, message) {
+            let name = unique_name(message.size());
+            match write_tmp(dir, &name, *message) {
                 Ok(tmp) => {
                     written.push((index, dir.to_path_buf(), tmp, dir.join("new").join(&name)))
                 }
@@ -207,7 +230,7 @@ fn create_dir(path: &Path) -> io::Result<bool> {
 }
 
 /// Writes `tmp/<name>` exclusively and fsyncs it; removes it on failure.
-fn write_tmp(dir: &Path, name: &str, message: &[u8]) -> io::Result<PathBuf> {
+fn write_tmp(dir: &Path, name: &str, message: &dyn Content) -> io::Result<PathBuf> {
     let tmp = dir.join("tmp").join(name);
     // Only a file this call created may be removed on failure: if the name
     // was taken, the existing file belongs to someone else.
@@ -217,8 +240,8 @@ fn write_tmp(dir: &Path, name: &str, message: &[u8]) -> io::Result<PathBuf> {
         .mode(FILE_MODE)
         .open(&tmp)
         .map_err(|e| with_path(e, "create", &tmp))?;
-    let result = file
-        .write_all(message)
+    let result = message
+        .write_to(&mut file)
         .map_err(|e| with_path(e, "write", &tmp))
         .and_then(|()| file.sync_all().map_err(|e| with_path(e, "fsync", &tmp)));
     match result {
@@ -326,7 +349,7 @@ static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 
 /// A Maildir unique name: `<secs>.M<usec>P<pid>Q<n>.<host>,S=<size>`
 /// (the "modern" form of the Maildir spec, with Dovecot's `S=` size).
-fn unique_name(size: usize) -> String {
+fn unique_name(size: u64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -454,7 +477,7 @@ mod tests {
     fn failed_rename_removes_the_tmp_file() {
         let root = tempfile::tempdir().unwrap();
         ensure_maildir(root.path()).unwrap();
-        let tmp = write_tmp(root.path(), "x.M1P1Q1.host,S=3", b"abc").unwrap();
+        let tmp = write_tmp(root.path(), "x.M1P1Q1.host,S=3", &Bytes(b"abc")).unwrap();
         assert_eq!(entries(&root.path().join("tmp")), ["x.M1P1Q1.host,S=3"]);
         fs::remove_dir(root.path().join("new")).unwrap();
         let err = publish(&tmp, &root.path().join("new").join("x.M1P1Q1.host,S=3")).unwrap_err();
@@ -468,13 +491,13 @@ mod tests {
         ensure_maildir(root.path()).unwrap();
         // A name that already exists: create_new refuses and nothing is overwritten.
         fs::write(root.path().join("tmp").join("taken"), b"old").unwrap();
-        assert!(write_tmp(root.path(), "taken", b"new").is_err());
+        assert!(write_tmp(root.path(), "taken", &Bytes(b"new")).is_err());
         assert_eq!(
             fs::read(root.path().join("tmp").join("taken")).unwrap(),
             b"old"
         );
         // A name with a missing directory component fails cleanly.
-        assert!(write_tmp(root.path(), "no/such/dir", b"new").is_err());
+        assert!(write_tmp(root.path(), "no/such/dir", &Bytes(b"new")).is_err());
         assert_eq!(entries(&root.path().join("tmp")), ["taken"]);
     }
 

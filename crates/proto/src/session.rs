@@ -13,7 +13,9 @@
 //!     match s.next_action(now) {
 //!         Action::Send(bytes) => write bytes,
 //!         Action::CheckRecipient(r) => s.recipient_decision(policy(r)),
-//!         Action::StoreMessage(m) => s.message_stored(store(m).await),
+//!         Action::MessageData(bytes) => spool_file.append(bytes),
+//!         Action::DiscardMessage => spool_file.discard(),
+//!         Action::StoreMessage(m) => s.message_stored(store(m, spool_file).await),
 //!         Action::StartTls => { handshake; s.tls_established() }
 //!         Action::Authenticate(req) => s.auth_answer(user_db.answer(req)),
 //!         Action::NeedInput => match read until s.deadline() {
@@ -25,7 +27,9 @@
 //!
 //! The driver reads only when asked ([`Action::NeedInput`]), and the session
 //! asks only once every complete line it holds has been handled, so its
-//! buffer never holds more than one unfinished line plus one read.
+//! buffer never holds more than one unfinished line plus one read. Message
+//! content is not kept either: what each read brought is handed over at once
+//! ([`Action::MessageData`]) for the driver to write to its spool.
 
 mod auth;
 #[cfg(test)]
@@ -155,7 +159,8 @@ impl Default for SessionConfig {
     }
 }
 
-/// One accepted message, ready to be stored.
+/// One accepted message, ready to be stored: its envelope. The content
+/// came before it as [`Action::MessageData`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The EHLO/HELO argument.
@@ -172,9 +177,8 @@ pub struct Message {
     pub params: MailParams,
     /// Accepted recipients, in order, without duplicates.
     pub recipients: Vec<Mailbox>,
-    /// The content, dot-unstuffed, every line ending in CRLF, without the
-    /// terminating `.CRLF`.
-    pub body: Vec<u8>,
+    /// Octets of content: the sum of the [`Action::MessageData`] lengths.
+    pub size: u64,
 }
 
 /// A recipient the driver must rule on before the session replies to RCPT.
@@ -211,7 +215,15 @@ pub enum Action {
     Send(Vec<u8>),
     /// Decide this recipient, then call [`Session::recipient_decision`].
     CheckRecipient(RecipientCheck),
-    /// Store this message durably, then call [`Session::message_stored`].
+    /// The next octets of the message being received: dot-unstuffed, every
+    /// line ending in CRLF (without the terminating `.CRLF`). Append them to
+    /// the message's spool file; the first one starts a new message.
+    MessageData(Vec<u8>),
+    /// The message whose content came so far is refused or abandoned (its
+    /// refusal is among the replies): throw that content away.
+    DiscardMessage,
+    /// The content that came so far is a complete message: store it durably
+    /// with this envelope, then call [`Session::message_stored`].
     StoreMessage(Message),
     /// Perform the TLS handshake now, then call [`Session::tls_established`].
     StartTls,
@@ -264,6 +276,9 @@ pub struct Session {
     commands_outside: u32,
     /// The limit that ended the session, until the driver takes it.
     limit_reached: Option<LimitReached>,
+    /// Content was handed over ([`Action::MessageData`]) for a message not
+    /// yet stored or discarded.
+    data_emitted: bool,
     /// 452 4.5.3 replies in the current transaction (see `commands::rcpt`).
     recipient_overshoot: u32,
     /// Since when the session waits for the client.
@@ -353,6 +368,7 @@ impl Session {
             errors: 0,
             commands_outside: 0,
             limit_reached: None,
+            data_emitted: false,
             recipient_overshoot: 0,
             last_activity: now,
             shutting_down: false,
@@ -563,6 +579,7 @@ impl Session {
         self.helo = None;
         self.auth_user = None;
         self.transaction = None;
+        self.discard_data();
         // CVE-2011-0411: whatever arrived in plaintext must never run as a
         // command under TLS.
         self.input.clear();
@@ -599,26 +616,38 @@ impl Session {
         match &mut self.reading {
             Reading::Data(reader, _) => {
                 let mut progressed = false;
+                let mut ended = false;
                 while let Some(frame) = self.input.next_frame() {
                     progressed = true;
                     if reader.frame(frame) {
-                        self.end_of_data();
-                        return true;
+                        ended = true;
+                        break;
                     }
                 }
+                if ended {
+                    self.end_of_data();
+                    return true;
+                }
+                let out = reader.take_output();
+                self.emit_data(out);
                 progressed
             }
             Reading::Chunk(chunk) => {
                 let bytes = self.input.take_raw(chunk.remaining);
                 chunk.remaining -= bytes.len() as u64;
+                let mut out = Vec::new();
                 if chunk.refused.is_none() {
                     if let Some(reader) = self.transaction.as_mut().and_then(|t| t.chunks.as_mut())
                     {
                         reader.push(bytes);
+                        out = reader.take_output();
                     }
                 }
-                if chunk.remaining > 0 {
-                    return !bytes.is_empty();
+                let progressed = !bytes.is_empty();
+                let done = chunk.remaining == 0;
+                self.emit_data(out);
+                if !done {
+                    return progressed;
                 }
                 self.end_of_chunk();
                 true
@@ -737,13 +766,19 @@ impl Session {
 
     /// The data ended with `<CRLF>.<CRLF>`: store the message or refuse it.
     fn end_of_data(&mut self) {
-        let Reading::Data(reader, t) = mem::replace(&mut self.reading, Reading::Commands) else {
+        let Reading::Data(mut reader, t) = mem::replace(&mut self.reading, Reading::Commands)
+        else {
             return;
         };
         self.recipient_overshoot = 0;
+        let out = reader.take_output();
+        self.emit_data(out);
         match reader.finish() {
-            Ok(body) => self.store(t, body),
-            Err(reply) => self.reply(reply),
+            Ok(size) => self.store(t, size),
+            Err(reply) => {
+                self.discard_data();
+                self.reply(reply)
+            }
         }
     }
 
@@ -770,16 +805,39 @@ impl Session {
             return;
         };
         self.recipient_overshoot = 0;
-        let reader = t.chunks.take();
-        match reader.map(|r| r.finish()) {
-            Some(Ok(body)) => self.store(t, body),
-            Some(Err(reply)) => self.reply(reply),
-            None => {}
+        let Some(reader) = t.chunks.take() else {
+            return;
+        };
+        let (rest, outcome) = reader.finish();
+        self.emit_data(rest);
+        match outcome {
+            Ok(size) => self.store(t, size),
+            Err(reply) => {
+                self.discard_data();
+                self.reply(reply)
+            }
+        }
+    }
+
+    /// Hands message content to the driver, in order with the other actions.
+    fn emit_data(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.data_emitted = true;
+            self.queued.push_back(Action::MessageData(bytes));
+        }
+    }
+
+    /// The message in progress will not be stored: the driver drops what it
+    /// was handed of it.
+    fn discard_data(&mut self) {
+        if mem::take(&mut self.data_emitted) {
+            self.queued.push_back(Action::DiscardMessage);
         }
     }
 
     /// A complete message: ask the driver to store it.
-    fn store(&mut self, t: Transaction, body: Vec<u8>) {
+    fn store(&mut self, t: Transaction, size: u64) {
+        self.data_emitted = false;
         let message = Message {
             helo: t.helo.name,
             esmtp: t.helo.esmtp,
@@ -788,7 +846,7 @@ impl Session {
             mail_from: t.mail_from,
             params: t.params,
             recipients: t.recipients,
-            body,
+            size,
         };
         self.waiting = Waiting::Storage(Some(message));
     }
@@ -836,6 +894,8 @@ impl Session {
             self.queued
                 .push_back(Action::Send(mem::take(&mut self.out)));
         }
+        // An unfinished message is dropped: only its real end makes one.
+        self.discard_data();
         self.queued.push_back(Action::Close);
         self.closed = true;
         self.input.clear();

@@ -36,7 +36,9 @@ struct Outcome {
     sent: Vec<u8>,
     checks: Vec<RecipientCheck>,
     auth: Vec<AuthRequest>,
-    messages: Vec<Message>,
+    /// Stored messages with their content (the `MessageData` since the
+    /// last store or discard, which may come in different pieces).
+    messages: Vec<(Message, Vec<u8>)>,
     closed: bool,
     handshakes: usize,
 }
@@ -127,6 +129,7 @@ fn run(cfg: SessionConfig, input: &[u8], cuts: &[usize], by_timeout: bool) -> Ou
         closed: false,
         handshakes: 0,
     };
+    let mut spool = Vec::new();
     let mut pieces = cuts.iter().scan(0usize, |at, &cut| {
         let piece = &input[*at..cut];
         *at = cut;
@@ -158,9 +161,16 @@ fn run(cfg: SessionConfig, input: &[u8], cuts: &[usize], by_timeout: bool) -> Ou
                 out.checks.push(check);
                 s.recipient_decision(ruling);
             }
+            Action::MessageData(bytes) => {
+                assert!(!bytes.is_empty(), "an empty MessageData");
+                spool.extend_from_slice(&bytes);
+            }
+            Action::DiscardMessage => spool.clear(),
             Action::StoreMessage(m) => {
-                let failed = m.body.windows(4).any(|w| w == b"FAIL");
-                out.messages.push(m);
+                let body = std::mem::take(&mut spool);
+                assert_eq!(m.size, body.len() as u64, "size and content differ");
+                let failed = body.windows(4).any(|w| w == b"FAIL");
+                out.messages.push((m, body));
                 s.message_stored(if failed {
                     Err(Reply::new(451, (4, 3, 0), "Local error"))
                 } else {
@@ -212,9 +222,9 @@ fn bounds(cfg: &SessionConfig, input: &[u8], out: &Outcome) {
         out.sent.len(),
         lines
     );
-    for m in &out.messages {
+    for (m, body) in &out.messages {
         assert!(
-            m.body.len() as u64 <= cfg.max_message_size,
+            body.len() as u64 <= cfg.max_message_size,
             "message over the size limit"
         );
         assert!(

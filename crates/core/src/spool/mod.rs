@@ -6,7 +6,8 @@
 //! - `queue/<id>.msg`: the exact message bytes (with the headers the server
 //!   added);
 //! - `queue/<id>.env`: the [`Envelope`] as JSON;
-//! - `queue/tmp/`: files being written.
+//! - `queue/tmp/`: files being written, and the content of messages being
+//!   received ([`Spool::incoming`]).
 //!
 //! Crash safety (SPEC §7): both files are written in `tmp/` and fsynced,
 //! then the `.msg` is renamed into `queue/`, then the `.env`, then `queue/`
@@ -27,13 +28,14 @@ mod id;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub use envelope::{BodyType, Envelope, Recipient, RecipientState, ENVELOPE_VERSION};
 
+use crate::content::{Bytes, Content};
 use crate::maildir::sync_dir;
 
 /// Mode of spool directories: queued mail is private.
@@ -96,7 +98,13 @@ impl Spool {
     /// Stores one message durably (see the module doc); on error nothing of
     /// it stays in the queue.
     pub fn store(&self, envelope: &Envelope, message: &[u8]) -> io::Result<()> {
-        self.store_many(&[(envelope, message)])
+        self.store_content(envelope, &Bytes(message))
+    }
+
+    /// [`Spool::store`] of content of any kind (a received message streamed
+    /// from its [`Spool::incoming`] file).
+    pub fn store_content(&self, envelope: &Envelope, message: &dyn Content) -> io::Result<()> {
+        self.store_each(&[(envelope, message)])
             .pop()
             .unwrap_or_else(|| Err(io::Error::other("internal error: store lost its result")))
     }
@@ -105,6 +113,36 @@ impl Spool {
     /// One result per item, in order; items fail independently, except that
     /// a failed directory fsync fails (and removes) every item of the batch.
     pub fn store_many(&self, items: &[(&Envelope, &[u8])]) -> Vec<io::Result<()>> {
+        let bytes: Vec<Bytes<'_>> = items.iter().map(|(_, m)| Bytes(m)).collect();
+        let items: Vec<(&Envelope, &dyn Content)> = items
+            .iter()
+            .zip(&bytes)
+            .map(|((env, _), b)| (*env, b as &dyn Content))
+            .collect();
+        self.store_each(&items)
+    }
+
+    /// A new file in `tmp/` (mode 0600) for the content of a message being
+    /// received, and its path. Nothing in `tmp/` is ever acknowledged:
+    /// [`Spool::recover`] empties it at start, so a crash leaves no trace.
+    pub fn incoming(&self) -> io::Result<(File, PathBuf)> {
+        let path = self.tmp.join(format!(
+            "incoming.{}.{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&path)
+            .map_err(|e| with_path(e, "create", &path))?;
+        Ok((file, path))
+    }
+
+    /// [`Spool::store_many`] for content of any kind.
+    pub fn store_each(&self, items: &[(&Envelope, &dyn Content)]) -> Vec<io::Result<()>> {
         let mut results: Vec<Option<io::Result<()>>> = items.iter().map(|_| None).collect();
         let mut ids_in_batch = BTreeSet::new();
 
@@ -126,7 +164,7 @@ impl Spool {
                         Ok(())
                     }
                 })
-                .and_then(|()| self.write_pair(envelope, message));
+                .and_then(|()| self.write_pair(envelope, *message));
             match outcome {
                 Ok((msg_tmp, env_tmp)) => written.push((index, id, msg_tmp, env_tmp)),
                 Err(e) => results[index] = Some(Err(e)),
@@ -206,7 +244,7 @@ impl Spool {
                 format!("queue id {id} is not in the queue"),
             ));
         }
-        let tmp = self.write_tmp(id, "env", &envelope_json(envelope)?)?;
+        let tmp = self.write_tmp(id, "env", &Bytes(&envelope_json(envelope)?))?;
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(with_path(e, "rename into", &path));
@@ -310,10 +348,14 @@ impl Spool {
 
     /// Writes and fsyncs the `.msg` and `.env` temp files of one message;
     /// on error removes whatever it wrote.
-    fn write_pair(&self, envelope: &Envelope, message: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+    fn write_pair(
+        &self,
+        envelope: &Envelope,
+        message: &dyn Content,
+    ) -> io::Result<(PathBuf, PathBuf)> {
         let json = envelope_json(envelope)?;
         let msg_tmp = self.write_tmp(&envelope.id, "msg", message)?;
-        match self.write_tmp(&envelope.id, "env", &json) {
+        match self.write_tmp(&envelope.id, "env", &Bytes(&json)) {
             Ok(env_tmp) => Ok((msg_tmp, env_tmp)),
             Err(e) => {
                 let _ = fs::remove_file(&msg_tmp);
@@ -322,9 +364,9 @@ impl Spool {
         }
     }
 
-    /// Creates a uniquely named file in `tmp/`, writes `bytes`, fsyncs it;
+    /// Creates a uniquely named file in `tmp/`, writes `content`, fsyncs it;
     /// on error removes it.
-    fn write_tmp(&self, id: &str, kind: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    fn write_tmp(&self, id: &str, kind: &str, content: &dyn Content) -> io::Result<PathBuf> {
         let path = self.tmp.join(format!(
             "{id}.{kind}.{}.{:08x}",
             std::process::id(),
@@ -337,7 +379,7 @@ impl Spool {
             .mode(FILE_MODE)
             .open(&path)
             .map_err(|e| with_path(e, "create", &path))?;
-        let result = file.write_all(bytes).and_then(|()| file.sync_all());
+        let result = content.write_to(&mut file).and_then(|()| file.sync_all());
         match result {
             Ok(()) => Ok(path),
             Err(e) => {

@@ -44,15 +44,23 @@ impl ChunkReader {
         self.reader.has_fault()
     }
 
-    /// The body (every line ending in CRLF), or the reply refusing it.
-    pub(super) fn finish(mut self) -> Result<Vec<u8>, Reply> {
+    /// The content framed since the last call, to append to the message
+    /// (every line ending in CRLF).
+    pub(super) fn take_output(&mut self) -> Vec<u8> {
+        self.reader.take_output()
+    }
+
+    /// The end of the last chunk: the rest of the content (the unfinished
+    /// last line), and the size of the valid message or the reply refusing it.
+    pub(super) fn finish(mut self) -> (Vec<u8>, Result<u64, Reply>) {
         // RFC 5322 §2.1: a message is lines ending in CRLF. Like Postfix,
         // content that stops mid-line gets its CRLF.
         if let Some(mut last) = self.lines.take_unfinished() {
             last.extend_from_slice(b"\r\n");
             let _ = self.reader.frame(Frame::Line(&last));
         }
-        self.reader.finish()
+        let rest = self.reader.take_output();
+        (rest, self.reader.finish())
     }
 
     /// Octets held (for tests of the memory bound).
@@ -68,10 +76,17 @@ mod tests {
 
     fn read(chunks: &[&[u8]], max: u64) -> Result<Vec<u8>, Reply> {
         let mut r = ChunkReader::new(max, BareLf::Normalize);
+        let mut body = Vec::new();
         for c in chunks {
             r.push(c);
+            body.extend_from_slice(&r.take_output());
         }
-        r.finish()
+        let (rest, outcome) = r.finish();
+        body.extend_from_slice(&rest);
+        outcome.map(|size| {
+            assert_eq!(size, body.len() as u64);
+            body
+        })
     }
 
     #[test]
@@ -124,6 +139,14 @@ mod tests {
             r.push(&[b'y'; 4096]);
             assert!(r.held() < 16 * 1024, "held {}", r.held());
         }
-        assert_eq!(r.finish().unwrap_err().code, 500);
+        assert_eq!(r.finish().1.unwrap_err().code, 500);
+        // Valid content is handed over as it comes, not kept.
+        let mut r = ChunkReader::new(1 << 30, BareLf::Normalize);
+        let lf = [b'\n'; 4096];
+        for _ in 0..1000 {
+            r.push(&lf);
+            assert_eq!(r.take_output().len(), 2 * 4096);
+            assert!(r.held() < 16 * 1024, "held {}", r.held());
+        }
     }
 }

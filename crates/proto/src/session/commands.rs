@@ -110,6 +110,8 @@ impl Session {
     fn reset_transaction(&mut self) {
         self.transaction = None;
         self.recipient_overshoot = 0;
+        // A BDAT transaction may have handed over content already.
+        self.discard_data();
     }
 
     /// SPEC §3.4: submission roles accept nothing before AUTH.

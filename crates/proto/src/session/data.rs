@@ -4,6 +4,11 @@
 //! 354), undoes dot-stuffing, and keeps reading to that real end whatever is
 //! wrong with the message, so that nothing inside it can ever run as a
 //! command. What is wrong is remembered and turned into the final reply.
+//!
+//! The body is not kept: the content of each line goes to an output buffer
+//! that the session hands to the driver after every read
+//! ([`DataReader::take_output`]), which writes it to the spool. So a
+//! session's memory does not grow with the message, whatever its size.
 
 use super::framing::Frame;
 use super::BareLf;
@@ -12,7 +17,11 @@ use crate::reply::Reply;
 /// Reads one message body, bounded by the size limit.
 #[derive(Debug)]
 pub(super) struct DataReader {
-    body: Vec<u8>,
+    /// Content not yet handed to the driver (at most what one read brought,
+    /// a bare LF grown to CRLF).
+    out: Vec<u8>,
+    /// Octets of content so far, as stored.
+    size: u64,
     max_size: u64,
     bare_lf: BareLf,
     /// The previous line ended in CRLF; true at the start, so that `.<CRLF>`
@@ -44,7 +53,8 @@ impl DataReader {
     /// A reader for a message of at most `max_size` octets (as stored).
     pub(super) fn new(max_size: u64, bare_lf: BareLf) -> DataReader {
         DataReader {
-            body: Vec::new(),
+            out: Vec::new(),
+            size: 0,
             max_size,
             bare_lf,
             after_crlf: true,
@@ -126,31 +136,40 @@ impl DataReader {
             return false;
         }
         // A bare LF (BareLf::Normalize) is stored as CRLF, like every line end.
-        let grown = self.body.len() as u64 + content.len() as u64 + 2;
+        let grown = self.size + content.len() as u64 + 2;
         if grown > self.max_size {
-            // Why stop storing but keep reading: memory stays bounded by the
-            // limit, and the rest of the message must not become commands.
+            // Why stop storing but keep reading: the spool stays bounded by
+            // the limit, and the rest of the message must not become commands.
             self.faults.too_big = true;
             self.drop_body();
             return false;
         }
-        self.body.extend_from_slice(content);
-        self.body.extend_from_slice(b"\r\n");
+        self.size = grown;
+        self.out.extend_from_slice(content);
+        self.out.extend_from_slice(b"\r\n");
         false
     }
 
+    /// The message will be refused: what was not handed over yet is dropped
+    /// (and the driver discards the rest at the end).
     fn drop_body(&mut self) {
-        self.body = Vec::new();
+        self.out = Vec::new();
+    }
+
+    /// The content read since the last call, to append to the message.
+    pub(super) fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
     }
 
     /// Body bytes held (for tests of the memory bound).
     #[cfg(test)]
     pub(super) fn held(&self) -> usize {
-        self.body.capacity()
+        self.out.capacity()
     }
 
-    /// The body of a valid message, or the reply refusing it.
-    pub(super) fn finish(self) -> Result<Vec<u8>, Reply> {
+    /// The size of a valid message (its content was all handed over by
+    /// [`DataReader::take_output`]), or the reply refusing it.
+    pub(super) fn finish(self) -> Result<u64, Reply> {
         let f = &self.faults;
         if f.bare_cr {
             Err(Reply::new(550, (5, 6, 11), "Bare CR not allowed"))
@@ -171,7 +190,7 @@ impl DataReader {
                 "Message size exceeds fixed limit",
             ))
         } else {
-            Ok(self.body)
+            Ok(self.size)
         }
     }
 }
@@ -189,14 +208,22 @@ mod tests {
         let mut r = DataReader::new(max, bare_lf);
         let mut rest = 0;
         let mut ended = false;
+        let mut body = Vec::new();
         while let Some(f) = buf.next_frame() {
             if ended {
                 rest += 1;
             } else if r.frame(f) {
                 ended = true;
             }
+            body.extend_from_slice(&r.take_output());
         }
-        (ended.then(|| r.finish()), rest)
+        let outcome = ended.then(|| {
+            r.finish().map(|size| {
+                assert_eq!(size, body.len() as u64);
+                body
+            })
+        });
+        (outcome, rest)
     }
 
     fn body(input: &[u8]) -> Vec<u8> {

@@ -40,7 +40,13 @@ pub(super) struct Client {
     /// Every `Send`, one entry per action.
     pub(super) sends: Vec<Vec<u8>>,
     pub(super) checks: Vec<RecipientCheck>,
-    pub(super) messages: Vec<Message>,
+    pub(super) messages: Vec<Stored>,
+    /// Content handed over for the message in progress.
+    pub(super) spool: Vec<u8>,
+    /// The largest `MessageData` seen.
+    pub(super) largest_data: usize,
+    /// `DiscardMessage` actions seen.
+    pub(super) discards: usize,
     pub(super) store_error: Option<Reply>,
     pub(super) handshakes: usize,
     /// Every `Authenticate` request, in order.
@@ -59,6 +65,9 @@ impl Client {
             sends: Vec::new(),
             checks: Vec::new(),
             messages: Vec::new(),
+            spool: Vec::new(),
+            largest_data: 0,
+            discards: 0,
             store_error: None,
             handshakes: 0,
             auth_requests: Vec::new(),
@@ -101,8 +110,20 @@ impl Client {
                     self.checks.push(check);
                     self.s.recipient_decision(decision);
                 }
+                Action::MessageData(bytes) => {
+                    assert!(!bytes.is_empty(), "an empty MessageData");
+                    self.largest_data = self.largest_data.max(bytes.len());
+                    self.spool.extend_from_slice(&bytes);
+                }
+                Action::DiscardMessage => {
+                    assert!(!self.spool.is_empty(), "a discard with nothing to discard");
+                    self.spool.clear();
+                    self.discards += 1;
+                }
                 Action::StoreMessage(m) => {
-                    self.messages.push(m);
+                    let body = std::mem::take(&mut self.spool);
+                    assert_eq!(m.size, body.len() as u64, "the size is the content's");
+                    self.messages.push(Stored { msg: m, body });
                     let result = match &self.store_error {
                         Some(reply) => Err(reply.clone()),
                         None => Ok(format!("Q{}", self.messages.len())),
@@ -142,6 +163,20 @@ impl Client {
     pub(super) fn start_data(&mut self) {
         let out = self.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r@mx.test>\r\nDATA\r\n");
         assert_eq!(out, format!("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n{GO_AHEAD}"));
+    }
+}
+
+/// A message the scripted driver stored: its envelope and its content.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Stored {
+    pub(super) msg: Message,
+    pub(super) body: Vec<u8>,
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.msg
     }
 }
 
@@ -454,6 +489,10 @@ fn a_driver_asking_again_instead_of_storing_gets_close() {
     let mut c = Client::greeted(cfg());
     c.start_data();
     c.s.feed(b"Hi\r\n.\r\n", c.now);
+    assert_eq!(
+        c.s.next_action(c.now),
+        Action::MessageData(b"Hi\r\n".to_vec())
+    );
     assert!(matches!(c.s.next_action(c.now), Action::StoreMessage(_)));
     // The message was handed over and cannot be handed over again; nothing
     // was acknowledged, so closing loses nothing the client was promised.
@@ -765,6 +804,75 @@ fn the_client_closing_inside_data_stores_nothing() {
     assert_eq!(c.run(), "");
     assert!(c.closed);
     assert!(c.messages.is_empty());
+    assert_eq!(c.discards, 1, "what was handed over is thrown away");
+}
+
+#[test]
+fn content_is_handed_over_as_it_comes_never_held_whole() {
+    // Issue 11: 8 MiB of data, and the same of bare LFs (each grown to
+    // CRLF), in 32 KiB reads: the session hands each read's content over
+    // at once, so what it holds never grows with the message.
+    let read = 32 * 1024;
+    for line in [&b"0123456789abcdef0123456789abcdef\r\n"[..], b"\n"] {
+        let mut c = Client::greeted(SessionConfig {
+            max_message_size: 64 << 20,
+            ..cfg()
+        });
+        c.start_data();
+        let chunk = line.repeat(read / line.len());
+        let mut sent = 0;
+        while sent < 8 << 20 {
+            assert_eq!(c.say(&chunk), "");
+            sent += chunk.len();
+            let Reading::Data(reader, _) = &c.s.reading else {
+                panic!("not in DATA")
+            };
+            assert!(reader.held() == 0 && c.s.input.held() <= read);
+            assert!(c.largest_data <= 2 * read, "{}", c.largest_data);
+        }
+        // After a bare LF, only <CRLF>.<CRLF> ends the data (an empty line more).
+        let end: &[u8] = if line == b"\n" {
+            b"\r\n.\r\n"
+        } else {
+            b".\r\n"
+        };
+        assert!(c.say(end).starts_with("250 2.0.0 Ok: queued as Q1"));
+        let stored = (sent / line.len()) as u64 * (line.len() as u64 + u64::from(line == b"\n"))
+            + (end.len() as u64 - 3);
+        assert_eq!(c.messages[0].size, stored);
+        assert_eq!(c.discards, 0);
+    }
+}
+
+#[test]
+fn a_refused_or_abandoned_message_is_discarded_once() {
+    // Refused at its real end (a bare CR after content was handed over).
+    let mut c = Client::greeted(cfg());
+    c.start_data();
+    c.say(b"fine\r\n");
+    assert_eq!(
+        c.say(b"bare\rcr\r\n.\r\n"),
+        "550 5.6.11 Bare CR not allowed\r\n"
+    );
+    assert_eq!((c.discards, c.messages.len()), (1, 0));
+    // A BDAT transaction reset between chunks.
+    let out = c.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r@mx.test>\r\nBDAT 4\r\nabc\nRSET\r\n");
+    assert!(
+        out.ends_with("250 2.0.0 Ok: 4 octets received\r\n250 2.0.0 Ok\r\n"),
+        "{out}"
+    );
+    assert_eq!(c.discards, 2);
+    // Nothing handed over, nothing to discard: a refusal before any content.
+    c.start_data();
+    assert_eq!(
+        c.say(b"\x00\r\n.\r\n"),
+        "550 5.6.0 NUL not allowed in message data\r\n"
+    );
+    assert_eq!(c.discards, 2);
+    // The next message starts from nothing.
+    c.start_data();
+    c.say(b"second\r\n.\r\n");
+    assert_eq!(c.messages[0].body, b"second\r\n");
 }
 
 #[test]
@@ -1076,7 +1184,7 @@ fn starttls_is_refused_when_not_offered_or_inside_a_transaction() {
 
 /// Runs `input` through a fresh session, fed in pieces cut at `cuts`; returns
 /// every byte sent and every message stored.
-fn run_split(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Message>) {
+fn run_split(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Stored>) {
     let cfg = SessionConfig {
         max_message_size: 200,
         max_recipients: 3,
@@ -1090,7 +1198,7 @@ pub(super) fn run_split_with(
     cfg: SessionConfig,
     input: &[u8],
     cuts: &[usize],
-) -> (Vec<u8>, Vec<Message>) {
+) -> (Vec<u8>, Vec<Stored>) {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
     cuts.sort_unstable();
     let mut pieces = Vec::new();
