@@ -271,12 +271,12 @@ fn an_exempt_clients_delay_stops_at_5_seconds_while_others_are_banned() {
     assert!(took < PROMPT, "the success was slowed: {took:?}");
     assert_eq!(first_words(ip("127.0.0.1"), server.smtp_port).0, 220);
     // The same settings ban an unlisted client at its second failure,
-    // without making it wait first.
+    // without making it wait first (two names: no user name's delay is due).
     let outsider = ip("127.0.66.4");
     let mut c = session(&server, outsider);
-    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    assert_eq!(fail(&mut c, "nobody1").0 .0, 535);
     let start = Instant::now();
-    assert_eq!(fail(&mut c, "nobody").0 .0, 535);
+    assert_eq!(fail(&mut c, "nobody2").0 .0, 535);
     assert_eq!(c.read_reply().1, REFUSAL);
     assert!(
         start.elapsed() < Duration::from_secs(2),
@@ -336,6 +336,33 @@ fn a_user_attacked_from_many_addresses_is_cut_off_without_banning_them() {
     // And bob himself, with his password, is never refused.
     let mut c = session(&server, ip("127.0.68.9"));
     assert_eq!(c.auth_scram_sha256("bob", "bob-Pw-2").0, 235);
+}
+
+#[test]
+fn a_user_names_delay_keeps_growing_past_ban_after_for_guesses_from_fresh_addresses() {
+    // One guess per fresh address: no address count ever grows, so only the
+    // name's count holds the guesser back, and past ban_after (4) it must
+    // go on doing so: 1 s at the third failure, 2 s at the fourth, 3 s at
+    // the fifth, each closing reply included.
+    let server = server_with(THROTTLE, &[]);
+    let mut took = Vec::new();
+    for i in 1..=5 {
+        let mut c = session(&server, Ipv4Addr::new(127, 0, 69, i));
+        let ((code, text), t) = fail(&mut c, "carol");
+        assert_eq!(code, 535, "guess {i}: {text}");
+        took.push(t);
+        if i >= 4 {
+            assert_eq!(c.read_reply().1, REFUSAL, "guess {i}");
+        }
+    }
+    assert!(took[0] < PROMPT && took[1] < PROMPT, "{took:?}");
+    for (n, want) in [(3, 1), (4, 2), (5, 3)] {
+        assert!(
+            took[n - 1] >= Duration::from_secs(want) - Duration::from_millis(50),
+            "failure {n} on carol answered after {:?}, want {want} s: {took:?}",
+            took[n - 1]
+        );
+    }
 }
 
 #[test]

@@ -126,8 +126,11 @@ impl AuthGuard {
                             info!(user = %shown, delay_ms, "AUTH failed{note}; reply delayed");
                             after.delay = after.delay.max(d);
                         }
-                        Verdict::Close { reason, ban } => {
+                        Verdict::Close { reason, ban, delay } => {
                             after.close = true;
+                            // The user name's delay, kept even though the
+                            // connection closes: see the throttle's rules.
+                            after.delay = after.delay.max(delay);
                             match ban {
                                 Some(ban) => warn!(
                                     user = %shown,
@@ -147,10 +150,6 @@ impl AuthGuard {
                     }
                 }
             }
-        }
-        // A connection that is closed anyway need not be kept waiting.
-        if after.close {
-            after.delay = Duration::ZERO;
         }
         after
     }

@@ -18,6 +18,9 @@
 //!   greeting. At `ban_after` failures on one user name (a guesser spread
 //!   over many addresses) the failing connection is closed, but no address
 //!   is banned: the name is the target, not proof that this address attacks.
+//!   The user name's delay still applies to every reply, closing ones
+//!   included: it grows to the cap and holds there for the name's window,
+//!   however many fresh addresses the guesser brings.
 //! - A successful login is never slowed and clears its address's count.
 //! - Exempt clients (matching `relay.allow` or `auth.never_ban`, see
 //!   [`exemption`]) are never banned or cut off: a lock-out of the operator
@@ -164,15 +167,18 @@ pub enum Verdict {
     Answer,
     /// Wait this long, then send it.
     Delay(Duration),
-    /// Send it, then `421 4.7.0 Too many authentication failures, try again
-    /// later`, and close. `ban` is the ban this failure started (log it);
-    /// `None` when the address was banned already or the user name, not the
-    /// address, ran out of attempts.
+    /// Wait `delay`, send it, then `421 4.7.0 Too many authentication
+    /// failures, try again later`, and close. `ban` is the ban this failure
+    /// started (log it); `None` when the address was banned already or the
+    /// user name, not the address, ran out of attempts.
     Close {
         /// Why, for the log.
         reason: String,
         /// The new ban, if this failure started one.
         ban: Option<Ban>,
+        /// The user name's delay: a guesser that takes a fresh address for
+        /// each try is held back by it all the same (see the module rules).
+        delay: Duration,
     },
 }
 
@@ -291,17 +297,7 @@ impl AuthThrottle {
         now: Instant,
     ) -> Verdict {
         let key = ClientKey::of(ip);
-        if !exempt {
-            if let Some(ban) = self.banned(ip, now) {
-                // Another connection of an address banned meanwhile.
-                return Verdict::Close {
-                    reason: format!("{key} is banned: {}", ban.reason),
-                    ban: None,
-                };
-            }
-        }
         let capacity = self.capacity;
-        let from_address = bump(&mut self.addresses, key, settings.window, capacity, now);
         let user = user.map(user_key);
         let for_user = match &user {
             Some(name) => bump(
@@ -313,6 +309,21 @@ impl AuthThrottle {
             ),
             None => 0,
         };
+        // The user name's delay holds for every verdict, the closing ones
+        // included: otherwise, once a name has had `ban_after` failures,
+        // each fresh address would get its one guess answered at once.
+        let user_delay = delay_for(settings, for_user, MAX_DELAY);
+        if !exempt {
+            if let Some(ban) = self.banned(ip, now) {
+                // Another connection of an address banned meanwhile.
+                return Verdict::Close {
+                    reason: format!("{key} is banned: {}", ban.reason),
+                    ban: None,
+                    delay: user_delay,
+                };
+            }
+        }
+        let from_address = bump(&mut self.addresses, key, settings.window, capacity, now);
         // Why exempt clients are never closed or banned: never lock out the
         // operator (or the office relay.allow trusts) over its own typos.
         if !exempt && from_address >= settings.ban_after {
@@ -334,6 +345,7 @@ impl AuthThrottle {
             return Verdict::Close {
                 reason,
                 ban: Some(ban),
+                delay: user_delay,
             };
         }
         let user_exhausted = !exempt && for_user >= settings.ban_after;
@@ -344,21 +356,16 @@ impl AuthThrottle {
                     settings.window.as_secs()
                 ),
                 ban: None,
+                delay: user_delay,
             };
         }
-        let worst = from_address.max(for_user);
-        if worst > settings.delay_after {
-            let steps = worst - settings.delay_after;
-            // Why a lower cap when exempt: see MAX_EXEMPT_DELAY.
-            let cap = if exempt { MAX_EXEMPT_DELAY } else { MAX_DELAY };
-            let delay = settings
-                .delay_step
-                .checked_mul(steps)
-                .unwrap_or(cap)
-                .min(cap);
-            Verdict::Delay(delay)
-        } else {
+        // Why a lower cap when exempt: see MAX_EXEMPT_DELAY.
+        let cap = if exempt { MAX_EXEMPT_DELAY } else { MAX_DELAY };
+        let delay = delay_for(settings, from_address.max(for_user), cap);
+        if delay.is_zero() {
             Verdict::Answer
+        } else {
+            Verdict::Delay(delay)
         }
     }
 
@@ -453,6 +460,18 @@ fn bump<K: Eq + Hash + Clone>(
     counter.failures = counter.failures.saturating_add(1);
     counter.last = now;
     counter.failures
+}
+
+/// The delay after `failures` failures: none up to `delay_after`, then
+/// `delay_step` for each failure past it, at most `cap`. It grows to the cap
+/// and stays there until the count's window ends.
+fn delay_for(settings: &Settings, failures: u32, cap: Duration) -> Duration {
+    let steps = failures.saturating_sub(settings.delay_after);
+    settings
+        .delay_step
+        .checked_mul(steps)
+        .unwrap_or(cap)
+        .min(cap)
 }
 
 /// The table key of a user name: lower-case (names are case-insensitive),

@@ -59,6 +59,7 @@ fn the_first_failures_are_answered_at_once_then_delays_grow_until_the_ban() {
     let Verdict::Close {
         reason,
         ban: Some(ban),
+        ..
     } = fail(&mut t, "192.0.2.7", "alice", now + secs(5))
     else {
         panic!("the sixth failure bans");
@@ -88,7 +89,9 @@ fn a_ban_refuses_the_address_until_it_expires_then_it_starts_afresh() {
     );
     // Another connection of the banned address that fails is closed, without a second ban.
     match fail(&mut t, "192.0.2.7", "bob", start + secs(1)) {
-        Verdict::Close { ban: None, reason } => assert!(reason.contains("is banned"), "{reason}"),
+        Verdict::Close {
+            ban: None, reason, ..
+        } => assert!(reason.contains("is banned"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(t.bans(start + secs(1)).len(), 1);
@@ -200,7 +203,9 @@ fn a_user_name_attacked_from_many_addresses_slows_and_closes_without_banning_the
         [Verdict::Delay(secs(2)), Verdict::Delay(secs(4))]
     );
     match &verdicts[5] {
-        Verdict::Close { ban: None, reason } => assert_eq!(
+        Verdict::Close {
+            ban: None, reason, ..
+        } => assert_eq!(
             reason,
             "6 failed AUTH attempts for user \"alice\" within 100s"
         ),
@@ -213,6 +218,45 @@ fn a_user_name_attacked_from_many_addresses_slows_and_closes_without_banning_the
     // Another user from one of those addresses is served normally.
     assert_eq!(
         fail(&mut t, "198.51.100.1", "bob", now + secs(7)),
+        Verdict::Answer
+    );
+}
+
+#[test]
+fn a_user_names_delay_keeps_growing_past_ban_after_and_holds_at_the_cap_for_the_window() {
+    // One guess per fresh address against one user: the address counts
+    // never grow, so only the user name's count can hold the guesser back.
+    let mut t = AuthThrottle::default();
+    let now = Instant::now();
+    let delays: Vec<Duration> = (1..=40u64)
+        .map(|i| {
+            let from = format!("198.51.{}.{}", i / 200, i % 200 + 1);
+            match fail(&mut t, &from, "alice", now + secs(i)) {
+                Verdict::Answer => Duration::ZERO,
+                Verdict::Delay(d) => d,
+                Verdict::Close { ban, delay, .. } => {
+                    assert_eq!(ban, None, "no address is banned for one guess");
+                    delay
+                }
+            }
+        })
+        .collect();
+    // 3 answered at once, then +2 s per failure, past ban_after (6) too…
+    let want: Vec<Duration> = (1..=40u32)
+        .map(|n| (secs(2) * n.saturating_sub(3)).min(MAX_DELAY))
+        .collect();
+    assert_eq!(delays, want);
+    // …reaching the cap at the 18th failure and holding it.
+    assert_eq!(delays[17], MAX_DELAY);
+    assert!(delays[17..].iter().all(|d| *d == MAX_DELAY));
+    // Still held at the end of the window (100 s after the first failure)…
+    match fail(&mut t, "203.0.113.1", "alice", now + secs(100)) {
+        Verdict::Close { delay, .. } => assert_eq!(delay, MAX_DELAY),
+        other => panic!("{other:?}"),
+    }
+    // …and over after it: a new series starts.
+    assert_eq!(
+        fail(&mut t, "203.0.113.2", "alice", now + secs(201)),
         Verdict::Answer
     );
 }
