@@ -5,6 +5,7 @@
 mod check_relay;
 mod config_cmd;
 pub mod locate;
+mod manuals;
 pub mod output;
 mod queue;
 pub mod sendmail;
@@ -69,6 +70,18 @@ pub enum Command {
         /// sendmail options and recipients: [-t] [-f FROM] [-F NAME] [-i|-oi] [-bm] [-v] [-C FILE] [RCPT...]
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Print a shell completion script, e.g. `portcullis completions bash >
+    /// /etc/bash_completion.d/portcullis`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (portcullis.1, portcullis-config-set.1, ...) into DIR.
+    Man {
+        /// Where to write them, e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
     },
 }
 
@@ -175,6 +188,9 @@ pub fn run() -> ExitCode {
             check: false,
         } => crate::server::serve(&found.path, allow_open_relay, false),
         Command::Sendmail { args } => return sendmail::run(cli.config, &args),
+        // Generated from the command line itself: no configuration needed.
+        Command::Completions { shell } => manuals::completions(shell),
+        Command::Man { dir } => manuals::man_pages(&dir),
         command => match found.existing() {
             Ok(path) => run_command(&path, command),
             Err(sentence) => Err(Failure::runtime(sentence)),
@@ -209,7 +225,10 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
                 .map_err(|_| Failure::input(format!("\"{address}\" is not an IP address")))?;
             control_request(config, &format!("UNBAN {ip}"))
         }
-        // Invariant: `run` hands sendmail its own lookup (its exit codes are sysexits).
-        Command::Sendmail { .. } => unreachable!("sendmail is run before the lookup"),
+        // Invariant: `run` handles these before the lookup (sendmail's exit
+        // codes are sysexits; the manuals need no configuration).
+        Command::Sendmail { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("run before the configuration lookup")
+        }
     }
 }
