@@ -1,4 +1,4 @@
-//! Administration (SPEC §1, §5): config edits through the CLI, live reload
+//! Administration (docs/reference.md §1, §5): config edits through the CLI, live reload
 //! through the control socket and SIGHUP, listener rebinding, the relay-list
 //! report, and log reopening.
 

@@ -184,7 +184,7 @@ fn submission_ports_accept_nothing_before_auth() {
     let mut c = Smtp::implicit_tls(LO, server.submissions_port, &opts).greeted();
     c.ehlo("client.test");
     c.expect("MAIL FROM:<alice@local.test>", 530, "5.7.0");
-    // Even mail for a local user needs AUTH there (SPEC §3.4).
+    // Even mail for a local user needs AUTH there (docs/reference.md §3.4).
     c.expect("RCPT TO:<alice@local.test>", 530, "5.7.0");
     // The smtp port takes mail for local users from anyone.
     let mut c = Smtp::plain(Ipv4Addr::new(127, 0, 55, 5), server.smtp_port).greeted();

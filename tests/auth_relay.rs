@@ -1,4 +1,4 @@
-//! What AUTH buys (SPEC §3, issue 4 §3): an authenticated client relays
+//! What AUTH buys (docs/reference.md §3, issue 4 §3): an authenticated client relays
 //! from an address the relay list does not know, `relay.authenticated` and
 //! `relay.local_only` limit that, the decision is logged with the user, and
 //! the `Received:` header names the protocol per RFC 3848 (ESMTPA, ESMTPS,

@@ -1,4 +1,4 @@
-//! Concurrent administrative edits (SPEC §1): `portcullis user …` and
+//! Concurrent administrative edits (docs/reference.md §1): `portcullis user …` and
 //! `portcullis config add|set|…` read a file, change it and rename a new copy
 //! over it. Run at the same time (two admins, a provisioning script), each
 //! must apply on top of the others: every edit lands, none is lost, and the

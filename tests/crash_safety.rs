@@ -1,4 +1,4 @@
-//! Crash safety (issue 7, SPEC §7), the short form of
+//! Crash safety (issue 7, docs/reference.md §7), the short form of
 //! `scripts/crash-test.sh`: clients send local and relayed mail while the
 //! server is killed with SIGKILL at random moments, five times, and
 //! restarted each time. Then every message that got a 250 is in the

@@ -1,4 +1,4 @@
-//! Local delivery read back byte for byte (SPEC §6, §7): the Maildir file is
+//! Local delivery read back byte for byte (docs/reference.md §6, §7): the Maildir file is
 //! `Return-Path:` + `Received:` + exactly the body sent, dot-unstuffed, with
 //! CRLF line ends; plus-addressing, aliases and postmaster; a message for a
 //! remote domain from an allowed client lands in the durable queue.
@@ -221,7 +221,7 @@ fn remote_message_from_allowed_client_is_queued_durably() {
 #[test]
 fn queue_list_shows_a_queued_message() {
     let (server, id) = common::server_with_queued_remote(b"Subject: q\r\n\r\nq\r\n");
-    // SPEC §1: `portcullis queue list` is the mailq of Portcullis.
+    // docs/reference.md §1: `portcullis queue list` is the mailq of Portcullis.
     let out = server.cli(&["queue", "list"]);
     assert!(out.status.success(), "{}", common::describe(&out));
     assert!(

@@ -1,4 +1,4 @@
-//! A full disk (issue 7 §3, SPEC §7): with the data directory (Maildirs
+//! A full disk (issue 7 §3, docs/reference.md §7): with the data directory (Maildirs
 //! and queue) on a 2 MiB tmpfs that is then filled up, a message for a
 //! local user and one to relay both get `451 4.3.0` (or `452 4.3.1`), never
 //! a 250; nothing half-written stays (Maildir tmp/, queue/tmp/, no partial

@@ -1,4 +1,4 @@
-//! Protocol limits and errors with their exact replies (SPEC §6): line
+//! Protocol limits and errors with their exact replies (docs/reference.md §6): line
 //! length, message size, recipients, command order, syntax, bare CR, the
 //! error limit and the command timeout; plus the EHLO keywords and
 //! PIPELINING (RFC 2920) ordering.

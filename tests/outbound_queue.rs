@@ -1,4 +1,4 @@
-//! `portcullis queue list|show|flush|delete` (SPEC §1, issue 5 §6): through
+//! `portcullis queue list|show|flush|delete` (docs/reference.md §1, issue 5 §6): through
 //! the control socket while the server runs, straight on the queue
 //! directory when it does not; bad ids refused with exit 2.
 

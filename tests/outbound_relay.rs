@@ -42,7 +42,7 @@ fn relayed_mail_reaches_the_routed_sink_intact_with_a_received_header() {
     assert_eq!(m.mail_from, "alice@local.test");
     assert_eq!(m.rcpts, ["bob@remote.test"]);
     assert_eq!(m.helo, "mx.test");
-    // Undone on receipt, redone on relay (SPEC §6): the body is what the client meant.
+    // Undone on receipt, redone on relay (docs/reference.md §6): the body is what the client meant.
     assert!(
         m.data
             .ends_with(b"Subject: dots\r\n\r\n.leading dot\r\n..\r\n.\r\nend\r\n"),

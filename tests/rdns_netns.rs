@@ -1,4 +1,4 @@
-//! Relay-list names matched by forward-confirmed reverse DNS (SPEC §4), with
+//! Relay-list names matched by forward-confirmed reverse DNS (docs/reference.md §4), with
 //! a client OUTSIDE loopback: the resolver answers PTR queries for 127/8
 //! itself, so each test makes a network namespace joined to the host by a
 //! veth pair (198.18.X.Y/30, RFC 2544 benchmarking space), runs the server on
@@ -225,7 +225,7 @@ fn reverse_lookup_timeout_is_a_temporary_failure() {
 
 #[test]
 fn host_name_entry_allows_its_resolved_address() {
-    // SPEC §4: a name's A/AAAA addresses are allowed (resolved at load).
+    // docs/reference.md §4: a name's A/AAAA addresses are allowed (resolved at load).
     let reply = relay_from_namespace(
         4,
         "[relay]\nallow = [\"127.0.0.1\", \"relayhost.lan.test\"]\n",

@@ -1,4 +1,4 @@
-//! The relay decision seen from the network (SPEC §3, §4): local users get
+//! The relay decision seen from the network (docs/reference.md §3, §4): local users get
 //! mail from anyone, remote destinations only from the allow list, every
 //! notation of the seed documents holds at its range edges, and the
 //! open-relay and local-only switches do what they say.
@@ -98,7 +98,7 @@ fn relay_allow_list_holds_at_every_range_edge() {
         wrong.join("\n"),
         server.log()
     );
-    // SPEC §3: every grant and denial is logged with the deciding rule.
+    // docs/reference.md §3: every grant and denial is logged with the deciding rule.
     let log = server.log();
     assert!(
         log.contains("127.0.40.*"),
@@ -209,7 +209,7 @@ fn open_relay_runs_with_the_flag_and_relays_for_anyone() {
 
 #[test]
 fn wildcard_everything_entry_never_opens_the_relay_without_the_flag() {
-    // SPEC §4: `*.*.*.*` makes an open relay: refused unless --allow-open-relay.
+    // docs/reference.md §4: `*.*.*.*` makes an open relay: refused unless --allow-open-relay.
     // Either the server refuses to start, or it starts without that entry.
     let setup = Setup::new("[relay]\nallow = [\"127.0.0.1\", \"*.*.*.*\"]\n");
     match setup.try_start(&[]) {

@@ -1,5 +1,5 @@
 //! Address tricks that open relays were (and are) fooled by, sent from a
-//! client that may NOT relay (SPEC §3.1: the local part is never rewritten,
+//! client that may NOT relay (docs/reference.md §3.1: the local part is never rewritten,
 //! a source route is ignored, a domain is compared case-insensitively). Each
 //! must be refused or treated as an unknown local user, and nothing may ever
 //! reach the outbound queue.
@@ -53,7 +53,7 @@ fn relay_tricks_from_a_denied_address_never_relay() {
     for trick in TRICKS {
         // One session per trick, so the error limit never cuts the list short.
         let mut c = server.ehlo_from(DENIED);
-        // SPEC §3.3: the MAIL FROM address never matters, even a local one.
+        // docs/reference.md §3.3: the MAIL FROM address never matters, even a local one.
         c.expect("MAIL FROM:<alice@local.test>", 250);
         let (code, text) = c.cmd(&format!("RCPT TO:{trick}"));
         if !is_refusal(code, &text) {
@@ -67,7 +67,7 @@ fn relay_tricks_from_a_denied_address_never_relay() {
         wrong.join("\n")
     );
 
-    // An address literal of the server's own address is local (SPEC §3.2).
+    // An address literal of the server's own address is local (docs/reference.md §3.2).
     let mut c = server.ehlo_from(DENIED);
     c.expect("MAIL FROM:<carol@remote.example>", 250);
     c.expect("RCPT TO:<alice@[127.0.0.1]>", 250);
@@ -126,7 +126,7 @@ fn relay_tricks_with_data_leave_nothing_in_the_queue() {
 
 #[test]
 fn submission_port_accepts_nothing_before_auth() {
-    // SPEC §3.4: even from an allowed address, even for a local user.
+    // docs/reference.md §3.4: even from an allowed address, even for a local user.
     let server = Server::with_users(ALLOW_ONLY_LOCALHOST, &[("alice", "pw-alice-66")]);
     let mut c = common::Client::connect_from(Ipv4Addr::LOCALHOST, server.submission_port);
     let (code, text) = c.read_reply();

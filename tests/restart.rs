@@ -1,4 +1,4 @@
-//! Process lifecycle seen from outside (SPEC §1, §7): SIGTERM drains and
+//! Process lifecycle seen from outside (docs/reference.md §1, §7): SIGTERM drains and
 //! exits 0, a message acknowledged with 250 survives a restart, and a
 //! configuration that cannot be parsed stops `serve` with a clear error.
 
@@ -68,7 +68,7 @@ fn unparsable_configuration_stops_serve_with_a_clear_error() {
         output.contains("portcullis.toml"),
         "the error does not name the file:\n{output}"
     );
-    // SPEC §1: `config check` exits 2 on a configuration it would reject.
+    // docs/reference.md §1: `config check` exits 2 on a configuration it would reject.
     let out = setup.cli(&["config", "check"]);
     assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
 }

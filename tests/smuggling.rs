@@ -1,6 +1,6 @@
 //! SMTP smuggling (SEC Consult, 2023; CVE-2023-51764 and friends): a `.`
 //! line next to a bare LF or bare CR must never end the data, so what
-//! follows can never run as a second transaction (SPEC §6: end of data is
+//! follows can never run as a second transaction (docs/reference.md §6: end of data is
 //! exactly `<CRLF>.<CRLF>`).
 //!
 //! Each payload hides `MAIL FROM / RCPT TO:<alice@local.test> / DATA /

@@ -1,5 +1,5 @@
 //! `portcullis check-relay`: the server's recipient ruling, explained, from
-//! the same pure policy the server uses (SPEC §1).
+//! the same pure policy the server uses (docs/reference.md §1).
 
 use std::collections::HashSet;
 use std::net::IpAddr;

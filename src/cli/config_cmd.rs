@@ -1,4 +1,4 @@
-//! `portcullis config read|set|add|remove|unset|check` (SPEC §1): edits keep
+//! `portcullis config read|set|add|remove|unset|check` (docs/reference.md §1): edits keep
 //! comments and layout, validate the whole resulting configuration, and
 //! replace the file atomically; a refused edit leaves it byte for byte.
 //! Edits hold an [`EditLock`] so concurrent ones apply one after the other.

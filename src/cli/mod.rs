@@ -1,4 +1,4 @@
-//! Command-line parsing and the admin commands (SPEC §1). Exit codes: 0 on
+//! Command-line parsing and the admin commands (docs/reference.md §1). Exit codes: 0 on
 //! success, 1 on a runtime failure, 2 on bad input; errors are one sentence
 //! on stderr naming the offending value.
 

@@ -1,5 +1,5 @@
 //! The server: loads the configuration, binds the listeners, drives sessions,
-//! reloads on SIGHUP and drains on SIGTERM/SIGINT (SPEC §1, §5).
+//! reloads on SIGHUP and drains on SIGTERM/SIGINT (docs/reference.md §1, §5).
 
 mod auth_guard;
 pub mod check;
@@ -46,7 +46,7 @@ use runtime::{BuildOptions, Current, Runtime, Stats, Users};
 /// How long SIGTERM waits for sessions in flight before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What a listener is for (SPEC §2 `[listen]`).
+/// What a listener is for (docs/reference.md §2 `[listen]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Port 25: MX and relay per `[relay]`.
@@ -137,7 +137,7 @@ fn write_default_config(path: &Path) -> Result<bool, Failure> {
     Ok(true)
 }
 
-/// Writes the `[relay]` defaults into a file that has none (SPEC §2).
+/// Writes the `[relay]` defaults into a file that has none (docs/reference.md §2).
 fn add_relay_defaults(path: &Path) -> Result<bool, Failure> {
     // A read-modify-write like `portcullis config add`: under the same lock.
     let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;

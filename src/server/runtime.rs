@@ -1,7 +1,7 @@
 //! The server's loaded state. A [`Runtime`] is built whole from one
 //! configuration (names resolved, relay list compiled, TLS loaded) off to the
 //! side, then swapped in atomically: a session keeps the `Arc<Runtime>` it
-//! started with, so a reload never changes the rules under its feet (SPEC §5).
+//! started with, so a reload never changes the rules under its feet (docs/reference.md §5).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -76,7 +76,7 @@ impl Runtime {
         )
         .await;
         warnings.extend(super::auth_guard::log_never_ban(&never_ban_report));
-        // Never an open relay by accident (SPEC §3, §4).
+        // Never an open relay by accident (docs/reference.md §3, §4).
         if !options.allow_open_relay {
             if !config.relay.restricted {
                 return Err(Rejected(

@@ -1,4 +1,4 @@
-//! Storing an accepted message before the 250 (SPEC §7): local recipients
+//! Storing an accepted message before the 250 (docs/reference.md §7): local recipients
 //! into their Maildirs, remote ones into the queue spool, everything fsynced.
 //! Either every copy is durable or none is kept and the client gets 451.
 //! The content comes from memory or from the session's scratch file

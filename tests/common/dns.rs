@@ -5,7 +5,7 @@
 //! for TCP too (resolvers retry over TCP after a truncated answer). Names the
 //! zone does not know get NXDOMAIN; names marked with [`Zone::servfail`] get
 //! SERVFAIL and names marked with [`Zone::silent`] get no answer at all, so a
-//! test can drive the server's "DNS failed temporarily" path (SPEC §4:
+//! test can drive the server's "DNS failed temporarily" path (docs/reference.md §4:
 //! `451 4.4.3`). The stub runs on plain std threads and stops on drop.
 
 use std::collections::{HashMap, HashSet};

@@ -1,4 +1,4 @@
-//! Relay-list micro-benchmarks (SPEC §4: "a lookup against a list of a
+//! Relay-list micro-benchmarks (docs/reference.md §4: "a lookup against a list of a
 //! million entries stays well under a microsecond"): first-match lookup at
 //! 10, 10,000 and 1,000,000 random entries (single addresses, octet ranges,
 //! CIDR blocks, IPv6, some exceptions), and the compile time of the

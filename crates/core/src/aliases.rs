@@ -1,4 +1,4 @@
-//! Resolution of a local recipient (SPEC §3 step 2): users, `[aliases]`,
+//! Resolution of a local recipient (docs/reference.md §3 step 2): users, `[aliases]`,
 //! plus-addressing and the always-present `postmaster`.
 //!
 //! Rules, in order:
@@ -275,7 +275,7 @@ mod tests {
             LocalResolution::Unknown
         );
         assert_eq!(resolve_local("", &none, &db), LocalResolution::Unknown);
-        // SPEC §3: '%' and '!' are just characters of a local name.
+        // docs/reference.md §3: '%' and '!' are just characters of a local name.
         assert_eq!(
             resolve_local("alice%remote.example", &none, &db),
             LocalResolution::Unknown

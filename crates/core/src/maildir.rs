@@ -1,7 +1,7 @@
 //! Local delivery into Maildir (<https://cr.yp.to/proto/maildir.html>),
 //! readable by Dovecot, mutt and other standard tools.
 //!
-//! SPEC §7: a message is written to `tmp/`, fsynced, renamed into `new/`,
+//! docs/reference.md §7: a message is written to `tmp/`, fsynced, renamed into `new/`,
 //! and `new/` is fsynced (with the parents of any directory created on the
 //! way) before success is reported, so a `250` is never lost by a crash.
 //! On any error nothing half-written stays: the tmp file is removed, and a

@@ -1,4 +1,4 @@
-//! The decision for one RCPT TO (SPEC §3), pure: is the recipient local (and
+//! The decision for one RCPT TO (docs/reference.md §3), pure: is the recipient local (and
 //! known), remote and allowed to relay, or refused — and which rule said so.
 
 use std::collections::HashSet;

@@ -60,7 +60,7 @@ use chunk::ChunkReader;
 use data::DataReader;
 use framing::{Frame, LineBuffer};
 
-/// What to do with a bare LF (SPEC §6, `smtp.bare_lf`).
+/// What to do with a bare LF (docs/reference.md §6, `smtp.bare_lf`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BareLf {
     /// Store a bare LF in data as CRLF; accept a command ending in bare LF.
@@ -132,7 +132,7 @@ pub struct SessionConfig {
 }
 
 impl Default for SessionConfig {
-    /// The SPEC §2 defaults for a port-25 session on `localhost` without TLS:
+    /// The docs/reference.md §2 defaults for a port-25 session on `localhost` without TLS:
     /// 25 MiB messages, 100 recipients, 20 errors (Postfix's hard error
     /// limit), 50 commands before MAIL, all four SASL mechanisms with PLAIN and LOGIN only under TLS,
     /// a fresh random seed and the per-process auth secret.
@@ -186,7 +186,7 @@ pub struct Message {
 pub struct RecipientCheck {
     /// The RCPT TO mailbox.
     pub mailbox: Mailbox,
-    /// The transaction's MAIL FROM (for logs: it never decides relay, SPEC §3).
+    /// The transaction's MAIL FROM (for logs: it never decides relay, docs/reference.md §3).
     pub mail_from: ReversePath,
     /// The authenticated user, if any.
     pub auth_user: Option<String>,

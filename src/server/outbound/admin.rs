@@ -1,4 +1,4 @@
-//! `portcullis queue list|show|flush|delete` (SPEC §1; like `mailq`,
+//! `portcullis queue list|show|flush|delete` (docs/reference.md §1; like `mailq`,
 //! `postcat -q`, `postqueue -f`, `postsuper -d`): the answers the running
 //! server gives on its control socket, and the same operations straight on
 //! the queue directory for when it is not running.

@@ -208,7 +208,7 @@ async fn transaction(
     (results, usable)
 }
 
-/// Writes the message dot-stuffed (SPEC §6: redone on relay), block by block.
+/// Writes the message dot-stuffed (docs/reference.md §6: redone on relay), block by block.
 async fn send_message(session: &mut Session, message: &[u8]) -> Result<(), ConnError> {
     let mut encoder = DotStuffer::new();
     let mut buf = Vec::with_capacity(BLOCK + BLOCK / 8);

@@ -1,4 +1,4 @@
-//! The defaults of SPEC §2: the values an absent key takes, the commented
+//! The defaults of docs/reference.md §2: the values an absent key takes, the commented
 //! `portcullis.toml` that `serve` writes when there is none, and the `[relay]`
 //! table added to a file that lacks one.
 
@@ -69,7 +69,7 @@ pub const LOG_LEVEL: &str = "info";
 
 /// The file `portcullis serve` writes when the configuration file does not
 /// exist: every key commented out with its default and a one-line comment,
-/// in the layout of SPEC §2, so that the live keys of the file are exactly
+/// in the layout of docs/reference.md §2, so that the live keys of the file are exactly
 /// what the admin changed (`config set` adds the key below its section's
 /// comments). It loads to exactly
 /// [`Config::defaults`](super::Config::defaults).
@@ -181,7 +181,7 @@ pub fn system_hostname() -> String {
 
 /// If `text` has no `[relay]` table, returns it with one appended: relay
 /// restricted to `127.0.0.1`, `::1` and each of `own_addresses` as a single
-/// host (SPEC §2; the seed's "creates open_relay_addr_flag … with the IP
+/// host (docs/reference.md §2; the seed's "creates open_relay_addr_flag … with the IP
 /// address of the local server"). Returns None when `[relay]` exists (in any
 /// form: table, dotted keys or inline table) or when `text` is not TOML (the
 /// load then reports the syntax error). Comments and layout are kept.

@@ -222,7 +222,7 @@ pub fn edit_at(text: &str, op: EditOp, path: &Path) -> Result<String, EditError>
 
 /// Validates an edited file as the server would load it, and also refuses
 /// any `relay.allow` entry the relay module cannot parse (which a load only
-/// skips and logs, SPEC §4): an admin typing a new entry must hear about a
+/// skips and logs, docs/reference.md §4): an admin typing a new entry must hear about a
 /// typo now, not find it in a log after the reload.
 pub fn validate_edited(text: &str, path: &Path) -> Result<Config, EditError> {
     let cfg = Config::from_str(text, path)?;

@@ -1,4 +1,4 @@
-//! The configuration model (SPEC §2): raw TOML becomes a validated [`Config`]
+//! The configuration model (docs/reference.md §2): raw TOML becomes a validated [`Config`]
 //! in one function; a config that fails validation is never loaded.
 //!
 //! - [`Config::load`] / [`Config::from_str`]: read and validate
@@ -138,7 +138,7 @@ pub struct Dovecot {
     pub passwd_file: Option<PathBuf>,
 }
 
-/// Who may relay (SPEC §3).
+/// Who may relay (docs/reference.md §3).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Relay {
     /// Deliver to local addresses only, never relay.
@@ -199,7 +199,7 @@ pub struct Tls {
     pub outbound_ca: Option<PathBuf>,
 }
 
-/// Session limits (SPEC §6); every value is at least 1.
+/// Session limits (docs/reference.md §6); every value is at least 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Largest message in bytes, advertised with SIZE.
@@ -233,7 +233,7 @@ pub struct Limits {
 /// `[smtp]` protocol choices.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Smtp {
-    /// What a bare LF does (SPEC §6).
+    /// What a bare LF does (docs/reference.md §6).
     pub bare_lf: BareLf,
 }
 

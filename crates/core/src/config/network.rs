@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// An address or a CIDR network. An address without a prefix is one host
-/// (/32 or /128), never a network (SPEC §4).
+/// (/32 or /128), never a network (docs/reference.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Network {
     /// The network address (host bits zero).

@@ -171,7 +171,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         local_only: raw_relay.local_only.unwrap_or(false),
         restricted: raw_relay.restricted.unwrap_or(true),
         // Entries are parsed by the relay module: a bad one is skipped and
-        // logged there, never a reason to refuse the whole file (SPEC §4).
+        // logged there, never a reason to refuse the whole file (docs/reference.md §4).
         allow: raw_relay
             .allow
             .unwrap_or_else(|| default_list("relay.allow", &hostname)),

@@ -1,4 +1,4 @@
-//! The relay decision for one REMOTE recipient (SPEC §3.3): relaying
+//! The relay decision for one REMOTE recipient (docs/reference.md §3.3): relaying
 //! disabled, then SMTP AUTH, then open relay, then the relay list. The caller
 //! has already handled local recipients. The MAIL FROM address is not an
 //! input at all (seed: "regardless of the originating mail from: value"), so
@@ -12,7 +12,7 @@ use portcullis_proto::Reply;
 
 use super::list::{ListMatch, MatchVia, RelayList, ReverseDns};
 
-/// The relay settings of a loaded configuration (`[relay]`, SPEC §2), with
+/// The relay settings of a loaded configuration (`[relay]`, docs/reference.md §2), with
 /// the compiled list. Cheap to clone; a reload builds a new one.
 #[derive(Clone, Debug)]
 pub struct RelayPolicy {
@@ -34,7 +34,7 @@ pub enum RelayDecision {
     /// Refused for good (`550`/`554 5.7.1`).
     Denied(Denial),
     /// The answer depends on a reverse-DNS lookup that failed temporarily:
-    /// `451`, never an allow (SPEC §4).
+    /// `451`, never an allow (docs/reference.md §4).
     TempFail { entry: String },
 }
 
@@ -77,7 +77,7 @@ impl RelayPolicy {
         !decided_before_the_list && self.list.needs_reverse_dns(client)
     }
 
-    /// Decides whether `client` may relay to a remote recipient (SPEC §3.3).
+    /// Decides whether `client` may relay to a remote recipient (docs/reference.md §3.3).
     pub fn decide(
         &self,
         client: IpAddr,
@@ -138,7 +138,7 @@ impl RelayDecision {
         }
     }
 
-    /// The deciding rule in log form (SPEC §3.3): `allow:"192.168.40-43.*"`,
+    /// The deciding rule in log form (docs/reference.md §3.3): `allow:"192.168.40-43.*"`,
     /// `auth:alice`, `open`, `denied`, `except:"!192.168.99.*"`,
     /// `local_only`, `dnsfail:"example.com"`.
     pub fn rule(&self) -> String {

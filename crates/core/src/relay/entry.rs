@@ -1,4 +1,4 @@
-//! One `relay.allow` value (SPEC §4) parsed into an [`Entry`]: an optional
+//! One `relay.allow` value (docs/reference.md §4) parsed into an [`Entry`]: an optional
 //! `!` (exception), then an address, an octet pattern, a CIDR block or a host
 //! name. Parsing is strict: anything ambiguous is an error naming the value,
 //! because a relay entry silently read differently from what the admin meant
@@ -108,7 +108,7 @@ pub enum EntryErrorKind {
     ListTooLong,
 }
 
-/// Parses one `relay.allow` value (SPEC §4). Whitespace around it is
+/// Parses one `relay.allow` value (docs/reference.md §4). Whitespace around it is
 /// trimmed; everything else must be exactly one notation.
 pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
     let trimmed = raw.trim();
@@ -147,7 +147,7 @@ fn parse_trimmed(s: &str) -> Result<(bool, EntryKind), EntryErrorKind> {
         let v6: Ipv6Addr = body.parse().map_err(|_| EntryErrorKind::BadAddress {
             addr: body.to_string(),
         })?;
-        // An IPv6 address without a prefix is one host (/128), never a network (SPEC §4).
+        // An IPv6 address without a prefix is one host (/128), never a network (docs/reference.md §4).
         EntryKind::Ranges(vec![IpRange::host(IpAddr::V6(v6))])
     } else if body
         .bytes()

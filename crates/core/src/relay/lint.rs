@@ -1,4 +1,4 @@
-//! Warnings for relay entries that look like mistakes (SPEC §4): an open
+//! Warnings for relay entries that look like mistakes (docs/reference.md §4): an open
 //! relay, an entry broader than a /8, an entry that can never decide anything
 //! because earlier entries match all it matches, and a public range in an
 //! otherwise private list. Warnings never change what the list does.

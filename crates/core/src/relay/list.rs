@@ -3,7 +3,7 @@
 //! name entries, immutable once built (share it in an `Arc`; a reload builds
 //! a new one and swaps it in).
 //!
-//! First match across ALL entries (exceptions included, SPEC §4): each
+//! First match across ALL entries (exceptions included, docs/reference.md §4): each
 //! interval is owned by the index of the first entry covering it, so a lookup
 //! is one binary search however long the list. A name entry takes part in
 //! two ways: its resolved addresses are host intervals owned by its index
@@ -119,7 +119,7 @@ impl RelayList {
             .collect()
     }
 
-    /// Parses and compiles `entries` (SPEC §4). A malformed entry is skipped
+    /// Parses and compiles `entries` (docs/reference.md §4). A malformed entry is skipped
     /// and reported, never fatal. `resolved` holds the caller's DNS answer per
     /// name; on a DNS failure (or a name missing from it) the addresses that
     /// `previous` had for that name are kept.
@@ -238,7 +238,7 @@ impl RelayList {
         self.first_allow_name.min(self.first_except_name) < self.ip_owner(ip)
     }
 
-    /// First-match lookup of a client (SPEC §4). Name entries match only
+    /// First-match lookup of a client (docs/reference.md §4). Name entries match only
     /// through `rdns`; with [`ReverseDns::NotChecked`] they do not match.
     pub fn lookup(&self, ip: IpAddr, rdns: &ReverseDns) -> ListMatch {
         let i = self.ip_owner(ip);
@@ -248,7 +248,7 @@ impl RelayList {
                 None => self.hit(i, MatchVia::Address),
             },
             ReverseDns::TempFail => {
-                // A DNS failure must never allow relay (SPEC §4): if a name entry
+                // A DNS failure must never allow relay (docs/reference.md §4): if a name entry
                 // before the deciding address entry could have changed the answer
                 // to or from an allow, the answer is "try again later".
                 let allowed_by_address = i != NOBODY && !self.is_negated(i);
@@ -386,7 +386,7 @@ fn name_addresses(
         Some(NameResolution::Addresses(_)) | Some(NameResolution::NoAddress) => {
             (Vec::new(), NameAddresses::NoAddress)
         }
-        // SPEC §4: a DNS failure at reload keeps the addresses last resolved,
+        // docs/reference.md §4: a DNS failure at reload keeps the addresses last resolved,
         // so a flaky resolver neither locks out a trusted host nor lets the
         // list silently shrink.
         Some(NameResolution::TempFail) | None => {

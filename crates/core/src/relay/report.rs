@@ -1,4 +1,4 @@
-//! What a relay-list load did, for the log (SPEC §4): one line per entry in
+//! What a relay-list load did, for the log (docs/reference.md §4): one line per entry in
 //! order (what it compiled to, or why it was skipped), then one line per
 //! warning, then `relay list: 12 entries added, 2 skipped`.
 
@@ -121,7 +121,7 @@ pub enum NameAddresses {
     /// The name has no A/AAAA record: it matches by verified reverse DNS only.
     NoAddress,
     /// The lookup failed temporarily (or was not made): the addresses of the
-    /// previous load are kept (SPEC §4), possibly none.
+    /// previous load are kept (docs/reference.md §4), possibly none.
     DnsFailed { kept: Vec<IpAddr> },
 }
 

@@ -9,7 +9,7 @@
 //! - `queue/tmp/`: files being written, and the content of messages being
 //!   received ([`Spool::incoming`]).
 //!
-//! Crash safety (SPEC §7): both files are written in `tmp/` and fsynced,
+//! Crash safety (docs/reference.md §7): both files are written in `tmp/` and fsynced,
 //! then the `.msg` is renamed into `queue/`, then the `.env`, then `queue/`
 //! is fsynced once; only then may `250` be sent. The `.env` is the commit
 //! point: a `.msg` without `.env` is an orphan of a crash before the `250`.

@@ -1,7 +1,7 @@
 //! The DATA encoder (RFC 5321 §4.5.2): every line starting with `.` gets one
 //! more `.`, and the data ends with `<CRLF>.<CRLF>`.
 //!
-//! SPEC §6: dot-stuffing is undone on receipt and redone on relay, so no
+//! docs/reference.md §6: dot-stuffing is undone on receipt and redone on relay, so no
 //! later hop can read the message differently. The encoder therefore also
 //! writes every line end as CRLF: a bare CR or a bare LF in the input becomes
 //! CRLF (and the line after it is stuffed like any other), so what leaves

@@ -51,7 +51,7 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    /// Every mechanism, in the order SPEC §2 lists them.
+    /// Every mechanism, in the order docs/reference.md §2 lists them.
     pub const ALL: [Mechanism; 4] = [
         Mechanism::ScramSha256,
         Mechanism::CramMd5,
@@ -86,7 +86,7 @@ impl Mechanism {
 
 /// What the driver must look up or verify; answered with [`AuthAnswer`].
 ///
-/// User names are lower-cased here (SPEC: user names are case-insensitive).
+/// User names are lower-cased here (docs/reference.md §1: user names are case-insensitive).
 /// `Debug` never prints the password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthRequest {
@@ -332,7 +332,7 @@ fn trim_blanks(mut line: &[u8]) -> &[u8] {
     line
 }
 
-/// User names are case-insensitive (SPEC): one spelling for lookups.
+/// User names are case-insensitive (docs/reference.md §1): one spelling for lookups.
 pub(crate) fn normalize_user(user: &str) -> String {
     user.to_lowercase()
 }

@@ -40,7 +40,7 @@ pub(super) fn answer(request: &AuthRequest) -> AuthAnswer {
     }
 }
 
-/// The SPEC default mechanisms, on a connection without TLS.
+/// The default mechanisms (`auth.mechanisms`), on a connection without TLS.
 fn auth_cfg() -> SessionConfig {
     SessionConfig {
         auth_mechanisms: ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]

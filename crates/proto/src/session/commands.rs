@@ -114,7 +114,7 @@ impl Session {
         self.discard_data();
     }
 
-    /// SPEC §3.4: submission roles accept nothing before AUTH.
+    /// docs/reference.md §3.4: submission roles accept nothing before AUTH.
     fn auth_missing(&self) -> bool {
         self.cfg.require_auth && self.auth_user.is_none()
     }

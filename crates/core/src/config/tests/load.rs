@@ -225,7 +225,7 @@ fn a_certificate_without_a_key_file_holds_both() {
 
 #[test]
 fn malformed_relay_entries_do_not_fail_the_load() {
-    // SPEC §4: the relay module skips and logs them; the server still starts.
+    // docs/reference.md §4: the relay module skips and logs them; the server still starts.
     let cfg = load("[relay]\nallow = [\"192.168.300.*\", \"10.0.0.0/33\", \"127.0.0.1\"]").unwrap();
     assert_eq!(
         cfg.relay.allow,

@@ -1,4 +1,4 @@
-//! SPEC §3.3, in order: relaying disabled, then SMTP AUTH, then open relay,
+//! docs/reference.md §3.3, in order: relaying disabled, then SMTP AUTH, then open relay,
 //! then the list; with the reply each outcome sends and the rule it logs.
 
 use std::sync::Arc;

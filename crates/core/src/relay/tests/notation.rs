@@ -1,4 +1,4 @@
-//! SPEC §4 notations: what each one covers, exactly, and every way to get
+//! docs/reference.md §4 notations: what each one covers, exactly, and every way to get
 //! one wrong, with the sentence the admin reads.
 
 use super::*;
