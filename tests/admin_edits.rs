@@ -80,7 +80,7 @@ fn user_edits_say_what_they_stored_and_refuse_short_passwords() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "added user bob (stored as \"bob\": user names are lower-case); a running server sees it within a second, no reload needed"
+        "added user bob (stored as \"bob\": user names are lower-case); a running server uses it at once, no reload needed"
     );
     let out = setup.cli_stdin(
         &["user", "add", "carol", "--password-stdin"],

@@ -123,8 +123,8 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
 }
 
 /// How a user change reaches a running server: it re-reads the users file
-/// when it changes (checked once a second).
-const NO_RELOAD: &str = "a running server sees it within a second, no reload needed";
+/// when it changes.
+const NO_RELOAD: &str = "a running server uses it at once, no reload needed";
 
 /// One read-modify-write of the users file (and the Dovecot copy) under the
 /// edit lock, so concurrent user commands each see the previous one's

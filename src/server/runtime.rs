@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use portcullis_core::config::Config;
 use portcullis_core::relay::{
@@ -230,8 +230,10 @@ pub fn interface_addresses() -> Vec<IpAddr> {
     out
 }
 
-/// The users file, re-read when it changes on disk (checked at most once a
-/// second), so `portcullis user add` takes effect without a reload.
+/// The users file, re-read when it changes on disk, so `portcullis user add`
+/// takes effect at once, without a reload. Every use checks the file's
+/// identity (one `stat`, cheap next to a recipient lookup or an AUTH): an
+/// admin who adds a user and logs in the next second must not be refused.
 pub struct Users {
     path: PathBuf,
     state: Mutex<UsersState>,
@@ -239,20 +241,27 @@ pub struct Users {
 
 struct UsersState {
     db: Arc<UserDb>,
+    version: Option<FileVersion>,
+}
+
+/// What tells one version of the users file from the next: it is replaced
+/// by rename (a new inode), and mtime and size change with any edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileVersion {
+    inode: u64,
     mtime: Option<SystemTime>,
-    checked: Instant,
+    len: u64,
 }
 
 impl Users {
     pub fn open(path: PathBuf) -> Result<Users, String> {
         let db = UserDb::load(&path).map_err(|e| e.to_string())?;
-        let mtime = mtime(&path);
+        let version = version(&path);
         Ok(Users {
             path,
             state: Mutex::new(UsersState {
                 db: Arc::new(db),
-                mtime,
-                checked: Instant::now(),
+                version,
             }),
         })
     }
@@ -260,27 +269,29 @@ impl Users {
     /// The current user database.
     pub fn get(&self) -> Arc<UserDb> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.checked.elapsed() >= Duration::from_secs(1) {
-            st.checked = Instant::now();
-            let m = mtime(&self.path);
-            if m != st.mtime {
-                match UserDb::load(&self.path) {
-                    Ok(db) => {
-                        info!(users = db.len(), "users file reloaded");
-                        st.db = Arc::new(db);
-                        st.mtime = m;
-                    }
-                    // Keep the users we had: a half-edited file must not lock everyone out.
-                    Err(e) => warn!("users file not reloaded: {e}"),
+        let now = version(&self.path);
+        if now != st.version {
+            match UserDb::load(&self.path) {
+                Ok(db) => {
+                    info!(users = db.len(), "users file reloaded");
+                    st.db = Arc::new(db);
+                    st.version = now;
                 }
+                // Keep the users we had: a half-edited file must not lock everyone out.
+                Err(e) => warn!("users file not reloaded: {e}"),
             }
         }
         st.db.clone()
     }
 }
 
-fn mtime(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn version(path: &std::path::Path) -> Option<FileVersion> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| FileVersion {
+        inode: m.ino(),
+        mtime: m.modified().ok(),
+        len: m.len(),
+    })
 }
 
 /// Counters for `portcullis status`, the logs and the metrics endpoint
