@@ -9,15 +9,15 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
 use common::dns::{reverse_name, DnsStub, Zone};
-use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 fn ask(stub: &DnsStub, name: &str, rtype: RecordType) -> Option<Message> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
-    let mut q = Message::new();
-    q.set_id(4242).set_recursion_desired(true);
+    let mut q = Message::new(4242, MessageType::Query, OpCode::Query);
+    q.metadata.recursion_desired = true;
     q.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
     sock.send_to(&q.to_vec().unwrap(), stub.addr).unwrap();
     let mut buf = [0u8; 4096];
@@ -33,25 +33,36 @@ fn dns_stub_answers_records_nxdomain_servfail_and_silence() {
             .a("Client.Lan.Test", Ipv4Addr::new(198, 18, 7, 2))
             .ptr(ip, "client.lan.test")
             .mx("lan.test", 10, "mx.lan.test")
+            .txt("lan.test", &"v=spf1 -all ".repeat(30))
             .servfail("broken.test")
             .silent("slow.test"),
     );
     let a = ask(&stub, "client.lan.test.", RecordType::A).unwrap();
-    assert_eq!(a.id(), 4242);
-    assert_eq!(a.answers().len(), 1);
+    assert_eq!(a.metadata.id, 4242);
+    assert_eq!(a.answers.len(), 1);
     let ptr = ask(&stub, "2.7.18.198.in-addr.arpa.", RecordType::PTR).unwrap();
-    assert_eq!(ptr.answers().len(), 1);
+    assert_eq!(ptr.answers.len(), 1);
     let mx = ask(&stub, "LAN.test.", RecordType::MX).unwrap();
-    assert_eq!(mx.answers().len(), 1);
+    assert_eq!(mx.answers.len(), 1);
+    let txt = ask(&stub, "lan.test.", RecordType::TXT).unwrap();
+    let RData::TXT(t) = &txt.answers[0].data else {
+        panic!("not a TXT answer: {txt:?}");
+    };
+    assert_eq!(
+        t.txt_data.len(),
+        2,
+        "a long TXT string is split at 255 octets"
+    );
+    assert_eq!(t.txt_data.concat(), "v=spf1 -all ".repeat(30).into_bytes());
     let nodata = ask(&stub, "client.lan.test.", RecordType::AAAA).unwrap();
-    assert_eq!(nodata.response_code(), ResponseCode::NoError);
-    assert!(nodata.answers().is_empty());
+    assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+    assert!(nodata.answers.is_empty());
     let nx = ask(&stub, "nothing.test.", RecordType::A).unwrap();
-    assert_eq!(nx.response_code(), ResponseCode::NXDomain);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
     let sf = ask(&stub, "broken.test.", RecordType::MX).unwrap();
-    assert_eq!(sf.response_code(), ResponseCode::ServFail);
+    assert_eq!(sf.metadata.response_code, ResponseCode::ServFail);
     assert!(ask(&stub, "slow.test.", RecordType::A).is_none());
-    assert_eq!(stub.seen().len(), 7, "{:?}", stub.seen());
+    assert_eq!(stub.seen().len(), 8, "{:?}", stub.seen());
 }
 
 #[test]

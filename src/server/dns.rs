@@ -5,10 +5,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
-use hickory_resolver::error::{ResolveError, ResolveErrorKind};
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
 use portcullis_core::config::Dns as DnsConfig;
 use portcullis_core::relay::{NameResolution, ReverseDns};
 
@@ -18,7 +20,7 @@ const MAX_PTR_NAMES: usize = 8;
 /// A resolver with the configured nameservers and timeout.
 #[derive(Clone)]
 pub struct Dns {
-    resolver: TokioAsyncResolver,
+    resolver: TokioResolver,
     timeout: Duration,
 }
 
@@ -31,32 +33,8 @@ enum Outcome<T> {
 
 impl Dns {
     pub fn new(cfg: &DnsConfig) -> std::io::Result<Dns> {
-        let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
-        let mut opts = ResolverOpts::default();
-        opts.timeout = timeout;
-        opts.attempts = 2;
-        // Relay names are absolute: never try search domains.
-        opts.ndots = 0;
-        let resolver = if cfg.nameservers.is_empty() {
-            let (conf, mut sys_opts) = hickory_resolver::system_conf::read_system_conf()?;
-            sys_opts.timeout = timeout;
-            sys_opts.attempts = 2;
-            sys_opts.ndots = 0;
-            TokioAsyncResolver::tokio(conf, sys_opts)
-        } else {
-            let mut conf = ResolverConfig::new();
-            for ns in &cfg.nameservers {
-                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Udp));
-                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Tcp));
-            }
-            // Tests and split-horizon setups name their own servers: /etc/hosts would shadow them.
-            opts.use_hosts_file = false;
-            TokioAsyncResolver::tokio(conf, opts)
-        };
-        Ok(Dns {
-            resolver,
-            timeout: timeout * 3,
-        })
+        let (resolver, timeout) = build_resolver(cfg)?;
+        Ok(Dns { resolver, timeout })
     }
 
     /// A and AAAA addresses of `name`, for a relay-list entry.
@@ -80,8 +58,13 @@ impl Dns {
                 _ => return ReverseDns::TempFail,
             },
             Ok(Ok(lookup)) => lookup
+                .answers()
                 .iter()
-                .map(|n| n.to_ascii().trim_end_matches('.').to_ascii_lowercase())
+                .filter_map(|r| match &r.data {
+                    RData::PTR(ptr) => Some(ptr.0.to_ascii()),
+                    _ => None,
+                })
+                .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
                 .take(MAX_PTR_NAMES)
                 .collect::<Vec<_>>(),
         };
@@ -129,16 +112,63 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// NXDOMAIN and NODATA are answers; everything else (SERVFAIL, REFUSED,
 /// timeouts, I/O) is temporary and must never be read as "no".
-fn classify<T>(e: &ResolveError) -> Outcome<T> {
-    match e.kind() {
-        ResolveErrorKind::NoRecordsFound { response_code, .. }
-            if matches!(
-                *response_code,
-                ResponseCode::NXDomain | ResponseCode::NoError
-            ) =>
-        {
-            Outcome::NotFound
-        }
-        _ => Outcome::TempFail,
+fn classify<T>(e: &NetError) -> Outcome<T> {
+    match answer_code(e) {
+        Some(_) => Outcome::NotFound,
+        None => Outcome::TempFail,
     }
+}
+
+/// The response code of a definite negative answer (NXDOMAIN, or NOERROR
+/// with no records: NODATA); `None` for a temporary failure.
+pub fn answer_code(e: &NetError) -> Option<ResponseCode> {
+    match e {
+        NetError::Dns(DnsError::NoRecordsFound(no)) => match no.response_code {
+            code @ (ResponseCode::NXDomain | ResponseCode::NoError) => Some(code),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The resolver configuration for `[dns]`: the configured nameservers over
+/// UDP and TCP (the system's when none are set), the configured timeout, two
+/// attempts, and no search domains (mail and relay names are absolute).
+pub fn resolver_parts(cfg: &DnsConfig) -> std::io::Result<(ResolverConfig, ResolverOpts)> {
+    let (conf, mut opts) = if cfg.nameservers.is_empty() {
+        hickory_resolver::system_conf::read_system_conf().map_err(std::io::Error::other)?
+    } else {
+        let servers = cfg
+            .nameservers
+            .iter()
+            .map(|ns| {
+                let mut server = NameServerConfig::udp_and_tcp(ns.ip());
+                for conn in &mut server.connections {
+                    conn.port = ns.port();
+                }
+                server
+            })
+            .collect();
+        let mut opts = ResolverOpts::default();
+        // Configured nameservers are the whole truth (tests, split
+        // horizon): /etc/hosts must not shadow them.
+        opts.use_hosts_file = ResolveHosts::Never;
+        (ResolverConfig::from_name_servers(servers), opts)
+    };
+    opts.timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+    opts.attempts = 2;
+    opts.ndots = 0;
+    Ok((conf, opts))
+}
+
+/// A resolver for `[dns]` and the overall deadline for one lookup through it
+/// (the per-query timeout covers one try; retries and TCP fallback add up).
+pub fn build_resolver(cfg: &DnsConfig) -> std::io::Result<(TokioResolver, Duration)> {
+    let (conf, opts) = resolver_parts(cfg)?;
+    let deadline = opts.timeout * 3;
+    let resolver = TokioResolver::builder_with_config(conf, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(std::io::Error::other)?;
+    Ok((resolver, deadline))
 }

@@ -1,6 +1,6 @@
 //! A tiny authoritative DNS stub for the black-box tests.
 //!
-//! It serves a fixed [`Zone`] (A, AAAA, PTR, MX records given by the test) on
+//! It serves a fixed [`Zone`] (A, AAAA, PTR, MX, TXT records given by the test) on
 //! a loopback UDP port, and on TCP on the same port when that port is free
 //! for TCP too (resolvers retry over TCP after a truncated answer). Names the
 //! zone does not know get NXDOMAIN; names marked with [`Zone::servfail`] get
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// The records the stub answers with. Names are compared case-insensitively
@@ -97,6 +97,13 @@ impl Zone {
         )
     }
 
+    /// `name IN TXT "text"`, split into 255-octet strings as RFC 1035
+    /// §3.3.14 requires (a DKIM RSA key is longer than one string).
+    pub fn txt(self, name: &str, text: &str) -> Zone {
+        let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
+        self.add(name, RecordType::TXT, RData::TXT(TXT::from_bytes(chunks)))
+    }
+
     /// Every query for `name` (any type) gets SERVFAIL.
     pub fn servfail(mut self, name: &str) -> Zone {
         self.servfail.insert(key(name));
@@ -127,16 +134,16 @@ impl Zone {
 
     /// The response to `request`, or `None` when the stub must stay silent.
     fn answer(&self, request: &Message) -> Option<Message> {
-        let mut response = Message::new();
-        response
-            .set_id(request.id())
-            .set_message_type(MessageType::Response)
-            .set_op_code(request.op_code())
-            .set_recursion_desired(request.recursion_desired())
-            .set_recursion_available(true)
-            .set_authoritative(true);
-        let Some(query) = request.queries().first() else {
-            response.set_response_code(ResponseCode::FormErr);
+        let mut response = Message::new(
+            request.metadata.id,
+            MessageType::Response,
+            request.metadata.op_code,
+        );
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.recursion_available = true;
+        response.metadata.authoritative = true;
+        let Some(query) = request.queries.first() else {
+            response.metadata.response_code = ResponseCode::FormErr;
             return Some(response);
         };
         let name = key(&query.name().to_ascii());
@@ -145,19 +152,23 @@ impl Zone {
         }
         response.add_query(query.clone());
         if self.servfail.contains(&name) {
-            response.set_response_code(ResponseCode::ServFail);
+            set_code(&mut response, ResponseCode::ServFail);
         } else if let Some(rdatas) = self.records.get(&(name.clone(), query.query_type())) {
             for rdata in rdatas {
                 response.add_answer(Record::from_rdata(query.name().clone(), 60, rdata.clone()));
             }
         } else if self.knows(&name) {
             // The name exists with other types: NOERROR with no answer (NODATA).
-            response.set_response_code(ResponseCode::NoError);
+            set_code(&mut response, ResponseCode::NoError);
         } else {
-            response.set_response_code(ResponseCode::NXDomain);
+            set_code(&mut response, ResponseCode::NXDomain);
         }
         Some(response)
     }
+}
+
+fn set_code(response: &mut Message, code: ResponseCode) {
+    response.metadata.response_code = code;
 }
 
 /// A running stub; stops (and joins its threads) on drop.
@@ -227,7 +238,7 @@ impl Drop for DnsStub {
 
 fn decode_and_answer(zone: &Zone, queries: &Mutex<Vec<String>>, packet: &[u8]) -> Option<Vec<u8>> {
     let request = Message::from_vec(packet).ok()?;
-    if let (Some(q), Ok(mut seen)) = (request.queries().first(), queries.lock()) {
+    if let (Some(q), Ok(mut seen)) = (request.queries.first(), queries.lock()) {
         seen.push(format!("{} {}", q.name(), q.query_type()));
     }
     zone.answer(&request)?.to_vec().ok()

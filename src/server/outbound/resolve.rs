@@ -5,10 +5,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
-use hickory_resolver::error::{ResolveError, ResolveErrorKind};
+use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::TokioAsyncResolver;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
 use portcullis_core::config::Dns as DnsConfig;
 use portcullis_core::outbound::route::{mx_hosts, HopHost};
 use portcullis_core::outbound::{Failure, MxAnswer, Route};
@@ -43,36 +43,15 @@ enum Addresses {
 /// The resolver.
 #[derive(Clone)]
 pub struct Resolver {
-    inner: TokioAsyncResolver,
+    inner: TokioResolver,
     timeout: Duration,
 }
 
 impl Resolver {
     /// A resolver for `[dns]` (the system's when no nameservers are set).
     pub fn new(cfg: &DnsConfig) -> std::io::Result<Resolver> {
-        let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
-        let (conf, mut opts) = if cfg.nameservers.is_empty() {
-            hickory_resolver::system_conf::read_system_conf()?
-        } else {
-            let mut conf = ResolverConfig::new();
-            for ns in &cfg.nameservers {
-                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Udp));
-                conf.add_name_server(NameServerConfig::new(*ns, Protocol::Tcp));
-            }
-            let mut opts = ResolverOpts::default();
-            // Configured nameservers are the whole truth (tests, split
-            // horizon): /etc/hosts must not shadow them.
-            opts.use_hosts_file = false;
-            (conf, opts)
-        };
-        opts.timeout = timeout;
-        opts.attempts = 2;
-        // Mail domains are absolute: never try search domains.
-        opts.ndots = 0;
-        Ok(Resolver {
-            inner: TokioAsyncResolver::tokio(conf, opts),
-            timeout: timeout * 3,
-        })
+        let (inner, timeout) = crate::server::dns::build_resolver(cfg)?;
+        Ok(Resolver { inner, timeout })
     }
 
     /// The MX answer for `domain`.
@@ -82,8 +61,12 @@ impl Resolver {
             Err(_) => MxAnswer::TempFail("timeout".into()),
             Ok(Ok(lookup)) => MxAnswer::Records(
                 lookup
+                    .answers()
                     .iter()
-                    .map(|mx| (mx.preference(), mx.exchange().to_ascii()))
+                    .filter_map(|r| match &r.data {
+                        RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+                        _ => None,
+                    })
                     .map(|(p, name)| (p, if name == "." { String::new() } else { name }))
                     .collect(),
             ),
@@ -195,16 +178,6 @@ impl Resolver {
 
 /// The response code of a "no records" answer (NXDOMAIN or NOERROR/NODATA);
 /// None for anything temporary (SERVFAIL, REFUSED, timeouts, I/O).
-fn classify(e: &ResolveError) -> Option<ResponseCode> {
-    match e.kind() {
-        ResolveErrorKind::NoRecordsFound { response_code, .. }
-            if matches!(
-                *response_code,
-                ResponseCode::NXDomain | ResponseCode::NoError
-            ) =>
-        {
-            Some(*response_code)
-        }
-        _ => None,
-    }
+fn classify(e: &NetError) -> Option<ResponseCode> {
+    crate::server::dns::answer_code(e)
 }
