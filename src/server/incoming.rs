@@ -1,4 +1,4 @@
-//! The content of the message a session is receiving (SPEC §6: memory stays
+//! The content of the message a session is receiving (docs/reference.md §6: memory stays
 //! bounded whatever clients send). The session hands it over as it arrives
 //! (`Action::MessageData`); the first [`SPILL`] octets stay in memory (all
 //! of a typical message, which then costs no extra file), and past them

@@ -1,5 +1,5 @@
 //! Message content as the spool and Maildir delivery write it: bytes in
-//! memory, or a message too large for memory streamed from a file (SPEC §6:
+//! memory, or a message too large for memory streamed from a file (docs/reference.md §6:
 //! memory stays bounded whatever clients send).
 
 use std::fs::File;
