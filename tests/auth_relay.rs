@@ -10,7 +10,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use auth_support::{received_header, server_with, Smtp, TlsOptions, ALICE_PW};
-use common::{describe, Server};
+use common::{describe, queue_id, Server};
 
 /// Not in the harness's `relay.allow` (127.0.0.1 only).
 const OUTSIDE: Ipv4Addr = Ipv4Addr::new(127, 0, 55, 5);
@@ -146,4 +146,84 @@ fn received_names_the_protocol_per_rfc_3848() {
     c.ehlo("client.test");
     let esmtps = deliver_to_bob(&server, &mut c, 3, &mut seen);
     assert!(esmtps.contains(" with ESMTPS "), "{esmtps}");
+}
+
+/// Sends `message` to bob from `c` (past EHLO and any AUTH); returns the
+/// queue id and what bob got.
+fn submit_to_bob(server: &Server, c: &mut Smtp, nth: usize, message: &[u8]) -> (String, String) {
+    c.expect("MAIL FROM:<alice@local.test>", 250, "2.1.0");
+    c.expect("RCPT TO:<bob@local.test>", 250, "2.1.5");
+    c.expect("DATA", 354, "");
+    c.send(message);
+    let (code, text) = c.read_reply();
+    assert_eq!(code, 250, "{text}");
+    let id = queue_id(&text).unwrap_or_else(|| panic!("no queue id in {text:?}"));
+    let messages = server.wait_maildir("bob", nth);
+    let got = messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains(&format!(" id {id}")))
+        .unwrap_or_else(|| panic!("message {id} not delivered\n{}", server.log()));
+    (id, got)
+}
+
+fn count(haystack: &str, field: &str) -> usize {
+    haystack
+        .split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.to_ascii_lowercase().starts_with(field))
+        .count()
+}
+
+#[test]
+fn submitted_mail_gets_date_and_message_id_per_rfc_6409_and_relayed_mail_does_not() {
+    let server = server_with("", &[("bob", "bob-Pw-3")]);
+    let opts = TlsOptions::for_server(&server);
+
+    // Submission port, STARTTLS + AUTH, no Date: or Message-ID: → both added,
+    // the Message-ID naming the host.
+    let mut c = session(OUTSIDE, server.submission_port);
+    c.starttls(&opts);
+    c.ehlo("client.test");
+    assert_eq!(c.auth_plain("alice", ALICE_PW).0, 235);
+    let (id, m) = submit_to_bob(&server, &mut c, 1, b"Subject: bare\r\n\r\nbody\r\n.\r\n");
+    assert_eq!(count(&m, "date:"), 1, "{m}");
+    assert!(
+        m.contains(&format!("\r\nMessage-ID: <{id}@mx.test>\r\n")),
+        "{m}"
+    );
+    assert!(m.ends_with("\r\nSubject: bare\r\n\r\nbody\r\n"), "{m}");
+
+    // Fields the client wrote are kept, never doubled.
+    let own = b"Date: Tue, 1 Dec 2026 10:00:00 +0100\r\nmessage-id: <own@client.test>\r\nSubject: own\r\n\r\nx\r\n.\r\n";
+    let (_, m) = submit_to_bob(&server, &mut c, 2, own);
+    assert_eq!(
+        (count(&m, "date:"), count(&m, "message-id:")),
+        (1, 1),
+        "{m}"
+    );
+    assert!(
+        m.contains("\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\n"),
+        "{m}"
+    );
+    assert!(m.contains("\r\nmessage-id: <own@client.test>\r\n"), "{m}");
+
+    // An authenticated session on the smtp listener is a submission too.
+    let mut c = session(OUTSIDE, server.smtp_port);
+    assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
+    let (id, m) = submit_to_bob(&server, &mut c, 3, b"Subject: a\r\n\r\nb\r\n.\r\n");
+    assert_eq!(count(&m, "date:"), 1, "{m}");
+    assert!(
+        m.contains(&format!("\r\nMessage-ID: <{id}@mx.test>\r\n")),
+        "{m}"
+    );
+
+    // Mail from another server (no AUTH) is passed on as it came.
+    let mut c = session(Ipv4Addr::LOCALHOST, server.smtp_port);
+    let (_, m) = submit_to_bob(&server, &mut c, 4, b"Subject: relayed\r\n\r\nb\r\n.\r\n");
+    assert_eq!(
+        (count(&m, "date:"), count(&m, "message-id:")),
+        (0, 0),
+        "{m}"
+    );
 }

@@ -31,6 +31,10 @@ fn a_message_on_stdin_reaches_the_maildir_with_the_missing_headers_added() {
     for header in ["\r\nFrom: ", "\r\nDate: ", "\r\nMessage-ID: <"] {
         assert!(m.contains(header), "no {header:?} added: {m}");
     }
+    // RFC 6409 §8.3: the Message-ID names this host.
+    let id_line = m.lines().find(|l| l.starts_with("Message-ID: <")).unwrap();
+    assert!(id_line.ends_with("@mx.test>"), "{id_line}");
+    assert_eq!(m.matches("\r\nDate: ").count(), 1, "{m}");
     assert!(m.ends_with("\r\n\r\nhi\r\n"), "{m}");
     // It came in over loopback SMTP, so the trace says so.
     assert!(m.contains("[127.0.0.1]"), "{m}");

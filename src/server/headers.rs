@@ -1,5 +1,7 @@
-//! Trace headers added on receipt: `Return-Path:` (local delivery, RFC 5321
-//! §4.4) and `Received:` (RFC 5321 §4.4, protocol names from RFC 3848).
+//! Headers added on receipt: `Return-Path:` (local delivery, RFC 5321
+//! §4.4), `Received:` (RFC 5321 §4.4, protocol names from RFC 3848), and
+//! for authenticated submissions the missing `Date:` and `Message-ID:`
+//! (RFC 6409 §8).
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,6 +46,14 @@ pub fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str
     }
     h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
     h
+}
+
+/// RFC 6409 §8: the `Date:` and `Message-ID:` (`<queue id@hostname>`) an
+/// authenticated user's message lacks, each ending in CRLF, to follow the
+/// trace headers. `head` is the message's start, `whole` if it is all of it.
+pub fn submission_fields(head: &[u8], whole: bool, hostname: &str, id: &str) -> String {
+    let date = rfc5322_date(SystemTime::now());
+    portcullis_core::submission::missing_fields(head, whole, &date, id, hostname)
 }
 
 /// `Return-Path: <sender>` (empty for the null sender), ending in CRLF.

@@ -114,7 +114,20 @@ pub fn store(job: Job) -> Result<String, Reply> {
         ip: job.client_ip,
         name: job.client_name.as_deref(),
     };
-    let received = headers::received(&job.msg, &client, &job.config.hostname, &id);
+    let mut received = headers::received(&job.msg, &client, &job.config.hostname, &id);
+    // RFC 6409 §8: an authenticated user's message gets the Date: and
+    // Message-ID: it lacks (the submission listeners require AUTH, so
+    // this covers them too); mail relayed from other servers is left alone.
+    if job.msg.auth_user.is_some() {
+        let head = job.body.head();
+        let whole = u64::try_from(head.len()) == Ok(job.body.len());
+        received.push_str(&headers::submission_fields(
+            head,
+            whole,
+            &job.config.hostname,
+            &id,
+        ));
+    }
     let mut written: Vec<PathBuf> = Vec::new();
     let result = write_all(&job, &id, &received, &mut written);
     match result {

@@ -16,4 +16,5 @@ pub mod outbound;
 pub mod recipient;
 pub mod relay;
 pub mod spool;
+pub mod submission;
 pub mod users;
