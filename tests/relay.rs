@@ -208,6 +208,32 @@ fn open_relay_runs_with_the_flag_and_relays_for_anyone() {
 }
 
 #[test]
+fn nearly_everyone_is_an_open_relay_refused_at_start_naming_the_entries() {
+    // A list a few addresses short of everyone (after its exceptions) is as
+    // open as `*.*.*.*`: more than a /8 of public IPv4 or a /32 of public IPv6.
+    for entry in ["1-255.*.*.*", "0-254.*.*.*", "2000::/3"] {
+        let setup = Setup::new(&format!(
+            "[relay]\nallow = [\"127.0.0.1\", \"!127.0.0.9\", \"{entry}\"]\n"
+        ));
+        let named = format!("relay.allow[2] \"{entry}\"");
+        let (status, output) = setup.serve_expecting_exit(&[], Duration::from_secs(10));
+        let status = status.unwrap_or_else(|| panic!("serve with {entry} kept running:\n{output}"));
+        assert!(!status.success(), "serve with {entry} exited 0:\n{output}");
+        assert!(
+            output.contains("open relay") && output.contains(&named),
+            "the refusal of {entry} does not name it:\n{output}"
+        );
+        let out = setup.cli(&["config", "check"]);
+        assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&named),
+            "config check does not name {entry}: {}",
+            common::describe(&out)
+        );
+    }
+}
+
+#[test]
 fn wildcard_everything_entry_never_opens_the_relay_without_the_flag() {
     // docs/reference.md §4: `*.*.*.*` makes an open relay: refused unless --allow-open-relay.
     // Either the server refuses to start, or it starts without that entry.

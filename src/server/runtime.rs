@@ -85,10 +85,10 @@ impl Runtime {
                 ));
             }
             if report.open_relay {
-                return Err(Rejected(
-                    "relay.allow covers every address, which makes an open relay; refusing without --allow-open-relay"
-                        .into(),
-                ));
+                return Err(Rejected(format!(
+                    "relay.allow makes an open relay ({}); refusing without --allow-open-relay",
+                    report.open_relay_reasons().join("; ")
+                )));
             }
         } else if !config.relay.restricted || report.open_relay {
             let w = "OPEN RELAY: this server relays mail for anyone (--allow-open-relay)";

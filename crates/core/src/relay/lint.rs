@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::exposure;
 use super::list::RelayList;
 use super::range::IpRange;
 use super::report::{Outcome, ReportLine, WarningKind};
@@ -39,7 +40,7 @@ const PRIVATE_V4: &[(u128, u32)] = &[
 ];
 
 /// IPv4 blocks that are not public unicast, sorted (RFC 6890).
-const NON_PUBLIC_V4: &[(u128, u32)] = &[
+pub(super) const NON_PUBLIC_V4: &[(u128, u32)] = &[
     (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
     (0x0A00_0000, 8),  // 10.0.0.0/8
     (0x6440_0000, 10), // 100.64.0.0/10
@@ -63,7 +64,7 @@ const PRIVATE_V6: &[(u128, u32)] = &[
 ];
 
 /// Everything but global unicast 2000::/3 (minus documentation), sorted.
-const NON_PUBLIC_V6: &[(u128, u32)] = &[
+pub(super) const NON_PUBLIC_V6: &[(u128, u32)] = &[
     (0, 3),
     (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
     (0x4000_0000_0000_0000_0000_0000_0000_0000, 2),
@@ -148,12 +149,14 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
             }
         }
     }
+    let mut family_open = whole_entry;
     for (family, all_allowed) in [
         ("IPv4", all_allowed(list.v4.owners(), list)),
         ("IPv6", all_allowed(list.v6.owners(), list)),
     ] {
         if all_allowed && !whole_entry[usize::from(family == "IPv6")] {
             open_relay = true;
+            family_open[usize::from(family == "IPv6")] = true;
             warnings.push(ReportLine {
                 index: None,
                 raw: String::new(),
@@ -163,6 +166,35 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
                 },
             });
         }
+    }
+    // Nearly everyone is as open as everyone: `1-255.*.*.*`, `2000::/3`.
+    for (v6, exposure) in [(false, exposure::v4(list)), (true, exposure::v6(list))] {
+        if family_open[usize::from(v6)] || !exposure.is_open(v6) {
+            continue;
+        }
+        open_relay = true;
+        let (family, limit) = if v6 { ("IPv6", "/32") } else { ("IPv4", "/8") };
+        // IPv6 counts are unreadable: add the prefix length of a block about that size.
+        let about = if v6 {
+            format!(
+                " (about a /{})",
+                128 - (exposure.public as f64).log2().round() as u32
+            )
+        } else {
+            String::new()
+        };
+        warnings.push(ReportLine {
+            index: None,
+            raw: String::new(),
+            outcome: Outcome::Warning {
+                kind: WarningKind::OpenRelay,
+                message: format!(
+                    "relay.allow admits {} public {family} addresses{about} after its exceptions, more than a {limit}, through {}: this makes an open relay, refused unless --allow-open-relay",
+                    exposure.public,
+                    exposure.name_owners(list),
+                ),
+            },
+        });
     }
     (warnings, open_relay)
 }
@@ -253,7 +285,7 @@ fn within(first: u128, last: u128, (base, prefix): (u128, u32), bits: u32) -> bo
     base <= first && last <= block_last
 }
 
-fn host_mask(prefix: u32, bits: u32) -> u128 {
+pub(super) fn host_mask(prefix: u32, bits: u32) -> u128 {
     match 1u128.checked_shl(bits - prefix) {
         Some(block) => block - 1,
         None => u128::MAX,

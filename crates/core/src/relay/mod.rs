@@ -13,6 +13,7 @@
 
 pub mod decide;
 pub mod entry;
+mod exposure;
 mod lint;
 pub mod list;
 mod pattern;

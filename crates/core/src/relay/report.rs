@@ -22,8 +22,10 @@ pub struct LoadReport {
     /// Malformed entries left out.
     pub skipped: usize,
     /// Some address family is open to every client (`*.*.*.*`, `0.0.0.0/0`,
-    /// `::/0`, or entries that together cover a family): the server refuses
-    /// to start with this unless the admin passed `--allow-open-relay`.
+    /// `::/0`, or entries that together cover a family), or to nearly every
+    /// one (after exceptions, more public IPv4 addresses than a /8 holds or
+    /// public IPv6 than a /32): the server refuses to start with this unless
+    /// the admin passed `--allow-open-relay`.
     pub open_relay: bool,
 }
 
@@ -42,6 +44,20 @@ impl LoadReport {
         self.lines
             .iter()
             .filter(|line| matches!(line.outcome, Outcome::Warning { .. }))
+    }
+
+    /// Why the list makes an open relay, naming the entries (empty if it does not).
+    pub fn open_relay_reasons(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter_map(|line| match &line.outcome {
+                Outcome::Warning {
+                    kind: WarningKind::OpenRelay,
+                    message,
+                } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Every line to log, in order: the entries, the warnings, the summary.

@@ -155,8 +155,7 @@ impl<K: Key> Table<K> {
         &self.owners
     }
 
-    /// The intervals as `(first, last, owner)`, for tests.
-    #[cfg(test)]
+    /// The intervals as `(first, last, owner)`, in address order.
     pub(crate) fn intervals(&self) -> impl Iterator<Item = (K, K, u32)> + '_ {
         self.starts.iter().enumerate().map(move |(k, start)| {
             let last = match self.starts.get(k + 1) {

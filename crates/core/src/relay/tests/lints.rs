@@ -37,7 +37,14 @@ fn broader_than_a_slash_8() {
         ]
     );
     assert_eq!(kinds(&["10.0.0.0/7"]), [(Some(0), WarningKind::Broad)]);
-    assert_eq!(kinds(&["2001::/31"]), [(Some(0), WarningKind::Broad)]);
+    assert_eq!(
+        kinds(&["2001::/31"]),
+        [
+            (Some(0), WarningKind::Broad),
+            (None, WarningKind::OpenRelay)
+        ],
+        "more public IPv6 than a /32 is an open relay"
+    );
     assert_eq!(kinds(&["2001:db8::/32"]), []);
     // Private space is not "broad": all of link-local or unique-local is still local.
     assert_eq!(kinds(&["fe80::/10", "fc00::/7", "172.16.0.0/12"]), []);
@@ -87,11 +94,15 @@ fn entries_that_together_cover_everything_make_an_open_relay() {
         report.warnings().nth(2).unwrap().to_string(),
         "relay list warning: together the entries allow every IPv4 address: this makes an open relay, refused unless --allow-open-relay"
     );
-    // An exception anywhere in the space means not every address may relay.
-    assert!(
-        !compile(&["!8.8.8.8", "0-127.*.*.*", "128-255.*.*.*"])
-            .1
-            .open_relay
+    // One exception leaves nearly every address: still an open relay, said once.
+    let (_, report) = compile(&["!8.8.8.8", "0-127.*.*.*", "128-255.*.*.*"]);
+    assert!(report.open_relay);
+    assert_eq!(
+        report
+            .warnings()
+            .filter(|w| w.warning() == Some(WarningKind::OpenRelay))
+            .count(),
+        1
     );
 }
 
@@ -229,4 +240,65 @@ fn warnings_never_change_the_list() {
     );
     assert_eq!(decides(&warned, "11.0.0.1"), Some((2, true)));
     assert_eq!(decides(&warned, "192.168.1.7"), Some((0, true)));
+}
+
+#[test]
+fn nearly_everyone_is_an_open_relay() {
+    // A few addresses short of "every address" is still an open relay.
+    for entries in [
+        &["1-255.*.*.*"][..],
+        &["0-254.*.*.*"],
+        &["2000::/3"],
+        &["127.0.0.1", "8.0.0.0/7"],
+        &["!8.8.8.8", "*.*.*.*"],
+        &["1-127.*.*.*", "!128-255.*.*.*", "::1"],
+        &["2a00::/32", "2a01::/32"],
+    ] {
+        let (_, report) = compile(entries);
+        assert!(report.open_relay, "{entries:?} is not refused");
+    }
+    let message = messages(&["127.0.0.1", "1-255.*.*.*"]).pop().unwrap();
+    assert_eq!(
+        message,
+        r#"relay list warning: relay.allow admits 3702258688 public IPv4 addresses after its exceptions, more than a /8, through relay.allow[1] "1-255.*.*.*": this makes an open relay, refused unless --allow-open-relay"#
+    );
+    let message = messages(&["2000::/3"]).pop().unwrap();
+    assert!(
+        message.contains(r#"IPv6 addresses (about a /3) after its exceptions, more than a /32, through relay.allow[0] "2000::/3""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn exceptions_and_private_space_count_before_the_open_relay_guard() {
+    for entries in [
+        &["10.*.*.*"][..],
+        &["8.*.*.*"],
+        &["10-11.*.*.*"],
+        &["10.*.*.*", "172.16.0.0/12", "192.168.*.*", "100.64.0.0/10"],
+        &["!11-200.*.*.*", "11-201.*.*.*"],
+        &["2a00::/32"],
+        &["fc00::/7", "fe80::/10", "2001:db8::/32", "2a00::/32"],
+        &["224-255.*.*.*"],
+    ] {
+        let (_, report) = compile(entries);
+        assert!(!report.open_relay, "{entries:?} is refused");
+    }
+    // An exception that leaves more than a /8 still refuses, naming the allow entries.
+    let message = messages(&["!8.0.0.0/6", "0-15.*.*.*"]).pop().unwrap();
+    assert!(
+        message.contains(r#"through relay.allow[1] "0-15.*.*.*""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_open_relay_message_names_the_largest_entries() {
+    let entries: Vec<String> = (1..=9).map(|n| format!("{n}.*.*.*")).collect();
+    let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+    let message = messages(&entries).pop().unwrap();
+    assert!(
+        message.contains(r#"through relay.allow[0] "1.*.*.*", relay.allow[1] "2.*.*.*", relay.allow[2] "3.*.*.*", relay.allow[3] "4.*.*.*", relay.allow[4] "5.*.*.*" and 4 more:"#),
+        "{message}"
+    );
 }

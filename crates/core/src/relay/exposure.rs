@@ -1,0 +1,114 @@
+//! How much of the public Internet a compiled relay list lets relay, after
+//! its exceptions: the guard that treats "nearly everyone" like `*.*.*.*`.
+//!
+//! Why: `1-255.*.*.*`, `0-254.*.*.*` or `2000::/3` miss a few addresses, so
+//! they do not "cover every address", yet they make an open relay all the
+//! same. More than a /8's worth of public IPv4 addresses, or more public IPv6
+//! addresses than a /32 holds (an ISP's whole allocation), is no site's set of
+//! trusted clients.
+
+use std::collections::BTreeMap;
+
+use super::list::RelayList;
+use super::table::{Key, Table, NOBODY};
+
+/// More public IPv4 addresses than a /8 holds.
+const MAX_PUBLIC_V4: u128 = 1 << 24;
+/// More public IPv6 addresses than a /32 holds.
+const MAX_PUBLIC_V6: u128 = 1 << 96;
+/// How many entries the message names before "and N more".
+const NAMED: usize = 5;
+
+/// What one family of the list admits of the public address space.
+pub(crate) struct Exposure {
+    /// Public addresses allowed to relay, after exceptions (saturating).
+    pub(crate) public: u128,
+    /// The allow entries owning them, with their share, by index.
+    pub(crate) owners: BTreeMap<u32, u128>,
+}
+
+impl Exposure {
+    /// Whether this much public space makes an open relay.
+    pub(crate) fn is_open(&self, v6: bool) -> bool {
+        self.public > if v6 { MAX_PUBLIC_V6 } else { MAX_PUBLIC_V4 }
+    }
+
+    /// `relay.allow[0] "1-255.*.*.*", relay.allow[3] "8.0.0.0/7"`, the largest
+    /// shares first (a few, then "and N more").
+    pub(crate) fn name_owners(&self, list: &RelayList) -> String {
+        let mut owners: Vec<(u32, u128)> = self.owners.iter().map(|(&k, &n)| (k, n)).collect();
+        owners.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut named: Vec<u32> = owners.iter().take(NAMED).map(|&(k, _)| k).collect();
+        named.sort_unstable();
+        let mut text = named
+            .iter()
+            .map(|&k| format!("relay.allow[{k}] {:?}", list.raw(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if owners.len() > NAMED {
+            text.push_str(&format!(" and {} more", owners.len() - NAMED));
+        }
+        text
+    }
+}
+
+/// The public IPv4 addresses `list` admits.
+pub(crate) fn v4(list: &RelayList) -> Exposure {
+    exposure(&list.v4, list, super::lint::NON_PUBLIC_V4, 32)
+}
+
+/// The public IPv6 addresses `list` admits.
+pub(crate) fn v6(list: &RelayList) -> Exposure {
+    exposure(&list.v6, list, super::lint::NON_PUBLIC_V6, 128)
+}
+
+/// Walks the table's intervals (each owned by the first matching entry, so
+/// exceptions are already applied) and sums the public part of those owned
+/// by an allow entry. Linear in the table; the block lists are a dozen long.
+fn exposure<K: Key + Into<u128>>(
+    table: &Table<K>,
+    list: &RelayList,
+    non_public: &[(u128, u32)],
+    bits: u32,
+) -> Exposure {
+    let mut out = Exposure {
+        public: 0,
+        owners: BTreeMap::new(),
+    };
+    for (first, last, owner) in table.intervals() {
+        if owner == NOBODY || list.is_negated(owner) {
+            continue;
+        }
+        let public = public_count(first.into(), last.into(), non_public, bits);
+        if public == 0 {
+            continue;
+        }
+        out.public = out.public.saturating_add(public);
+        let share = out.owners.entry(owner).or_default();
+        *share = share.saturating_add(public);
+    }
+    out
+}
+
+/// Addresses of `first..=last` outside every (disjoint) non-public block
+/// (saturating: `::/0` has 2^128 addresses).
+fn public_count(first: u128, last: u128, non_public: &[(u128, u32)], bits: u32) -> u128 {
+    let hidden: u128 = non_public
+        .iter()
+        .map(|&(base, prefix)| {
+            let block_last = base | super::lint::host_mask(prefix, bits);
+            let (lo, hi) = (first.max(base), last.min(block_last));
+            if lo > hi {
+                0
+            } else {
+                hi - lo + 1
+            }
+        })
+        .sum();
+    // (last - first + 1) - hidden, without overflowing on the whole space;
+    // the blocks are disjoint and clipped to the range, so hidden <= its size.
+    match hidden.checked_sub(1) {
+        None => (last - first).saturating_add(1),
+        Some(h) => last - first - h,
+    }
+}
