@@ -118,3 +118,40 @@ fn connecting_too_fast_gets_421_while_others_are_served() {
         served(&server, TRUSTED);
     }
 }
+
+#[test]
+fn a_slow_flood_cannot_take_the_slots_reserved_for_the_operator() {
+    // 20 slots, 2 of them (the default 10 %) kept for relay.allow
+    // (127.0.0.1) and auth.never_ban clients.
+    let server = Server::start(
+        "[limits]\nconnections = 20\n\n[auth]\nnever_ban = [\"127.0.81.1\"]\n\n\
+         [relay]\nallow = [\"127.0.0.1\"]\n",
+    );
+    // Slow clients from 18 addresses take every other slot and sit there.
+    let flood: Vec<Client> = (1..=18)
+        .map(|i| {
+            let (c, code, text) = connect(&server, Ipv4Addr::new(127, 0, 80, i));
+            assert_eq!(code, 220, "flood connection {i}: {text}");
+            c
+        })
+        .collect();
+    assert_refused(
+        &server,
+        Ipv4Addr::new(127, 0, 80, 19),
+        "past the unreserved slots",
+    );
+    assert_refused(
+        &server,
+        Ipv4Addr::new(127, 0, 80, 20),
+        "past the unreserved slots",
+    );
+    // The operator still gets in, and so does a never_ban address.
+    let (mut operator, code, text) = connect(&server, TRUSTED);
+    assert_eq!(code, 220, "operator: {text}\n{}", server.log());
+    operator.ehlo("admin.test");
+    let (_never_ban, code, text) = connect(&server, Ipv4Addr::new(127, 0, 81, 1));
+    assert_eq!(code, 220, "never_ban client: {text}");
+    // The reserve is part of the total, not on top of it.
+    assert_refused(&server, TRUSTED, "every slot taken");
+    drop(flood);
+}

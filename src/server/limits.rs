@@ -18,8 +18,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use portcullis_core::config::Config;
-use portcullis_core::limiter::{self, Admission, ConnectionLimits};
-use portcullis_core::relay::{ListMatch, ReverseDns};
+use portcullis_core::limiter::{self, Admission, ConnectionLimits, Trust};
+use portcullis_core::relay::{ListMatch, RelayList, ReverseDns};
 use portcullis_proto::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -54,19 +54,31 @@ impl Drop for Permit {
 
 /// Admits a connection from `ip` under the runtime's limits, or returns the
 /// `421 4.7.0` to send before closing. Clients that `relay.allow` lets relay
-/// by address are trusted: they skip the per-client limits (not the total).
+/// by address skip the per-client limits (not the total); they and the
+/// `auth.never_ban` addresses may take the `limits.connections_reserved`
+/// slots. By address only: reverse DNS is not looked up before admission.
 pub fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, Reply> {
     let l = &rt.config.limits;
     let limits = ConnectionLimits {
         total: l.connections,
+        reserved: l.connections_reserved,
         per_client: l.connections_per_client,
         rate_per_minute: l.connection_rate,
     };
-    let exempt = matches!(
-        rt.policy.list.lookup(ip, &ReverseDns::NotChecked),
-        ListMatch::Allow { .. }
-    );
-    match table().admit(ip, Instant::now(), &limits, exempt) {
+    let allows = |list: &RelayList| {
+        matches!(
+            list.lookup(ip, &ReverseDns::NotChecked),
+            ListMatch::Allow { .. }
+        )
+    };
+    let trust = if allows(&rt.policy.list) {
+        Trust::RelayAllow
+    } else if allows(&rt.never_ban) {
+        Trust::NeverBan
+    } else {
+        Trust::Untrusted
+    };
+    match table().admit(ip, Instant::now(), &limits, trust) {
         Ok(()) => Ok(Permit { ip }),
         Err(refusal) => {
             info!(limit = refusal.name(), "connection refused: over a limit");

@@ -26,10 +26,26 @@ const MAX_TRACKED: usize = 65_536;
 pub struct ConnectionLimits {
     /// `limits.connections`: open connections in total.
     pub total: usize,
+    /// `limits.connections_reserved`: of `total`, the slots only trusted
+    /// clients ([`Trust::RelayAllow`], [`Trust::NeverBan`]) may take.
+    pub reserved: usize,
     /// `limits.connections_per_client`: open connections from one client.
     pub per_client: usize,
     /// `limits.connection_rate`: new connections per client per minute.
     pub rate_per_minute: u32,
+}
+
+/// How far a connecting client is trusted, from its address alone (no DNS
+/// at connect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Anyone else: every limit applies, and the reserved slots are not theirs.
+    Untrusted,
+    /// Matches `auth.never_ban`: may take the reserved slots.
+    NeverBan,
+    /// Matches `relay.allow`: may take the reserved slots and skips the
+    /// per-client limits.
+    RelayAllow,
 }
 
 /// Why a connection was turned away.
@@ -112,23 +128,29 @@ impl Admission {
 
     /// Counts a new connection from `ip` if the limits allow it; the caller
     /// must call [`Admission::release`] with the same `ip` when it ends.
-    /// `exempt` clients (trusted: `relay.allow`) skip the per-client limits
-    /// but count toward the total. A refused connection is not counted and
-    /// uses up no rate.
+    /// Trusted clients may take the reserved slots; `relay.allow` ones also
+    /// skip the per-client limits. Everyone counts toward the total. A
+    /// refused connection is not counted and uses up no rate.
     pub fn admit(
         &mut self,
         ip: IpAddr,
         now: Instant,
         limits: &ConnectionLimits,
-        exempt: bool,
+        trust: Trust,
     ) -> Result<(), Refusal> {
         // Why: every open connection costs a task, buffers and a file
         // descriptor; a ceiling keeps a flood from starving the machine.
-        if self.total >= limits.total {
+        // Why the reserve: a flood of slow clients from many addresses
+        // would otherwise fill every slot and lock the operator out.
+        let ceiling = match trust {
+            Trust::Untrusted => limits.total.saturating_sub(limits.reserved),
+            Trust::NeverBan | Trust::RelayAllow => limits.total,
+        };
+        if self.total >= ceiling {
             return Err(Refusal::TooManyConnections);
         }
         let key = ClientKey::of(ip);
-        if !exempt {
+        if trust != Trust::RelayAllow {
             // Why: one client must not be able to take every slot.
             if self.open.get(&key).copied().unwrap_or(0) >= limits.per_client {
                 return Err(Refusal::TooManyFromClient);
@@ -212,6 +234,7 @@ mod tests {
     fn limits(total: usize, per_client: usize, rate: u32) -> ConnectionLimits {
         ConnectionLimits {
             total,
+            reserved: 0,
             per_client,
             rate_per_minute: rate,
         }
@@ -226,15 +249,53 @@ mod tests {
         let mut a = Admission::new();
         let now = Instant::now();
         let l = limits(2, 10, 100);
-        assert_eq!(a.admit(ip("192.0.2.1"), now, &l, false), Ok(()));
-        assert_eq!(a.admit(ip("192.0.2.2"), now, &l, true), Ok(()));
+        assert_eq!(a.admit(ip("192.0.2.1"), now, &l, Trust::Untrusted), Ok(()));
+        assert_eq!(a.admit(ip("192.0.2.2"), now, &l, Trust::RelayAllow), Ok(()));
         assert_eq!(
-            a.admit(ip("192.0.2.3"), now, &l, true),
+            a.admit(ip("192.0.2.3"), now, &l, Trust::RelayAllow),
             Err(Refusal::TooManyConnections)
         );
         a.release(ip("192.0.2.1"));
-        assert_eq!(a.admit(ip("192.0.2.3"), now, &l, false), Ok(()));
+        assert_eq!(a.admit(ip("192.0.2.3"), now, &l, Trust::Untrusted), Ok(()));
         assert_eq!(a.open_total(), 2);
+    }
+
+    #[test]
+    fn the_reserved_slots_are_kept_for_trusted_clients() {
+        let mut a = Admission::new();
+        let now = Instant::now();
+        let l = ConnectionLimits {
+            reserved: 2,
+            ..limits(5, 10, 100)
+        };
+        // A flood from many addresses fills the unreserved three…
+        for i in 1..=3 {
+            let flood = ip(&format!("198.51.100.{i}"));
+            assert_eq!(a.admit(flood, now, &l, Trust::Untrusted), Ok(()));
+        }
+        assert_eq!(
+            a.admit(ip("198.51.100.9"), now, &l, Trust::Untrusted),
+            Err(Refusal::TooManyConnections)
+        );
+        // …and the operator still gets in, by relay.allow or auth.never_ban.
+        assert_eq!(a.admit(ip("127.0.0.1"), now, &l, Trust::RelayAllow), Ok(()));
+        assert_eq!(a.admit(ip("203.0.113.5"), now, &l, Trust::NeverBan), Ok(()));
+        // The total still holds for them too.
+        assert_eq!(
+            a.admit(ip("127.0.0.1"), now, &l, Trust::RelayAllow),
+            Err(Refusal::TooManyConnections)
+        );
+        // A never_ban client is held to the per-client limits.
+        let l = ConnectionLimits {
+            reserved: 2,
+            ..limits(100, 1, 100)
+        };
+        let mut a = Admission::new();
+        assert_eq!(a.admit(ip("203.0.113.5"), now, &l, Trust::NeverBan), Ok(()));
+        assert_eq!(
+            a.admit(ip("203.0.113.5"), now, &l, Trust::NeverBan),
+            Err(Refusal::TooManyFromClient)
+        );
     }
 
     #[test]
@@ -243,16 +304,21 @@ mod tests {
         let now = Instant::now();
         let l = limits(100, 2, 100);
         let c = ip("198.51.100.7");
-        assert!(a.admit(c, now, &l, false).is_ok());
-        assert!(a.admit(c, now, &l, false).is_ok());
-        assert_eq!(a.admit(c, now, &l, false), Err(Refusal::TooManyFromClient));
-        assert!(a.admit(ip("198.51.100.8"), now, &l, false).is_ok());
-        assert!(a.admit(c, now, &l, true).is_ok(), "exempt");
+        assert!(a.admit(c, now, &l, Trust::Untrusted).is_ok());
+        assert!(a.admit(c, now, &l, Trust::Untrusted).is_ok());
+        assert_eq!(
+            a.admit(c, now, &l, Trust::Untrusted),
+            Err(Refusal::TooManyFromClient)
+        );
+        assert!(a
+            .admit(ip("198.51.100.8"), now, &l, Trust::Untrusted)
+            .is_ok());
+        assert!(a.admit(c, now, &l, Trust::RelayAllow).is_ok(), "exempt");
         a.release(c);
         a.release(c);
         a.release(c);
         assert_eq!(a.open_from(c), 0);
-        assert!(a.admit(c, now, &l, false).is_ok());
+        assert!(a.admit(c, now, &l, Trust::Untrusted).is_ok());
     }
 
     #[test]
@@ -260,15 +326,19 @@ mod tests {
         let mut a = Admission::new();
         let now = Instant::now();
         let l = limits(100, 1, 100);
-        assert!(a.admit(ip("2001:db8:1:2::1"), now, &l, false).is_ok());
+        assert!(a
+            .admit(ip("2001:db8:1:2::1"), now, &l, Trust::Untrusted)
+            .is_ok());
         assert_eq!(
-            a.admit(ip("2001:db8:1:2:ffff::9"), now, &l, false),
+            a.admit(ip("2001:db8:1:2:ffff::9"), now, &l, Trust::Untrusted),
             Err(Refusal::TooManyFromClient)
         );
-        assert!(a.admit(ip("2001:db8:1:3::1"), now, &l, false).is_ok());
-        assert!(a.admit(ip("192.0.2.9"), now, &l, false).is_ok());
+        assert!(a
+            .admit(ip("2001:db8:1:3::1"), now, &l, Trust::Untrusted)
+            .is_ok());
+        assert!(a.admit(ip("192.0.2.9"), now, &l, Trust::Untrusted).is_ok());
         assert_eq!(
-            a.admit(ip("::ffff:192.0.2.9"), now, &l, false),
+            a.admit(ip("::ffff:192.0.2.9"), now, &l, Trust::Untrusted),
             Err(Refusal::TooManyFromClient)
         );
         // An IPv4 key never collides with an IPv6 /64.
@@ -282,26 +352,28 @@ mod tests {
         let l = limits(100, 100, 3);
         let c = ip("203.0.113.5");
         for _ in 0..3 {
-            assert!(a.admit(c, t0, &l, false).is_ok());
+            assert!(a.admit(c, t0, &l, Trust::Untrusted).is_ok());
             a.release(c);
         }
-        assert_eq!(a.admit(c, t0, &l, false), Err(Refusal::TooFast));
+        assert_eq!(a.admit(c, t0, &l, Trust::Untrusted), Err(Refusal::TooFast));
         assert_eq!(
-            a.admit(c, t0 + Duration::from_secs(5), &l, false),
+            a.admit(c, t0 + Duration::from_secs(5), &l, Trust::Untrusted),
             Err(Refusal::TooFast)
         );
         // 3 per minute: one token every 20 s.
-        assert!(a.admit(c, t0 + Duration::from_secs(20), &l, false).is_ok());
+        assert!(a
+            .admit(c, t0 + Duration::from_secs(20), &l, Trust::Untrusted)
+            .is_ok());
         assert_eq!(
-            a.admit(c, t0 + Duration::from_secs(21), &l, false),
+            a.admit(c, t0 + Duration::from_secs(21), &l, Trust::Untrusted),
             Err(Refusal::TooFast)
         );
         assert!(
-            a.admit(ip("203.0.113.6"), t0, &l, false).is_ok(),
+            a.admit(ip("203.0.113.6"), t0, &l, Trust::Untrusted).is_ok(),
             "others unaffected"
         );
         assert!(
-            a.admit(c, t0, &l, true).is_ok(),
+            a.admit(c, t0, &l, Trust::RelayAllow).is_ok(),
             "exempt clients have no rate"
         );
     }
@@ -313,13 +385,13 @@ mod tests {
         let l = limits(usize::MAX, 100, 10);
         for n in 0..(MAX_TRACKED as u32 + 10) {
             let c = IpAddr::from(n.to_be_bytes());
-            assert!(a.admit(c, t0, &l, false).is_ok());
+            assert!(a.admit(c, t0, &l, Trust::Untrusted).is_ok());
             a.release(c);
         }
         assert!(a.buckets.len() <= MAX_TRACKED);
         // A minute later every bucket has refilled and is swept for a new one.
         let later = t0 + Duration::from_secs(61);
-        assert!(a.admit(ip("10.9.9.9"), later, &l, false).is_ok());
+        assert!(a.admit(ip("10.9.9.9"), later, &l, Trust::Untrusted).is_ok());
         assert!(a.buckets.len() <= 2);
     }
 

@@ -30,6 +30,11 @@ pub const COMMAND_TIMEOUT: u64 = 300;
 pub const DATA_TIMEOUT: u64 = 180;
 /// `limits.connections` when absent.
 pub const CONNECTIONS: u64 = 500;
+/// The share of `limits.connections` kept for trusted clients when
+/// `limits.connections_reserved` is absent (1 in 10).
+pub const CONNECTIONS_RESERVED_DIVISOR: u64 = 10;
+/// `limits.password_checks_waiting` when absent.
+pub const PASSWORD_CHECKS_WAITING: u64 = 64;
 /// `limits.connections_per_client` when absent.
 pub const CONNECTIONS_PER_CLIENT: u64 = 20;
 /// `limits.connection_rate` when absent (per minute).
@@ -128,11 +133,14 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # outbound_per_destination = 4  # outbound SMTP connections at once to one destination
 # Abuse limits: past them a client gets 421 and is disconnected.
 # connections = 500            # inbound connections open at once, in total (421 4.7.0)
+# connections_reserved = 50   # of those, kept for relay.allow and auth.never_ban clients (default: 10 %)
 # connections_per_client = 20  # open at once from one address, IPv6 by /64 (421 4.7.0); relay.allow exempt
 # connection_rate = 60         # new connections per minute from one address (421 4.7.0); relay.allow exempt
 # commands_before_mail = 50    # commands outside a mail transaction (421 4.7.0)
 # session_time = 1800          # seconds a whole session may last (421 4.4.2)
 # greeting_delay_ms = 0        # wait before the greeting; talking before it gets 554 5.5.1
+# password_checks = 0          # Argon2 password checks at once (19 MiB each); 0: one per CPU core
+# password_checks_waiting = 64  # checks waiting for a turn; past that, or after 10 s, 454 4.7.0
 
 [smtp]
 # bare_lf = "normalize"  # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)

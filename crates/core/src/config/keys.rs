@@ -291,6 +291,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "inbound connections open at once, in total; past it new ones get 421 4.7.0",
     },
     KeyInfo {
+        key: "limits.connections_reserved",
+        kind: KeyKind::Integer,
+        default: "10 % of limits.connections",
+        doc: "of limits.connections, the slots only relay.allow and auth.never_ban clients may take (by address), so a flood cannot lock the operator out; less than limits.connections",
+    },
+    KeyInfo {
         key: "limits.connections_per_client",
         kind: KeyKind::Integer,
         default: "20",
@@ -301,6 +307,18 @@ pub const KEYS: &[KeyInfo] = &[
         kind: KeyKind::Integer,
         default: "60",
         doc: "new connections per minute from one client address (IPv6 by /64); relay.allow clients are exempt",
+    },
+    KeyInfo {
+        key: "limits.password_checks",
+        kind: KeyKind::Integer,
+        default: "0",
+        doc: "Argon2 password checks (PLAIN, LOGIN; 19 MiB each) running at once; 0: one per CPU core",
+    },
+    KeyInfo {
+        key: "limits.password_checks_waiting",
+        kind: KeyKind::Integer,
+        default: "64",
+        doc: "password checks waiting for a turn; past that, or after 10 s of waiting, AUTH gets 454 4.7.0",
     },
     KeyInfo {
         key: "limits.commands_before_mail",

@@ -214,6 +214,9 @@ pub struct Limits {
     pub data_timeout: u64,
     /// Inbound connections open at once, in total.
     pub connections: usize,
+    /// Of `connections`, the slots kept for `relay.allow` and
+    /// `auth.never_ban` clients (less than `connections`).
+    pub connections_reserved: usize,
     /// Inbound connections open at once from one client (IPv6 by /64).
     pub connections_per_client: usize,
     /// New connections per minute from one client.
@@ -224,6 +227,10 @@ pub struct Limits {
     pub session_time: u64,
     /// Milliseconds to wait before the greeting (0: none; early talkers are checked either way).
     pub greeting_delay_ms: u64,
+    /// Argon2 password checks running at once; 0: one per CPU core.
+    pub password_checks: usize,
+    /// Password checks waiting for a turn before `454 4.7.0`.
+    pub password_checks_waiting: usize,
     /// Outbound SMTP connections open at once, in total.
     pub outbound_connections: usize,
     /// Outbound SMTP connections open at once to one destination.

@@ -27,6 +27,8 @@ const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Most inbound connections `limits.connections` and
 /// `limits.connections_per_client` accept (far beyond any file descriptor limit).
 const MAX_INBOUND_CONNECTIONS: u64 = 1_000_000;
+/// Most `limits.password_checks` accepts (each may hold 19 MiB).
+const MAX_PASSWORD_CHECKS: u64 = 1_024;
 /// Most `limits.connection_rate` accepts (per minute).
 const MAX_CONNECTION_RATE: u64 = 1_000_000;
 /// Longest `limits.greeting_delay_ms` (a minute: RFC 5321 §4.5.3.2 gives
@@ -446,7 +448,33 @@ fn proxy_settings(
 
 fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
     let usize_max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
+    let connections = usize::try_from(ctx.positive(
+        "limits.connections",
+        raw.connections,
+        defaults::CONNECTIONS,
+        MAX_INBOUND_CONNECTIONS,
+    )?)
+    .unwrap_or(usize::MAX);
+    let connections_reserved = reserved_connections(ctx, raw.connections_reserved, connections)?;
+    let password_checks = whole(
+        ctx,
+        "limits.password_checks",
+        raw.password_checks,
+        0,
+        MAX_PASSWORD_CHECKS,
+    )?;
+    let password_checks_waiting = whole(
+        ctx,
+        "limits.password_checks_waiting",
+        raw.password_checks_waiting,
+        defaults::PASSWORD_CHECKS_WAITING,
+        MAX_INBOUND_CONNECTIONS,
+    )?;
     Ok(Limits {
+        connections,
+        connections_reserved,
+        password_checks,
+        password_checks_waiting,
         message_size: ctx.positive(
             "limits.message_size",
             raw.message_size,
@@ -493,13 +521,6 @@ fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
             MAX_OUTBOUND_CONNECTIONS,
         )?)
         .unwrap_or(usize::MAX),
-        connections: usize::try_from(ctx.positive(
-            "limits.connections",
-            raw.connections,
-            defaults::CONNECTIONS,
-            MAX_INBOUND_CONNECTIONS,
-        )?)
-        .unwrap_or(usize::MAX),
         connections_per_client: usize::try_from(ctx.positive(
             "limits.connections_per_client",
             raw.connections_per_client,
@@ -539,6 +560,56 @@ fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
             }
         },
     })
+}
+
+/// `limits.connections_reserved`: 10 % of `connections` when absent; it
+/// must leave at least one slot for everyone else.
+fn reserved_connections(
+    ctx: &Ctx<'_>,
+    value: Option<i64>,
+    connections: usize,
+) -> Result<usize, ConfigError> {
+    let key = "limits.connections_reserved";
+    let Some(v) = value else {
+        let share =
+            u64::try_from(connections).unwrap_or(u64::MAX) / defaults::CONNECTIONS_RESERVED_DIVISOR;
+        return Ok(usize::try_from(share).unwrap_or(usize::MAX));
+    };
+    match usize::try_from(v) {
+        Ok(n) if n < connections => Ok(n),
+        _ => Err(ctx.invalid(
+            key,
+            v.to_string(),
+            format!(
+                "must be a whole number from 0 to {} (less than limits.connections)",
+                connections - 1
+            ),
+        )),
+    }
+}
+
+/// A whole number from 0 to `max` (`default` when absent).
+fn whole(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<i64>,
+    default: u64,
+    max: u64,
+) -> Result<usize, ConfigError> {
+    let v = match value {
+        None => default,
+        Some(v) => match u64::try_from(v) {
+            Ok(n) if n <= max => n,
+            _ => {
+                return Err(ctx.invalid(
+                    key,
+                    v.to_string(),
+                    format!("must be a whole number from 0 to {max}"),
+                ))
+            }
+        },
+    };
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
 }
 
 /// A system account name for `user` (the portable POSIX set, as useradd

@@ -93,3 +93,52 @@ fn user_must_be_an_account_name() {
         );
     }
 }
+
+#[test]
+fn a_tenth_of_the_connections_is_reserved_for_trusted_clients_unless_set() {
+    let l = load("").unwrap().limits;
+    assert_eq!((l.connections, l.connections_reserved), (500, 50));
+    let l = load("[limits]\nconnections = 40").unwrap().limits;
+    assert_eq!(l.connections_reserved, 4);
+    let l = load("[limits]\nconnections = 40\nconnections_reserved = 0")
+        .unwrap()
+        .limits;
+    assert_eq!(l.connections_reserved, 0);
+    let l = load("[limits]\nconnections = 40\nconnections_reserved = 39")
+        .unwrap()
+        .limits;
+    assert_eq!(l.connections_reserved, 39);
+    // Nothing left for everyone else, or a negative share: refused.
+    for value in ["40", "41", "-1"] {
+        let e = error(&format!(
+            "[limits]\nconnections = 40\nconnections_reserved = {value}"
+        ));
+        assert!(
+            e.contains("limits.connections_reserved")
+                && e.contains(value)
+                && e.contains("less than limits.connections"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn password_checks_default_to_one_per_core_with_64_waiting() {
+    let l = load("").unwrap().limits;
+    assert_eq!((l.password_checks, l.password_checks_waiting), (0, 64));
+    let l = load("[limits]\npassword_checks = 2\npassword_checks_waiting = 0")
+        .unwrap()
+        .limits;
+    assert_eq!((l.password_checks, l.password_checks_waiting), (2, 0));
+    for (text, key) in [
+        ("[limits]\npassword_checks = -1", "limits.password_checks"),
+        ("[limits]\npassword_checks = 5000", "limits.password_checks"),
+        (
+            "[limits]\npassword_checks_waiting = -3",
+            "limits.password_checks_waiting",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.contains(key), "{text:?}: {e}");
+    }
+}
