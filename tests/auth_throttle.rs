@@ -6,7 +6,9 @@
 //! without banning them; successes are never slowed; addresses in
 //! `relay.allow` or `auth.never_ban` are delayed like anyone (at most 5 s
 //! a reply) but never banned or cut off, with the embedded defaults too;
-//! everyone else goes on being served.
+//! everyone else goes on being served. Password checks (Argon2) run a
+//! bounded number at a time: past `limits.password_checks` running and
+//! `limits.password_checks_waiting` waiting, AUTH gets `454 4.7.0`.
 
 mod auth_support;
 mod common;
@@ -387,4 +389,46 @@ fn pipelined_guesses_stop_at_the_ban_unverified() {
     // The fourth failure bans: nothing behind it is verified, not even the
     // right password.
     assert_eq!(codes, [535, 535, 535, 535, 421], "{}", c.transcript());
+}
+
+#[test]
+fn password_checks_past_the_running_and_waiting_bounds_get_454() {
+    // One check at a time, two waiting: of 16 wrong passwords sent at once
+    // (from 16 addresses, each a different name, so no throttle delay),
+    // those that find no room get 454 4.7.0 at once instead of a hash.
+    let server = server_with(
+        "[auth]\nplaintext_requires_tls = false\n\n\
+         [limits]\npassword_checks = 1\npassword_checks_waiting = 2\n",
+        &[],
+    );
+    let port = server.submission_port;
+    let go = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let clients: Vec<_> = (1..=16u8)
+        .map(|i| {
+            let go = go.clone();
+            std::thread::spawn(move || {
+                let mut c = Smtp::plain(Ipv4Addr::new(127, 0, 90, i), port).greeted();
+                c.ehlo("client.test");
+                go.wait();
+                c.auth_plain(&format!("nobody{i}"), "wrong")
+            })
+        })
+        .collect();
+    let replies: Vec<(u16, String)> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy: Vec<&(u16, String)> = replies.iter().filter(|(code, _)| *code == 454).collect();
+    let wrong = replies.iter().filter(|(code, _)| *code == 535).count();
+    assert_eq!(busy.len() + wrong, 16, "{replies:?}");
+    assert!(
+        wrong >= 3,
+        "one running and two waiting are checked: {replies:?}"
+    );
+    assert!(!busy.is_empty(), "no check was refused: {replies:?}");
+    assert!(
+        busy.iter().all(|(_, text)| text.starts_with("454 4.7.0 ")),
+        "{replies:?}"
+    );
+    // Afterwards the gate is free: a right password logs in.
+    let mut c = Smtp::plain(Ipv4Addr::new(127, 0, 90, 100), port).greeted();
+    c.ehlo("client.test");
+    assert_eq!(c.auth_plain("alice", ALICE_PW).0, 235);
 }

@@ -95,7 +95,15 @@ pub fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Reject
 }
 
 /// Keys whose new value a running server takes only at its next start.
-pub const RESTART_KEYS: &[&str] = &["data_dir", "user", "log.file", "log.format", "log.level"];
+pub const RESTART_KEYS: &[&str] = &[
+    "data_dir",
+    "user",
+    "log.file",
+    "log.format",
+    "log.level",
+    "limits.password_checks",
+    "limits.password_checks_waiting",
+];
 
 /// What a reload from `old` to `new` changes.
 #[derive(Debug, Default, PartialEq, Eq)]

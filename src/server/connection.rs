@@ -474,24 +474,31 @@ fn rule_on(
     }
 }
 
-/// Looks up what the session needs to check a login. Argon2 runs on a
-/// blocking thread; an unknown user costs the same hash as a wrong password,
-/// so timing does not reveal which names exist.
+/// Looks up what the session needs to check a login. Argon2 runs through
+/// the password gate (a bounded number at a time; `454 4.7.0` when it is
+/// full); an unknown user costs the same hash as a wrong password, so
+/// timing does not reveal which names exist.
 async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthAnswer {
     let users = shared.users.get();
     match request {
         AuthRequest::Password { user, password, .. } => {
-            let verified = tokio::task::spawn_blocking(move || match users.get(&user) {
-                Some(creds) => creds.verify_password(password.as_bytes()),
-                None => {
-                    portcullis_core::users::burn_password_check(password.as_bytes());
-                    false
-                }
-            })
-            .await;
+            let verified = shared
+                .password_gate
+                .run(move || match users.get(&user) {
+                    Some(creds) => creds.verify_password(password.as_bytes()),
+                    None => {
+                        portcullis_core::users::burn_password_check(password.as_bytes());
+                        false
+                    }
+                })
+                .await;
             match verified {
                 Ok(v) => AuthAnswer::Verified(v),
-                Err(_) => AuthAnswer::Unavailable,
+                Err(busy) => {
+                    info!(reason = ?busy, "password check not run: too many at once; 454");
+                    limits::count(&shared.stats, "password_checks_waiting");
+                    AuthAnswer::Unavailable
+                }
             }
         }
         AuthRequest::CramMd5 { user, challenge } => {

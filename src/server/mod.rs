@@ -14,6 +14,7 @@ mod maildrop;
 pub mod metrics;
 mod notify;
 pub mod outbound;
+pub mod password_gate;
 mod privileges;
 mod proxy;
 pub mod runtime;
@@ -79,6 +80,8 @@ pub struct Shared {
     pub auth_secret: portcullis_proto::session::Secret,
     /// AUTH failure counts and bans (brute-force defence), kept across reloads.
     pub auth_throttle: auth_guard::SharedThrottle,
+    /// Argon2 checks, a bounded number at a time (sized at start).
+    pub password_gate: password_gate::PasswordGate,
     /// The outbound queue runner (issue 5).
     pub outbound: outbound::Outbound,
 }
@@ -210,6 +213,12 @@ async fn run(
     let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
     let listen = runtime.config.listen.clone();
     let (outbound_handle, outbound_runner) = outbound::channel();
+    let limits = &runtime.config.limits;
+    let password_gate =
+        password_gate::PasswordGate::start(limits.password_checks, limits.password_checks_waiting)
+            .map_err(|e| {
+                Failure::runtime(format!("cannot start the password-check threads: {e}"))
+            })?;
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
         users,
@@ -219,6 +228,7 @@ async fn run(
         allow_open_relay,
         auth_secret: portcullis_proto::session::Secret::per_process(),
         auth_throttle: auth_guard::new_throttle(),
+        password_gate,
         outbound: outbound_handle,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
