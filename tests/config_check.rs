@@ -66,6 +66,21 @@ fn sentence(out: &Output) -> String {
         .to_string()
 }
 
+/// `text` with its `data_dir` line pointing at a fresh directory beside the server's.
+fn on_other_data_dir(text: &str, server: &Server) -> String {
+    let other = server.dir().join("other-data");
+    text.lines()
+        .map(|line| {
+            if line.starts_with("data_dir") {
+                format!("data_dir = {:?}", other.display().to_string())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn check_serve_and_reload_refuse_the_same_files_with_the_same_sentence() {
     let server = Server::start("");
@@ -86,11 +101,20 @@ fn check_serve_and_reload_refuse_the_same_files_with_the_same_sentence() {
         );
         assert_eq!(sentence(&serve_check), said, "{what}");
 
-        // A second `serve` on the same file refuses it before binding anything.
-        let (status, log) = server.serve_expecting_exit(&[], Duration::from_secs(10));
+        // `serve` of the same file refuses it before binding anything. It
+        // gets a data directory of its own: the running server holds this
+        // one's lock, which a second serve would meet first.
+        let other = server.dir().join("other.toml");
+        fs::write(&other, on_other_data_dir(&text, &server)).unwrap();
+        let (status, log) = server.serve_file_expecting_exit(&other, &[], Duration::from_secs(10));
         assert_eq!(status.and_then(|s| s.code()), Some(2), "{what}: {log}");
+        // The same sentence, naming the file it read.
+        let said_there = said.replace(
+            &server.config_path.display().to_string(),
+            &other.display().to_string(),
+        );
         assert!(
-            log.contains(&format!("portcullis: {said}")),
+            log.contains(&format!("portcullis: {said_there}")),
             "{what}: {log}"
         );
 

@@ -415,10 +415,20 @@ impl Setup {
         serve_args: &[&str],
         within: Duration,
     ) -> (Option<ExitStatus>, String) {
+        self.serve_file_expecting_exit(&self.config_path, serve_args, within)
+    }
+
+    /// [`Server::serve_expecting_exit`] with another configuration file.
+    pub fn serve_file_expecting_exit(
+        &self,
+        config: &Path,
+        serve_args: &[&str],
+        within: Duration,
+    ) -> (Option<ExitStatus>, String) {
         let mut args = vec!["serve"];
         args.extend_from_slice(serve_args);
         let child = Command::new(BIN)
-            .args(with_config(&self.config_path, &args))
+            .args(with_config(config, &args))
             .current_dir(self.dir())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
