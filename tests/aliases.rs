@@ -60,6 +60,22 @@ fn a_dangling_target_is_warned_about_at_edit_check_and_reload() {
     let out = setup.cli(&["config", "check", "--strict"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 
+    // Removing a user an alias names says so.
+    setup.add_user("carol", "pw-carol-aliases");
+    let out = setup.cli(&["config", "set", "aliases.helpdesk", "carol"]);
+    assert!(
+        out.status.success() && !text(&out.stderr).contains("helpdesk"),
+        "{}",
+        describe(&out)
+    );
+    let out = setup.cli(&["user", "remove", "carol"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("warning: aliases.helpdesk: target \"carol\" is no local user"),
+        "{}",
+        describe(&out)
+    );
+
     let server = setup.start();
     assert!(
         server.log().contains("aliases.sales: target \"ghost\""),

@@ -117,7 +117,13 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             say!(
                 "removed user {} (the Maildir is kept); {NO_RELOAD}",
                 name.to_ascii_lowercase()
-            )
+            )?;
+            // An alias still naming the user would now bounce its mail.
+            let users = load(&path)?;
+            for w in portcullis_core::recipient::alias_warnings(&cfg, &users) {
+                eprintln!("portcullis: warning: {w}");
+            }
+            Ok(())
         }
     }
 }
