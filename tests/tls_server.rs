@@ -398,14 +398,9 @@ fn scrape(addr: SocketAddr) -> String {
     body
 }
 
-#[test]
-fn ip_addresses_as_sni_are_counted_not_logged_at_warn() {
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let metrics = SocketAddr::new(lo, free_port(lo));
-    let server = Server::start(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
-    let before = server.log().len();
-    const HELLOS: usize = 5;
-    for _ in 0..HELLOS {
+/// Sends `n` ClientHellos with `127.0.0.1` as SNI to the submissions port.
+fn send_ip_sni_hellos(server: &Server, n: usize) {
+    for _ in 0..n {
         let mut tcp = TcpStream::connect(("127.0.0.1", server.submissions_port)).unwrap();
         tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         tcp.write_all(&client_hello_with_sni("127.0.0.1")).unwrap();
@@ -418,6 +413,16 @@ fn ip_addresses_as_sni_are_counted_not_logged_at_warn() {
             Err(e) => panic!("no answer to the ClientHello: {e}\n{}", server.log()),
         }
     }
+}
+
+#[test]
+fn ip_addresses_as_sni_are_counted_not_logged_at_warn() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let metrics = SocketAddr::new(lo, free_port(lo));
+    let server = Server::start(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    let before = server.log().len();
+    const HELLOS: usize = 5;
+    send_ip_sni_hellos(&server, HELLOS);
     let series = "portcullis_tls_illegal_sni_total ";
     let deadline = Instant::now() + IO_TIMEOUT;
     let count = loop {
@@ -441,4 +446,24 @@ fn ip_addresses_as_sni_are_counted_not_logged_at_warn() {
         warns.is_empty(),
         "WARN lines from IP-address SNI: {warns:#?}"
     );
+}
+
+#[test]
+fn ip_addresses_as_sni_are_logged_at_debug_when_asked() {
+    let server = Server::start("[log]\nlevel = \"info,rustls=debug\"\n");
+    send_ip_sni_hellos(&server, 1);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let line = loop {
+        let log = server.log();
+        let found = log
+            .lines()
+            .find(|l| l.contains("Illegal SNI"))
+            .map(str::to_string);
+        if found.is_some() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(StdDuration::from_millis(50));
+    };
+    let line = line.unwrap_or_else(|| panic!("no Illegal SNI line:\n{}", server.log()));
+    assert!(line.contains("DEBUG"), "{line}");
 }
