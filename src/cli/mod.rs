@@ -4,6 +4,7 @@
 
 mod check_relay;
 mod config_cmd;
+mod dkim;
 pub mod locate;
 mod manuals;
 pub mod output;
@@ -71,6 +72,9 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// DKIM signing keys: `dkim generate DOMAIN` makes one and prints its DNS record.
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
     /// Print a shell completion script, e.g. `portcullis completions bash >
     /// /etc/bash_completion.d/portcullis`.
     Completions {
@@ -217,6 +221,7 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         Command::CheckRelay(args) => check_relay::run(config, args),
         Command::User(cmd) => user::run(config, cmd),
         Command::Queue(cmd) => queue::run(config, cmd),
+        Command::Dkim(cmd) => dkim::run(config, cmd),
         Command::Reload => control_request(config, "RELOAD"),
         Command::Status => control_request(config, "STATUS"),
         Command::Unban { address } => {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use portcullis_core::recipient::{self, Context, Decision};
 use portcullis_core::relay::ReverseDns;
 use portcullis_proto::session::{
-    Action, AuthAnswer, AuthRequest, RecipientCheck, ScramKeys, Secret, Session, SessionConfig,
-    Timeouts,
+    Action, AuthAnswer, AuthRequest, Message, RecipientCheck, ScramKeys, Secret, Session,
+    SessionConfig, Timeouts,
 };
 use portcullis_proto::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -31,6 +31,17 @@ use super::limits::{self, SessionWatch};
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
 use super::{Role, Shared};
+
+/// A sender whose mail is ours to vouch for: an authenticated session or
+/// a client `relay.allow` admits (docs/deliverability.md). Its mail is
+/// DKIM-signed and not checked as mail from outside.
+fn trusted(rt: &Runtime, msg: &Message, ip: IpAddr, rdns: &ReverseDns) -> bool {
+    msg.auth_user.is_some()
+        || matches!(
+            rt.policy.list.lookup(ip, rdns),
+            portcullis_core::relay::ListMatch::Allow { .. }
+        )
+}
 
 /// Writing a reply must not take longer than this (a client that stops reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -313,6 +324,7 @@ async fn run(
                     own_addrs: &rt.own_addrs,
                 };
                 let plan = store::plan(&ctx, &msg, ip);
+                let dkim = trusted(&rt, &msg, ip, &rdns).then(|| rt.dkim.clone());
                 let job = Job {
                     config: rt.config.clone(),
                     spool: shared.spool.clone(),
@@ -321,6 +333,7 @@ async fn run(
                     body,
                     client_ip: ip,
                     client_name: client_name.clone(),
+                    dkim,
                 };
                 let span = tracing::Span::current();
                 let result =

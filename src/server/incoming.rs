@@ -151,7 +151,6 @@ impl Body {
 
     /// The first octets, up to [`SPILL`] (all of them for a small message):
     /// enough to look at the header section at the end of data.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn head(&self) -> &[u8] {
         &self.head
     }
@@ -177,6 +176,34 @@ impl Body {
                 scratch.path.display(),
                 self.size
             )));
+        }
+        Ok(())
+    }
+}
+
+impl Body {
+    /// Hands the content to `f` in chunks, from memory or read back from
+    /// its file, never as one buffer of its size (for DKIM signing).
+    pub fn feed(&self, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(scratch) = &self.file else {
+            f(&self.head);
+            return Ok(());
+        };
+        let mut buf = vec![0u8; SPILL];
+        let mut at = 0u64;
+        while at < self.size {
+            let n = scratch.file.read_at(&mut buf, at)?;
+            if n == 0 {
+                return Err(io::Error::other(format!(
+                    "{} ends at {at} of {} octets",
+                    scratch.path.display(),
+                    self.size
+                )));
+            }
+            let n = n.min(usize::try_from(self.size - at).unwrap_or(usize::MAX));
+            f(&buf[..n]);
+            at += n as u64;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod auth_guard;
 pub mod check;
 mod connection;
 pub mod control;
+pub mod dkim;
 pub mod dns;
 pub mod headers;
 mod incoming;

@@ -31,6 +31,8 @@ pub struct Runtime {
     pub own_addrs: Arc<HashSet<IpAddr>>,
     /// `auth.never_ban`, compiled: clients the AUTH brute-force defence never touches.
     pub never_ban: Arc<RelayList>,
+    /// DKIM signing keys from `<data_dir>/dkim/`, read again on every reload.
+    pub dkim: Arc<super::dkim::Keys>,
 }
 
 /// Why a configuration could not be put in force.
@@ -115,6 +117,14 @@ impl Runtime {
             list: Arc::new(list),
         };
         let own_addrs = Arc::new(own_addresses(&config));
+        let (dkim, dkim_warnings) = super::dkim::Keys::load(&config.data_dir);
+        for w in dkim_warnings {
+            warn!("{w}");
+            warnings.push(w);
+        }
+        for key in dkim.all() {
+            info!(domain = %key.domain, selector = %key.selector, algorithm = key.algorithm.tag(), "DKIM signing key loaded");
+        }
         Ok((
             Runtime {
                 config: Arc::new(config),
@@ -123,6 +133,7 @@ impl Runtime {
                 tls,
                 own_addrs,
                 never_ban: Arc::new(never_ban),
+                dkim: Arc::new(dkim),
             },
             LoadNotes {
                 relay: report,

@@ -105,6 +105,10 @@ pub struct Job {
     pub body: Body,
     pub client_ip: IpAddr,
     pub client_name: Option<String>,
+    /// The DKIM keys to sign the queued copy with: set only for a trusted
+    /// sender (authenticated, or a `relay.allow` client), so that mail from
+    /// outside claiming a local `From:` is never signed on its way out.
+    pub dkim: Option<std::sync::Arc<super::dkim::Keys>>,
 }
 
 /// Writes the message durably; returns the queue id for the 250 reply.
@@ -199,8 +203,19 @@ fn write_all(
         }
     }
     if !job.plan.remote.is_empty() {
+        // RFC 6376: signed once, here, before the first delivery attempt.
+        let signatures = match &job.dkim {
+            Some(keys) => keys
+                .sign(job.body.head(), |f| job.body.feed(f))
+                .unwrap_or_else(|e| {
+                    error!(queue_id = %id, "queued unsigned: {e}");
+                    String::new()
+                }),
+            None => String::new(),
+        };
+        let prefix = format!("{signatures}{received}");
         let queued = Prefixed {
-            prefix: received.as_bytes(),
+            prefix: prefix.as_bytes(),
             body: &job.body,
         };
         let mut env = Envelope::new(
