@@ -127,7 +127,7 @@ fn edits_the_server_would_refuse_are_refused_with_its_sentence() {
     for (args, sentence) in [
         (
             &["config", "add", "relay.allow", "0.0.0.0/0"][..],
-            "relay.allow covers every address, which makes an open relay; refusing without --allow-open-relay",
+            "relay.allow makes an open relay (relay.allow[1] \"0.0.0.0/0\" allows every IPv4 address: this makes an open relay, refused unless --allow-open-relay); refusing without --allow-open-relay",
         ),
         (
             &["config", "set", "relay.restricted", "false"],
@@ -156,7 +156,7 @@ fn edits_the_server_would_refuse_are_refused_with_its_sentence() {
     .unwrap();
     let out = setup.cli(&["config", "check"]);
     assert!(
-        stderr(&out).contains("relay.allow covers every address, which makes an open relay"),
+        stderr(&out).contains("relay.allow makes an open relay (relay.allow[0] \"0.0.0.0/0\""),
         "{}",
         describe(&out)
     );

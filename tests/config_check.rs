@@ -51,7 +51,7 @@ fn bad_variants(base: &str) -> Vec<(&'static str, String, &'static str)> {
         (
             "allow list covering everything",
             base.replace(relay, "allow = [\"0.0.0.0/0\"]"),
-            "relay.allow covers every address",
+            "relay.allow makes an open relay",
         ),
     ]
 }
