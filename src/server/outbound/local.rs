@@ -2,9 +2,13 @@
 //! out (issue 5 §5). This is how a DSN reaches a local sender, and what
 //! happens to a queued recipient whose domain became local by a reload.
 
+use std::fs::File;
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use portcullis_core::aliases::{resolve_local, LocalResolution, Target};
+use portcullis_core::content::FileCopy;
 use portcullis_core::maildir::{self, Maildir};
 use portcullis_core::outbound::{Attempt, Failure};
 use portcullis_core::spool::{Envelope, Spool};
@@ -20,7 +24,13 @@ pub fn deliver(
     env: &Envelope,
     recipients: &[String],
 ) -> Vec<(String, Attempt)> {
-    let message = match shared.spool.read_message(&env.id) {
+    // Streamed from the queue file, never read whole: a large message costs
+    // no more memory than a small one.
+    let opened = shared
+        .spool
+        .message_path(&env.id)
+        .and_then(|path| std::fs::File::open(&path).map_err(|e| with_path(e, &path)));
+    let message = match opened {
         Ok(m) => m,
         Err(e) => {
             let f = Failure::local((4, 3, 0), format!("cannot read the queued message: {e}"));
@@ -34,12 +44,10 @@ pub fn deliver(
     let config = &rt.config;
     let users = shared.users.get();
     // RFC 5321 §4.4: the sender goes into Return-Path at final delivery.
-    let mut bytes = format!(
+    let return_path = format!(
         "Return-Path: <{}>\r\n",
         env.sender.replace(['\r', '\n'], "")
-    )
-    .into_bytes();
-    bytes.extend_from_slice(&message);
+    );
 
     let mut results = Vec::with_capacity(recipients.len());
     for rcpt in recipients {
@@ -73,7 +81,7 @@ pub fn deliver(
                         }),
                     }
                 }
-                deliver_targets(shared, env, &message, &bytes, &dirs, remote)
+                deliver_targets(shared, env, &message, return_path.as_bytes(), &dirs, remote)
             }
         };
         if matches!(attempt, Attempt::Delivered) {
@@ -87,13 +95,24 @@ pub fn deliver(
 fn deliver_targets(
     shared: &Arc<Shared>,
     env: &Envelope,
-    message: &[u8],
-    bytes: &[u8],
+    message: &File,
+    return_path: &[u8],
     dirs: &[std::path::PathBuf],
     remote: Vec<String>,
 ) -> Attempt {
-    let batch: Vec<(&std::path::PathBuf, &[u8])> = dirs.iter().map(|d| (d, bytes)).collect();
-    for r in Maildir::deliver_many(&batch) {
+    let copy = |prefix| {
+        FileCopy::new(prefix, message).map_err(|e| {
+            Attempt::Failed(Failure::local(
+                (4, 3, 0),
+                format!("cannot read the queued message: {e}"),
+            ))
+        })
+    };
+    let local = match copy(return_path) {
+        Ok(c) => c,
+        Err(failed) => return failed,
+    };
+    for r in Maildir::deliver_copies(dirs, &local) {
         if let Err(e) = r {
             error!(queue_id = %env.id, "local delivery failed: {e}");
             return Attempt::Failed(Failure::local(
@@ -115,7 +134,11 @@ fn deliver_targets(
         );
         forward.body = env.body;
         forward.smtputf8 = env.smtputf8;
-        if let Err(e) = shared.spool.store(&forward, message) {
+        let queued = match copy(b"") {
+            Ok(c) => c,
+            Err(failed) => return failed,
+        };
+        if let Err(e) = shared.spool.store_content(&forward, &queued) {
             return Attempt::Failed(Failure::local(
                 (4, 3, 0),
                 format!("cannot queue the alias targets: {e}"),
@@ -124,4 +147,8 @@ fn deliver_targets(
         super::kick(&id);
     }
     Attempt::Delivered
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
 }
