@@ -379,3 +379,18 @@ fn without_server_or_maildrop_sendmail_fails_loudly() {
     let out = sendmail(&server, None, &["bad address@local.test"], "x\n");
     assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
 }
+
+#[test]
+fn a_broken_maildrop_is_logged_and_the_server_still_serves() {
+    let setup = users("");
+    fs::write(setup.data_dir.join("maildrop"), "not a directory").unwrap();
+    let server = setup.start();
+    assert!(
+        server.log().contains("is not a directory; remove it"),
+        "{}",
+        server.log()
+    );
+    let out = server.cli_stdin(&["sendmail", "alice"], Some("Subject: up\n\nx\n"));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(server.wait_maildir("alice", 1).len(), 1);
+}

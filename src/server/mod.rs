@@ -177,7 +177,11 @@ async fn run(
     // not recover (and sweep) the queue of the running one.
     let instance = InstanceLock::acquire(&data_dir).map_err(Failure::runtime)?;
     privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
-    maildrop::prepare(&data_dir).map_err(Failure::runtime)?;
+    // Not fatal: without the maildrop, sendmail fails loudly while the
+    // server is down, as before; everything else works.
+    if let Err(e) = maildrop::prepare(&data_dir) {
+        error!("{e}: sendmail cannot leave mail for the server while it is down");
+    }
     let options = BuildOptions {
         allow_open_relay,
         generate_certificate: true,
