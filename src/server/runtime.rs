@@ -253,6 +253,8 @@ pub struct Users {
 struct UsersState {
     db: Arc<UserDb>,
     version: Option<FileVersion>,
+    /// The version last refused, so a bad file is logged once, not per use.
+    refused: Option<Option<FileVersion>>,
 }
 
 /// What tells one version of the users file from the next: it is replaced
@@ -273,6 +275,7 @@ impl Users {
             state: Mutex::new(UsersState {
                 db: Arc::new(db),
                 version,
+                refused: None,
             }),
         })
     }
@@ -281,15 +284,20 @@ impl Users {
     pub fn get(&self) -> Arc<UserDb> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = version(&self.path);
-        if now != st.version {
-            match UserDb::load(&self.path) {
+        if now != st.version && st.refused != Some(now) {
+            match UserDb::reload(&self.path, &st.db) {
                 Ok(db) => {
                     info!(users = db.len(), "users file reloaded");
                     st.db = Arc::new(db);
                     st.version = now;
+                    st.refused = None;
                 }
-                // Keep the users we had: a half-edited file must not lock everyone out.
-                Err(e) => warn!("users file not reloaded: {e}"),
+                // Keep the users we had: a half-edited, truncated or deleted
+                // file must not lock everyone out.
+                Err(e) => {
+                    warn!("users file not reloaded: {e}");
+                    st.refused = Some(now);
+                }
             }
         }
         st.db.clone()

@@ -77,6 +77,14 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(String, Credentials)>, (usize, St
     Ok(users)
 }
 
+/// Whether the text starts (after blank lines) with the current header.
+pub(crate) fn has_header(text: &str) -> bool {
+    text.lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .find(|line| !line.trim().is_empty())
+        == Some(HEADER)
+}
+
 fn check_header(line: &str) -> Result<(), String> {
     if line == HEADER {
         return Ok(());

@@ -97,6 +97,19 @@ pub enum UsersError {
     /// The password hasher failed.
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    /// A users file that would replace loaded users is missing or empty
+    /// (no header line): truncated or deleted, not written by `user …`.
+    #[error(
+        "users file {path} {problem}; keeping the users loaded before ({kept}) \
+         (restore it, or rewrite it with `portcullis user …`)"
+    )]
+    Vanished {
+        path: PathBuf,
+        /// "is missing" or "is empty (no header line)".
+        problem: &'static str,
+        /// How many users stay in force.
+        kept: usize,
+    },
 }
 
 /// Checks a user name and returns it lower-cased (names are case-insensitive).
@@ -158,33 +171,30 @@ impl UserDb {
     /// Loads the users file. A missing file is an empty database; a file
     /// writable by group or others, or readable by others, is refused.
     pub fn load(path: &Path) -> Result<UserDb, UsersError> {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(UserDb::new()),
-            Err(source) => return Err(io_error("open", path, source)),
-        };
-        let meta = file
-            .metadata()
-            .map_err(|source| io_error("stat", path, source))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        // Why: a writable file lets anyone add themselves as a user; a
-        // world-readable one hands out CRAM-MD5 password equivalents and
-        // Argon2 hashes to crack. Group read is allowed for a service group.
-        if mode & 0o026 != 0 {
-            return Err(UsersError::InsecurePermissions {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-        let text = io::read_to_string(file).map_err(|source| io_error("read", path, source))?;
-        let users = file::parse(&text).map_err(|(line, reason)| UsersError::Parse {
+        Ok(read(path)?.map_or_else(UserDb::new, |(db, _)| db))
+    }
+
+    /// Loads the users file to replace `current`, the users in force. Why:
+    /// every file `user …` writes starts with the header line, even with no
+    /// users left, so a missing or empty file while users are loaded is a
+    /// deletion or a truncation (`> users`, a full disk under an editor),
+    /// never the admin's intent, and must not lock every user out.
+    pub fn reload(path: &Path, current: &UserDb) -> Result<UserDb, UsersError> {
+        let vanished = |problem| UsersError::Vanished {
             path: path.to_path_buf(),
-            line,
-            reason,
-        })?;
-        Ok(UserDb {
-            users: users.into_iter().collect(),
-        })
+            problem,
+            kept: current.len(),
+        };
+        match read(path)? {
+            None if !current.is_empty() => Err(vanished("is missing")),
+            None => Ok(UserDb::new()),
+            // A file without users is empty or header-only: only the header
+            // tells the admin's "no users left" from a truncation.
+            Some((db, false)) if db.is_empty() && !current.is_empty() => {
+                Err(vanished("is empty (no header line)"))
+            }
+            Some((db, _)) => Ok(db),
+        }
     }
 
     /// Writes the database atomically: a temporary file in the same
@@ -284,6 +294,39 @@ impl UserDb {
     }
 }
 
+/// Reads and parses the users file: `None` if it does not exist, else the
+/// users and whether the file has its header line.
+fn read(path: &Path) -> Result<Option<(UserDb, bool)>, UsersError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io_error("open", path, source)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|source| io_error("stat", path, source))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    // Why: a writable file lets anyone add themselves as a user; a
+    // world-readable one hands out CRAM-MD5 password equivalents and
+    // Argon2 hashes to crack. Group read is allowed for a service group.
+    if mode & 0o026 != 0 {
+        return Err(UsersError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let text = io::read_to_string(file).map_err(|source| io_error("read", path, source))?;
+    let users = file::parse(&text).map_err(|(line, reason)| UsersError::Parse {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    })?;
+    let db = UserDb {
+        users: users.into_iter().collect(),
+    };
+    Ok(Some((db, file::has_header(&text))))
+}
+
 fn io_error(action: &'static str, path: &Path, source: io::Error) -> UsersError {
     UsersError::Io {
         action,
@@ -357,6 +400,61 @@ mod tests {
             assert!(err.contains(&format!("{bad:?}")), "{err} names the value");
             assert!(err.contains(why), "{err} says {why}");
         }
+    }
+
+    #[test]
+    fn a_file_that_vanishes_or_empties_never_replaces_loaded_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        let mut db = UserDb::new();
+        db.add("alice", creds("a")).unwrap();
+        db.add("bob", creds("b")).unwrap();
+        db.save(&path).unwrap();
+        let current = UserDb::reload(&path, &UserDb::new()).unwrap();
+        assert_eq!(current, db);
+        let good = fs::read_to_string(&path).unwrap();
+        let first_user_only: String = good.lines().take(3).map(|l| format!("{l}\n")).collect();
+        for (text, problem) in [
+            (None, "is missing"),
+            (Some(""), "is empty (no header line)"),
+            (Some("\n \n"), "is empty (no header line)"),
+        ] {
+            match text {
+                None => fs::remove_file(&path).unwrap(),
+                Some(text) => write_private(&path, text),
+            }
+            let err = UserDb::reload(&path, &current).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, UsersError::Vanished { kept: 2, .. }),
+                "{message}"
+            );
+            assert!(message.contains(problem), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            // With no users loaded (first start), nothing is lost: empty is fine.
+            assert!(UserDb::reload(&path, &UserDb::new()).unwrap().is_empty());
+        }
+        // A header without users is `user remove` of the last one: applied.
+        write_private(&path, &format!("{}\n", file::HEADER));
+        assert!(UserDb::reload(&path, &current).unwrap().is_empty());
+        // A header-less file with users is refused whatever is loaded.
+        let headless: String = good.lines().skip(2).map(|l| format!("{l}\n")).collect();
+        write_private(&path, &headless);
+        let err = UserDb::reload(&path, &current).unwrap_err().to_string();
+        assert!(err.contains("line 1: expected the header"), "{err}");
+        // Fewer users with the header: an edit, applied.
+        write_private(&path, &first_user_only);
+        let names: Vec<String> = UserDb::reload(&path, &current)
+            .unwrap()
+            .names()
+            .map(String::from)
+            .collect();
+        assert_eq!(names, ["alice"]);
+    }
+
+    fn write_private(path: &Path, text: &str) {
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     #[test]
