@@ -33,8 +33,16 @@ pub fn load(cfg: &Config, generate: bool) -> Result<Option<Arc<ServerConfig>>, S
 
 fn load_self_signed(cfg: &Config) -> Result<Arc<ServerConfig>, String> {
     let now = time::OffsetDateTime::now_utc();
-    self_signed::ensure(&cfg.hostname, &cfg.data_dir, now)?;
     let (cert, key) = self_signed::paths(&cfg.data_dir);
+    if let Err(e) = self_signed::ensure(&cfg.hostname, &cfg.data_dir, now) {
+        // A renewal that cannot be written (disk full) keeps the current
+        // pair in service rather than turning TLS off; only a first
+        // generation that fails is an error.
+        if !(cert.exists() && key.exists()) {
+            return Err(e);
+        }
+        tracing::warn!("keeping the current self-signed certificate: {e}");
+    }
     match build(read_certs(&cert)?, read_key(&key)?) {
         Ok(config) => Ok(config),
         // Our own pair, cut in two by a crash between its writes: make a new one.
@@ -91,4 +99,37 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut BufReader::new(file))
         .map_err(|e| format!("tls.key {} is not valid PEM: {e}", path.display()))?
         .ok_or_else(|| format!("tls.key {} holds no private key", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, hostname: &str) -> Config {
+        let text = format!(
+            "hostname = \"{hostname}\"\ndata_dir = \"{}\"\n",
+            dir.join("data").display()
+        );
+        Config::from_str(&text, &dir.join("portcullis.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_renewal_that_cannot_be_written_keeps_the_current_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(&config(dir.path(), "mx.test"), true)
+            .unwrap()
+            .is_some());
+        let (cert, _) = self_signed::paths(&dir.path().join("data"));
+        let before = fs::read(&cert).unwrap();
+        // A new host name calls for a new certificate, but its key cannot be
+        // written: the temporary file's name is taken by a directory.
+        fs::create_dir(cert.with_file_name("key.tmp")).unwrap();
+        let renamed = config(dir.path(), "mail.test");
+        assert!(load(&renamed, true).unwrap().is_some());
+        assert_eq!(fs::read(&cert).unwrap(), before);
+        // Once it can be written, it is.
+        fs::remove_dir(cert.with_file_name("key.tmp")).unwrap();
+        assert!(load(&renamed, true).unwrap().is_some());
+        assert_ne!(fs::read(&cert).unwrap(), before);
+    }
 }
