@@ -32,6 +32,39 @@ use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
 use super::{Role, Shared};
 
+/// SPF, DKIM and DMARC of a message from outside (docs/deliverability.md):
+/// the `Authentication-Results:` header to add and the forged ones to drop,
+/// or the refusal `inbound.dmarc_reject` asks for.
+async fn check_inbound(
+    rt: &Runtime,
+    msg: &Message,
+    ip: IpAddr,
+    body: &super::incoming::Body,
+) -> Result<store::InboundResult, Reply> {
+    let mut message = Vec::with_capacity(usize::try_from(body.len()).unwrap_or(0));
+    if let Err(e) = body.feed(&mut |chunk| message.extend_from_slice(chunk)) {
+        warn!("inbound checks skipped: cannot read the message: {e}");
+        return Ok(store::InboundResult::default());
+    }
+    let mail_from = msg.mail_from.to_string();
+    let input = super::inbound::Inputs {
+        hostname: &rt.config.hostname,
+        client: ip,
+        helo: &msg.helo,
+        mail_from: &mail_from,
+        message: &message,
+        dmarc_reject: rt.config.inbound.dmarc_reject,
+    };
+    let verdict = super::inbound::check(&rt.dns.authenticator(), &input, rt.dns.deadline()).await;
+    if let Some(reply) = verdict.refuse {
+        return Err(reply);
+    }
+    Ok(store::InboundResult {
+        header: verdict.header,
+        strip: super::inbound::strip_forged(body.head(), &rt.config.hostname),
+    })
+}
+
 /// A sender whose mail is ours to vouch for: an authenticated session or
 /// a client `relay.allow` admits (docs/deliverability.md). Its mail is
 /// DKIM-signed and not checked as mail from outside.
@@ -316,6 +349,20 @@ async fn run(
                         continue;
                     }
                 };
+                let trusted = trusted(&rt, &msg, ip, &rdns);
+                let inbound = if !trusted && rt.config.inbound.checks {
+                    match check_inbound(&rt, &msg, ip, &body).await {
+                        Ok(found) => Some(found),
+                        Err(reply) => {
+                            info!(from = %msg.mail_from, "message refused: {}", reply.lines.join(" "));
+                            shared.stats.messages_rejected.add("reason=\"dmarc\"");
+                            session.message_stored(Err(reply));
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 let users = shared.users.get();
                 let ctx = Context {
                     config: &rt.config,
@@ -324,7 +371,7 @@ async fn run(
                     own_addrs: &rt.own_addrs,
                 };
                 let plan = store::plan(&ctx, &msg, ip);
-                let dkim = trusted(&rt, &msg, ip, &rdns).then(|| rt.dkim.clone());
+                let dkim = trusted.then(|| rt.dkim.clone());
                 let job = Job {
                     config: rt.config.clone(),
                     spool: shared.spool.clone(),
@@ -334,6 +381,7 @@ async fn run(
                     client_ip: ip,
                     client_name: client_name.clone(),
                     dkim,
+                    inbound,
                 };
                 let span = tracing::Span::current();
                 let result =

@@ -37,6 +37,16 @@ impl Dns {
         Ok(Dns { resolver, timeout })
     }
 
+    /// A mail authenticator (SPF, DKIM, DMARC) over this resolver.
+    pub fn authenticator(&self) -> mail_auth::MessageAuthenticator {
+        mail_auth::MessageAuthenticator(self.resolver.clone())
+    }
+
+    /// The longest one lookup may take (retries included).
+    pub fn deadline(&self) -> Duration {
+        self.timeout
+    }
+
     /// A and AAAA addresses of `name`, for a relay-list entry.
     pub async fn resolve_name(&self, name: &str) -> NameResolution {
         match self.addresses(name).await {

@@ -213,17 +213,36 @@ impl Body {
 /// files hold.
 pub struct Prefixed<'a> {
     pub prefix: &'a [u8],
+    /// Written in place of the first `skip` octets of the body (a header
+    /// section with forged fields dropped); empty with `skip` 0 otherwise.
+    pub headers: &'a [u8],
+    pub skip: u64,
     pub body: &'a Body,
 }
 
 impl Content for Prefixed<'_> {
     fn size(&self) -> u64 {
-        self.prefix.len() as u64 + self.body.len()
+        self.prefix.len() as u64 + self.headers.len() as u64 + self.body.len() - self.skip
     }
 
     fn write_to(&self, file: &mut File) -> io::Result<()> {
         file.write_all(self.prefix)?;
-        self.body.write_to(file)
+        if self.skip == 0 {
+            file.write_all(self.headers)?;
+            return self.body.write_to(file);
+        }
+        file.write_all(self.headers)?;
+        let mut result = Ok(());
+        let mut at = 0u64;
+        self.body.feed(&mut |chunk| {
+            let len = chunk.len() as u64;
+            let from = self.skip.saturating_sub(at).min(len);
+            if result.is_ok() && from < len {
+                result = file.write_all(&chunk[from as usize..]);
+            }
+            at += len;
+        })?;
+        result
     }
 }
 
@@ -247,6 +266,8 @@ mod tests {
         let mut out = File::create(&path).unwrap();
         Prefixed {
             prefix: b"Received: x\r\n",
+            headers: b"",
+            skip: 0,
             body,
         }
         .write_to(&mut out)
@@ -287,6 +308,32 @@ mod tests {
         assert_eq!(copy_out(&body), copied);
         drop(body);
         assert_eq!(tmp_files(&spool), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replaced_header_section_stands_in_for_the_skipped_octets() {
+        let (dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        let mut all = b"X-Forged: 1\r\nSubject: a\r\n\r\n".to_vec();
+        all.extend(vec![b'b'; 3 * SPILL]);
+        incoming.append(all.clone()).await;
+        let body = incoming.take().unwrap();
+        assert!(body.spilled());
+        let prefixed = Prefixed {
+            prefix: b"P: 1\r\n",
+            headers: b"Subject: a\r\n",
+            skip: 26,
+            body: &body,
+        };
+        let path = dir.path().join("rewritten");
+        prefixed
+            .write_to(&mut File::create(&path).unwrap())
+            .unwrap();
+        let got = std::fs::read(&path).unwrap();
+        let mut want = b"P: 1\r\nSubject: a\r\n".to_vec();
+        want.extend_from_slice(&all[26..]);
+        assert_eq!(got, want);
+        assert_eq!(prefixed.size(), want.len() as u64);
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ pub mod control;
 pub mod dkim;
 pub mod dns;
 pub mod headers;
+mod inbound;
 mod incoming;
 mod limits;
 mod logging;

@@ -109,6 +109,18 @@ pub struct Job {
     /// sender (authenticated, or a `relay.allow` client), so that mail from
     /// outside claiming a local `From:` is never signed on its way out.
     pub dkim: Option<std::sync::Arc<super::dkim::Keys>>,
+    /// The inbound checks' results, for mail from outside.
+    pub inbound: Option<InboundResult>,
+}
+
+/// What the inbound checks add to and drop from a message from outside.
+#[derive(Default)]
+pub struct InboundResult {
+    /// The `Authentication-Results:` field (empty: none).
+    pub header: String,
+    /// The header section without forged `Authentication-Results:`, and the
+    /// length of the original header section it replaces.
+    pub strip: Option<(Vec<u8>, usize)>,
 }
 
 /// Writes the message durably; returns the queue id for the 250 reply.
@@ -173,10 +185,20 @@ fn write_all(
     received: &str,
     written: &mut Vec<PathBuf>,
 ) -> std::io::Result<()> {
+    let (auth_results, strip) = match &job.inbound {
+        Some(r) => (r.header.as_str(), r.strip.as_ref()),
+        None => ("", None),
+    };
+    let (headers, skip) = strip.map_or((&[][..], 0), |(h, n)| (h.as_slice(), *n as u64));
     if !job.plan.mailboxes.is_empty() {
-        let prefix = format!("{}{received}", headers::return_path(&job.msg.mail_from));
+        let prefix = format!(
+            "{}{received}{auth_results}",
+            headers::return_path(&job.msg.mail_from)
+        );
         let local = Prefixed {
             prefix: prefix.as_bytes(),
+            headers,
+            skip,
             body: &job.body,
         };
         let dirs: Vec<PathBuf> = job
@@ -213,9 +235,11 @@ fn write_all(
                 }),
             None => String::new(),
         };
-        let prefix = format!("{signatures}{received}");
+        let prefix = format!("{signatures}{received}{auth_results}");
         let queued = Prefixed {
             prefix: prefix.as_bytes(),
+            headers,
+            skip,
             body: &job.body,
         };
         let mut env = Envelope::new(

@@ -28,7 +28,30 @@ pub fn split_delivered(msg: &[u8]) -> (String, String, Vec<u8>) {
     let received = String::from_utf8_lossy(&msg[start..pos])
         .replace("\r\n", "")
         .replace('\t', " ");
-    (return_path, received, msg[pos..].to_vec())
+    (
+        return_path,
+        received,
+        skip_auth_results(&msg[pos..]).to_vec(),
+    )
+}
+
+/// `rest` without a leading `Authentication-Results:` field: what the
+/// server adds to mail from outside (docs/deliverability.md), not part of
+/// what the client sent.
+pub fn skip_auth_results(rest: &[u8]) -> &[u8] {
+    if !rest.starts_with(b"Authentication-Results: ") {
+        return rest;
+    }
+    let mut pos = 0;
+    loop {
+        let Some(end) = find(&rest[pos..], b"\r\n") else {
+            return rest;
+        };
+        pos += end + 2;
+        if !matches!(rest.get(pos), Some(b' ') | Some(b'\t')) {
+            return &rest[pos..];
+        }
+    }
 }
 
 /// The first index of `needle` in `hay`.

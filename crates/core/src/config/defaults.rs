@@ -145,6 +145,10 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 [smtp]
 # bare_lf = "normalize"  # bare LF in data: "normalize" (store as CRLF) or "reject" (550 5.6.11)
 
+[inbound]
+# checks = true          # SPF, DKIM, DMARC of mail from outside, recorded in Authentication-Results
+# dmarc_reject = false   # true: refuse (550 5.7.1) mail failing DMARC from a p=reject domain
+
 [dns]
 # nameservers = []       # "IP" or "IP:port" (port 53 if omitted); empty: the system resolver
 # timeout_ms = 5000      # per-query timeout in milliseconds

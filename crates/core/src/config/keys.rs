@@ -345,6 +345,18 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "a bare LF: \"normalize\" (store as CRLF) or \"reject\" (550 5.6.11)",
     },
     KeyInfo {
+        key: "inbound.checks",
+        kind: KeyKind::Bool,
+        default: "true",
+        doc: "check SPF, DKIM and DMARC of mail from outside and add an Authentication-Results header",
+    },
+    KeyInfo {
+        key: "inbound.dmarc_reject",
+        kind: KeyKind::Bool,
+        default: "false",
+        doc: "refuse (550 5.7.1) mail failing DMARC from a domain that publishes p=reject",
+    },
+    KeyInfo {
         key: "dns.nameservers",
         kind: KeyKind::List,
         default: "",
@@ -438,8 +450,8 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// The `[section]` names of the file.
 pub const SECTIONS: &[&str] = &[
-    "listen", "relay", "auth", "tls", "limits", "smtp", "dns", "log", "delivery", "queue",
-    "metrics", "dovecot", ALIASES, ROUTES,
+    "listen", "relay", "auth", "tls", "limits", "smtp", "inbound", "dns", "log", "delivery",
+    "queue", "metrics", "dovecot", ALIASES, ROUTES,
 ];
 
 /// The registry entry of a dotted key. `aliases.<anything>` and

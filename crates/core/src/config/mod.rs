@@ -67,6 +67,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[smtp]`
     pub smtp: Smtp,
+    /// `[inbound]`
+    pub inbound: Inbound,
     /// `[dns]`
     pub dns: Dns,
     /// `[log]`
@@ -242,6 +244,17 @@ pub struct Limits {
 pub struct Smtp {
     /// What a bare LF does (docs/reference.md §6).
     pub bare_lf: BareLf,
+}
+
+/// Checks of mail from outside (SPF, DKIM, DMARC; docs/deliverability.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inbound {
+    /// Check mail from outside and record the results in an
+    /// `Authentication-Results:` header (RFC 8601).
+    pub checks: bool,
+    /// Refuse (550 5.7.1) mail that fails DMARC from a domain publishing
+    /// `p=reject` (RFC 7489 §6.7).
+    pub dmarc_reject: bool,
 }
 
 /// The resolver.

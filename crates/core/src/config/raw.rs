@@ -20,6 +20,7 @@ pub(crate) struct RawConfig {
     pub(crate) tls: Option<RawTls>,
     pub(crate) limits: Option<RawLimits>,
     pub(crate) smtp: Option<RawSmtp>,
+    pub(crate) inbound: Option<RawInbound>,
     pub(crate) dns: Option<RawDns>,
     pub(crate) log: Option<RawLog>,
     pub(crate) delivery: Option<RawDelivery>,
@@ -119,6 +120,14 @@ pub(crate) struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSmtp {
     pub(crate) bare_lf: Option<String>,
+}
+
+/// `[inbound]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInbound {
+    pub(crate) checks: Option<bool>,
+    pub(crate) dmarc_reject: Option<bool>,
 }
 
 /// `[dns]`

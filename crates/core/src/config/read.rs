@@ -162,6 +162,8 @@ fn effective_value(cfg: &Config, key: &str) -> String {
             BareLf::Normalize => "normalize".to_string(),
             BareLf::Reject => "reject".to_string(),
         },
+        "inbound.checks" => cfg.inbound.checks.to_string(),
+        "inbound.dmarc_reject" => cfg.inbound.dmarc_reject.to_string(),
         "dns.nameservers" => join(&cfg.dns.nameservers),
         "dns.timeout_ms" => cfg.dns.timeout_ms.to_string(),
         "log.file" => opt(cfg.log.file.as_ref().map(|p| p.display())),

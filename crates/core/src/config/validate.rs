@@ -16,8 +16,8 @@ use super::values::{
     parse_log_level, parse_mechanism, parse_nameserver, resolve_path,
 };
 use super::{
-    Auth, BareLf, Config, Delivery, Dns, Dovecot, Limits, Listen, Log, LogFormat, Metrics, Network,
-    Relay, Smtp, Tls,
+    Auth, BareLf, Config, Delivery, Dns, Dovecot, Inbound, Limits, Listen, Log, LogFormat, Metrics,
+    Network, Relay, Smtp, Tls,
 };
 use super::{Queue, TlsOutbound};
 
@@ -303,6 +303,12 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         },
     };
 
+    let raw_inbound = raw.inbound.unwrap_or_default();
+    let inbound = Inbound {
+        checks: raw_inbound.checks.unwrap_or(true),
+        dmarc_reject: raw_inbound.dmarc_reject.unwrap_or(false),
+    };
+
     let raw_dns = raw.dns.unwrap_or_default();
     let dns = Dns {
         nameservers: ctx.each(
@@ -397,6 +403,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         tls,
         limits,
         smtp,
+        inbound,
         dns,
         log,
         delivery,

@@ -66,6 +66,8 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "limits.session_time: 1800".to_string(),
         "limits.greeting_delay_ms: 0".to_string(),
         "smtp.bare_lf: normalize".to_string(),
+        "inbound.checks: true".to_string(),
+        "inbound.dmarc_reject: false".to_string(),
         "dns.nameservers:".to_string(),
         "dns.timeout_ms: 5000".to_string(),
         "log.file:".to_string(),
