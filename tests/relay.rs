@@ -225,8 +225,9 @@ fn nearly_everyone_is_an_open_relay_refused_at_start_naming_the_entries() {
         );
         let out = setup.cli(&["config", "check"]);
         assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+        // The refusal is the one sentence on stderr.
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains(&named),
+            String::from_utf8_lossy(&out.stderr).contains(&named),
             "config check does not name {entry}: {}",
             common::describe(&out)
         );
