@@ -11,6 +11,10 @@ use super::range::IpRange;
 /// How many ranges of one entry a report line spells out before "and N more".
 pub(crate) const SHOWN_RANGES: usize = 4;
 
+/// How every open-relay warning ends.
+pub(crate) const OPEN_RELAY_SUFFIX: &str =
+    ": this makes an open relay, refused unless --allow-open-relay";
+
 /// The result of compiling a relay list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadReport {
@@ -46,7 +50,8 @@ impl LoadReport {
             .filter(|line| matches!(line.outcome, Outcome::Warning { .. }))
     }
 
-    /// Why the list makes an open relay, naming the entries (empty if it does not).
+    /// Why the list makes an open relay, naming the entries (empty if it
+    /// does not): the open-relay warnings without their closing clause.
     pub fn open_relay_reasons(&self) -> Vec<&str> {
         self.lines
             .iter()
@@ -54,7 +59,7 @@ impl LoadReport {
                 Outcome::Warning {
                     kind: WarningKind::OpenRelay,
                     message,
-                } => Some(message.as_str()),
+                } => Some(message.strip_suffix(OPEN_RELAY_SUFFIX).unwrap_or(message)),
                 _ => None,
             })
             .collect()
