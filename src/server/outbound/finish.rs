@@ -21,7 +21,7 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use portcullis_core::outbound::dsn::{self, DsnKind, Report};
-use portcullis_core::outbound::transition::{apply, Changes};
+use portcullis_core::outbound::transition::{apply, expire_the_rest, Changes};
 use portcullis_core::outbound::{Attempt, Failure, RetryPolicy};
 use portcullis_core::spool::{Envelope, RecipientState, Spool};
 use tracing::{error, info, warn};
@@ -148,8 +148,14 @@ pub fn bounce_collected(shared: &Arc<Shared>, id: &str) {
     };
     let policy = policy(shared);
     let now = unix_now();
-    let failed = still_pending(&env, pass.failed);
+    let mut failed = still_pending(&env, pass.failed);
     if !failed.is_empty() {
+        // One bounce for an expired message, whatever pass the others are due in.
+        let rest = expire_the_rest(&env, &failed, &policy, now);
+        for (rcpt, f) in &rest {
+            warn!(queue_id = %id, to = %rcpt, relay = "none", status = "bounced", "{f}");
+        }
+        failed.extend(rest);
         match send_dsn(shared, &env, DsnKind::Failure, &failed, now) {
             // Only now that the DSN is stored may they be marked failed.
             Ok(()) => mark_failed(&mut env, &failed),

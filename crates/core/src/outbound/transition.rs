@@ -91,6 +91,36 @@ pub fn apply(
     changes
 }
 
+/// Once the message has expired, the pending recipients that were tried
+/// and are not in `failing` (the pass's own failures): they are given up
+/// with their last error, so that an expired message gets one bounce, as
+/// Postfix bounces every deferred recipient of a message past its
+/// lifetime. Without this, destinations whose last attempts straddle two
+/// passes would each bring a bounce of their own.
+pub fn expire_the_rest(
+    envelope: &Envelope,
+    failing: &[(String, Failure)],
+    policy: &RetryPolicy,
+    now: u64,
+) -> Vec<(String, Failure)> {
+    if !policy.expired(envelope.created, now) {
+        return Vec::new();
+    }
+    envelope
+        .pending()
+        .filter(|r| !failing.iter().any(|(a, _)| *a == r.address))
+        .filter_map(|r| {
+            let last = Failure::from_last_error(r.last_error.as_deref()?);
+            let f = if last.is_permanent() {
+                last
+            } else {
+                last.expired()
+            };
+            Some((r.address.clone(), f))
+        })
+        .collect()
+}
+
 /// The earliest `next_attempt` of a pending recipient: when the message is
 /// due again; None when nothing is pending.
 pub fn next_due(envelope: &Envelope) -> Option<u64> {
@@ -100,6 +130,7 @@ pub fn next_due(envelope: &Envelope) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_proto::reply::Enhanced;
 
     const POLICY: RetryPolicy = RetryPolicy {
         retry_min: 60,
@@ -192,6 +223,30 @@ mod tests {
         assert!(c.failed[0].1.is_permanent());
         assert_eq!(env.recipients[0].state, RecipientState::Failed);
         assert!(env.is_done());
+    }
+
+    #[test]
+    fn an_expired_message_gives_up_every_tried_recipient_at_once() {
+        let mut env = envelope(&["a@r", "b@r", "never@r"]);
+        let start = env.created;
+        apply(
+            &mut env,
+            &[("a@r".into(), temp()), ("b@r".into(), temp())],
+            &POLICY,
+            start,
+        );
+        let end = start + POLICY.lifetime;
+        let c = apply(&mut env, &[("a@r".into(), temp())], &POLICY, end);
+        assert!(expire_the_rest(&env, &c.failed, &POLICY, end - 1).is_empty());
+        let rest = expire_the_rest(&env, &c.failed, &POLICY, end);
+        // b@r was tried and is over its lifetime; never@r was never tried.
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].0, "b@r");
+        assert_eq!(rest[0].1.status, Enhanced(5, 4, 7));
+        assert!(rest[0]
+            .1
+            .detail
+            .starts_with("delivery time expired; last error: "));
     }
 
     #[test]
