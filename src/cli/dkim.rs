@@ -74,7 +74,7 @@ pub fn run(config: &Path, cmd: DkimCommand) -> Result<(), Failure> {
 }
 
 /// RFC 1035 §2.3.1 host name syntax (labels of letters, digits and '-').
-fn is_dns_name(s: &str) -> bool {
+pub fn is_dns_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {

@@ -5,6 +5,7 @@
 mod check_relay;
 mod config_cmd;
 mod dkim;
+mod dns_records;
 pub mod locate;
 mod manuals;
 pub mod output;
@@ -75,6 +76,12 @@ pub enum Command {
     /// DKIM signing keys: `dkim generate DOMAIN` makes one and prints its DNS record.
     #[command(subcommand)]
     Dkim(dkim::DkimCommand),
+    /// Print the DNS records each local domain should publish (MX, SPF, DKIM,
+    /// DMARC, MTA-STS, TLS-RPT), ready to paste.
+    DnsRecords {
+        /// Only this domain (default: every local domain with a public name).
+        domain: Option<String>,
+    },
     /// Print a shell completion script, e.g. `portcullis completions bash >
     /// /etc/bash_completion.d/portcullis`.
     Completions {
@@ -222,6 +229,7 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         Command::User(cmd) => user::run(config, cmd),
         Command::Queue(cmd) => queue::run(config, cmd),
         Command::Dkim(cmd) => dkim::run(config, cmd),
+        Command::DnsRecords { domain } => dns_records::run(config, domain),
         Command::Reload => control_request(config, "RELOAD"),
         Command::Status => control_request(config, "STATUS"),
         Command::Unban { address } => {

@@ -69,7 +69,6 @@ pub struct Key {
     pub selector: String,
     pub algorithm: Algorithm,
     /// The public key as published in `p=` (read by `dns-records`).
-    #[allow(dead_code)]
     pub public: Vec<u8>,
     signer: DkimSigner<DkimKey, Done>,
 }
