@@ -7,6 +7,9 @@
 #   unfinished-data  200 sessions each send 20 MiB of DATA and never end it
 #   bare-lf          100 sessions each send 8 MiB of bare LFs (each stored
 #                    as CRLF) and never end the data
+#   auth-plain       500 sessions from 25 addresses (127.0.0.1-25) each do
+#                    STARTTLS, then send a wrong AUTH PLAIN at the same moment
+#                    (each check costs an Argon2 hash of 19 MiB)
 #
 # Prints one line per attack, e.g.
 #   memory-attacks: unfinished-data: 200 sessions x 20 MiB: peak RSS 61 MiB (limit 300 MiB) ok
@@ -14,7 +17,8 @@
 #
 # usage: scripts/memory-attacks.sh [ATTACK...]
 #   env: BIN (default: target/release/portcullis, built if missing),
-#        LIMIT_MIB (300), KEEP=1 (keep the work directory).
+#        LIMIT_MIB (300), KEEP=1 (keep the work directory). The server
+#        inherits the environment, so e.g. MALLOC_ARENA_MAX=2 applies to it.
 # Bounded: each attack is stopped after a few minutes, the whole run after
 # 20. Traffic stays on 127.0.0.1; the spooled data (up to 4 GiB for
 # unfinished-data) lives in the work directory only while its attack runs.
@@ -63,6 +67,7 @@ class Server:
         self.data = os.path.join(self.dir, "data")
         os.makedirs(self.data, mode=0o700)
         self.port = free_port()
+        self.submission = free_port()
         config = os.path.join(self.dir, "portcullis.toml")
         with open(config, "w") as f:
             f.write(f'''hostname = "mx.test"
@@ -71,7 +76,7 @@ local_domains = ["local.test"]
 
 [listen]
 smtp = ["127.0.0.1:{self.port}"]
-submission = ["127.0.0.1:{free_port()}"]
+submission = ["127.0.0.1:{self.submission}"]
 submissions = ["127.0.0.1:{free_port()}"]
 
 [relay]
@@ -230,9 +235,91 @@ def attack_bare_lf():
                            "100 sessions x 8 MiB of bare LFs (16 MiB as CRLF)")
 
 
+def attack_auth_plain():
+    """500 sessions from 25 addresses: STARTTLS, EHLO, then all at once a
+    wrong AUTH PLAIN (unknown users: the same Argon2 cost as a wrong
+    password). Measures the peak while every session is still open."""
+    import base64, ssl
+    sessions, addresses = 500, 25
+    # Room for all 500 (the default 500 keeps 10 % for relay.allow): the
+    # attack is on the password checks, not on admission.
+    server = Server("auth-plain", "\n[limits]\nconnections = 1000\n")
+    baseline = server.status_kib("VmHWM")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    go = threading.Barrier(sessions + 1)
+    done = threading.Event()
+    codes, errors = [], []
+    lock = threading.Lock()
+
+    def one(i):
+        src = f"127.0.0.{1 + i % addresses}"
+        try:
+            raw = socket.create_connection(("127.0.0.1", server.submission), timeout=120,
+                                           source_address=(src, 0))
+            f = raw.makefile("rb")
+            read_replies(f, 1)
+            raw.sendall(b"EHLO attacker.test\r\n")
+            read_replies(f, 1)
+            raw.sendall(b"STARTTLS\r\n")
+            if read_replies(f, 1) != [220]:
+                raise OSError("STARTTLS refused")
+            s = ctx.wrap_socket(raw, server_hostname="mx.test")
+            f = s.makefile("rb")
+            s.sendall(b"EHLO attacker.test\r\n")
+            read_replies(f, 1)
+            token = base64.b64encode(f"\0user{i}\0wrong-password".encode()).decode()
+            go.wait(180)
+            s.sendall(f"AUTH PLAIN {token}\r\n".encode())
+            code = read_replies(f, 1)[0]
+            with lock:
+                codes.append(code)
+            done.wait(600)
+            s.close()
+        except (OSError, threading.BrokenBarrierError) as e:
+            with lock:
+                errors.append(f"{src}: {e}")
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(sessions)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    try:
+        go.wait(180)
+    except threading.BrokenBarrierError:
+        pass
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        with lock:
+            if len(codes) + len(errors) >= sessions:
+                break
+        time.sleep(0.1)
+    took = time.time() - started
+    peak = server.status_kib("VmHWM")
+    rss = server.status_kib("VmRSS")
+    done.set()
+    for t in threads:
+        t.join(timeout=30)
+    server.stop()
+    if errors:
+        print(f"memory-attacks: auth-plain: {len(errors)} sessions failed, e.g. {errors[0]}")
+        return False
+    tally = {c: codes.count(c) for c in sorted(set(codes))}
+    replies = ", ".join(f"{n} x {c}" for c, n in tally.items())
+    ok = peak < limit_mib * 1024
+    print(f"memory-attacks: auth-plain: {sessions} sessions from {addresses} addresses, "
+          f"wrong AUTH PLAIN under TLS: peak RSS {peak // 1024} MiB "
+          f"(limit {limit_mib} MiB) {'ok' if ok else 'OVER'}; "
+          f"RSS {rss // 1024} MiB with the sessions open, {baseline // 1024} MiB at start; "
+          f"replies {replies} in {took:.0f} s")
+    return ok
+
+
 ATTACKS = {
     "unfinished-data": attack_unfinished_data,
     "bare-lf": attack_bare_lf,
+    "auth-plain": attack_auth_plain,
 }
 
 unknown = [a for a in wanted if a not in ATTACKS]
