@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -94,19 +94,66 @@ fn check_password(phc: &str, password: &[u8]) -> bool {
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;
     };
-    // The PHC string carries its own parameters; Argon2::default() only
-    // provides the implementation.
-    let argon2 = Argon2::default();
     let prepared = std::str::from_utf8(password)
         .ok()
         .and_then(|p| saslprep::prepare(p).ok());
     match prepared {
-        Some(prepared) => argon2.verify_password(prepared.as_bytes(), &hash).is_ok(),
+        Some(prepared) => verify_in_reused_memory(&hash, prepared.as_bytes()),
         None => {
-            let _ = argon2.verify_password(password, &hash);
+            let _ = verify_in_reused_memory(&hash, password);
             false
         }
     }
+}
+
+thread_local! {
+    /// This thread's Argon2 working memory (19 MiB with the default
+    /// parameters), kept between checks.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What `Argon2::verify_password` does, but in this thread's kept working
+/// memory instead of a fresh 19 MiB allocation per check. Why: the
+/// allocator keeps freed blocks of that size in per-thread arenas rather
+/// than returning them, so allocating per check left hundreds of MiB
+/// resident after a burst of logins; the server runs checks on a few
+/// fixed threads, so this bounds it at one block per thread. (Reusing the
+/// memory is safe: Argon2's first pass writes every block before reading it.)
+fn verify_in_reused_memory(hash: &PasswordHash<'_>, password: &[u8]) -> bool {
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    // The PHC string carries its own parameters.
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let hashed = ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    });
+    // Constant time, as the crate compares.
+    hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 impl Credentials {
@@ -375,6 +422,46 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn checks_in_kept_memory_agree_with_the_argon2_crate_whatever_ran_before() {
+        use argon2::PasswordVerifier;
+        // Different sizes and variants one after the other on one thread:
+        // the kept memory holds the previous check's blocks each time.
+        let variants = [
+            Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(256, 2, 1, None).unwrap(),
+            ),
+            cheap_argon2(),
+            Argon2::new(
+                argon2::Algorithm::Argon2i,
+                argon2::Version::V0x10,
+                argon2::Params::new(128, 3, 2, Some(48)).unwrap(),
+            ),
+            Argon2::new(
+                argon2::Algorithm::Argon2d,
+                argon2::Version::V0x13,
+                argon2::Params::new(512, 1, 1, Some(16)).unwrap(),
+            ),
+        ];
+        for _ in 0..2 {
+            for argon2 in &variants {
+                let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                let phc = argon2.hash_password(b"right", &salt).unwrap().to_string();
+                let hash = PasswordHash::new(&phc).unwrap();
+                for (guess, want) in [(&b"right"[..], true), (&b"wrong"[..], false)] {
+                    assert_eq!(verify_in_reused_memory(&hash, guess), want, "{phc}");
+                    assert_eq!(
+                        Argon2::default().verify_password(guess, &hash).is_ok(),
+                        want
+                    );
+                }
+            }
+        }
+        assert!(!check_password("$argon2id$v=19$m=64,t=1,p=1$bad", b"x"));
     }
 
     /// RFC 2195 §2's example exchange.
