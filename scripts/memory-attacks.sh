@@ -255,13 +255,17 @@ def attack_auth_plain():
 
     def one(i):
         src = f"127.0.0.{1 + i % addresses}"
+        stage = "connect"
         try:
             raw = socket.create_connection(("127.0.0.1", server.submission), timeout=120,
                                            source_address=(src, 0))
             f = raw.makefile("rb")
+            stage = "greeting"
             read_replies(f, 1)
+            stage = "EHLO"
             raw.sendall(b"EHLO attacker.test\r\n")
             read_replies(f, 1)
+            stage = "STARTTLS"
             raw.sendall(b"STARTTLS\r\n")
             if read_replies(f, 1) != [220]:
                 raise OSError("STARTTLS refused")
@@ -270,7 +274,9 @@ def attack_auth_plain():
             s.sendall(b"EHLO attacker.test\r\n")
             read_replies(f, 1)
             token = base64.b64encode(f"\0user{i}\0wrong-password".encode()).decode()
+            stage = "waiting for the others"
             go.wait(180)
+            stage = "AUTH"
             s.sendall(f"AUTH PLAIN {token}\r\n".encode())
             code = read_replies(f, 1)[0]
             with lock:
@@ -279,7 +285,7 @@ def attack_auth_plain():
             s.close()
         except (OSError, threading.BrokenBarrierError) as e:
             with lock:
-                errors.append(f"{src}: {e}")
+                errors.append(f"{src} at {stage}: {e!r}")
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(sessions)]
     started = time.time()
