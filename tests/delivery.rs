@@ -230,3 +230,46 @@ fn queue_list_shows_a_queued_message() {
         common::describe(&out)
     );
 }
+
+#[test]
+fn a_symbolic_link_in_a_maildir_is_never_followed() {
+    // Whoever can write mail/alice (the user, an IMAP server) must not make
+    // the server write mail elsewhere: the delivery fails with 451 4.3.0
+    // and the log names the link.
+    let server = Server::with_users("", &[("alice", "pw-alice-link")]);
+    let elsewhere = server.dir().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let new = server.maildir("alice").join("new");
+    std::fs::create_dir_all(server.maildir("alice").join("tmp")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &new).unwrap();
+
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail(
+        "carol@remote.example",
+        &["alice@local.test"],
+        b"Subject: x\r\n\r\nx\r\n",
+    );
+    c.quit_collect();
+    assert_eq!(code, 451, "{text}");
+    assert!(common::has_enhanced(&text, "4.3.0"), "{text}");
+    let log = server.log();
+    assert!(
+        log.contains(&format!("{} is a symbolic link", new.display())),
+        "the log does not name the link:\n{log}"
+    );
+    let written = std::fs::read_dir(&elsewhere).unwrap().count();
+    assert_eq!(written, 0, "mail was written through the link");
+    assert_eq!(server.maildir_tmp_count("alice"), 0, "a tmp file was left");
+
+    // Once the link is gone, delivery works again.
+    std::fs::remove_file(&new).unwrap();
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail(
+        "carol@remote.example",
+        &["alice@local.test"],
+        b"Subject: y\r\n\r\ny\r\n",
+    );
+    c.quit_collect();
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(server.wait_maildir("alice", 1).len(), 1);
+}

@@ -201,7 +201,7 @@ fn write_all(
             skip,
             body: &job.body,
         };
-        let dirs: Vec<PathBuf> = job
+        let dirs: Vec<maildir::MaildirPath> = job
             .plan
             .mailboxes
             .iter()

@@ -14,12 +14,17 @@
 //!
 //! The bytes are written exactly as given (the server passes CRLF lines;
 //! Dovecot and mutt read those fine).
+//!
+//! No symbolic link below the Maildir root is ever followed ([`nofollow`]):
+//! a delivery that meets one fails, naming the path.
+
+mod nofollow;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
+use std::fmt;
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,6 +44,7 @@ impl Maildir {
     /// Delivers one message into the Maildir at `dir`, creating `dir` and
     /// its `tmp/`, `new/`, `cur/` (mode 0700) if missing. Returns the path
     /// of the message in `new/` once it and its directory entry are durable.
+    /// `dir`'s parent is taken as the Maildir root (see [`MaildirPath::at`]).
     pub fn deliver(dir: &Path, message: &[u8]) -> io::Result<PathBuf> {
         Maildir::deliver_many(&[(dir, message)])
             .pop()
@@ -51,95 +57,99 @@ impl Maildir {
     pub fn deliver_many<P: AsRef<Path>, B: AsRef<[u8]>>(
         items: &[(P, B)],
     ) -> Vec<io::Result<PathBuf>> {
+        let paths: Vec<MaildirPath> = items
+            .iter()
+            .map(|(dir, _)| MaildirPath::at(dir.as_ref()))
+            .collect();
         let bytes: Vec<Bytes<'_>> = items.iter().map(|(_, b)| Bytes(b.as_ref())).collect();
-        let items: Vec<(&Path, &dyn Content)> = items
+        let items: Vec<(&MaildirPath, &dyn Content)> = paths
             .iter()
             .zip(&bytes)
-            .map(|((dir, _), b)| (dir.as_ref(), b as &dyn Content))
+            .map(|(md, b)| (md, b as &dyn Content))
             .collect();
         Maildir::deliver_each(&items)
     }
 
     /// [`Maildir::deliver_many`] of one content (a spooled message, streamed
     /// from its file) into each of `dirs`.
-    pub fn deliver_copies<P: AsRef<Path>>(
-        dirs: &[P],
-        content: &dyn Content,
-    ) -> Vec<io::Result<PathBuf>> {
-        let items: Vec<(&Path, &dyn Content)> =
-            dirs.iter().map(|dir| (dir.as_ref(), content)).collect();
+    pub fn deliver_copies(dirs: &[MaildirPath], content: &dyn Content) -> Vec<io::Result<PathBuf>> {
+        let items: Vec<(&MaildirPath, &dyn Content)> =
+            dirs.iter().map(|md| (md, content)).collect();
         Maildir::deliver_each(&items)
     }
 
     /// [`Maildir::deliver_many`] for content of any kind.
-    pub fn deliver_each(items: &[(&Path, &dyn Content)]) -> Vec<io::Result<PathBuf>> {
+    pub fn deliver_each(items: &[(&MaildirPath, &dyn Content)]) -> Vec<io::Result<PathBuf>> {
         let mut results: Vec<Option<io::Result<PathBuf>>> = items.iter().map(|_| None).collect();
-        // Per Maildir: the outcome of creating it (errors kept as text,
-        // since io::Error is not Clone).
-        let mut prepared: BTreeMap<PathBuf, Result<(), (io::ErrorKind, String)>> = BTreeMap::new();
-        // Directories whose entries changed because we created a child.
-        let mut created_parents: BTreeSet<PathBuf> = BTreeSet::new();
+        // Per Maildir: its open directories, or why it could not be opened
+        // (as text, since io::Error is not Clone).
+        let mut opened: BTreeMap<&MaildirPath, Result<nofollow::Dirs, (io::ErrorKind, String)>> =
+            BTreeMap::new();
 
-        // 1. Create directories and write + fsync every tmp file.
-        let mut written: Vec<(usize, PathBuf, PathBuf, PathBuf)> = Vec::new();
-        for (index, (dir, message)) in items.iter().enumerate() {
-            let dir: &Path = dir;
-            let ready = prepared
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| {
-                    sweep_once(dir);
-                    ensure_maildir(dir)
-                        .map(|parents| created_parents.extend(parents))
-                        .map_err(|e| (e.kind(), e.to_string()))
-                })
-                .clone();
-            if let Err((kind, text)) = ready {
-                results[index] = Some(Err(io::Error::new(kind, text)));
-                continue;
-            }
-            let name = unique_name(message.size());
-            match write_tmp(dir, &name, *message) {
-                Ok(tmp) => {
-                    written.push((index, dir.to_path_buf(), tmp, dir.join("new").join(&name)))
+        // 1. Open (or create) each Maildir, write + fsync every tmp file.
+        let mut written: Vec<(usize, &MaildirPath, String)> = Vec::new();
+        for (index, (md, message)) in items.iter().enumerate() {
+            let md: &MaildirPath = md;
+            let dirs = opened.entry(md).or_insert_with(|| {
+                let dirs = nofollow::open_maildir(md).map_err(|e| (e.kind(), e.to_string()))?;
+                sweep_once(md, &dirs.tmp);
+                Ok(dirs)
+            });
+            let dirs = match dirs {
+                Ok(dirs) => dirs,
+                Err((kind, text)) => {
+                    results[index] = Some(Err(io::Error::new(*kind, text.clone())));
+                    continue;
                 }
+            };
+            let name = unique_name(message.size());
+            match write_tmp(dirs, md, &name, *message) {
+                Ok(()) => written.push((index, md, name)),
                 Err(e) => results[index] = Some(Err(e)),
             }
         }
 
         // 2. Rename into new/.
-        let mut published: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
-        for (index, dir, tmp, new) in written {
-            match publish(&tmp, &new) {
-                Ok(()) => published.push((index, dir, new)),
-                Err(e) => results[index] = Some(Err(e)),
+        let mut published: Vec<(usize, &MaildirPath, String)> = Vec::new();
+        for (index, md, name) in written {
+            let Some(Ok(dirs)) = opened.get(md) else {
+                continue; // invariant: only opened Maildirs have written files
+            };
+            match nofollow::rename(&dirs.tmp, &dirs.new, &name) {
+                Ok(()) => published.push((index, md, name)),
+                Err(e) => {
+                    let _ = nofollow::remove(&dirs.tmp, &name);
+                    let new = md.path().join("new").join(&name);
+                    results[index] = Some(Err(with_path(e, "rename into", &new)));
+                }
             }
         }
 
-        // 3. fsync each distinct new/ once, and every parent of a created
-        // directory once; a failure there fails the messages it covers.
-        let parents_synced = created_parents
-            .iter()
-            .try_for_each(|p| sync_dir(p).map_err(|e| with_path(e, "fsync directory", p)))
-            .map_err(|e| (e.kind(), e.to_string()));
-        let new_dirs: BTreeSet<&PathBuf> = published.iter().map(|(_, dir, _)| dir).collect();
-        let new_synced: BTreeMap<&PathBuf, Result<(), (io::ErrorKind, String)>> = new_dirs
-            .into_iter()
-            .map(|dir| {
-                let new = dir.join("new");
-                let outcome = sync_dir(&new)
-                    .map_err(|e| with_path(e, "fsync directory", &new))
-                    .map_err(|e| (e.kind(), e.to_string()));
-                (dir, outcome)
-            })
-            .collect();
-        for (index, dir, new) in &published {
-            let outcome = parents_synced.clone().and(new_synced[dir].clone());
+        // 3. fsync each distinct new/ once, after the directories that
+        // gained a created directory; a failure fails the messages it covers.
+        let mut synced: BTreeMap<&MaildirPath, Result<(), (io::ErrorKind, String)>> =
+            BTreeMap::new();
+        for (index, md, name) in &published {
+            let Some(Ok(dirs)) = opened.get(md) else {
+                continue; // invariant: as above
+            };
+            let outcome = synced
+                .entry(md)
+                .or_insert_with(|| {
+                    dirs.changed
+                        .iter()
+                        .chain([&dirs.new])
+                        .try_for_each(nofollow::sync)
+                        .map_err(|e| with_path(e, "fsync directory", &md.path().join("new")))
+                        .map_err(|e| (e.kind(), e.to_string()))
+                })
+                .clone();
             results[*index] = Some(match outcome {
-                Ok(()) => Ok(new.clone()),
+                Ok(()) => Ok(md.path().join("new").join(name)),
                 Err((kind, text)) => {
                     // Not durable, and the client will retry after our 451:
                     // do not leave a copy that may or may not survive.
-                    let _ = fs::remove_file(new);
+                    let _ = nofollow::remove(&dirs.new, name);
                     Err(io::Error::new(kind, text))
                 }
             });
@@ -154,14 +164,76 @@ impl Maildir {
     }
 }
 
+/// Where a Maildir is: a root, whose own path may hold symbolic links (it
+/// is the admin's: `<data_dir>/mail`, or the fixed part of
+/// `delivery.maildir`), and the path below it, where none is followed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MaildirPath {
+    root: PathBuf,
+    below: PathBuf,
+}
+
+impl MaildirPath {
+    /// The Maildir `root/below`.
+    pub fn new(root: impl Into<PathBuf>, below: impl Into<PathBuf>) -> MaildirPath {
+        MaildirPath {
+            root: root.into(),
+            below: below.into(),
+        }
+    }
+
+    /// The Maildir `dir`, with its parent as the root.
+    pub fn at(dir: &Path) -> MaildirPath {
+        match (dir.parent(), dir.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                MaildirPath::new(parent, name)
+            }
+            _ => MaildirPath::new(dir, ""),
+        }
+    }
+
+    /// The root, below which no link is followed.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The Maildir's whole path.
+    pub fn path(&self) -> PathBuf {
+        self.root.join(&self.below)
+    }
+}
+
+impl fmt::Display for MaildirPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path().display())
+    }
+}
+
 /// The Maildir of `user`: `template` with `{user}` substituted (relative
 /// templates are taken from `data_dir`), or `<data_dir>/mail/<user>`.
+/// The root is the part before the first component holding `{user}` (for
+/// a template without it, the parent of its last component).
 /// `user` must be a validated user name (see [`crate::users::validate_user_name`]).
-pub fn maildir_path(template: Option<&str>, data_dir: &Path, user: &str) -> PathBuf {
-    match template {
-        Some(template) => data_dir.join(template.replace("{user}", user)),
-        None => data_dir.join("mail").join(user),
-    }
+pub fn maildir_path(template: Option<&str>, data_dir: &Path, user: &str) -> MaildirPath {
+    let Some(template) = template else {
+        return MaildirPath::new(data_dir.join("mail"), user);
+    };
+    let components: Vec<Component<'_>> = Path::new(template).components().collect();
+    let split = components
+        .iter()
+        .position(|c| c.as_os_str().to_string_lossy().contains("{user}"))
+        .unwrap_or(components.len().saturating_sub(1));
+    let root: PathBuf = components[..split].iter().collect();
+    let below: PathBuf = components[split..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().replace("{user}", user))
+        .collect();
+    MaildirPath::new(data_dir.join(root), below)
 }
 
 /// fsyncs a directory, making the entries created or renamed in it durable.
@@ -169,99 +241,29 @@ pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
-/// Creates `dir` (and missing ancestors) and its `tmp/`, `new/`, `cur/`.
-/// Returns the directories that gained an entry and so need an fsync.
-fn ensure_maildir(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let subdirs = ["tmp", "new", "cur"].map(|s| dir.join(s));
-    // The common case on the hot path: the Maildir is complete, so there is
-    // nothing to check or create (three stats instead of a dozen syscalls).
-    if subdirs.iter().all(|p| p.is_dir()) {
-        return Ok(Vec::new());
-    }
-    // Refuse before creating anything if something that is not a directory
-    // sits where one must be.
-    for path in std::iter::once(dir).chain(subdirs.iter().map(PathBuf::as_path)) {
-        if let Ok(meta) = fs::metadata(path) {
-            if !meta.is_dir() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "cannot deliver to Maildir {}: {} is not a directory",
-                        dir.display(),
-                        path.display()
-                    ),
-                ));
-            }
-        }
-    }
-    let mut missing: Vec<&Path> = Vec::new();
-    let mut cursor = Some(dir);
-    while let Some(path) = cursor {
-        if path.as_os_str().is_empty() || path.exists() {
-            break;
-        }
-        missing.push(path);
-        cursor = path.parent();
-    }
-    let mut changed = Vec::new();
-    for path in missing
-        .into_iter()
-        .rev()
-        .chain(subdirs.iter().map(PathBuf::as_path))
-    {
-        if create_dir(path)? {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            changed.push(parent);
-        }
-    }
-    Ok(changed)
-}
-
-/// Creates one directory with mode 0700; `Ok(false)` if it already exists.
-fn create_dir(path: &Path) -> io::Result<bool> {
-    match fs::DirBuilder::new().mode(DIR_MODE).create(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(false),
-        Err(e) => Err(with_path(e, "create directory", path)),
-    }
-}
-
 /// Writes `tmp/<name>` exclusively and fsyncs it; removes it on failure.
-fn write_tmp(dir: &Path, name: &str, message: &dyn Content) -> io::Result<PathBuf> {
-    let tmp = dir.join("tmp").join(name);
+fn write_tmp(
+    dirs: &nofollow::Dirs,
+    md: &MaildirPath,
+    name: &str,
+    message: &dyn Content,
+) -> io::Result<()> {
+    let tmp = || md.path().join("tmp").join(name);
     // Only a file this call created may be removed on failure: if the name
     // was taken, the existing file belongs to someone else.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .map_err(|e| with_path(e, "create", &tmp))?;
+    let mut file =
+        nofollow::create_file(&dirs.tmp, name).map_err(|e| with_path(e, "create", &tmp()))?;
     let result = message
         .write_to(&mut file)
-        .map_err(|e| with_path(e, "write", &tmp))
-        .and_then(|()| file.sync_all().map_err(|e| with_path(e, "fsync", &tmp)));
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
+        .map_err(|e| with_path(e, "write", &tmp()))
+        .and_then(|()| file.sync_all().map_err(|e| with_path(e, "fsync", &tmp())));
+    if result.is_err() {
+        let _ = nofollow::remove(&dirs.tmp, name);
     }
+    result
 }
 
-/// Renames the tmp file into `new/`; removes the tmp file on failure.
-fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
-    fs::rename(tmp, new).map_err(|e| {
-        let _ = fs::remove_file(tmp);
-        with_path(e, "rename into", new)
-    })
-}
-
-fn with_path(e: io::Error, action: &str, path: &Path) -> io::Error {
+pub(crate) fn with_path(e: io::Error, action: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
 }
 
@@ -275,19 +277,24 @@ fn with_path(e: io::Error, action: &str, path: &Path) -> io::Error {
 /// form) are left alone. Returns how many were removed. Without `/proc`
 /// (not Linux) nothing is removed.
 pub fn remove_stale_tmp(dir: &Path) -> usize {
+    // Through descriptors, like delivery: a `tmp` that is a link is left alone.
+    nofollow::open_tmp(dir).map_or(0, |tmp| sweep(&tmp))
+}
+
+/// [`remove_stale_tmp`] of an open `tmp/`.
+fn sweep(tmp: &std::os::fd::OwnedFd) -> usize {
     if !Path::new("/proc/self").exists() {
         return 0;
     }
-    let Ok(entries) = fs::read_dir(dir.join("tmp")) else {
+    let Ok(names) = nofollow::file_names(tmp) else {
         return 0;
     };
     let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(writer_pid) else {
+    for name in names {
+        let Some(pid) = writer_pid(&name) else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() && fs::remove_file(entry.path()).is_ok() {
+        if !Path::new(&format!("/proc/{pid}")).exists() && nofollow::remove(tmp, &name).is_ok() {
             removed += 1;
         }
     }
@@ -332,15 +339,15 @@ fn writer_pid(name: &str) -> Option<u32> {
 /// Sweeps each Maildir once per process, at its first delivery, so that a
 /// Maildir outside `<data_dir>/mail` (a `delivery.maildir` template) is
 /// cleaned too.
-fn sweep_once(dir: &Path) {
+fn sweep_once(md: &MaildirPath, tmp: &std::os::fd::OwnedFd) {
     static SWEPT: OnceLock<std::sync::Mutex<BTreeSet<PathBuf>>> = OnceLock::new();
     let swept = SWEPT.get_or_init(Default::default);
     let first = swept
         .lock()
-        .map(|mut set| set.insert(dir.to_path_buf()))
+        .map(|mut set| set.insert(md.path()))
         .unwrap_or(false);
     if first {
-        remove_stale_tmp(dir);
+        sweep(tmp);
     }
 }
 
@@ -474,31 +481,63 @@ mod tests {
     }
 
     #[test]
-    fn failed_rename_removes_the_tmp_file() {
+    fn a_taken_tmp_name_is_never_overwritten() {
         let root = tempfile::tempdir().unwrap();
-        ensure_maildir(root.path()).unwrap();
-        let tmp = write_tmp(root.path(), "x.M1P1Q1.host,S=3", &Bytes(b"abc")).unwrap();
-        assert_eq!(entries(&root.path().join("tmp")), ["x.M1P1Q1.host,S=3"]);
-        fs::remove_dir(root.path().join("new")).unwrap();
-        let err = publish(&tmp, &root.path().join("new").join("x.M1P1Q1.host,S=3")).unwrap_err();
-        assert!(err.to_string().contains("rename into"), "{err}");
-        assert!(entries(&root.path().join("tmp")).is_empty());
+        let md = MaildirPath::at(&root.path().join("erin"));
+        let dirs = nofollow::open_maildir(&md).unwrap();
+        let taken = md.path().join("tmp").join("taken");
+        fs::write(&taken, b"old").unwrap();
+        let err = write_tmp(&dirs, &md, "taken", &Bytes(b"new")).unwrap_err();
+        assert!(err.to_string().contains("cannot create"), "{err}");
+        assert_eq!(fs::read(&taken).unwrap(), b"old");
     }
 
     #[test]
-    fn failed_tmp_write_leaves_nothing() {
+    fn no_symbolic_link_below_the_root_is_followed() {
         let root = tempfile::tempdir().unwrap();
-        ensure_maildir(root.path()).unwrap();
-        // A name that already exists: create_new refuses and nothing is overwritten.
-        fs::write(root.path().join("tmp").join("taken"), b"old").unwrap();
-        assert!(write_tmp(root.path(), "taken", &Bytes(b"new")).is_err());
-        assert_eq!(
-            fs::read(root.path().join("tmp").join("taken")).unwrap(),
-            b"old"
-        );
-        // A name with a missing directory component fails cleanly.
-        assert!(write_tmp(root.path(), "no/such/dir", &Bytes(b"new")).is_err());
-        assert_eq!(entries(&root.path().join("tmp")), ["taken"]);
+        let mail = root.path().join("mail");
+        let elsewhere = root.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        for link in ["alice", "alice/new", "alice/tmp", "alice/cur"] {
+            let _ = fs::remove_dir_all(&mail);
+            fs::create_dir_all(mail.join("alice")).unwrap();
+            let at = mail.join(link);
+            let _ = fs::remove_dir(&at);
+            std::os::unix::fs::symlink(&elsewhere, &at).unwrap();
+            let err = Maildir::deliver(&mail.join("alice"), b"message").unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("{} is a symbolic link", at.display())),
+                "{link}: {text}"
+            );
+            assert!(
+                entries(&elsewhere).is_empty(),
+                "{link}: written through the link"
+            );
+        }
+        // Below a template's root too: /home/{user}/Maildir with Maildir a link.
+        let home = root.path().join("home");
+        fs::create_dir_all(home.join("bob")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, home.join("bob/Maildir")).unwrap();
+        let md = maildir_path(Some("home/{user}/Maildir"), root.path(), "bob");
+        let results = Maildir::deliver_copies(&[md], &Bytes(b"message"));
+        assert!(results[0].is_err());
+        assert!(entries(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn the_root_itself_may_be_a_link() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real-mail");
+        fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, root.path().join("mail")).unwrap();
+        let md = maildir_path(None, root.path(), "carol");
+        let path = Maildir::deliver_copies(&[md], &Bytes(b"hi"))
+            .pop()
+            .unwrap()
+            .unwrap();
+        assert_eq!(fs::read(path).unwrap(), b"hi");
+        assert_eq!(entries(&real.join("carol/new")).len(), 1);
     }
 
     #[test]
@@ -526,19 +565,15 @@ mod tests {
     }
 
     #[test]
-    fn ensure_reports_the_parents_to_fsync() {
+    fn opening_reports_the_directories_to_fsync() {
         let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("mail").join("dave");
-        let changed = ensure_maildir(&dir).unwrap();
-        let want: BTreeSet<PathBuf> = [
-            root.path().to_path_buf(),
-            root.path().join("mail"),
-            dir.clone(),
-        ]
-        .into();
-        assert_eq!(changed.into_iter().collect::<BTreeSet<_>>(), want);
+        // data/, data/mail/ (the root), dave/ and its subdirectories are
+        // created: the temporary dir, data/, mail/ and dave/ gained entries.
+        let md = MaildirPath::new(root.path().join("data/mail"), "dave");
+        assert_eq!(nofollow::open_maildir(&md).unwrap().changed.len(), 4);
+        assert_eq!(entries(&md.path()), ["cur", "new", "tmp"]);
         assert!(
-            ensure_maildir(&dir).unwrap().is_empty(),
+            nofollow::open_maildir(&md).unwrap().changed.is_empty(),
             "nothing to fsync the second time"
         );
     }
@@ -546,18 +581,42 @@ mod tests {
     #[test]
     fn maildir_path_uses_the_template_or_the_default() {
         let data = Path::new("/var/lib/portcullis");
-        assert_eq!(
-            maildir_path(None, data, "alice"),
-            Path::new("/var/lib/portcullis/mail/alice")
-        );
-        assert_eq!(
-            maildir_path(Some("/home/{user}/Maildir"), data, "bob"),
-            Path::new("/home/bob/Maildir")
-        );
-        assert_eq!(
-            maildir_path(Some("boxes/{user}"), data, "carol"),
-            Path::new("/var/lib/portcullis/boxes/carol")
-        );
+        let cases = [
+            (None, "alice", "/var/lib/portcullis/mail", "alice"),
+            (Some("/home/{user}/Maildir"), "bob", "/home", "bob/Maildir"),
+            (
+                Some("boxes/{user}"),
+                "carol",
+                "/var/lib/portcullis/boxes",
+                "carol",
+            ),
+            (
+                Some("/var/mail/u-{user}/md"),
+                "dave",
+                "/var/mail",
+                "u-dave/md",
+            ),
+            (Some("/srv/shared"), "erin", "/srv", "shared"),
+        ];
+        for (template, user, root, below) in cases {
+            let md = maildir_path(template, data, user);
+            assert_eq!(md, MaildirPath::new(root, below), "{template:?}");
+            assert_eq!(md.path(), Path::new(root).join(below));
+        }
+    }
+
+    #[test]
+    fn the_sweep_never_follows_a_linked_tmp() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        let dead = format!("1700000000.M1P4294967294Q1.{},S=5", host_name());
+        fs::write(elsewhere.join(&dead), b"not ours").unwrap();
+        let mail = root.path().join("mail");
+        fs::create_dir_all(mail.join("frank")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, mail.join("frank/tmp")).unwrap();
+        assert_eq!(remove_stale_tmp_under(&mail), 0);
+        assert_eq!(entries(&elsewhere), [dead]);
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn deliver_targets(
     env: &Envelope,
     message: &File,
     return_path: &[u8],
-    dirs: &[std::path::PathBuf],
+    dirs: &[maildir::MaildirPath],
     remote: Vec<String>,
 ) -> Attempt {
     let copy = |prefix| {
