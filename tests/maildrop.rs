@@ -394,3 +394,42 @@ fn a_broken_maildrop_is_logged_and_the_server_still_serves() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(server.wait_maildir("alice", 1).len(), 1);
 }
+
+#[test]
+fn a_dropped_message_is_dkim_signed_as_over_loopback_smtp() {
+    let closed = free_port("127.0.0.1".parse().unwrap());
+    let setup = users(&format!(
+        "[routes]\n\"remote.test\" = \"127.0.0.1:{closed}\"\n"
+    ));
+    let out = setup.cli(&["dkim", "generate", "local.test", "--selector", "md"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let mut server = setup.start();
+    server.stop();
+    let out = sendmail(
+        &server,
+        None,
+        &["-f", "alice@local.test", "bob@remote.test"],
+        "Subject: signed\n\nx\n",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let server = server.restart();
+    wait_for(
+        "the message in the queue",
+        || server.log(),
+        || {
+            server
+                .queue_messages()
+                .iter()
+                .any(|(i, _)| i.starts_with("MD"))
+        },
+    );
+    let (_, m) = server
+        .queue_messages()
+        .into_iter()
+        .find(|(i, _)| i.starts_with("MD"))
+        .unwrap();
+    let m = text(&m);
+    assert!(m.starts_with("DKIM-Signature:"), "{m}");
+    assert!(m.contains("d=local.test") && m.contains("s=md"), "{m}");
+    assert!(m.contains("(Portcullis, from userid"), "{m}");
+}
