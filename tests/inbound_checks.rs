@@ -203,6 +203,21 @@ fn dmarc_reject_refuses_only_failing_mail_from_a_reject_domain() {
     let (code, text) = send(&server, "bob@signer.test", tampered.as_bytes());
     assert_eq!(code, 550, "{text}\n{}", server.log());
     assert!(text.contains("5.7.1"), "{text}");
+    // Over 4 MiB the message is not held in memory to verify DKIM: SPF only,
+    // and no refusal on a DMARC result that could not be computed.
+    let mut big = b"From: bob@signer.test\r\nSubject: big\r\n\r\n".to_vec();
+    for _ in 0..(4 * 1024 * 1024 / 64 + 10) {
+        big.extend_from_slice(&[b'x'; 62]);
+        big.extend_from_slice(b"\r\n");
+    }
+    let (code, text) = send(&server, "bob@signer.test", &big);
+    assert_eq!(code, 250, "{text}");
+    let ar = results_of(&server, 2);
+    assert!(
+        ar[0].contains("dkim=none (message too large to verify)"),
+        "{ar:?}"
+    );
+    assert!(ar[0].contains("spf=fail"), "{ar:?}");
     // A DNS failure never rejects: the DMARC record cannot be read.
     let (code, text) = send(
         &server,

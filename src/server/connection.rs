@@ -41,10 +41,14 @@ async fn check_inbound(
     ip: IpAddr,
     body: &super::incoming::Body,
 ) -> Result<store::InboundResult, Reply> {
-    let mut message = Vec::with_capacity(usize::try_from(body.len()).unwrap_or(0));
-    if let Err(e) = body.feed(&mut |chunk| message.extend_from_slice(chunk)) {
-        warn!("inbound checks skipped: cannot read the message: {e}");
-        return Ok(store::InboundResult::default());
+    let verified = body.len() <= super::inbound::MAX_VERIFIED;
+    let mut message = Vec::new();
+    if verified {
+        message.reserve(usize::try_from(body.len()).unwrap_or(0));
+        if let Err(e) = body.feed(&mut |chunk| message.extend_from_slice(chunk)) {
+            warn!("inbound checks skipped: cannot read the message: {e}");
+            return Ok(store::InboundResult::default());
+        }
     }
     let mail_from = msg.mail_from.to_string();
     let input = super::inbound::Inputs {
@@ -52,7 +56,7 @@ async fn check_inbound(
         client: ip,
         helo: &msg.helo,
         mail_from: &mail_from,
-        message: &message,
+        message: verified.then_some(message.as_slice()),
         dmarc_reject: rt.config.inbound.dmarc_reject,
     };
     let verdict = super::inbound::check(&rt.dns.authenticator(), &input, rt.dns.deadline()).await;

@@ -22,6 +22,11 @@ use mail_auth::{
 };
 use portcullis_proto::Reply;
 
+/// The largest message whose DKIM signatures are verified: verification
+/// needs the whole message in memory, and a session's memory stays bounded
+/// (docs/reference.md §6). Larger messages get SPF only.
+pub const MAX_VERIFIED: u64 = 4 * 1024 * 1024;
+
 /// What the checks found.
 pub struct Verdict {
     /// The `Authentication-Results:` header field, CRLF-terminated.
@@ -37,8 +42,9 @@ pub struct Inputs<'a> {
     pub helo: &'a str,
     /// MAIL FROM, `""` for the null sender.
     pub mail_from: &'a str,
-    /// The whole message as received.
-    pub message: &'a [u8],
+    /// The whole message as received; `None` when it is over
+    /// [`MAX_VERIFIED`] (not read into memory for DKIM).
+    pub message: Option<&'a [u8]>,
     pub dmarc_reject: bool,
 }
 
@@ -72,7 +78,16 @@ pub async fn check(auth: &MessageAuthenticator, input: &Inputs<'_>, deadline: Du
     .to_string();
     let spf_part = part(&spf_part, host);
 
-    let Some(message) = AuthenticatedMessage::parse(input.message) else {
+    let Some(raw) = input.message else {
+        // Over MAX_VERIFIED: SPF only, and never a refusal.
+        return Verdict {
+            header: format!(
+                "Authentication-Results: {host};\r\n\tdkim=none (message too large to verify){spf_part};\r\n\tdmarc=none\r\n"
+            ),
+            refuse: None,
+        };
+    };
+    let Some(message) = AuthenticatedMessage::parse(raw) else {
         return Verdict {
             header: format!("Authentication-Results: {host};\r\n\tdkim=none{spf_part}\r\n"),
             refuse: None,
