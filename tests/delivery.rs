@@ -273,3 +273,29 @@ fn a_symbolic_link_in_a_maildir_is_never_followed() {
     assert_eq!(code, 250, "{text}");
     assert_eq!(server.wait_maildir("alice", 1).len(), 1);
 }
+
+#[test]
+fn a_message_past_max_hops_is_refused_as_a_mail_loop() {
+    // RFC 5321 §6.3: more than limits.max_hops (50) Received: headers is a
+    // loop, refused at the end of data; 50 still pass.
+    let server = Server::with_users("", &[("alice", "pw-alice-hops")]);
+    let message = |hops: usize| {
+        let mut m = String::new();
+        for i in 0..hops {
+            m.push_str(&format!(
+                "Received: from hop{i}.example by mx{i}.example; Thu, 3 Dec 2026 08:00:00 +0000\r\n"
+            ));
+        }
+        m.push_str("Subject: looping\r\n\r\nbody\r\n");
+        m.into_bytes()
+    };
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    let (code, text) = c.send_mail("carol@remote.example", &["alice@local.test"], &message(51));
+    assert_eq!(code, 554, "{text}");
+    assert!(common::has_enhanced(&text, "5.4.6"), "{text}");
+    let (code, text) = c.send_mail("carol@remote.example", &["alice@local.test"], &message(50));
+    assert_eq!(code, 250, "{text}");
+    c.quit_collect();
+    assert_eq!(server.wait_maildir("alice", 1).len(), 1);
+    assert!(server.queue_messages().is_empty());
+}

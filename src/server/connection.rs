@@ -353,6 +353,17 @@ async fn run(
                         continue;
                     }
                 };
+                // RFC 5321 §6.3: too many hops is a mail loop; refuse before anything is kept.
+                if portcullis_core::loops::too_many_hops(body.head(), rt.config.limits.max_hops) {
+                    info!(from = %msg.mail_from, "message refused: more than limits.max_hops ({}) Received headers: a mail loop", rt.config.limits.max_hops);
+                    shared.stats.messages_rejected.add("reason=\"loop\"");
+                    session.message_stored(Err(Reply::new(
+                        554,
+                        (5, 4, 6),
+                        "Too many hops: mail loop detected",
+                    )));
+                    continue;
+                }
                 let trusted = trusted(&rt, &msg, ip, &rdns);
                 let inbound = if !trusted && rt.config.inbound.checks {
                     match check_inbound(&rt, &msg, ip, &body).await {

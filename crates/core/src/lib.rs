@@ -10,6 +10,7 @@ pub mod content;
 pub mod edit_lock;
 pub mod instance_lock;
 pub mod limiter;
+pub mod loops;
 pub mod maildir;
 pub mod maildrop;
 pub mod outbound;

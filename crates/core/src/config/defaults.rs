@@ -22,6 +22,8 @@ pub const RELAY_ALLOW: &[&str] = &["127.0.0.1", "::1"];
 pub const MESSAGE_SIZE: u64 = 26_214_400;
 /// `limits.recipients` when absent.
 pub const RECIPIENTS: u64 = 100;
+/// `limits.max_hops` when absent (Postfix's `hopcount_limit`).
+pub const MAX_HOPS: u64 = 50;
 /// `limits.errors` when absent.
 pub const ERRORS: u64 = 10;
 /// `limits.command_timeout` when absent (RFC 5321 §4.5.3.2: 5 minutes).
@@ -126,6 +128,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 [limits]
 # message_size = 26214400  # bytes; advertised with SIZE
 # recipients = 100       # per message
+# max_hops = 50          # Received: headers a message may carry; more is a mail loop (554 5.4.6)
 # errors = 10            # error replies before the session is closed with 421
 # command_timeout = 300  # seconds waiting for a command (RFC 5321 §4.5.3.2)
 # data_timeout = 180     # seconds waiting for a data block (RFC 5321 §4.5.3.2)

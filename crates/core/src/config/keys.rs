@@ -255,6 +255,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "recipients per message",
     },
     KeyInfo {
+        key: "limits.max_hops",
+        kind: KeyKind::Integer,
+        default: "50",
+        doc: "Received: headers a message may carry; more is a mail loop, refused at the end of data with 554 5.4.6 (Postfix's hopcount_limit)",
+    },
+    KeyInfo {
         key: "limits.errors",
         kind: KeyKind::Integer,
         default: "10",

@@ -208,6 +208,8 @@ pub struct Limits {
     pub message_size: u64,
     /// Recipients per message.
     pub recipients: usize,
+    /// `Received:` headers a message may carry; more is a mail loop (`554 5.4.6`).
+    pub max_hops: usize,
     /// Error replies before the session is closed with 421.
     pub errors: u32,
     /// Seconds waiting for a command (RFC 5321 §4.5.3.2: 300).

@@ -99,6 +99,7 @@ pub(crate) struct RawTls {
 pub(crate) struct RawLimits {
     pub(crate) message_size: Option<i64>,
     pub(crate) recipients: Option<i64>,
+    pub(crate) max_hops: Option<i64>,
     pub(crate) errors: Option<i64>,
     pub(crate) command_timeout: Option<i64>,
     pub(crate) data_timeout: Option<i64>,

@@ -144,6 +144,7 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "tls.outbound_ca" => opt(cfg.tls.outbound_ca.as_ref().map(|p| p.display())),
         "limits.message_size" => cfg.limits.message_size.to_string(),
         "limits.recipients" => cfg.limits.recipients.to_string(),
+        "limits.max_hops" => cfg.limits.max_hops.to_string(),
         "limits.errors" => cfg.limits.errors.to_string(),
         "limits.command_timeout" => cfg.limits.command_timeout.to_string(),
         "limits.data_timeout" => cfg.limits.data_timeout.to_string(),

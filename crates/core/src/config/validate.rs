@@ -495,6 +495,13 @@ fn limits(ctx: &Ctx<'_>, raw: RawLimits) -> Result<Limits, ConfigError> {
             usize_max,
         )?)
         .unwrap_or(usize::MAX),
+        max_hops: usize::try_from(ctx.positive(
+            "limits.max_hops",
+            raw.max_hops,
+            defaults::MAX_HOPS,
+            usize_max,
+        )?)
+        .unwrap_or(usize::MAX),
         errors: u32::try_from(ctx.positive(
             "limits.errors",
             raw.errors,

@@ -51,6 +51,7 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "tls.outbound_ca:".to_string(),
         "limits.message_size: 26214400".to_string(),
         "limits.recipients: 100".to_string(),
+        "limits.max_hops: 50".to_string(),
         "limits.errors: 10".to_string(),
         "limits.command_timeout: 300".to_string(),
         "limits.data_timeout: 180".to_string(),
