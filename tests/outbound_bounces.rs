@@ -264,3 +264,39 @@ fn failures_of_a_bounce_at_two_destinations_are_dropped_without_a_bounce() {
         server.log()
     );
 }
+
+#[test]
+fn a_route_back_to_this_server_bounces_as_a_loop_and_never_connects() {
+    // A route whose next hop is our own SMTP listener would relay the
+    // message to ourselves again and again: it bounces (5.4.6) instead.
+    let setup = Setup::new("[relay]\nallow = [\"127.0.0.1\"]\n");
+    setup.add_user("alice", "pw-alice-loop");
+    let config = format!(
+        "{}\n[routes]\n\"loop.test\" = \"127.0.0.1:{}\"\n",
+        setup.config_text(),
+        setup.smtp_port
+    );
+    std::fs::write(&setup.config_path, config).expect("write the config");
+    let server = setup.start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@loop.test"],
+        b"Subject: round and round\r\n\r\nx\r\n",
+    );
+    let msgs = texts(&wait_maildir(&server, "alice", 1));
+    assert_eq!(msgs.len(), 1, "no bounce:\n{}", server.log());
+    assert!(
+        msgs[0].contains("mail for loop.test loops back to myself") && msgs[0].contains("5.4.6"),
+        "{}",
+        msgs[0]
+    );
+    assert!(wait_queue_empty(&server), "{:?}", server.queue_listing());
+    // Only the test's own session ever connected.
+    let log = server.log();
+    assert_eq!(
+        log.matches(": connect port=").count(),
+        1,
+        "{log}"
+    );
+}

@@ -624,7 +624,12 @@ impl Worker {
             let env = self
                 .delivery_env(&rt.config)
                 .map_err(|e| Failure::local((4, 3, 0), e))?;
-            let settings = session::Settings::new(&rt.config, route);
+            let domain = job
+                .recipients
+                .first()
+                .and_then(|r| portcullis_core::outbound::route::domain_of(r))
+                .unwrap_or_default();
+            let settings = session::Settings::new(&rt.config, route, &domain);
             let opened = session::open(route, &env.resolver, &env.tls, &settings).await?;
             debug!(host = %opened.conn.remote, tls = opened.conn.tls, "session open");
             *session = Some(opened);

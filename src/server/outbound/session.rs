@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use portcullis_core::config::{Config, TlsOutbound};
+use portcullis_core::loops::OwnListeners;
 use portcullis_core::outbound::{Failure, Route};
 use portcullis_proto::client::{
     ehlo, helo, starttls, AuthClient, AuthMechanism, AuthStep, Capabilities,
@@ -53,11 +54,15 @@ pub struct Settings<'a> {
     pub tls_policy: TlsOutbound,
     /// Smarthost credentials: (user, password file).
     pub credentials: Option<(&'a str, &'a Path)>,
+    /// Our own listeners: a next hop among them is a mail loop.
+    pub own: OwnListeners,
+    /// The recipient domain, for the loop's bounce text.
+    pub domain: String,
 }
 
 impl<'a> Settings<'a> {
     /// The settings for `route` under `config`.
-    pub fn new(config: &'a Config, route: &Route) -> Settings<'a> {
+    pub fn new(config: &'a Config, route: &Route, domain: &str) -> Settings<'a> {
         let credentials = match (
             route,
             &config.relay.smarthost_user,
@@ -66,10 +71,24 @@ impl<'a> Settings<'a> {
             (Route::Smarthost(_), Some(user), Some(file)) => Some((user.as_str(), file.as_path())),
             _ => None,
         };
+        let l = &config.listen;
         Settings {
             hostname: &config.hostname,
             tls_policy: config.tls.outbound,
             credentials,
+            own: OwnListeners {
+                listen: l
+                    .smtp
+                    .iter()
+                    .chain(&l.submission)
+                    .chain(&l.submissions)
+                    .copied()
+                    .collect(),
+                interfaces: crate::server::runtime::interface_addresses()
+                    .into_iter()
+                    .collect(),
+            },
+            domain: domain.to_string(),
         }
     }
 }
@@ -82,9 +101,28 @@ pub async fn open(
     tls: &TlsClients,
     settings: &Settings<'_>,
 ) -> Result<Session, Failure> {
-    let candidates = resolver
+    let mut candidates = resolver
         .candidates(route, &[settings.hostname.to_string()])
         .await?;
+    // RFC 5321 §5.1: never send to ourselves. Candidates come best first,
+    // so a host from our own listener on is no better than us: drop them.
+    if let Some(first_self) = candidates
+        .iter()
+        .position(|c| settings.own.is_self(c.addr.ip(), c.addr.port()))
+    {
+        let me = candidates[first_self].addr;
+        candidates.truncate(first_self);
+        if candidates.is_empty() {
+            warn!(next_hop = %me, "mail for {} loops back to myself", settings.domain);
+            return Err(Failure::local(
+                (5, 4, 6),
+                format!(
+                    "mail for {} loops back to myself ({me} is this server)",
+                    settings.domain
+                ),
+            ));
+        }
+    }
     // Certificates are verified towards the smarthost (it gets the
     // password and all our mail) and everywhere under "require".
     let verify =
