@@ -294,9 +294,5 @@ fn a_route_back_to_this_server_bounces_as_a_loop_and_never_connects() {
     assert!(wait_queue_empty(&server), "{:?}", server.queue_listing());
     // Only the test's own session ever connected.
     let log = server.log();
-    assert_eq!(
-        log.matches(": connect port=").count(),
-        1,
-        "{log}"
-    );
+    assert_eq!(log.matches(": connect port=").count(), 1, "{log}");
 }
