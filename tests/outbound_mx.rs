@@ -186,3 +186,41 @@ fn a_temporary_dns_failure_keeps_the_message_queued() {
     // Never a bounce for a DNS hiccup.
     assert!(server.maildir_messages("alice").is_empty());
 }
+
+#[test]
+fn an_mx_pointing_back_at_this_server_bounces_as_a_loop() {
+    // loop.test is no local domain, but its MX is this server's own
+    // listener: sending there would queue the message again, forever.
+    let zone = Zone::new()
+        .mx("loop.test", 10, "mx.loop.test")
+        .a("mx.loop.test", ip(1));
+    let setup = Setup::with_dns("[relay]\nallow = [\"127.0.0.1\"]\n", zone);
+    setup.add_user("alice", "pw-alice-mxloop");
+    let config = format!(
+        "{}\n[queue]\nretry_min = 1\nretry_max = 2\nmx_port = {}\n",
+        setup.config_text(),
+        setup.smtp_port
+    );
+    std::fs::write(&setup.config_path, config).expect("write the config");
+    let server = setup.start();
+    send(
+        &server,
+        "alice@local.test",
+        &["bob@loop.test"],
+        b"Subject: loop by MX\r\n\r\nx\r\n",
+    );
+    let bounces = wait_maildir(&server, "alice", 1);
+    assert_eq!(bounces.len(), 1, "no bounce:\n{}", server.log());
+    let text = String::from_utf8_lossy(&bounces[0]);
+    assert!(
+        text.contains("mail for loop.test loops back to myself") && text.contains("5.4.6"),
+        "{text}"
+    );
+    assert!(wait_queue_empty(&server));
+    assert_eq!(
+        server.log().matches(": connect port=").count(),
+        1,
+        "{}",
+        server.log()
+    );
+}
