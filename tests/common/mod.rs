@@ -14,6 +14,7 @@ pub mod mail;
 pub mod outbound;
 pub mod process;
 pub mod sink;
+pub mod transcript;
 
 use std::collections::BTreeSet;
 use std::fs;
