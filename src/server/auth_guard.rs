@@ -183,7 +183,7 @@ pub fn log_never_ban(report: &LoadReport) -> Vec<String> {
         }
     }
     if report.open_relay {
-        let w = "auth.never_ban covers every address: the AUTH brute-force defence is off";
+        let w = "auth.never_ban covers nearly every address (more than a /8 of public IPv4 or a /32 of public IPv6): the AUTH brute-force defence is off for them";
         warn!(target: "auth", "{w}");
         return vec![w.to_string()];
     }
