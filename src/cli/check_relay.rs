@@ -14,8 +14,9 @@ use portcullis_proto::address::parse_forward_path;
 
 use super::output::say;
 use super::{load_config, Failure};
-use crate::server::dns::{canonical, Dns};
+use crate::server::dns::Dns;
 use crate::server::runtime::{compile_relay_list, interface_addresses};
+use portcullis_core::relay::range::canonical;
 
 #[derive(Args, Debug)]
 pub struct CheckRelayArgs {

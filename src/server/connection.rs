@@ -25,12 +25,12 @@ use tokio_rustls::server::TlsStream;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::auth_guard::{self, AuthGuard};
-use super::dns::canonical;
 use super::incoming::Incoming;
 use super::limits::{self, SessionWatch};
 use super::runtime::{Runtime, Stats};
 use super::store::{self, Job};
 use super::{Role, Shared};
+use portcullis_core::relay::range::canonical;
 
 /// SPF, DKIM and DMARC of a message from outside (docs/deliverability.md):
 /// the `Authentication-Results:` header to add and the forged ones to drop,

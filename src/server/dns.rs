@@ -12,6 +12,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use portcullis_core::config::Dns as DnsConfig;
+use portcullis_core::relay::range::canonical;
 use portcullis_core::relay::{NameResolution, ReverseDns};
 
 /// The most PTR names of one client we try to confirm; more is a lookup amplifier.
@@ -106,17 +107,6 @@ impl Dns {
                 other => other,
             },
         }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses compare as IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
     }
 }
 

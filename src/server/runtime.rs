@@ -18,8 +18,9 @@ use portcullis_core::users::UserDb;
 use tracing::{info, warn};
 
 use super::check::LoadNotes;
-use super::dns::{canonical, Dns};
+use super::dns::Dns;
 use super::metrics::Labeled;
+use portcullis_core::relay::range::canonical;
 
 /// Everything derived from one configuration.
 pub struct Runtime {

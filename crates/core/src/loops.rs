@@ -10,6 +10,8 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::relay::range::canonical;
+
 /// Whether the header section at the start of `message` holds more than
 /// `max` `Received:` fields. Reads the header section only (up to the first
 /// empty line, or the end of what is given), and stops counting past `max`.
@@ -52,13 +54,6 @@ impl OwnListeners {
                     || (l.ip().is_unspecified()
                         && (ip.is_loopback() || self.interfaces.contains(&ip))))
         })
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -8,6 +8,7 @@ use portcullis_proto::{Domain, Mailbox, Reply};
 
 use crate::aliases::{resolve_local, LocalResolution, Target};
 use crate::config::Config;
+use crate::relay::range::canonical;
 use crate::relay::{RelayDecision, RelayPolicy, ReverseDns};
 use crate::users::UserDb;
 
@@ -133,14 +134,4 @@ pub fn decide(
         };
     }
     Decision::Remote(ctx.policy.decide(canonical(client), rdns, auth_user))
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
 }

@@ -83,7 +83,10 @@ impl Resolver {
         match tokio::time::timeout(self.timeout, self.inner.lookup_ip(fqdn)).await {
             Err(_) => Addresses::TempFail("timeout".into()),
             Ok(Ok(lookup)) => {
-                let addrs: Vec<IpAddr> = lookup.iter().map(crate::server::dns::canonical).collect();
+                let addrs: Vec<IpAddr> = lookup
+                    .iter()
+                    .map(portcullis_core::relay::range::canonical)
+                    .collect();
                 if addrs.is_empty() {
                     Addresses::None
                 } else {

@@ -84,14 +84,10 @@ impl IpRange {
 /// clients seen through a dual-stack socket: they are matched as IPv4 so that
 /// an IPv4 entry applies to them and an attacker cannot step around an IPv4
 /// exception by connecting over the mapped form.
+/// Every part of the server that compares client addresses goes through
+/// this one function.
 pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
+    ip.to_canonical()
 }
 
 impl fmt::Display for IpRange {
