@@ -4,7 +4,7 @@
 //! (RFC 6409 §8).
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use portcullis_proto::session::Message;
 use portcullis_proto::ReversePath;
@@ -70,17 +70,13 @@ fn sanitize(s: &str) -> String {
 
 /// RFC 5322 §3.3 date-time in UTC, e.g. `Sun, 22 Nov 2026 16:31:13 +0000`.
 pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    portcullis_core::outbound::date::rfc5322(secs)
+    portcullis_core::outbound::date::rfc5322(portcullis_core::clock::unix_secs(t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn dates_are_rfc5322() {

@@ -392,9 +392,7 @@ fn queue(
             message: &message,
             kind: DsnKind::Failure,
             recipients: &refused,
-            now: SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            now: portcullis_core::clock::unix_now(),
             id: &bounce,
         });
         spool

@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis_core::outbound::transition::Changes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -151,9 +151,7 @@ pub fn queue_facts(shared: &Shared) -> QueueFacts {
     let Ok(envelopes) = shared.spool.list() else {
         return QueueFacts::default();
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = portcullis_core::clock::unix_now();
     let oldest = envelopes.iter().map(|e| e.created).min();
     QueueFacts {
         messages: u64::try_from(envelopes.len()).unwrap_or(u64::MAX),

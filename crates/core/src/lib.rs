@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod auth_throttle;
+pub mod clock;
 pub mod config;
 pub mod content;
 pub mod edit_lock;

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use portcullis_core::config::Config;
 use portcullis_core::maildrop;
@@ -305,9 +305,7 @@ fn qualify(recipients: Vec<String>, cfg: &Config) -> Vec<String> {
 
 /// `<seconds.random@host>`: unique without any state.
 fn new_message_id(hostname: &str) -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = portcullis_core::clock::unix_now();
     let mut random = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut random);
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();

@@ -156,7 +156,7 @@ pub fn hold(spool: &Spool, id: &str, held: bool) -> Result<String, String> {
 /// `queue flush` while the server is down: every pending recipient is made
 /// due now, so the next start tries them at once. Returns the message count.
 pub fn flush_offline(spool: &Spool) -> Result<usize, String> {
-    let now = finish::unix_now();
+    let now = portcullis_core::clock::unix_now();
     let mut n = 0;
     for mut env in spool.list().map_err(|e| e.to_string())? {
         if env.held {

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use portcullis_core::clock::unix_now;
 use portcullis_core::outbound::dsn::{self, DsnKind, Report};
 use portcullis_core::outbound::transition::{apply, expire_the_rest, Changes};
 use portcullis_core::outbound::{Attempt, Failure, RetryPolicy};
@@ -302,13 +303,6 @@ pub fn remove_done(shared: &Arc<Shared>, id: &str) {
             save(&shared.spool, &env);
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

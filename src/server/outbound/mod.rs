@@ -46,8 +46,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::Shared;
 use deliver::Outgoing;
-use finish::unix_now;
 use limit::ConnectionLimit;
+use portcullis_core::clock::unix_now;
 use resolve::Resolver;
 use session::Session;
 use tls::TlsClients;

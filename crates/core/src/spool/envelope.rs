@@ -23,8 +23,8 @@
 //! minor addition needs no version bump; an incompatible change bumps
 //! [`ENVELOPE_VERSION`], which older builds refuse to read.
 
+use crate::clock::unix_now;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use portcullis_proto::command::Body;
 use serde::{Deserialize, Serialize};
@@ -157,13 +157,6 @@ impl Envelope {
     pub fn is_done(&self) -> bool {
         self.pending().next().is_none()
     }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
