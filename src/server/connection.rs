@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use portcullis_core::recipient::{self, Context, Decision};
 use portcullis_core::relay::ReverseDns;
 use portcullis_proto::session::{
-    Action, AuthAnswer, AuthRequest, Message, RecipientCheck, ScramKeys, Secret, Session,
-    SessionConfig, Timeouts,
+    Action, AuthAnswer, AuthRequest, Message, RecipientCheck, Secret, Session, SessionConfig,
+    Timeouts,
 };
 use portcullis_proto::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -580,15 +580,9 @@ async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthAnswer {
         AuthRequest::CramMd5 { user, challenge } => {
             AuthAnswer::CramMd5Digest(users.get(&user).map(|c| c.cram_md5_digest(&challenge)))
         }
-        AuthRequest::ScramKeys { user } => AuthAnswer::ScramKeys(users.get(&user).map(|c| {
-            let k = c.scram_keys();
-            ScramKeys {
-                iterations: k.iterations,
-                salt: k.salt.clone(),
-                stored_key: k.stored_key,
-                server_key: k.server_key,
-            }
-        })),
+        AuthRequest::ScramKeys { user } => {
+            AuthAnswer::ScramKeys(users.get(&user).map(|c| c.scram_keys().clone()))
+        }
     }
 }
 

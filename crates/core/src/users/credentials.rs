@@ -9,7 +9,7 @@ use std::fmt;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use hmac::{Hmac, Mac};
+use portcullis_proto::sasl::hmac_sha256;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -17,8 +17,6 @@ use subtle::ConstantTimeEq;
 use super::md5_state::{self, Md5};
 use super::saslprep;
 use super::UsersError;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// SCRAM iteration count for new enrolments: RFC 7677 §4 asks for at least 4096.
 pub const SCRAM_ITERATIONS: u32 = 4096;
@@ -38,19 +36,8 @@ pub struct Credentials {
     pub(super) cram: CramMd5State,
 }
 
-/// SCRAM-SHA-256 server-side keys (RFC 5802 §3): what the server needs to
-/// verify a client proof and to prove itself, without the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ScramKeys {
-    /// The PBKDF2 iteration count `i`.
-    pub iterations: u32,
-    /// The salt sent to the client in the server-first-message.
-    pub salt: Vec<u8>,
-    /// `H(ClientKey)`.
-    pub stored_key: [u8; 32],
-    /// `HMAC(SaltedPassword, "Server Key")`.
-    pub server_key: [u8; 32],
-}
+/// SCRAM-SHA-256 server-side keys: the type the SASL exchange reads.
+pub use portcullis_proto::sasl::ScramKeys;
 
 /// The HMAC-MD5 precomputed states for CRAM-MD5: the MD5 chaining state
 /// after absorbing `key XOR ipad` (inner) and `key XOR opad` (outer),
@@ -212,7 +199,7 @@ impl Credentials {
             .to_string();
         Ok(Credentials {
             argon2: phc,
-            scram: ScramKeys::derive(prepared.as_bytes(), scram_salt, scram_iterations),
+            scram: derive_scram_keys(prepared.as_bytes(), scram_salt, scram_iterations),
             // RFC 2195 defines no normalisation: clients key HMAC-MD5 with
             // the password's raw bytes, so the states are derived from
             // those, not from the SASLprep'd form.
@@ -284,52 +271,20 @@ impl fmt::Debug for Credentials {
     }
 }
 
-impl ScramKeys {
-    /// RFC 5802 §3: `SaltedPassword = Hi(password, salt, i)` (PBKDF2 with
-    /// HMAC-SHA-256), `StoredKey = H(HMAC(SaltedPassword, "Client Key"))`,
-    /// `ServerKey = HMAC(SaltedPassword, "Server Key")`.
-    pub fn derive(password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
-        let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut salted);
-        let client_key = hmac_sha256(&salted, b"Client Key");
-        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
-        let server_key = hmac_sha256(&salted, b"Server Key");
-        ScramKeys {
-            iterations,
-            salt: salt.to_vec(),
-            stored_key,
-            server_key,
-        }
-    }
-
-    /// RFC 5802 §3: `ServerSignature = HMAC(ServerKey, AuthMessage)`, sent in
-    /// the server-final-message as `v=`.
-    pub fn server_signature(&self, auth_message: &[u8]) -> [u8; 32] {
-        hmac_sha256(&self.server_key, auth_message)
-    }
-
-    /// RFC 5802 §3: recovers `ClientKey = ClientProof XOR HMAC(StoredKey,
-    /// AuthMessage)` and checks `H(ClientKey) == StoredKey`, in constant time.
-    pub fn verify_client_proof(&self, auth_message: &[u8], proof: &[u8]) -> bool {
-        if proof.len() != 32 {
-            return false;
-        }
-        let signature = hmac_sha256(&self.stored_key, auth_message);
-        let mut client_key = [0u8; 32];
-        for (k, (p, s)) in client_key.iter_mut().zip(proof.iter().zip(signature)) {
-            *k = p ^ s;
-        }
-        let candidate: [u8; 32] = Sha256::digest(client_key).into();
-        bool::from(candidate.ct_eq(&self.stored_key))
-    }
-}
-
-impl fmt::Debug for ScramKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The keys authenticate the server and verify clients: keep them out of logs.
-        f.debug_struct("ScramKeys")
-            .field("iterations", &self.iterations)
-            .finish_non_exhaustive()
+/// RFC 5802 §3: `SaltedPassword = Hi(password, salt, i)` (PBKDF2 with
+/// HMAC-SHA-256), `StoredKey = H(HMAC(SaltedPassword, "Client Key"))`,
+/// `ServerKey = HMAC(SaltedPassword, "Server Key")`.
+pub fn derive_scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> ScramKeys {
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut salted);
+    let client_key = hmac_sha256(&salted, &[b"Client Key"]);
+    let stored_key: [u8; 32] = Sha256::digest(client_key).into();
+    let server_key = hmac_sha256(&salted, &[b"Server Key"]);
+    ScramKeys {
+        iterations,
+        salt: salt.to_vec(),
+        stored_key,
+        server_key,
     }
 }
 
@@ -392,17 +347,6 @@ impl fmt::Debug for CramMd5State {
     }
 }
 
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length (RFC 2104 §2), so `new_from_slice`
-    // cannot fail here.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC-SHA-256 accepts keys of any length"),
-    };
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
 /// Cheap Argon2 parameters so tests do not spend seconds hashing.
 #[cfg(test)]
 pub(crate) fn cheap_argon2() -> Argon2<'static> {
@@ -416,9 +360,8 @@ mod tests {
     use crate::users::SaslprepError;
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine;
-    use portcullis_proto::sasl::{
-        self, AuthAnswer, AuthRequest, Failure, ScramSha256, Secret, Step,
-    };
+    use hmac::{Hmac, Mac};
+    use portcullis_proto::sasl::{AuthAnswer, AuthRequest, Failure, ScramSha256, Secret, Step};
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -507,11 +450,31 @@ mod tests {
         }
     }
 
+    /// RFC 5802 §3: `ServerSignature = HMAC(ServerKey, AuthMessage)`.
+    fn server_signature(keys: &ScramKeys, auth_message: &[u8]) -> [u8; 32] {
+        hmac_sha256(&keys.server_key, &[auth_message])
+    }
+
+    /// RFC 5802 §3: `ClientKey = ClientProof XOR HMAC(StoredKey,
+    /// AuthMessage)` and `H(ClientKey) == StoredKey`.
+    fn verify_client_proof(keys: &ScramKeys, auth_message: &[u8], proof: &[u8]) -> bool {
+        if proof.len() != 32 {
+            return false;
+        }
+        let signature = hmac_sha256(&keys.stored_key, &[auth_message]);
+        let mut client_key = [0u8; 32];
+        for (k, (p, s)) in client_key.iter_mut().zip(proof.iter().zip(signature)) {
+            *k = p ^ s;
+        }
+        let candidate: [u8; 32] = Sha256::digest(client_key).into();
+        candidate == keys.stored_key
+    }
+
     /// RFC 7677 §3: user "user", password "pencil".
     #[test]
     fn scram_sha256_keys_reproduce_rfc7677_exchange() {
         let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
-        let keys = ScramKeys::derive(b"pencil", &salt, 4096);
+        let keys = derive_scram_keys(b"pencil", &salt, 4096);
         let client_first_bare = "n=user,r=rOprNGfwEbeRWgbNEkqO";
         let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
                             s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
@@ -520,18 +483,22 @@ mod tests {
         let auth_message =
             format!("{client_first_bare},{server_first},{client_final_without_proof}");
         assert_eq!(
-            B64.encode(keys.server_signature(auth_message.as_bytes())),
+            B64.encode(server_signature(&keys, auth_message.as_bytes())),
             "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
         let proof = B64
             .decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
             .unwrap();
-        assert!(keys.verify_client_proof(auth_message.as_bytes(), &proof));
+        assert!(verify_client_proof(&keys, auth_message.as_bytes(), &proof));
         let mut bad = proof.clone();
         bad[31] ^= 0x80;
-        assert!(!keys.verify_client_proof(auth_message.as_bytes(), &bad));
-        assert!(!keys.verify_client_proof(auth_message.as_bytes(), &proof[..31]));
-        assert!(!keys.verify_client_proof(b"another auth message", &proof));
+        assert!(!verify_client_proof(&keys, auth_message.as_bytes(), &bad));
+        assert!(!verify_client_proof(
+            &keys,
+            auth_message.as_bytes(),
+            &proof[..31]
+        ));
+        assert!(!verify_client_proof(&keys, b"another auth message", &proof));
     }
 
     #[test]
@@ -542,7 +509,7 @@ mod tests {
         assert_eq!(a.scram_keys().salt.len(), 16);
         assert_ne!(a.scram_keys().salt, b.scram_keys().salt);
         assert_ne!(a.argon2_phc(), b.argon2_phc(), "Argon2 salts differ too");
-        let again = ScramKeys::derive(b"pw", &a.scram_keys().salt, 4096);
+        let again = derive_scram_keys(b"pw", &a.scram_keys().salt, 4096);
         assert_eq!(&again, a.scram_keys());
     }
 
@@ -739,18 +706,18 @@ mod tests {
         let iterations: u32 = attr("i=").parse().unwrap();
         let mut salted = [0u8; 32];
         pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
-        let client_key = hmac_sha256(&salted, b"Client Key");
+        let client_key = hmac_sha256(&salted, &[b"Client Key"]);
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let without_proof = format!("c=biws,r={}", attr("r="));
         let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-        let signature = hmac_sha256(&stored_key, auth_message.as_bytes());
+        let signature = hmac_sha256(&stored_key, &[auth_message.as_bytes()]);
         let proof: Vec<u8> = client_key
             .iter()
             .zip(signature)
             .map(|(k, s)| k ^ s)
             .collect();
-        let server_key = hmac_sha256(&salted, b"Server Key");
-        let verifier = hmac_sha256(&server_key, auth_message.as_bytes());
+        let server_key = hmac_sha256(&salted, &[b"Server Key"]);
+        let verifier = hmac_sha256(&server_key, &[auth_message.as_bytes()]);
         (
             format!("{without_proof},p={}", B64.encode(proof)),
             format!("v={}", B64.encode(verifier)),
@@ -786,12 +753,7 @@ mod tests {
         );
         let keys = creds.scram_keys();
         let Step::Challenge(server_first) =
-            server.answer(AuthAnswer::ScramKeys(Some(sasl::ScramKeys {
-                iterations: keys.iterations,
-                salt: keys.salt.clone(),
-                stored_key: keys.stored_key,
-                server_key: keys.server_key,
-            })))
+            server.answer(AuthAnswer::ScramKeys(Some(keys.clone())))
         else {
             panic!("no server-first-message");
         };

@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 #[cfg(test)]
 pub(crate) use credentials::cheap_argon2 as cheap_argon2_for_tests;
 pub use credentials::{
-    burn_password_check, CramMd5State, Credentials, ScramKeys, SCRAM_ITERATIONS, SCRAM_SALT_LEN,
+    burn_password_check, derive_scram_keys, CramMd5State, Credentials, ScramKeys, SCRAM_ITERATIONS,
+    SCRAM_SALT_LEN,
 };
 pub use saslprep::SaslprepError;
 

@@ -374,7 +374,7 @@ impl fmt::Debug for Secret {
 }
 
 /// HMAC-SHA-256 of the parts, concatenated.
-pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
     let mut mac = match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,
