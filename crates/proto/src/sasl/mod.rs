@@ -373,6 +373,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The last step of PLAIN and LOGIN: the driver's verdict on `user`'s
+/// password. Anything but a yes or a no is a temporary failure.
+fn password_verdict(user: String, answer: AuthAnswer) -> Step {
+    match answer {
+        AuthAnswer::Verified(true) => Step::Success(user),
+        AuthAnswer::Verified(false) => Step::Failure(Failure::Credentials),
+        _ => Step::Failure(Failure::Temporary),
+    }
+}
+
 /// HMAC-SHA-256 of the parts, concatenated.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC takes a key of any length: `new_from_slice` cannot fail for it.

@@ -54,11 +54,7 @@ impl Plain {
         let State::WantVerdict(user) = std::mem::replace(&mut self.state, State::Done) else {
             return self.fail(Failure::Temporary);
         };
-        match answer {
-            AuthAnswer::Verified(true) => Step::Success(user),
-            AuthAnswer::Verified(false) => Step::Failure(Failure::Credentials),
-            _ => Step::Failure(Failure::Temporary),
-        }
+        super::password_verdict(user, answer)
     }
 
     fn message(&mut self, message: &[u8]) -> Step {
