@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use portcullis_core::recipient::{self, Context, Decision};
+use portcullis_core::recipient::{self, Decision};
 use portcullis_core::relay::ReverseDns;
 use portcullis_proto::session::{
     Action, AuthAnswer, AuthRequest, Message, RecipientCheck, Secret, Session, SessionConfig,
@@ -379,12 +379,7 @@ async fn run(
                     None
                 };
                 let users = shared.users.get();
-                let ctx = Context {
-                    config: &rt.config,
-                    users: &users,
-                    policy: &rt.policy,
-                    own_addrs: &rt.own_addrs,
-                };
+                let ctx = rt.recipients(&users);
                 let plan = store::plan(&ctx, &msg, ip);
                 let dkim = trusted.then(|| rt.dkim.clone());
                 let job = Job {
@@ -509,12 +504,7 @@ fn rule_on(
     rdns: &ReverseDns,
 ) -> Result<(), Reply> {
     let users = shared.users.get();
-    let ctx = Context {
-        config: &rt.config,
-        users: &users,
-        policy: &rt.policy,
-        own_addrs: &rt.own_addrs,
-    };
+    let ctx = rt.recipients(&users);
     let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
     let rule = decision.rule();
     if let Decision::Remote(d) = &decision {

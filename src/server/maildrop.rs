@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use portcullis_core::maildrop::{self, Drop};
 use portcullis_core::outbound::dsn::{self, DsnKind, Report};
 use portcullis_core::outbound::Failure;
-use portcullis_core::recipient::{self, Context};
+use portcullis_core::recipient;
 use portcullis_core::relay::ReverseDns;
 use portcullis_core::spool::{BodyType, Envelope, Spool};
 use portcullis_proto::address::{parse_forward_path, parse_reverse_path};
@@ -302,12 +302,7 @@ fn queue(
 ) -> Result<Vec<String>, NotNow> {
     let rt = shared.current.get();
     let users = shared.users.get();
-    let ctx = Context {
-        config: &rt.config,
-        users: &users,
-        policy: &rt.policy,
-        own_addrs: &rt.own_addrs,
-    };
+    let ctx = rt.recipients(&users);
     let (id, bounce) = (maildrop::queue_id(name), maildrop::bounce_id(name));
     let mut accepted = Vec::new();
     let mut refused = Vec::new();

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use portcullis_core::config::Config;
+use portcullis_core::recipient::Context;
 use portcullis_core::relay::{
     ListMatch, LoadReport, NameResolution, RelayList, RelayPolicy, ReverseDns,
 };
@@ -51,6 +52,16 @@ pub struct BuildOptions {
 }
 
 impl Runtime {
+    /// What recipient decisions read: this runtime's policy with `users`.
+    pub fn recipients<'a>(&'a self, users: &'a UserDb) -> Context<'a> {
+        Context {
+            config: &self.config,
+            users,
+            policy: &self.policy,
+            own_addrs: &self.own_addrs,
+        }
+    }
+
     /// Builds a runtime: resolves relay-list names, compiles the list, loads
     /// TLS. Logs the relay-list report and every warning, and returns them.
     /// `previous` supplies the last addresses of names whose lookup fails
