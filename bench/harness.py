@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+import mailauth
 import scenarios
 from report import Row, markdown, median
 from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user
@@ -46,6 +47,10 @@ def parse_args():
                    help="comma-separated scenarios to run (default: all)")
     p.add_argument("--profile", action="store_true",
                    help="also record `perf` on Portcullis during one extra accept and relay run (bench/profile/)")
+    p.add_argument("--mail-auth", action="store_true",
+                   help="instead of the comparison: Portcullis alone, accept with inbound SPF/DKIM/DMARC "
+                        "checks on vs off and relay with DKIM signing vs without "
+                        "(bench/results-mail-auth.md)")
     a = p.parse_args()
     q = a.quick
     a.runs = a.runs or (1 if q else 3)
@@ -55,7 +60,8 @@ def parse_args():
     a.timeout = max(60, a.messages // 20)
     a.stall = 2 if q else 10
     a.only = set(a.only.split(","))
-    a.out = os.path.abspath(a.out or REPO / "bench" / ("results-quick.md" if q else "results.md"))
+    default_out = "results-quick.md" if q else "results-mail-auth.md" if a.mail_auth else "results.md"
+    a.out = os.path.abspath(a.out or REPO / "bench" / default_out)
     return a
 
 
@@ -170,6 +176,17 @@ def main():
     if cfg.idle + 512 > hard:
         log(f"fd limit {hard} is too low for {cfg.idle} idle sessions; holding {hard - 512}")
         cfg.idle = max(1, hard - 512)
+
+    if cfg.mail_auth:
+        sink = Sink(work, "portcullis")
+        try:
+            text = mailauth.run(cfg, work, sink)
+        finally:
+            sink.stop()
+        print(text)
+        Path(cfg.out).write_text(text)
+        log(f"written to {cfg.out}")
+        return
 
     sink_pc, sink_pf = Sink(work, "portcullis"), Sink(work, "postfix")
     pc = Portcullis(cfg.binary, work, cfg.user, sink_pc.port, max_sessions=cfg.idle + 100)

@@ -4,6 +4,8 @@
 #   bench/run.sh            full run (3 runs per scenario; 10-20 min on 2 cores)
 #   bench/run.sh --quick    tiny sizes, one run: checks the harness works
 #   bench/run.sh --help     every option (message count, sessions, size, ...)
+#   bench/run.sh --mail-auth   Portcullis alone: inbound SPF/DKIM/DMARC checks
+#                           on vs off, DKIM signing vs none (bench/results-mail-auth.md)
 #   bench/run.sh --journaled-fs   run on a fresh journaled ext4 (a loop-mounted
 #                           image) instead of the scratch dir's own file system
 #
@@ -32,6 +34,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 quick=0
+mailauth=0
 journaled=0
 profile=0
 args=()
@@ -39,6 +42,7 @@ for arg in "$@"; do
     case "$arg" in
         --quick) quick=1; args+=("$arg") ;;
         --profile) profile=1; args+=("$arg") ;;
+        --mail-auth) mailauth=1; args+=("$arg") ;;
         --journaled-fs) journaled=1 ;;
         *) args+=("$arg") ;;
     esac
@@ -63,7 +67,7 @@ fi
 
 echo "building Portcullis (cargo build --release) ..." >&2
 (cd "$repo" && cargo build --release --quiet)
-if [ "$quick" = 0 ]; then
+if [ "$quick" = 0 ] && [ "$mailauth" = 0 ]; then
     # Build the criterion bench now, so its compile time does not land in a measurement.
     (cd "$repo" && cargo bench -p portcullis-core --bench relay_lookup --no-run --quiet)
 fi

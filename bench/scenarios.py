@@ -18,13 +18,13 @@ SENDER = "bench@client.test"
 CLIENT_NAME = "client.test"
 
 
-def smtp_source(port, messages, sessions, size, rcpt, log):
+def smtp_source(port, messages, sessions, size, rcpt, log, sender=SENDER):
     """Starts smtp-source: `messages` messages of `size` body bytes over
     `sessions` parallel sessions, each session sending message after
     message (-d) so the load is exactly `sessions` concurrent sessions."""
     return subprocess.Popen(
         ["smtp-source", "-d", "-s", str(sessions), "-m", str(messages), "-l", str(size),
-         "-f", SENDER, "-M", CLIENT_NAME, "-t", rcpt, f"127.0.0.1:{port}"],
+         "-f", sender, "-M", CLIENT_NAME, "-t", rcpt, f"127.0.0.1:{port}"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -89,7 +89,7 @@ def accept_deliver(server, cfg, work):
     }
 
 
-def relay(server, sink, cfg, work):
+def relay(server, sink, cfg, work, sender=SENDER):
     """N messages to a remote domain routed to smtp-sink; timed until the sink has them all.
 
     Returns {"unavailable": True} when nothing reaches the sink (a server
@@ -103,7 +103,7 @@ def relay(server, sink, cfg, work):
     snap0 = procstat.cpu_snapshot(root)
     with procstat.PeakSampler(server.root) as peak, open(log_path, "wb") as log:
         t0 = time.monotonic()
-        src = smtp_source(server.port, n, cfg.sessions, cfg.size, f"bench@{RELAY_DOMAIN}", log)
+        src = smtp_source(server.port, n, cfg.sessions, cfg.size, f"bench@{RELAY_DOMAIN}", log, sender)
         try:
             rc = src.wait(timeout=cfg.timeout)
         except subprocess.TimeoutExpired:

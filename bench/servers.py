@@ -116,6 +116,10 @@ class Portcullis:
         self.sink_port = sink_port
         self.port = free_port()
         self.proc = None
+        # Set by the mail-authentication runs (bench/mailauth.py): more
+        # `[limits]` keys, and TOML tables appended to the config.
+        self.extra_limits = {}
+        self.extra_toml = ""
 
     def config_text(self, allow=("127.0.0.1",)):
         allow_toml = ", ".join(f'"{a}"' for a in allow)
@@ -140,7 +144,7 @@ level = "info"
 {self.limits_table()}
 [routes]
 "{RELAY_DOMAIN}" = "127.0.0.1:{self.sink_port}"
-"""
+""" + self.extra_toml
 
     def knows_key(self, key):
         """True if this build has the config key (the harness runs against
@@ -153,9 +157,12 @@ level = "info"
         """`limits.connections` (500 by default, like Postfix's 100 processes)
         raised so the idle-session scenario can hold its sessions; every
         other limit keeps its default."""
+        keys = dict(self.extra_limits)
         if self.max_sessions and self._has_connection_limit:
-            return f"\n[limits]\nconnections = {self.max_sessions}\n"
-        return ""
+            keys["connections"] = self.max_sessions
+        if not keys:
+            return ""
+        return "\n[limits]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
 
     def setup(self):
         self.dir.mkdir(parents=True, exist_ok=True)
