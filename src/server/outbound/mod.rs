@@ -22,6 +22,7 @@ mod deliver;
 mod finish;
 mod limit;
 mod local;
+mod mta_sts;
 mod resolve;
 mod session;
 mod tls;

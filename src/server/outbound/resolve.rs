@@ -177,6 +177,41 @@ impl Resolver {
         out.truncate(MAX_CANDIDATES);
         Ok(out)
     }
+
+    /// The TXT records of `name`, each one string (empty: none); Err on a
+    /// temporary failure. Used by MTA-STS (RFC 8461 §3.1).
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match tokio::time::timeout(self.timeout, self.inner.txt_lookup(fqdn)).await {
+            Err(_) => Err("timeout".into()),
+            Ok(Ok(lookup)) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Ok(Err(e)) => match classify(&e) {
+                Some(_) => Ok(Vec::new()),
+                None => Err(e.to_string()),
+            },
+        }
+    }
+
+    /// The addresses of `name` (for the MTA-STS policy host).
+    pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        match self.addresses(name).await {
+            Addresses::Found(ips) => Ok(ips),
+            Addresses::None => Err(format!("{name} has no address in DNS")),
+            Addresses::TempFail(why) => Err(format!("address lookup for {name} failed: {why}")),
+        }
+    }
 }
 
 /// The response code of a "no records" answer (NXDOMAIN or NOERROR/NODATA);

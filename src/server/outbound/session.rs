@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::conn::{Conn, ConnError};
+use super::mta_sts;
 use super::resolve::{Candidate, Resolver};
 use super::tls::{server_name, TlsClients};
 
@@ -58,6 +59,8 @@ pub struct Settings<'a> {
     pub own: OwnListeners,
     /// The recipient domain, for the loop's bounce text.
     pub domain: String,
+    /// `queue.mta_sts_port`: where MTA-STS policies are fetched.
+    pub mta_sts_port: u16,
 }
 
 impl<'a> Settings<'a> {
@@ -89,6 +92,7 @@ impl<'a> Settings<'a> {
                     .collect(),
             },
             domain: domain.to_string(),
+            mta_sts_port: config.queue.mta_sts_port,
         }
     }
 }
@@ -123,13 +127,27 @@ pub async fn open(
             ));
         }
     }
+    // RFC 8461: only MX delivery consults the destination's MTA-STS policy.
+    let sts = match route {
+        Route::Mx { domain, .. } => {
+            mta_sts::policy_for(domain, resolver, &tls.verified, settings.mta_sts_port).await
+        }
+        _ => None,
+    };
+    if let Some(sts) = &sts {
+        candidates = sts.filter(candidates)?;
+    }
+    let enforce = sts.as_ref().is_some_and(|s| s.enforce());
     // Certificates are verified towards the smarthost (it gets the
-    // password and all our mail) and everywhere under "require".
-    let verify =
-        matches!(route, Route::Smarthost(_)) || settings.tls_policy == TlsOutbound::Require;
-    // Plaintext is refused under "require", and whenever a password would
-    // cross the wire (never send credentials in the clear).
-    let must_tls = settings.tls_policy == TlsOutbound::Require || settings.credentials.is_some();
+    // password and all our mail), everywhere under "require", and to the
+    // MX hosts of an enforced MTA-STS policy (RFC 8461 §4.2).
+    let verify = matches!(route, Route::Smarthost(_))
+        || settings.tls_policy == TlsOutbound::Require
+        || enforce;
+    // Plaintext is refused under "require", under an enforced MTA-STS
+    // policy, and whenever a password would cross the wire.
+    let must_tls =
+        settings.tls_policy == TlsOutbound::Require || settings.credentials.is_some() || enforce;
     let mut last = Failure::local((4, 4, 1), "no address to connect to");
     for candidate in &candidates {
         match open_one(candidate, tls, settings, verify, must_tls, true).await {
@@ -146,6 +164,9 @@ pub async fn open(
                 last = f;
             }
         }
+    }
+    if let Some(sts) = sts.as_ref().filter(|s| s.enforce()) {
+        last.detail = sts.say(&last.detail);
     }
     Err(last)
 }

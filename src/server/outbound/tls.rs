@@ -8,7 +8,8 @@
 //! - `unverified`: any certificate is accepted (Postfix's `may` level) for
 //!   opportunistic STARTTLS to MX hosts. Why: MX certificates are rarely
 //!   valid for the MX name, and refusing them would mean sending in
-//!   plaintext instead; encryption still defeats passive eavesdropping. The
+//!   plaintext instead; encryption still defeats passive eavesdropping. (A
+//!   domain with an MTA-STS policy in enforce mode gets `verified`.) The
 //!   handshake signatures are still checked, so the session is sound; only
 //!   the peer's identity is unproven.
 

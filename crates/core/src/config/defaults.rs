@@ -61,6 +61,8 @@ pub const QUEUE_RETRY_MAX: u64 = 3600;
 pub const QUEUE_DELAY_WARNING: u64 = 4 * 3600;
 /// `queue.mx_port` when absent: the SMTP port.
 pub const QUEUE_MX_PORT: u16 = 25;
+/// `queue.mta_sts_port` when absent: HTTPS (RFC 8461 §3.3).
+pub const QUEUE_MTA_STS_PORT: u16 = 443;
 /// `auth.delay_after` when absent.
 pub const AUTH_DELAY_AFTER: u64 = 3;
 /// `auth.delay_seconds` when absent.
@@ -170,6 +172,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # retry_max = 3600       # longest wait between two attempts, in seconds
 # delay_warning = 14400  # seconds after which the sender is told delivery is delayed (4 h); 0: never
 # mx_port = 25           # port of MX hosts: a testing knob, leave it at 25
+# mta_sts_port = 443     # HTTPS port of MTA-STS policy hosts: a testing knob, leave it at 443
 
 [metrics]
 # listen = "127.0.0.1:9325"  # Prometheus metrics at GET /metrics; absent: off

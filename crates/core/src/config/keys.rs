@@ -234,7 +234,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "tls.outbound",
         kind: KeyKind::String,
         default: "opportunistic",
-        doc: "outbound STARTTLS: \"opportunistic\" (used when offered; MX certificates not checked) or \"require\" (never plaintext; certificates verified)",
+        doc: "outbound STARTTLS: \"opportunistic\" (used when offered; MX certificates checked only for domains with an MTA-STS policy in enforce mode) or \"require\" (never plaintext; certificates verified)",
     },
     KeyInfo {
         key: "tls.outbound_ca",
@@ -427,6 +427,12 @@ pub const KEYS: &[KeyInfo] = &[
         kind: KeyKind::Integer,
         default: "25",
         doc: "TCP port of MX hosts: a testing knob, leave it at 25",
+    },
+    KeyInfo {
+        key: "queue.mta_sts_port",
+        kind: KeyKind::Integer,
+        default: "443",
+        doc: "HTTPS port of MTA-STS policy hosts (RFC 8461): a testing knob, leave it at 443",
     },
     KeyInfo {
         key: "metrics.listen",

@@ -322,4 +322,6 @@ pub struct Queue {
     pub delay_warning: u64,
     /// Port of MX hosts (25; tests point it elsewhere).
     pub mx_port: u16,
+    /// Port of MTA-STS policy hosts (443; tests point it elsewhere).
+    pub mta_sts_port: u16,
 }

@@ -164,6 +164,7 @@ pub(crate) struct RawQueue {
     pub(crate) retry_max: Option<i64>,
     pub(crate) delay_warning: Option<i64>,
     pub(crate) mx_port: Option<i64>,
+    pub(crate) mta_sts_port: Option<i64>,
 }
 
 /// An alias target list: `postmaster = "alice"` or `postmaster = ["alice", "bob"]`.

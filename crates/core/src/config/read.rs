@@ -179,6 +179,7 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "queue.retry_max" => cfg.queue.retry_max.to_string(),
         "queue.delay_warning" => cfg.queue.delay_warning.to_string(),
         "queue.mx_port" => cfg.queue.mx_port.to_string(),
+        "queue.mta_sts_port" => cfg.queue.mta_sts_port.to_string(),
         "metrics.listen" => opt(cfg.metrics.listen),
         "dovecot.passwd_file" => opt(cfg.dovecot.passwd_file.as_ref().map(|p| p.display())),
         // Invariant: the registry and this match list the same keys; the

@@ -740,12 +740,19 @@ fn queue(ctx: &Ctx<'_>, raw: RawQueue) -> Result<Queue, ConfigError> {
         u64::from(defaults::QUEUE_MX_PORT),
         u64::from(u16::MAX),
     )?;
+    let mta_sts_port = ctx.positive(
+        "queue.mta_sts_port",
+        raw.mta_sts_port,
+        u64::from(defaults::QUEUE_MTA_STS_PORT),
+        u64::from(u16::MAX),
+    )?;
     Ok(Queue {
         lifetime,
         retry_min,
         retry_max,
         delay_warning,
         mx_port: u16::try_from(mx_port).unwrap_or(defaults::QUEUE_MX_PORT),
+        mta_sts_port: u16::try_from(mta_sts_port).unwrap_or(defaults::QUEUE_MTA_STS_PORT),
     })
 }
 

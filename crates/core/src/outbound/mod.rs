@@ -11,6 +11,7 @@ pub mod date;
 pub mod dsn;
 pub mod failure;
 pub mod listing;
+pub mod mta_sts;
 pub mod route;
 pub mod schedule;
 pub mod transition;

@@ -80,6 +80,7 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "queue.retry_max: 3600".to_string(),
         "queue.delay_warning: 14400".to_string(),
         "queue.mx_port: 25".to_string(),
+        "queue.mta_sts_port: 443".to_string(),
         "metrics.listen:".to_string(),
         "dovecot.passwd_file:".to_string(),
         "aliases.postmaster: alice bob".to_string(),
