@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::outbound::{queue_cli, send, wait_queue_empty, wait_queue_list, DELIVERY_TIMEOUT};
 use common::sink::{Script, Sink};
-use common::{free_port, toml_str, Setup, Zone};
+use common::{free_port, toml_str, Server, Setup, Zone};
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
@@ -123,155 +123,120 @@ fn config(mx_port: u16, sts_port: u16, ca: &Path) -> String {
     )
 }
 
-#[test]
-fn enforce_defers_when_the_mx_is_not_named_by_the_policy() {
+/// One MTA-STS setting: the MX at 127.0.0.`n` (STARTTLS with a certificate
+/// for `mx_cert`, or no TLS at all), the policy server at `n + 1` serving a
+/// `mode` policy that names `mx`, and a server that has just queued one
+/// message for bob@remote.test.
+struct Scene {
+    sink: Sink,
+    web: PolicyServer,
+    server: Server,
+    id: String,
+    _certs: tempfile::TempDir,
+}
+
+fn scene(n: u8, mx_cert: Option<&str>, mode: &str, mx: &str) -> Scene {
     let certs = tempfile::tempdir().expect("temp dir");
     let ca = Ca::new(certs.path());
     let sink = Sink::start(
-        IpAddr::V4(ip(31)),
+        IpAddr::V4(ip(n)),
         Script {
-            tls: Some(ca.server("mx1.remote.test")),
+            tls: mx_cert.map(|name| ca.server(name)),
             ..Script::default()
         },
     );
     let web = PolicyServer::start(
-        IpAddr::V4(ip(32)),
+        IpAddr::V4(ip(n + 1)),
         ca.server("mta-sts.remote.test"),
-        &policy("enforce", "mx.other.test"),
+        &policy(mode, mx),
     );
     let server =
-        Setup::with_dns(&config(sink.addr.port(), web.port, &ca.pem), zone(31, 32)).start();
+        Setup::with_dns(&config(sink.addr.port(), web.port, &ca.pem), zone(n, n + 1)).start();
     let id = send(
         &server,
         "alice@local.test",
         &["bob@remote.test"],
         b"Subject: sts\r\n\r\nx\r\n",
     );
+    Scene {
+        sink,
+        web,
+        server,
+        id,
+        _certs: certs,
+    }
+}
+
+#[test]
+fn enforce_defers_when_the_mx_is_not_named_by_the_policy() {
+    let s = scene(31, Some("mx1.remote.test"), "enforce", "mx.other.test");
     let want = "4.7.5 MTA-STS policy of remote.test (enforce): MX mx1.remote.test is not named by the policy";
-    let list = wait_queue_list(&server, |out| out.contains(want));
-    assert!(list.contains(want), "queue list:\n{list}\n{}", server.log());
-    let show = queue_cli(&server, &["show", &id]);
-    assert!(show.contains(want), "queue show:\n{show}");
-    assert!(web.requests.load(Ordering::SeqCst) >= 1);
+    let list = wait_queue_list(&s.server, |out| out.contains(want));
     assert!(
-        sink.received().is_empty(),
+        list.contains(want),
+        "queue list:\n{list}\n{}",
+        s.server.log()
+    );
+    let show = queue_cli(&s.server, &["show", &s.id]);
+    assert!(show.contains(want), "queue show:\n{show}");
+    assert!(s.web.requests.load(Ordering::SeqCst) >= 1);
+    assert!(
+        s.sink.received().is_empty(),
         "the MX not named by the policy got the mail"
     );
 }
 
 #[test]
 fn enforce_delivers_over_verified_tls_to_a_named_mx() {
-    let certs = tempfile::tempdir().expect("temp dir");
-    let ca = Ca::new(certs.path());
-    let sink = Sink::start(
-        IpAddr::V4(ip(33)),
-        Script {
-            tls: Some(ca.server("mx1.remote.test")),
-            ..Script::default()
-        },
-    );
-    let web = PolicyServer::start(
-        IpAddr::V4(ip(34)),
-        ca.server("mta-sts.remote.test"),
-        &policy("enforce", "*.remote.test"),
-    );
-    let server =
-        Setup::with_dns(&config(sink.addr.port(), web.port, &ca.pem), zone(33, 34)).start();
-    send(
-        &server,
-        "alice@local.test",
-        &["bob@remote.test"],
-        b"Subject: sts\r\n\r\nx\r\n",
-    );
-    let got = sink.wait_for(1, DELIVERY_TIMEOUT);
-    assert_eq!(got.len(), 1, "not delivered\n{}", server.log());
+    let s = scene(33, Some("mx1.remote.test"), "enforce", "*.remote.test");
+    let got = s.sink.wait_for(1, DELIVERY_TIMEOUT);
+    assert_eq!(got.len(), 1, "not delivered\n{}", s.server.log());
     assert!(got[0].tls, "delivered without TLS under an enforce policy");
-    assert!(wait_queue_empty(&server));
+    assert!(wait_queue_empty(&s.server));
     assert!(
-        server.log().contains("MTA-STS policy fetched"),
+        s.server.log().contains("MTA-STS policy fetched"),
         "{}",
-        server.log()
+        s.server.log()
     );
 }
 
 #[test]
 fn enforce_defers_rather_than_send_in_plaintext_or_to_a_bad_certificate() {
-    let certs = tempfile::tempdir().expect("temp dir");
-    let ca = Ca::new(certs.path());
     // The MX offers no STARTTLS at all.
-    let plain = Sink::start(IpAddr::V4(ip(35)), Script::default());
-    let web = PolicyServer::start(
-        IpAddr::V4(ip(36)),
-        ca.server("mta-sts.remote.test"),
-        &policy("enforce", "mx1.remote.test"),
-    );
-    let server =
-        Setup::with_dns(&config(plain.addr.port(), web.port, &ca.pem), zone(35, 36)).start();
-    send(
-        &server,
-        "alice@local.test",
-        &["bob@remote.test"],
-        b"Subject: sts\r\n\r\nx\r\n",
-    );
+    let s = scene(35, None, "enforce", "mx1.remote.test");
     let want = "MTA-STS policy of remote.test (enforce): TLS is required";
-    let list = wait_queue_list(&server, |out| out.contains(want));
-    assert!(list.contains(want), "queue list:\n{list}\n{}", server.log());
-    assert!(plain.received().is_empty());
+    let list = wait_queue_list(&s.server, |out| out.contains(want));
+    assert!(
+        list.contains(want),
+        "queue list:\n{list}\n{}",
+        s.server.log()
+    );
+    assert!(s.sink.received().is_empty());
 
     // The MX's certificate is for another name.
-    let wrong = Sink::start(
-        IpAddr::V4(ip(37)),
-        Script {
-            tls: Some(ca.server("mx.other.test")),
-            ..Script::default()
-        },
-    );
-    let web = PolicyServer::start(
-        IpAddr::V4(ip(38)),
-        ca.server("mta-sts.remote.test"),
-        &policy("enforce", "mx1.remote.test"),
-    );
-    let server =
-        Setup::with_dns(&config(wrong.addr.port(), web.port, &ca.pem), zone(37, 38)).start();
-    send(
-        &server,
-        "alice@local.test",
-        &["bob@remote.test"],
-        b"Subject: sts\r\n\r\nx\r\n",
-    );
+    let s = scene(37, Some("mx.other.test"), "enforce", "mx1.remote.test");
     let want =
         "MTA-STS policy of remote.test (enforce): TLS with mx1.remote.test[127.0.0.37] failed";
-    let list = wait_queue_list(&server, |out| out.contains(want));
-    assert!(list.contains(want), "queue list:\n{list}\n{}", server.log());
-    assert!(wrong.received().is_empty());
+    let list = wait_queue_list(&s.server, |out| out.contains(want));
+    assert!(
+        list.contains(want),
+        "queue list:\n{list}\n{}",
+        s.server.log()
+    );
+    assert!(s.sink.received().is_empty());
 }
 
 #[test]
 fn testing_mode_delivers_and_logs_what_would_have_failed() {
-    let certs = tempfile::tempdir().expect("temp dir");
-    let ca = Ca::new(certs.path());
-    let sink = Sink::start(IpAddr::V4(ip(39)), Script::default());
-    let web = PolicyServer::start(
-        IpAddr::V4(ip(40)),
-        ca.server("mta-sts.remote.test"),
-        &policy("testing", "mx.other.test"),
-    );
-    let server =
-        Setup::with_dns(&config(sink.addr.port(), web.port, &ca.pem), zone(39, 40)).start();
-    send(
-        &server,
-        "alice@local.test",
-        &["bob@remote.test"],
-        b"Subject: sts\r\n\r\nx\r\n",
-    );
+    let s = scene(39, None, "testing", "mx.other.test");
     assert_eq!(
-        sink.wait_for(1, DELIVERY_TIMEOUT).len(),
+        s.sink.wait_for(1, DELIVERY_TIMEOUT).len(),
         1,
         "{}",
-        server.log()
+        s.server.log()
     );
-    assert!(wait_queue_empty(&server));
-    let log = server.log();
+    assert!(wait_queue_empty(&s.server));
+    let log = s.server.log();
     assert!(
         log.contains("MTA-STS policy of remote.test (testing): MX mx1.remote.test is not named by the policy; delivering anyway"),
         "{log}"
