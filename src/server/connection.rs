@@ -36,12 +36,23 @@ use portcullis_core::relay::range::canonical;
 /// the `Authentication-Results:` header to add and the forged ones to drop,
 /// or the refusal `inbound.dmarc_reject` asks for.
 async fn check_inbound(
+    shared: &Shared,
     rt: &Runtime,
     msg: &Message,
     ip: IpAddr,
     body: &super::incoming::Body,
 ) -> Result<store::InboundResult, Reply> {
-    let verified = body.len() <= super::inbound::MAX_VERIFIED;
+    // Memory stays bounded: the whole message is held only with a turn.
+    let turn = if body.len() > super::inbound::MAX_VERIFIED {
+        Err("message too large to verify")
+    } else {
+        tokio::time::timeout(rt.dns.deadline(), shared.verifying.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or("too many messages being verified at once")
+    };
+    let verified = turn.is_ok();
     let mut message = Vec::new();
     if verified {
         message.reserve(usize::try_from(body.len()).unwrap_or(0));
@@ -56,7 +67,10 @@ async fn check_inbound(
         client: ip,
         helo: &msg.helo,
         mail_from: &mail_from,
-        message: verified.then_some(message.as_slice()),
+        message: turn
+            .as_ref()
+            .map(|_| message.as_slice())
+            .map_err(|why| *why),
         dmarc_reject: rt.config.inbound.dmarc_reject,
     };
     let verdict = super::inbound::check(&rt.dns.authenticator(), &input, rt.dns.deadline()).await;
@@ -366,7 +380,7 @@ async fn run(
                 }
                 let trusted = trusted(&rt, &msg, ip, &rdns);
                 let inbound = if !trusted && rt.config.inbound.checks {
-                    match check_inbound(&rt, &msg, ip, &body).await {
+                    match check_inbound(shared, &rt, &msg, ip, &body).await {
                         Ok(found) => Some(found),
                         Err(reply) => {
                             info!(from = %msg.mail_from, "message refused: {}", reply.lines.join(" "));

@@ -27,6 +27,11 @@ use portcullis_proto::Reply;
 /// (docs/reference.md §6). Larger messages get SPF only.
 pub const MAX_VERIFIED: u64 = 4 * 1024 * 1024;
 
+/// How many messages may be held for verification at once (16 × 4 MiB =
+/// 64 MiB at most); the others wait for a turn, as long as the DNS
+/// deadline, then get SPF only, like a message over [`MAX_VERIFIED`].
+pub const VERIFYING_AT_ONCE: usize = 16;
+
 /// What the checks found.
 pub struct Verdict {
     /// The `Authentication-Results:` header field, CRLF-terminated.
@@ -42,9 +47,10 @@ pub struct Inputs<'a> {
     pub helo: &'a str,
     /// MAIL FROM, `""` for the null sender.
     pub mail_from: &'a str,
-    /// The whole message as received; `None` when it is over
-    /// [`MAX_VERIFIED`] (not read into memory for DKIM).
-    pub message: Option<&'a [u8]>,
+    /// The whole message as received, or why it was not read into memory
+    /// for DKIM (over [`MAX_VERIFIED`], or no turn among
+    /// [`VERIFYING_AT_ONCE`]).
+    pub message: Result<&'a [u8], &'static str>,
     pub dmarc_reject: bool,
 }
 
@@ -78,14 +84,15 @@ pub async fn check(auth: &MessageAuthenticator, input: &Inputs<'_>, deadline: Du
     .to_string();
     let spf_part = part(&spf_part, host);
 
-    let Some(raw) = input.message else {
-        // Over MAX_VERIFIED: SPF only, and never a refusal.
-        return Verdict {
+    let raw = match input.message {
+        Ok(raw) => raw,
+        // Not held for DKIM: SPF only, and never a refusal.
+        Err(why) => return Verdict {
             header: format!(
-                "Authentication-Results: {host};\r\n\tdkim=none (message too large to verify){spf_part};\r\n\tdmarc=none\r\n"
+                "Authentication-Results: {host};\r\n\tdkim=none ({why}){spf_part};\r\n\tdmarc=none\r\n"
             ),
             refuse: None,
-        };
+        },
     };
     let Some(message) = AuthenticatedMessage::parse(raw) else {
         return Verdict {

@@ -86,6 +86,9 @@ pub struct Shared {
     pub password_gate: password_gate::PasswordGate,
     /// The outbound queue runner (issue 5).
     pub outbound: outbound::Outbound,
+    /// Messages held whole in memory for DKIM verification at once: with
+    /// 4 MiB each, this bounds what many sessions ending DATA together cost.
+    pub verifying: Arc<tokio::sync::Semaphore>,
 }
 
 /// `portcullis serve`.
@@ -236,6 +239,7 @@ async fn run(
         auth_throttle: auth_guard::new_throttle(),
         password_gate,
         outbound: outbound_handle,
+        verifying: Arc::new(tokio::sync::Semaphore::new(inbound::VERIFYING_AT_ONCE)),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();
