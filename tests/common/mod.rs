@@ -473,8 +473,19 @@ fn read_dir_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<u
             fs::read(e.path()).ok().map(|bytes| (name, bytes))
         })
         .collect();
-    files.sort();
+    files.sort_by_key(|(name, _)| (delivery_order(name), name.clone()));
     files
+}
+
+/// A Maildir name `<secs>.M<usec>P<pid>Q<n>.<host>` as numbers, so files
+/// sort in delivery order: as text, `M987654` would sort after `M1234567`
+/// and mix up two messages delivered within one second.
+fn delivery_order(name: &str) -> Option<(u64, u64, u64)> {
+    let (secs, rest) = name.split_once(".M")?;
+    let (usec, rest) = rest.split_once('P')?;
+    let (_pid, rest) = rest.split_once('Q')?;
+    let n = rest.split('.').next()?;
+    Some((secs.parse().ok()?, usec.parse().ok()?, n.parse().ok()?))
 }
 
 /// A server that relays for 127.0.0.1 while DNS answers SERVFAIL for
