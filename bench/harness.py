@@ -234,7 +234,7 @@ def main():
         res["list"] = relay_list_load(cfg, pc, pf, work)
     if "lookup" in cfg.only and not cfg.quick:
         try:
-            log("relay lookup: cargo bench -p portcullis-core --bench relay_lookup")
+            log("relay lookup: cargo bench -p portcullis-relay --bench relay_lookup")
             res["lookup"] = scenarios.criterion_lookup(REPO, work / "criterion.log")
             log(f"  {res['lookup']}")
         except Exception as e:

@@ -69,7 +69,7 @@ echo "building Portcullis (cargo build --release) ..." >&2
 (cd "$repo" && cargo build --release --quiet)
 if [ "$quick" = 0 ] && [ "$mailauth" = 0 ]; then
     # Build the criterion bench now, so its compile time does not land in a measurement.
-    (cd "$repo" && cargo bench -p portcullis-core --bench relay_lookup --no-run --quiet)
+    (cd "$repo" && cargo bench -p portcullis-relay --bench relay_lookup --no-run --quiet)
 fi
 
 # Up to 10,000 idle sessions: the client and the server each need a descriptor per session.

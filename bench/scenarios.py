@@ -306,7 +306,7 @@ UNIT_NS = {"ps": 1e-3, "ns": 1.0, "\u00b5s": 1e3, "\u03bcs": 1e3, "us": 1e3, "ms
 
 def criterion_lookup(repo, log):
     """Runs the relay_lookup criterion bench; {name: estimate in ns}."""
-    r = subprocess.run(["cargo", "bench", "-p", "portcullis-core", "--bench", "relay_lookup"],
+    r = subprocess.run(["cargo", "bench", "-p", "portcullis-relay", "--bench", "relay_lookup"],
                        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = r.stdout.decode(errors="replace")
     log.write_text(out)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for N seconds each (default 60), one after the
 # other, one job each (the machine is shared). A developers' tool, not CI:
-# CI replays the committed corpora with `cargo test -p portcullis-core
+# CI replays the committed corpora with `cargo test
 # --test fuzz_corpus`.
 #
 # usage: fuzz/run.sh [seconds] [target...]

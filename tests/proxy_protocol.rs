@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{Client, Server, Setup};
-use portcullis_proto::proxy::{v1_header, v2_header};
+use portcullis_smtp::proxy::{v1_header, v2_header};
 
 /// The load balancer's address (listed in `listen.proxy_from`).
 const BALANCER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);

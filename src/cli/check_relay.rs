@@ -7,16 +7,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clap::Args;
-use portcullis_core::recipient::{self, Context, Decision};
-use portcullis_core::relay::{RelayPolicy, ReverseDns};
-use portcullis_core::users::UserDb;
-use portcullis_proto::address::parse_forward_path;
+use portcullis_directory::recipient::{self, Context, Decision};
+use portcullis_directory::users::UserDb;
+use portcullis_relay::{RelayPolicy, ReverseDns};
+use portcullis_smtp::address::parse_forward_path;
 
 use super::output::say;
 use super::{load_config, Failure};
-use crate::server::dns::Dns;
-use crate::server::runtime::{compile_relay_list, interface_addresses};
-use portcullis_core::relay::range::canonical;
+use portcullis_relay::range::canonical;
+use portcullis_server::dns::Dns;
+use portcullis_server::runtime::{compile_relay_list, interface_addresses};
 
 #[derive(Args, Debug)]
 pub struct CheckRelayArgs {

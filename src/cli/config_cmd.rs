@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use portcullis_core::config::{self, Config, EditOp};
-use portcullis_core::edit_lock::EditLock;
+use portcullis_config::{self as config, Config, EditOp};
+use portcullis_store::edit_lock::EditLock;
 
 use super::output::say;
 use super::Failure;
@@ -106,7 +106,7 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
         say!("{}", edited.change())?;
         return super::control_request(path, "RELOAD");
     }
-    let running = crate::server::control::is_running(&edited.data_dir);
+    let running = portcullis_server::control::is_running(&edited.data_dir);
     say!("{}", edited.line(running))
 }
 
@@ -121,7 +121,7 @@ pub struct Edited {
     /// running server's control socket is).
     data_dir: std::path::PathBuf,
     /// What the server's validation said of the new file.
-    pub notes: crate::server::check::LoadNotes,
+    pub notes: portcullis_server::check::LoadNotes,
 }
 
 impl Edited {
@@ -152,7 +152,7 @@ impl Edited {
         if !self.changed() {
             return change;
         }
-        let restart = crate::server::check::RESTART_KEYS.contains(&self.key.as_str());
+        let restart = portcullis_server::check::RESTART_KEYS.contains(&self.key.as_str());
         match (running, restart) {
             (true, true) => format!("{change}; the running server needs a restart to apply it"),
             (true, false) => {
@@ -190,7 +190,7 @@ pub fn apply_edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edi
     let before = old.as_ref().map(|o| value_of(o).unwrap_or_default());
     let after = value_of(&new).unwrap_or_default();
     let data_dir = old.as_ref().unwrap_or(&new).data_dir.clone();
-    let notes = crate::server::check::check(new, allow_open_relay)
+    let notes = portcullis_server::check::check(new, allow_open_relay)
         .map_err(|rejected| Failure::input(rejected.0))?;
     config::write_atomic(path, &new_text)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
@@ -220,11 +220,11 @@ fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> 
 }
 
 /// `config check` and `serve --check`: the server's own validation
-/// (`crate::server::check`), its report, every warning, and a summary line.
+/// (`portcullis_server::check`), its report, every warning, and a summary line.
 /// Exit 2 when the server would refuse the file, or, with `strict`, when
 /// anything was skipped or warned about.
 pub fn check_and_report(cfg: Config, allow_open_relay: bool, strict: bool) -> Result<(), Failure> {
-    let notes = crate::server::check::check(cfg, allow_open_relay)
+    let notes = portcullis_server::check::check(cfg, allow_open_relay)
         .map_err(|rejected| Failure::input(rejected.0))?;
     for line in notes.lines() {
         say!("{line}")?;

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::output::say;
 use super::{load_config, Failure};
-use crate::server::dkim::{self, Algorithm};
+use portcullis_server::dkim::{self, Algorithm};
 
 #[derive(Subcommand, Debug)]
 pub enum DkimCommand {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::output::say;
 use super::{load_config, Failure};
-use crate::server::dkim::{self, Keys};
+use portcullis_server::dkim::{self, Keys};
 
 /// RFC 8461 §3.2: how long senders may cache the policy (one week).
 const MTA_STS_MAX_AGE: u64 = 604_800;

@@ -13,7 +13,7 @@ mod queue;
 pub mod sendmail;
 mod user;
 
-pub use config_cmd::{check_and_report, load_config};
+pub use config_cmd::load_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,36 +96,7 @@ pub enum Command {
     },
 }
 
-/// A failure with its exit code: 1 runtime, 2 bad input.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn input(message: impl Into<String>) -> Failure {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
-    }
-
-    pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure {
-            code: 1,
-            message: message.into(),
-        }
-    }
-
-    /// Stdout was closed by its reader (`| head`): end quietly, exit 0.
-    pub fn closed_pipe() -> Failure {
-        Failure {
-            code: 0,
-            message: String::new(),
-        }
-    }
-}
+pub use portcullis_server::Failure;
 
 /// Sends one request to the running server's control socket and prints the answer.
 pub fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
@@ -133,9 +104,10 @@ pub fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failu
     // that `reload` can report why the server rejects it.
     let data_dir = match load_config(config) {
         Ok(cfg) => cfg.data_dir,
-        Err(e) => portcullis_core::config::data_dir_of_broken_file(config).ok_or(e)?,
+        Err(e) => portcullis_config::data_dir_of_broken_file(config).ok_or(e)?,
     };
-    let (lines, ok) = crate::server::control::request(&data_dir, what).map_err(Failure::runtime)?;
+    let (lines, ok) =
+        portcullis_server::control::request(&data_dir, what).map_err(Failure::runtime)?;
     let (last, body) = lines
         .split_last()
         .map_or((None, &[][..]), |(l, b)| (Some(l), b));
@@ -197,7 +169,7 @@ pub fn run() -> ExitCode {
         Command::Serve {
             allow_open_relay,
             check: false,
-        } => crate::server::serve(&found.path, allow_open_relay, false),
+        } => portcullis_server::serve(&found.path, allow_open_relay),
         Command::Sendmail { args } => return sendmail::run(cli.config, &args),
         // Generated from the command line itself: no configuration needed.
         Command::Completions { shell } => manuals::completions(shell),
@@ -221,9 +193,12 @@ pub fn run() -> ExitCode {
 /// Runs a command other than `serve` (creating) and `sendmail` on an existing file.
 fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure> {
     match command {
+        // Exactly `config check` (one validation path).
         Command::Serve {
             allow_open_relay, ..
-        } => crate::server::serve(config, allow_open_relay, true),
+        } => {
+            config_cmd::check_and_report(config_cmd::load_config(config)?, allow_open_relay, false)
+        }
         Command::Config(cmd) => config_cmd::run(config, cmd),
         Command::CheckRelay(args) => check_relay::run(config, args),
         Command::User(cmd) => user::run(config, cmd),

@@ -7,12 +7,12 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use clap::Subcommand;
-use portcullis_core::spool::Spool;
+use portcullis_store::spool::Spool;
 
 use super::output::{self, say};
 use super::{load_config, Failure};
-use crate::server::control;
-use crate::server::outbound::admin;
+use portcullis_server::control;
+use portcullis_server::outbound::admin;
 
 /// The `queue` subcommands.
 #[derive(Subcommand, Debug)]

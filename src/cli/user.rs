@@ -1,16 +1,16 @@
 //! `portcullis user add|remove|list|password`: local users. Passwords are
-//! never stored in plain text (see `portcullis_core::users`). Every change
+//! never stored in plain text (see `portcullis_directory::users`). Every change
 //! is made under an [`EditLock`], so concurrent commands never lose one.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use clap::Subcommand;
-use portcullis_core::config::Config;
-use portcullis_core::edit_lock::EditLock;
-use portcullis_core::users::{
+use portcullis_config::Config;
+use portcullis_directory::users::{
     check_password_length, validate_user_name, Credentials, UserDb, UsersError,
 };
+use portcullis_store::edit_lock::EditLock;
 
 use super::output::say;
 use super::{load_config, Failure};
@@ -63,7 +63,7 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             // Locked too: a copy made from a list read just before a
             // concurrent `user add` saved would otherwise undo it in Dovecot.
             let _lock = lock(&cfg, &path)?;
-            portcullis_core::users::dovecot::write_passwd_file(&load(&path)?, file)
+            portcullis_directory::users::dovecot::write_passwd_file(&load(&path)?, file)
                 .map_err(|e| Failure::runtime(e.to_string()))
         }
         UserCommand::List => {
@@ -120,7 +120,7 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             )?;
             // An alias still naming the user would now bounce its mail.
             let users = load(&path)?;
-            for w in portcullis_core::recipient::alias_warnings(&cfg, &users) {
+            for w in portcullis_directory::recipient::alias_warnings(&cfg, &users) {
                 eprintln!("portcullis: warning: {w}");
             }
             Ok(())
@@ -155,7 +155,7 @@ fn edit(
 /// The edit lock on the users file's directory (the data directory, created
 /// first because the lock is taken on it).
 fn lock(cfg: &Config, path: &Path) -> Result<EditLock, Failure> {
-    crate::server::ensure_private_dir(&cfg.data_dir)
+    portcullis_server::ensure_private_dir(&cfg.data_dir)
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
     EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))
 }
@@ -174,10 +174,10 @@ fn derive(password: String, weak: bool) -> Result<Credentials, Failure> {
     Credentials::derive(&password).map_err(|e| Failure::input(e.to_string()))
 }
 
-/// Writes the Dovecot passwd-file (`portcullis_core::users::dovecot`) after
+/// Writes the Dovecot passwd-file (`portcullis_directory::users::dovecot`) after
 /// the users file was saved.
 fn write_dovecot(db: &UserDb, file: &Path) -> Result<(), Failure> {
-    portcullis_core::users::dovecot::write_passwd_file(db, file).map_err(|e| {
+    portcullis_directory::users::dovecot::write_passwd_file(db, file).map_err(|e| {
         Failure::runtime(format!(
             "the users file was saved but the Dovecot passwd-file was not: {e}"
         ))

@@ -3,10 +3,10 @@
 //! (one address, one reading). A path accepted without SMTPUTF8 is accepted
 //! the same way with it, and prints as ASCII.
 
-use portcullis_proto::address::{
+use portcullis_smtp::address::{
     parse_forward_path, parse_reverse_path, Domain, MAX_DOMAIN_LEN, MAX_LOCAL_PART_LEN,
 };
-use portcullis_proto::ReversePath;
+use portcullis_smtp::ReversePath;
 
 pub fn check(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -3,8 +3,8 @@
 //! 4xx/5xx reply line, so nothing the client sent can inject a reply line;
 //! the paths inside MAIL and RCPT print back to the same reading.
 
-use portcullis_proto::address::{parse_forward_path, parse_reverse_path};
-use portcullis_proto::command::{parse_command, Command};
+use portcullis_smtp::address::{parse_forward_path, parse_reverse_path};
+use portcullis_smtp::command::{parse_command, Command};
 
 pub fn check(data: &[u8]) {
     for utf8 in [false, true] {

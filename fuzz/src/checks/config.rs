@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use portcullis_core::config::{read_changed, read_effective, Config, KEYS};
+use portcullis_config::{read_changed, read_effective, Config, KEYS};
 
 pub fn check(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use portcullis_core::spool::{Envelope, Spool, ENVELOPE_VERSION};
+use portcullis_store::spool::{Envelope, Spool, ENVELOPE_VERSION};
 
 /// The queue id the fuzzed file is stored under.
 const ID: &str = "FUZZ000000000000";

@@ -1,9 +1,9 @@
 //! One module per fuzz target; each has `pub fn check(data: &[u8])`, which
 //! panics when an invariant breaks and returns quietly otherwise.
 //!
-//! This file is also compiled into `crates/core/tests/fuzz_corpus.rs` by
-//! path: keep it free of anything but `std`, `portcullis_proto`,
-//! `portcullis_core` and `serde_json`.
+//! This file is also compiled into `tests/fuzz_corpus.rs` by
+//! path: keep it free of anything but `std`, `portcullis_smtp`,
+//! the `portcullis-*` crates and `serde_json`.
 
 pub mod address;
 pub mod command;

@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use portcullis_core::relay::range::canonical;
-use portcullis_core::relay::{
+use portcullis_relay::range::canonical;
+use portcullis_relay::{
     parse_entry, EntryKind, IpRange, ListMatch, MatchVia, NameResolution, RelayList, ReverseDns,
 };
 

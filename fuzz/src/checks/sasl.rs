@@ -8,7 +8,7 @@
 //! yes, and then only for the user it was asked about; a finished exchange
 //! never succeeds later; challenges stay small.
 
-use portcullis_proto::sasl::{
+use portcullis_smtp::sasl::{
     decode_initial, decode_response, encode_challenge, scram, AuthAnswer, AuthRequest, CramMd5,
     Exchange, Login, Plain, ScramSha256, Secret, Step,
 };
@@ -110,9 +110,9 @@ fn after_end(exchange: &mut Exchange, lines: &mut dyn Iterator<Item = Option<Vec
     match lines.next() {
         Some(Some(line)) => match exchange.respond(line) {
             Step::Success(_) => panic!("a finished exchange succeeded"),
-            _ => Step::Failure(portcullis_proto::sasl::Failure::Cancelled),
+            _ => Step::Failure(portcullis_smtp::sasl::Failure::Cancelled),
         },
-        _ => Step::Failure(portcullis_proto::sasl::Failure::Cancelled),
+        _ => Step::Failure(portcullis_smtp::sasl::Failure::Cancelled),
     }
 }
 

@@ -18,11 +18,11 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_proto::session::{
+use portcullis_smtp::session::{
     Action, AuthAnswer, AuthRequest, BareLf, Message, RecipientCheck, Secret, Session,
     SessionConfig, Timeouts,
 };
-use portcullis_proto::Reply;
+use portcullis_smtp::Reply;
 
 use super::Rng;
 

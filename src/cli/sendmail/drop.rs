@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use portcullis_core::maildrop::{self, Drop};
+use portcullis_store::maildrop::{self, Drop};
 
 /// Tries this many names before giving up (each clash is a 2^-65 event,
 /// or someone filling the directory with guesses).

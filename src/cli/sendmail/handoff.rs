@@ -1,6 +1,6 @@
 //! Handing the message to the running server: one SMTP transaction over a
 //! loopback connection to the `smtp` listener, driven by the sans-IO client
-//! of `portcullis_proto::client` (the same code the outbound queue uses).
+//! of `portcullis_smtp::client` (the same code the outbound queue uses).
 //!
 //! Why loopback SMTP and not the control socket: the control socket is mode
 //! 0600, so only the server's own user could submit; cron jobs, PHP and git
@@ -13,12 +13,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use portcullis_proto::client::{
+use portcullis_smtp::client::{
     dot_stuff, ehlo, helo, quit, Capabilities, Classified, MailOptions, Outcome, ReplyParser, Step,
     Transaction,
 };
-use portcullis_proto::command::Body;
-use portcullis_proto::Reply;
+use portcullis_smtp::command::Body;
+use portcullis_smtp::Reply;
 
 /// Connecting must not take longer than this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

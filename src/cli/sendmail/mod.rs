@@ -23,9 +23,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use portcullis_core::config::Config;
-use portcullis_core::maildrop;
-use portcullis_proto::client::Classified;
+use portcullis_config::Config;
+use portcullis_smtp::client::Classified;
+use portcullis_store::maildrop;
 use rand::RngCore;
 
 /// `sysexits.h` codes.
@@ -96,7 +96,7 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
     } else {
         sender.as_str()
     };
-    let date = crate::server::headers::rfc5322_date(SystemTime::now());
+    let date = portcullis_server::headers::rfc5322_date(SystemTime::now());
     let message_id = new_message_id(&cfg.hostname);
     let prepared = message::prepare(
         &lines,
@@ -200,7 +200,7 @@ fn to_maildrop(
     why: &str,
     trace: &mut dyn FnMut(&str),
 ) -> Result<(), Exit> {
-    use portcullis_proto::address::{parse_forward_path, parse_reverse_path};
+    use portcullis_smtp::address::{parse_forward_path, parse_reverse_path};
     if parse_reverse_path(&format!("<{}>", env.sender), true).is_err() {
         return Err((EX_USAGE, format!("invalid sender address {:?}", env.sender)));
     }
@@ -305,7 +305,7 @@ fn qualify(recipients: Vec<String>, cfg: &Config) -> Vec<String> {
 
 /// `<seconds.random@host>`: unique without any state.
 fn new_message_id(hostname: &str) -> String {
-    let secs = portcullis_core::clock::unix_now();
+    let secs = portcullis_store::clock::unix_now();
     let mut random = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut random);
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -347,7 +347,7 @@ fn is_plain_name(n: &str) -> bool {
 mod tests {
     use std::path::Path;
 
-    use portcullis_core::config::Config;
+    use portcullis_config::Config;
 
     use super::{qualify, server_address};
 

@@ -1,0 +1,137 @@
+//! The decision for one RCPT TO (docs/reference.md §3), pure: is the recipient local (and
+//! known), remote and allowed to relay, or refused — and which rule said so.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use portcullis_smtp::{Domain, Mailbox, Reply};
+
+use crate::aliases::{resolve_local, LocalResolution, Target};
+use crate::users::UserDb;
+use portcullis_config::Config;
+use portcullis_relay::range::canonical;
+use portcullis_relay::{RelayDecision, RelayPolicy, ReverseDns};
+
+/// What the server knows when it rules on a recipient.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub users: &'a UserDb,
+    pub policy: &'a RelayPolicy,
+    /// The machine's own addresses: `user@[own address]` is local.
+    pub own_addrs: &'a HashSet<IpAddr>,
+}
+
+/// The ruling on one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A local recipient, delivered to these targets.
+    Local(Vec<Target>),
+    /// A local domain but no such user or alias.
+    UnknownUser,
+    /// A remote recipient: the relay policy's verdict.
+    Remote(RelayDecision),
+}
+
+impl Decision {
+    /// `None` when the recipient is accepted, else the reply to send.
+    pub fn reply(&self) -> Option<Reply> {
+        match self {
+            Decision::Local(_) => None,
+            Decision::UnknownUser => Some(Reply::new(
+                550,
+                (5, 1, 1),
+                "Recipient address rejected: user unknown",
+            )),
+            Decision::Remote(d) => d.reply(),
+        }
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.reply().is_none()
+    }
+
+    /// The rule in log form: `local`, `unknown_user`, or the relay rule.
+    pub fn rule(&self) -> String {
+        match self {
+            Decision::Local(_) => "local".to_string(),
+            Decision::UnknownUser => "unknown_user".to_string(),
+            Decision::Remote(d) => d.rule(),
+        }
+    }
+
+    /// One sentence for `portcullis check-relay`.
+    pub fn explain(&self, rcpt: &Mailbox, client: IpAddr) -> String {
+        match self {
+            Decision::Local(targets) => {
+                let to: Vec<String> = targets
+                    .iter()
+                    .map(|t| match t {
+                        Target::Mailbox(user) => format!("mailbox {user}"),
+                        Target::Remote(addr) => format!("forward to {addr}"),
+                        Target::Missing(name) => {
+                            format!("{name}, which does not exist (bounced with 5.1.1)")
+                        }
+                    })
+                    .collect();
+                format!(
+                    "local delivery: {rcpt} is local (delivered to {})",
+                    to.join(", ")
+                )
+            }
+            Decision::UnknownUser => {
+                format!("rejected: {rcpt} is in a local domain but no such user or alias exists")
+            }
+            Decision::Remote(d) => d.explain(client),
+        }
+    }
+}
+
+/// Whether `domain` is one of ours: a `local_domains` name, the server's own
+/// `hostname`, the bare `postmaster` (empty name), or an address literal of
+/// our own address.
+///
+/// The host name is always local, as Postfix's `mydestination` includes
+/// `$myhostname`: `postmaster@<hostname>` must always reach someone (RFC 5321
+/// §4.5.1), and `user%remote@<hostname>` must be an unknown local user rather
+/// than mail relayed back to ourselves.
+pub fn is_local_domain(domain: &Domain, config: &Config, own_addrs: &HashSet<IpAddr>) -> bool {
+    match domain {
+        Domain::Name(n) => {
+            n.is_empty()
+                || n.eq_ignore_ascii_case(&config.hostname)
+                || config
+                    .local_domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(n))
+        }
+        Domain::Literal(ip) => own_addrs.contains(&canonical(*ip)),
+    }
+}
+
+/// One sentence per `[aliases]` target that leads nowhere (see
+/// [`crate::aliases::dangling_targets`]), for edits, `config check` and reload.
+pub fn alias_warnings(config: &Config, users: &UserDb) -> Vec<String> {
+    let mut domains = config.local_domains.clone();
+    domains.push(config.hostname.clone());
+    crate::aliases::dangling_targets(&config.aliases, users, &domains)
+}
+
+/// Rules on one recipient. The sender never matters (seed: "regardless of the
+/// originating mail from: value"), so it is not a parameter.
+pub fn decide(
+    ctx: &Context<'_>,
+    rcpt: &Mailbox,
+    client: IpAddr,
+    rdns: &ReverseDns,
+    auth_user: Option<&str>,
+) -> Decision {
+    if is_local_domain(&rcpt.domain, ctx.config, ctx.own_addrs) {
+        // The local part is never rewritten: `a%b`, `a!b` and `"a@b"` are looked
+        // up as names and are simply unknown users (no percent hack, no bang path).
+        return match resolve_local(&rcpt.local_unquoted(), &ctx.config.aliases, ctx.users) {
+            LocalResolution::Deliver(targets) => Decision::Local(targets),
+            LocalResolution::Unknown => Decision::UnknownUser,
+        };
+    }
+    Decision::Remote(ctx.policy.decide(canonical(client), rdns, auth_user))
+}

@@ -1,0 +1,215 @@
+//! The brute-force defence in the driver (issue 4 §4): refuses banned
+//! addresses at connect, and turns each AUTH outcome the session reports
+//! into a delay or a `421` close through the pure
+//! [`portcullis_limits::auth_throttle`]. Every ban is logged with its reason
+//! and expiry; `portcullis status` lists the bans in force.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use portcullis_limits::auth_throttle::{self, AuthThrottle, Ban, Exemption, Settings, Verdict};
+use portcullis_relay::{LoadReport, Outcome, ReverseDns};
+use portcullis_smtp::session::AuthOutcome;
+use portcullis_smtp::Reply;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tracing::{info, warn};
+
+use super::headers::rfc5322_date;
+use super::runtime::Runtime;
+
+/// How long writing the refusal to a banned client may take.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The server-wide failure counts and bans.
+pub type SharedThrottle = Mutex<AuthThrottle>;
+
+/// A new, empty throttle for the server.
+pub fn new_throttle() -> SharedThrottle {
+    Mutex::new(AuthThrottle::default())
+}
+
+/// `421 4.7.0 Too many authentication failures, try again later`.
+pub fn refusal() -> Reply {
+    Reply::new(
+        421,
+        (4, 7, 0),
+        "Too many authentication failures, try again later",
+    )
+}
+
+/// The ban in force against `ip`, if any.
+pub fn banned(throttle: &SharedThrottle, ip: IpAddr) -> Option<Ban> {
+    lock(throttle).banned(ip, Instant::now())
+}
+
+/// Sends the refusal to a banned client (before any greeting) and logs it.
+pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, ban: &Ban) {
+    info!(
+        ban = %ban.client,
+        remaining_secs = ban.remaining(Instant::now()).as_secs(),
+        "refused: address banned after too many AUTH failures"
+    );
+    let bytes = refusal().to_bytes();
+    let write = async {
+        stream.write_all(&bytes).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, write).await;
+}
+
+/// What the driver does with the replies that carried AUTH outcomes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct After {
+    /// Wait this long before sending them.
+    pub delay: Duration,
+    /// Send [`refusal`] after them and close.
+    pub close: bool,
+}
+
+/// One connection's view of the defence: its address, whether it is exempt,
+/// and the settings of the runtime it started with.
+pub struct AuthGuard {
+    ip: IpAddr,
+    exempt: Option<Exemption>,
+    settings: Settings,
+}
+
+impl AuthGuard {
+    /// The guard of a connection from `ip`, whose reverse DNS is `rdns`.
+    pub fn new(rt: &Runtime, ip: IpAddr, rdns: &ReverseDns) -> AuthGuard {
+        AuthGuard {
+            ip,
+            exempt: auth_throttle::exemption(ip, rdns, &rt.policy.list, &rt.never_ban),
+            settings: Settings::from_config(&rt.config.auth),
+        }
+    }
+
+    /// Counts the outcomes and logs each login; says how to send the
+    /// replies they produced.
+    pub fn account(&self, throttle: &SharedThrottle, outcomes: Vec<AuthOutcome>) -> After {
+        let mut after = After::default();
+        if outcomes.is_empty() {
+            return after;
+        }
+        let now = Instant::now();
+        let mut table = lock(throttle);
+        for outcome in outcomes {
+            match outcome {
+                AuthOutcome::Succeeded { user } => {
+                    // Why no delay: a legitimate user is never slowed, and the
+                    // address starts afresh.
+                    table.success(self.ip);
+                    info!(user = %user, "AUTH succeeded");
+                }
+                AuthOutcome::Failed { user } => {
+                    let shown = user.as_deref().unwrap_or("");
+                    let verdict = table.failure(
+                        &self.settings,
+                        self.ip,
+                        self.exempt.is_some(),
+                        user.as_deref(),
+                        now,
+                    );
+                    // An exempt client is delayed like anyone (to a lower cap), never
+                    // closed or banned.
+                    let note = self
+                        .exempt
+                        .as_ref()
+                        .map(|e| format!(" (exempt from bans: {e})"))
+                        .unwrap_or_default();
+                    match verdict {
+                        Verdict::Answer => info!(user = %shown, "AUTH failed{note}"),
+                        Verdict::Delay(d) => {
+                            let delay_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                            info!(user = %shown, delay_ms, "AUTH failed{note}; reply delayed");
+                            after.delay = after.delay.max(d);
+                        }
+                        Verdict::Close { reason, ban, delay } => {
+                            after.close = true;
+                            // The user name's delay, kept even though the
+                            // connection closes: see the throttle's rules.
+                            after.delay = after.delay.max(delay);
+                            match ban {
+                                Some(ban) => warn!(
+                                    user = %shown,
+                                    ban = %ban.client,
+                                    until = %wall_clock(&ban, now),
+                                    ban_secs = self.settings.ban_for.as_secs(),
+                                    reason = %ban.reason,
+                                    "AUTH ban: address refused until the ban expires"
+                                ),
+                                None => warn!(
+                                    user = %shown,
+                                    reason = %reason,
+                                    "AUTH failed; closing with 421"
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        after
+    }
+}
+
+/// `portcullis status` lines: the number of bans, then one line per ban.
+pub fn status_lines(throttle: &SharedThrottle) -> Vec<String> {
+    let now = Instant::now();
+    let bans = lock(throttle).bans(now);
+    let mut lines = vec![format!("auth bans: {}", bans.len())];
+    for ban in bans {
+        let left = ban.remaining(now).as_secs();
+        lines.push(format!(
+            "auth ban: {} until {} ({}m {:02}s left): {}",
+            ban.client,
+            wall_clock(&ban, now),
+            left / 60,
+            left % 60,
+            ban.reason
+        ));
+    }
+    lines
+}
+
+/// Logs what `auth.never_ban` compiled to (its entries were checked when
+/// the configuration was loaded); returns its warning, if any.
+pub fn log_never_ban(report: &LoadReport) -> Vec<String> {
+    for line in &report.lines {
+        if let (Some(index), Outcome::Added(compiled)) = (line.index, &line.outcome) {
+            info!(target: "auth", "auth.never_ban[{index}] {:?}: exempt {compiled}", line.raw);
+        }
+    }
+    if report.open_relay {
+        let w = "auth.never_ban covers nearly every address (more than a /8 of public IPv4 or a /32 of public IPv6): the AUTH brute-force defence is off for them";
+        warn!(target: "auth", "{w}");
+        return vec![w.to_string()];
+    }
+    Vec::new()
+}
+
+/// `portcullis unban ADDRESS` (through the control socket): lifts the ban
+/// and the failure count of the address; the sentence for the admin.
+pub fn unban(throttle: &SharedThrottle, ip: IpAddr) -> String {
+    let key = auth_throttle::ClientKey::of(ip);
+    match lock(throttle).unban(ip, Instant::now()) {
+        Some(ban) => {
+            info!(client = %key, reason = %ban.reason, "auth ban lifted by the administrator");
+            format!("ban on {key} lifted")
+        }
+        None => format!("{key} was not banned (its failure count is reset)"),
+    }
+}
+
+/// The ban's expiry as a date (the log and status speak wall-clock time).
+fn wall_clock(ban: &Ban, now: Instant) -> String {
+    rfc5322_date(SystemTime::now() + ban.remaining(now))
+}
+
+fn lock(throttle: &SharedThrottle) -> std::sync::MutexGuard<'_, AuthThrottle> {
+    // A panic elsewhere while holding the lock leaves counts, not broken
+    // invariants: keep using them.
+    throttle.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,366 @@
+//! The content of the message a session is receiving (docs/reference.md §6: memory stays
+//! bounded whatever clients send). The session hands it over as it arrives
+//! (`Action::MessageData`); the first [`SPILL`] octets stay in memory (all
+//! of a typical message, which then costs no extra file), and past them
+//! everything goes to a file in the spool's `tmp/`, so a session holds at
+//! most [`SPILL`] octets plus one read however large the message.
+//!
+//! The file is scratch: never fsynced, removed when the message is stored,
+//! refused or abandoned (and by `Spool::recover` after a crash). Storing
+//! copies it, behind the trace headers, into the durable queue and Maildir
+//! files (`store.rs`), which are fsynced before the `250` as ever.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::mem;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use portcullis_store::content::Content;
+use portcullis_store::spool::Spool;
+use tracing::warn;
+
+/// Octets of a message kept in memory before it goes to a file.
+pub const SPILL: usize = 64 * 1024;
+
+/// The message being received.
+pub struct Incoming {
+    spool: Arc<Spool>,
+    body: Body,
+    /// A write to the file failed: the message gets `451` at its end.
+    failed: Option<String>,
+}
+
+/// A received message's content, as handed to the store step.
+#[derive(Debug, Default)]
+pub struct Body {
+    /// The first octets (up to [`SPILL`]): all of a small message, the
+    /// header section of nearly any.
+    head: Vec<u8>,
+    /// Everything, once the message outgrew [`SPILL`].
+    file: Option<ScratchFile>,
+    size: u64,
+}
+
+/// A file in the spool's `tmp/`, removed when dropped.
+#[derive(Debug)]
+struct ScratchFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            warn!("cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl Incoming {
+    /// Nothing received yet.
+    pub fn new(spool: Arc<Spool>) -> Incoming {
+        Incoming {
+            spool,
+            body: Body::default(),
+            failed: None,
+        }
+    }
+
+    /// Appends content; past [`SPILL`] octets it is written to the file
+    /// (on a blocking thread). A failed write is remembered for [`Incoming::take`].
+    pub async fn append(&mut self, bytes: Vec<u8>) {
+        if self.failed.is_some() {
+            return;
+        }
+        let body = &mut self.body;
+        body.size += bytes.len() as u64;
+        if body.file.is_none() && body.head.len() + bytes.len() <= SPILL {
+            body.head.extend_from_slice(&bytes);
+            return;
+        }
+        // The head keeps the first SPILL octets, whatever the chunk sizes.
+        let mut rest = &bytes[..];
+        let spilling = body.file.is_none();
+        if spilling {
+            let room = SPILL - body.head.len();
+            body.head.extend_from_slice(&rest[..room]);
+            rest = &rest[room..];
+        }
+        let head = spilling.then(|| mem::take(&mut body.head));
+        let rest = rest.to_vec();
+        drop(bytes);
+        let file = body.file.take();
+        let spool = self.spool.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(f) => f,
+                None => {
+                    let (file, path) = spool.incoming()?;
+                    ScratchFile { file, path }
+                }
+            };
+            if let Some(head) = &head {
+                file.file.write_all(head)?;
+            }
+            file.file.write_all(&rest)?;
+            Ok::<_, io::Error>((file, head))
+        })
+        .await;
+        match written {
+            Ok(Ok((file, head))) => {
+                body.file = Some(file);
+                if let Some(head) = head {
+                    body.head = head;
+                }
+            }
+            Ok(Err(e)) => self.fail(e.to_string()),
+            Err(e) => self.fail(e.to_string()),
+        }
+    }
+
+    /// Forgets the content received so far (the message was refused or
+    /// abandoned); the next content starts a new message.
+    pub fn discard(&mut self) {
+        self.body = Body::default();
+        self.failed = None;
+    }
+
+    /// The complete message's content, or why it could not be kept; the
+    /// next content starts a new message.
+    pub fn take(&mut self) -> Result<Body, String> {
+        let body = mem::take(&mut self.body);
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(body),
+        }
+    }
+
+    fn fail(&mut self, error: String) {
+        warn!("cannot spool the message being received: {error}");
+        self.body = Body::default();
+        self.failed = Some(error);
+    }
+}
+
+impl Body {
+    /// Its size in octets.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// The first octets, up to [`SPILL`] (all of them for a small message):
+    /// enough to look at the header section at the end of data.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Whether it went to a file (tests of the memory bound).
+    #[cfg(test)]
+    pub fn spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Writes it all to `out`: from memory, or copied from its file in the
+    /// kernel (`copy_file_range`), never through a buffer of its size.
+    pub fn write_to(&self, out: &mut File) -> io::Result<()> {
+        let Some(scratch) = &self.file else {
+            return out.write_all(&self.head);
+        };
+        let mut src = &scratch.file;
+        src.seek(SeekFrom::Start(0))?;
+        let copied = io::copy(&mut src, out)?;
+        if copied != self.size {
+            return Err(io::Error::other(format!(
+                "{} holds {copied} octets of a {}-octet message",
+                scratch.path.display(),
+                self.size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Body {
+    /// Hands the content to `f` in chunks, from memory or read back from
+    /// its file, never as one buffer of its size (for DKIM signing).
+    pub fn feed(&self, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(scratch) = &self.file else {
+            f(&self.head);
+            return Ok(());
+        };
+        let mut buf = vec![0u8; SPILL];
+        let mut at = 0u64;
+        while at < self.size {
+            let n = scratch.file.read_at(&mut buf, at)?;
+            if n == 0 {
+                return Err(io::Error::other(format!(
+                    "{} ends at {at} of {} octets",
+                    scratch.path.display(),
+                    self.size
+                )));
+            }
+            let n = n.min(usize::try_from(self.size - at).unwrap_or(usize::MAX));
+            f(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Trace headers, then a received message: what the queue and Maildir
+/// files hold.
+pub struct Prefixed<'a> {
+    pub prefix: &'a [u8],
+    /// Written in place of the first `skip` octets of the body (a header
+    /// section with forged fields dropped); empty with `skip` 0 otherwise.
+    pub headers: &'a [u8],
+    pub skip: u64,
+    pub body: &'a Body,
+}
+
+impl Content for Prefixed<'_> {
+    fn size(&self) -> u64 {
+        self.prefix.len() as u64 + self.headers.len() as u64 + self.body.len() - self.skip
+    }
+
+    fn write_to(&self, file: &mut File) -> io::Result<()> {
+        file.write_all(self.prefix)?;
+        if self.skip == 0 {
+            file.write_all(self.headers)?;
+            return self.body.write_to(file);
+        }
+        file.write_all(self.headers)?;
+        let mut result = Ok(());
+        let mut at = 0u64;
+        self.body.feed(&mut |chunk| {
+            let len = chunk.len() as u64;
+            let from = self.skip.saturating_sub(at).min(len);
+            if result.is_ok() && from < len {
+                result = file.write_all(&chunk[from as usize..]);
+            }
+            at += len;
+        })?;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool() -> (tempfile::TempDir, Arc<Spool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        (dir, spool)
+    }
+
+    fn tmp_files(spool: &Spool) -> usize {
+        std::fs::read_dir(spool.dir().join("tmp")).unwrap().count()
+    }
+
+    fn copy_out(body: &Body) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut out = File::create(&path).unwrap();
+        Prefixed {
+            prefix: b"Received: x\r\n",
+            headers: b"",
+            skip: 0,
+            body,
+        }
+        .write_to(&mut out)
+        .unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_small_message_stays_in_memory() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        incoming.append(b"Subject: a\r\n\r\n".to_vec()).await;
+        incoming.append(b"hi\r\n".to_vec()).await;
+        let body = incoming.take().unwrap();
+        assert!(!body.spilled());
+        assert_eq!(tmp_files(&spool), 0);
+        assert_eq!(copy_out(&body), b"Received: x\r\nSubject: a\r\n\r\nhi\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_large_message_goes_to_a_file_that_is_removed_after_use() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        let mut all = Vec::new();
+        for n in 0..100u8 {
+            let chunk = vec![b'a' + n % 26; 10_000];
+            all.extend_from_slice(&chunk);
+            incoming.append(chunk).await;
+        }
+        let body = incoming.take().unwrap();
+        assert!(body.spilled());
+        assert_eq!(body.head(), &all[..SPILL]);
+        assert_eq!(body.len(), all.len() as u64);
+        assert_eq!(tmp_files(&spool), 1);
+        let copied = copy_out(&body);
+        assert_eq!(&copied[13..], &all[..]);
+        // Copied twice (two Maildirs): the same bytes.
+        assert_eq!(copy_out(&body), copied);
+        drop(body);
+        assert_eq!(tmp_files(&spool), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replaced_header_section_stands_in_for_the_skipped_octets() {
+        let (dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        let mut all = b"X-Forged: 1\r\nSubject: a\r\n\r\n".to_vec();
+        all.extend(vec![b'b'; 3 * SPILL]);
+        incoming.append(all.clone()).await;
+        let body = incoming.take().unwrap();
+        assert!(body.spilled());
+        let prefixed = Prefixed {
+            prefix: b"P: 1\r\n",
+            headers: b"Subject: a\r\n",
+            skip: 26,
+            body: &body,
+        };
+        let path = dir.path().join("rewritten");
+        prefixed
+            .write_to(&mut File::create(&path).unwrap())
+            .unwrap();
+        let got = std::fs::read(&path).unwrap();
+        let mut want = b"P: 1\r\nSubject: a\r\n".to_vec();
+        want.extend_from_slice(&all[26..]);
+        assert_eq!(got, want);
+        assert_eq!(prefixed.size(), want.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_discarded_message_leaves_nothing_and_the_next_starts_fresh() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        incoming.append(vec![b'x'; 3 * SPILL]).await;
+        assert_eq!(tmp_files(&spool), 1);
+        incoming.discard();
+        assert_eq!(tmp_files(&spool), 0);
+        incoming.append(b"next\r\n".to_vec()).await;
+        assert_eq!(
+            copy_out(&incoming.take().unwrap()),
+            b"Received: x\r\nnext\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_reported_at_the_end() {
+        let (dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        std::fs::remove_dir(dir.path().join("queue/tmp")).unwrap();
+        incoming.append(vec![b'x'; 2 * SPILL]).await;
+        incoming.append(b"more".to_vec()).await;
+        assert!(incoming.take().is_err());
+        // The next message is not affected by the last one's failure.
+        incoming.append(b"ok".to_vec()).await;
+        assert!(incoming.take().is_ok());
+    }
+}

@@ -1,0 +1,533 @@
+//! The server: loads the configuration, binds the listeners, drives sessions,
+//! reloads on SIGHUP and drains on SIGTERM/SIGINT (docs/reference.md §1, §5).
+// No unsafe code, with one scoped exception: `privileges.rs` calls
+// libc to look up the mail user and drop root (getpwnam_r, setgroups,
+// setgid, setuid), which std does not offer. It says `allow` for itself.
+#![deny(unsafe_code)]
+
+mod auth_guard;
+pub mod check;
+mod failure;
+pub use failure::Failure;
+mod connection;
+pub mod control;
+pub mod dkim;
+pub mod dns;
+pub mod headers;
+mod inbound;
+mod incoming;
+mod limits;
+mod logging;
+mod maildrop;
+pub mod metrics;
+mod notify;
+pub mod outbound;
+pub mod password_gate;
+mod privileges;
+mod proxy;
+pub mod runtime;
+mod self_signed;
+mod store;
+mod tls;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_config::{self as config, Config};
+use portcullis_store::edit_lock::EditLock;
+use portcullis_store::instance_lock::InstanceLock;
+use portcullis_store::spool::Spool;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use runtime::{BuildOptions, Current, Runtime, Stats, Users};
+
+/// How long SIGTERM waits for sessions in flight before closing them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a listener is for (docs/reference.md §2 `[listen]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Port 25: MX and relay per `[relay]`.
+    Smtp,
+    /// Port 587: STARTTLS, AUTH required.
+    Submission,
+    /// Port 465: implicit TLS, AUTH required.
+    Submissions,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Smtp => "smtp",
+            Role::Submission => "submission",
+            Role::Submissions => "submissions",
+        }
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub current: Current,
+    pub users: Users,
+    pub spool: Arc<Spool>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub allow_open_relay: bool,
+    /// Server-wide secret for SCRAM's fake keys of unknown users.
+    pub auth_secret: portcullis_smtp::session::Secret,
+    /// AUTH failure counts and bans (brute-force defence), kept across reloads.
+    pub auth_throttle: auth_guard::SharedThrottle,
+    /// Argon2 checks, a bounded number at a time (sized at start).
+    pub password_gate: password_gate::PasswordGate,
+    /// The outbound queue runner (issue 5).
+    pub outbound: outbound::Outbound,
+    /// Messages held whole in memory for DKIM verification at once: with
+    /// 4 MiB each, this bounds what many sessions ending DATA together cost.
+    pub verifying: Arc<tokio::sync::Semaphore>,
+}
+
+/// `portcullis serve`.
+pub fn serve(config_path: &Path, allow_open_relay: bool) -> Result<(), Failure> {
+    let created = write_default_config(config_path)?;
+    let relay_added = add_relay_defaults(config_path)?;
+    let cfg = Config::load(config_path).map_err(|e| Failure::input(e.to_string()))?;
+    let log_file = logging::init(&cfg.log).map_err(Failure::input)?;
+    if created {
+        info!(path = %config_path.display(), "created the configuration with safe defaults");
+    }
+    if relay_added {
+        info!(path = %config_path.display(), "no [relay] section: wrote the safe defaults (loopback and this machine's addresses)");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(run(cfg, config_path, allow_open_relay, log_file))
+}
+
+/// Writes the embedded default, with this machine's own addresses (single
+/// hosts, never their subnets) added to `relay.allow` as the seed did, when
+/// the file does not exist yet; true when it wrote it.
+fn write_default_config(path: &Path) -> Result<bool, Failure> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    // Checked again under the lock: a `config set` may have just created it.
+    if path.exists() {
+        return Ok(false);
+    }
+    let mut text = config::DEFAULT_CONFIG.to_string();
+    let defaults = config::default_list("relay.allow", "localhost");
+    let own: Vec<String> = runtime::interface_addresses()
+        .into_iter()
+        .map(|ip| ip.to_string())
+        .filter(|ip| !defaults.contains(ip))
+        .collect();
+    if !own.is_empty() {
+        text = config::edit_at(&text, config::EditOp::Add("relay.allow".into(), own), path)
+            .map_err(|e| {
+                Failure::runtime(format!("cannot write the default configuration: {e}"))
+            })?;
+    }
+    config::write_atomic(path, &text)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
+    Ok(true)
+}
+
+/// Writes the `[relay]` defaults into a file that has none (docs/reference.md §2).
+fn add_relay_defaults(path: &Path) -> Result<bool, Failure> {
+    // A read-modify-write like `portcullis config add`: under the same lock.
+    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?;
+    match config::ensure_relay_section(&text, &runtime::interface_addresses()) {
+        None => Ok(false),
+        Some(new_text) => {
+            config::write_atomic(path, &new_text)
+                .map_err(|e| Failure::runtime(format!("cannot update {}: {e}", path.display())))?;
+            Ok(true)
+        }
+    }
+}
+
+async fn run(
+    cfg: Config,
+    config_path: &Path,
+    allow_open_relay: bool,
+    log_file: Option<logging::LogFile>,
+) -> Result<(), Failure> {
+    let data_dir = cfg.data_dir.clone();
+    ensure_private_dir(&data_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot create data_dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
+    privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
+        .map_err(Failure::runtime)?;
+    // Before anything changes in the data directory: a second server must
+    // not recover (and sweep) the queue of the running one.
+    let instance = InstanceLock::acquire(&data_dir).map_err(Failure::runtime)?;
+    privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
+    // Not fatal: without the maildrop, sendmail fails loudly while the
+    // server is down, as before; everything else works.
+    if let Err(e) = maildrop::prepare(&data_dir) {
+        error!("{e}: sendmail cannot leave mail for the server while it is down");
+    }
+    let options = BuildOptions {
+        allow_open_relay,
+        generate_certificate: true,
+    };
+    let (runtime, notes) = Runtime::build(cfg, None, options)
+        .await
+        .map_err(|r| Failure::input(r.0))?;
+    info!("{}", notes.summary());
+    let spool = Spool::open(&data_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the queue in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    match spool.recover() {
+        Ok(r) => info!(
+            queued = r.queued,
+            orphans_removed = r.orphan_messages.len() + r.orphan_envelopes.len(),
+            tmp_removed = r.tmp_files_removed,
+            unreadable = r.unreadable.len(),
+            "queue recovered"
+        ),
+        Err(e) => warn!("queue recovery failed: {e}"),
+    }
+    // A crash mid-delivery leaves a file in a Maildir's tmp/ (never
+    // acknowledged); templated Maildirs are swept at their first delivery.
+    let swept = portcullis_store::maildir::remove_stale_tmp_under(&data_dir.join("mail"));
+    if swept > 0 {
+        info!(
+            removed = swept,
+            "removed temporary Maildir files left by a crash"
+        );
+    }
+    let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
+    let listen = runtime.config.listen.clone();
+    let (outbound_handle, outbound_runner) = outbound::channel();
+    let limits = &runtime.config.limits;
+    let password_gate =
+        password_gate::PasswordGate::start(limits.password_checks, limits.password_checks_waiting)
+            .map_err(|e| {
+                Failure::runtime(format!("cannot start the password-check threads: {e}"))
+            })?;
+    let shared = Arc::new(Shared {
+        current: Current::new(runtime),
+        users,
+        spool: Arc::new(spool),
+        stats: Stats::default(),
+        started: Instant::now(),
+        allow_open_relay,
+        auth_secret: portcullis_smtp::session::Secret::per_process(),
+        auth_throttle: auth_guard::new_throttle(),
+        password_gate,
+        outbound: outbound_handle,
+        verifying: Arc::new(tokio::sync::Semaphore::new(inbound::VERIFYING_AT_ONCE)),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut listeners = Listeners::default();
+    listeners
+        .sync(&listen, &shared, &shutdown_rx)
+        .await
+        .map_err(Failure::runtime)?;
+    // Bound with the listeners, before any privilege drop, like them.
+    let mut metrics_endpoint = metrics::Endpoint::default();
+    metrics_endpoint
+        .sync(shared.current.get().config.metrics.listen, &shared)
+        .await
+        .map_err(Failure::runtime)?;
+    // Issue 7 §5: the listeners are bound (ports below 1024 need root); from
+    // here on the server runs as `user`, before it serves or delivers anything
+    // that writes files.
+    {
+        let started = shared.current.get();
+        if let (Some(user), 0) = (&started.config.user, privileges::effective_uid()) {
+            privileges::drop_to(user, &data_dir, started.config.log.file.as_deref())
+                .map_err(Failure::runtime)?;
+        }
+    }
+    let control = control::bind(&data_dir)
+        .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
+    let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
+    let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
+    outbound::start(outbound_runner, shared.clone());
+    maildrop::spawn(shared.clone());
+    info!(pid = std::process::id(), "portcullis ready");
+    // systemd Type=notify: only now are the listeners bound.
+    let notifier = notify::Notifier::from_env();
+    notifier.ready();
+
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::runtime(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                if let Some(f) = &log_file {
+                    if let Err(e) = f.reopen() { warn!("cannot reopen the log file: {e}"); }
+                }
+                notifier.reloading();
+                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                notifier.reloaded(result.is_ok());
+            }
+            Some(control::Request::Reload(answer)) = requests.recv() => {
+                notifier.reloading();
+                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                notifier.reloaded(result.is_ok());
+                let _ = answer.send(result);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    info!("shutting down: draining sessions");
+    notifier.stopping();
+    metrics_endpoint.close();
+    listeners.close_all();
+    control_task.abort();
+    let _ = fs::remove_file(control::socket_path(&data_dir));
+    let _ = shutdown_tx.send(true);
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while shared.stats.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Removes the pid file and releases the data directory.
+    drop(instance);
+    info!("stopped");
+    Ok(())
+}
+
+/// After a reload that was applied, moves the metrics endpoint to the new
+/// `metrics.listen`; a failure to bind is a warning of the report.
+async fn sync_metrics(
+    result: Result<ReloadReport, String>,
+    shared: &Arc<Shared>,
+    endpoint: &mut metrics::Endpoint,
+) -> Result<Vec<String>, String> {
+    let mut report = result?;
+    if let Err(e) = endpoint
+        .sync(shared.current.get().config.metrics.listen, shared)
+        .await
+    {
+        error!("reload: {e}");
+        report.notes.warnings.push(e);
+    }
+    Ok(report.lines())
+}
+
+/// What an applied reload did, for `portcullis reload`.
+struct ReloadReport {
+    notes: check::LoadNotes,
+    changes: check::Changes,
+    /// Listeners bound or closed.
+    listeners: Vec<String>,
+}
+
+impl ReloadReport {
+    /// The relay-list report, what changed, the listeners, the warnings,
+    /// then the summary.
+    fn lines(&self) -> Vec<String> {
+        let mut out = self.notes.relay.log_lines();
+        out.extend(self.changes.lines());
+        out.extend(self.listeners.iter().cloned());
+        out.extend(self.notes.warnings.iter().map(|w| format!("warning: {w}")));
+        out.push(self.notes.summary());
+        out
+    }
+}
+
+/// Reloads, then binds and closes listeners to match.
+async fn reload_and_rebind(
+    shared: &Arc<Shared>,
+    config_path: &Path,
+    listeners: &mut Listeners,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<ReloadReport, String> {
+    match reload(shared, config_path).await {
+        Ok((listen, mut report)) => {
+            match listeners.sync(&listen, shared, shutdown).await {
+                Ok(lines) => report.listeners = lines,
+                Err(e) => {
+                    error!("reload: {e}");
+                    report.notes.warnings.push(e);
+                }
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            error!("reload rejected, the previous configuration stays in force: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// Re-reads the configuration and swaps in a new runtime; the old one stays on any error.
+async fn reload(
+    shared: &Shared,
+    config_path: &Path,
+) -> Result<(config::Listen, ReloadReport), String> {
+    info!("reloading {}", config_path.display());
+    let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
+    let old = shared.current.get();
+    if cfg.data_dir != old.config.data_dir {
+        return Err("data_dir cannot change on reload; restart the server".into());
+    }
+    let options = BuildOptions {
+        allow_open_relay: shared.allow_open_relay,
+        generate_certificate: true,
+    };
+    let (rt, notes) = Runtime::build(cfg, Some(&old), options)
+        .await
+        .map_err(|r| r.0)?;
+    let changes = check::changes(&old.config, &rt.config);
+    if !changes.restart.is_empty() {
+        warn!(keys = %changes.restart.join(" "), "reload: these changes need a restart");
+    }
+    let listen = rt.config.listen.clone();
+    shared.current.set(rt);
+    shared.outbound.reconfigured();
+    info!("reload applied");
+    let report = ReloadReport {
+        notes,
+        changes,
+        listeners: Vec::new(),
+    };
+    Ok((listen, report))
+}
+
+/// The bound listeners, by address and role; reload binds new ones and closes
+/// dropped ones without touching the rest.
+#[derive(Default)]
+struct Listeners {
+    running: HashMap<(SocketAddr, Role), tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    async fn sync(
+        &mut self,
+        listen: &config::Listen,
+        shared: &Arc<Shared>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Vec<String>, String> {
+        let mut changed = Vec::new();
+        let mut wanted = Vec::new();
+        for (addrs, role) in [
+            (&listen.smtp, Role::Smtp),
+            (&listen.submission, Role::Submission),
+            (&listen.submissions, Role::Submissions),
+        ] {
+            wanted.extend(addrs.iter().map(|a| (*a, role)));
+        }
+        self.running.retain(|key, task| {
+            let keep = wanted.contains(key);
+            if !keep {
+                info!(addr = %key.0, role = key.1.name(), "listener closed");
+                changed.push(format!("closed listener {} ({})", key.0, key.1.name()));
+                task.abort();
+            }
+            keep
+        });
+        for key in wanted {
+            if self.running.contains_key(&key) {
+                continue;
+            }
+            let (addr, role) = key;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} ({}): {e}", role.name()))?;
+            info!(addr = %addr, role = role.name(), "listening");
+            changed.push(format!("listening on {addr} ({})", role.name()));
+            let task = tokio::spawn(accept_loop(
+                listener,
+                role,
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            self.running.insert(key, task);
+        }
+        Ok(changed)
+    }
+
+    fn close_all(&mut self) {
+        for (_, task) in self.running.drain() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    role: Role,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                tokio::spawn(connection::handle(
+                    shared.clone(),
+                    tcp,
+                    peer,
+                    role,
+                    shutdown.clone(),
+                ));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    Ok(())
+}
+
+/// Writes a secret file atomically with mode 0600.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Queued mail for a local domain: delivered into Maildirs here, never sent
+//! out (issue 5 §5). This is how a DSN reaches a local sender, and what
+//! happens to a queued recipient whose domain became local by a reload.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use portcullis_directory::aliases::{resolve_local, LocalResolution, Target};
+use portcullis_queue::{Attempt, Failure};
+use portcullis_smtp::address::parse_forward_path;
+use portcullis_store::content::FileCopy;
+use portcullis_store::maildir::{self, Maildir};
+use portcullis_store::spool::{Envelope, Spool};
+use tracing::{error, info};
+
+use crate::Shared;
+
+/// Delivers `recipients` of message `id` locally (blocking). Unknown users
+/// fail permanently (5.1.1); a full disk or other local error is temporary.
+pub fn deliver(
+    shared: &Arc<Shared>,
+    env: &Envelope,
+    recipients: &[String],
+) -> Vec<(String, Attempt)> {
+    // Streamed from the queue file, never read whole: a large message costs
+    // no more memory than a small one.
+    let opened = shared
+        .spool
+        .message_path(&env.id)
+        .and_then(|path| std::fs::File::open(&path).map_err(|e| with_path(e, &path)));
+    let message = match opened {
+        Ok(m) => m,
+        Err(e) => {
+            let f = Failure::local((4, 3, 0), format!("cannot read the queued message: {e}"));
+            return recipients
+                .iter()
+                .map(|r| (r.clone(), Attempt::Failed(f.clone())))
+                .collect();
+        }
+    };
+    let rt = shared.current.get();
+    let config = &rt.config;
+    let users = shared.users.get();
+    // RFC 5321 §4.4: the sender goes into Return-Path at final delivery.
+    let return_path = format!(
+        "Return-Path: <{}>\r\n",
+        env.sender.replace(['\r', '\n'], "")
+    );
+
+    let mut results = Vec::with_capacity(recipients.len());
+    for rcpt in recipients {
+        let mailbox = parse_forward_path(&format!("<{rcpt}>"), true);
+        let local_part = match &mailbox {
+            Ok(mb) => mb.local_unquoted(),
+            // A bare `postmaster` (RFC 5321 §4.5.1) has no domain.
+            Err(_) => rcpt.clone(),
+        };
+        let attempt = match resolve_local(&local_part, &config.aliases, &users) {
+            LocalResolution::Unknown => Attempt::Failed(Failure::local(
+                (5, 1, 1),
+                format!("no such local user: {local_part}"),
+            )),
+            LocalResolution::Deliver(targets) => {
+                let mut dirs = Vec::new();
+                let mut remote = Vec::new();
+                for t in targets {
+                    match t {
+                        Target::Mailbox(user) => dirs.push(maildir::maildir_path(
+                            config.delivery.maildir.as_deref(),
+                            &config.data_dir,
+                            &user,
+                        )),
+                        Target::Remote(addr) => remote.push(addr),
+                        // A new queued message whose local delivery fails
+                        // (5.1.1) and bounces, instead of a silent drop.
+                        Target::Missing(name) => remote.push(match &mailbox {
+                            Ok(mb) => format!("{name}@{}", mb.domain),
+                            Err(_) => format!("{name}@{}", config.hostname),
+                        }),
+                    }
+                }
+                deliver_targets(shared, env, &message, return_path.as_bytes(), &dirs, remote)
+            }
+        };
+        if matches!(attempt, Attempt::Delivered) {
+            info!(queue_id = %env.id, to = %rcpt, "delivered to the local mailbox");
+        }
+        results.push((rcpt.clone(), attempt));
+    }
+    results
+}
+
+fn deliver_targets(
+    shared: &Arc<Shared>,
+    env: &Envelope,
+    message: &File,
+    return_path: &[u8],
+    dirs: &[maildir::MaildirPath],
+    remote: Vec<String>,
+) -> Attempt {
+    let copy = |prefix| {
+        FileCopy::new(prefix, message).map_err(|e| {
+            Attempt::Failed(Failure::local(
+                (4, 3, 0),
+                format!("cannot read the queued message: {e}"),
+            ))
+        })
+    };
+    let local = match copy(return_path) {
+        Ok(c) => c,
+        Err(failed) => return failed,
+    };
+    for r in Maildir::deliver_copies(dirs, &local) {
+        if let Err(e) = r {
+            error!(queue_id = %env.id, "local delivery failed: {e}");
+            return Attempt::Failed(Failure::local(
+                (4, 3, 0),
+                format!("local delivery failed: {e}"),
+            ));
+        }
+    }
+    if !remote.is_empty() {
+        // An alias pointing outside: a new queued message to its targets.
+        let id = Spool::new_id();
+        let mut forward = Envelope::new(
+            id.clone(),
+            env.sender.clone(),
+            remote,
+            String::new(),
+            None,
+            None,
+        );
+        forward.body = env.body;
+        forward.smtputf8 = env.smtputf8;
+        let queued = match copy(b"") {
+            Ok(c) => c,
+            Err(failed) => return failed,
+        };
+        if let Err(e) = shared.spool.store_content(&forward, &queued) {
+            return Attempt::Failed(Failure::local(
+                (4, 3, 0),
+                format!("cannot queue the alias targets: {e}"),
+            ));
+        }
+        super::kick(&id);
+    }
+    Attempt::Delivered
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+}

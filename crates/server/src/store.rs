@@ -1,0 +1,258 @@
+//! Storing an accepted message before the 250 (docs/reference.md §7): local recipients
+//! into their Maildirs, remote ones into the queue spool, everything fsynced.
+//! Either every copy is durable or none is kept and the client gets 451.
+//! The content comes from memory or from the session's scratch file
+//! ([`Body`]), copied behind the trace headers without being read whole.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use portcullis_config::Config;
+use portcullis_directory::aliases::{resolve_local, LocalResolution, Target};
+use portcullis_directory::recipient::{self, Context, Decision};
+use portcullis_relay::ReverseDns;
+use portcullis_smtp::address::parse_forward_path;
+use portcullis_smtp::session::Message;
+use portcullis_smtp::Reply;
+use portcullis_store::maildir::{self, Maildir};
+use portcullis_store::spool::{Envelope, Spool};
+use tracing::{error, info};
+
+use super::headers::{self, ClientInfo};
+use super::incoming::{Body, Prefixed};
+
+/// Where one message goes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Local user names (Maildirs), deduplicated.
+    pub mailboxes: BTreeSet<String>,
+    /// Remote addresses for the queue, deduplicated.
+    pub remote: BTreeSet<String>,
+}
+
+/// Splits the accepted recipients into Maildirs and queue addresses. They were
+/// ruled on at RCPT time; this only re-derives where each goes.
+pub fn plan(ctx: &Context<'_>, msg: &Message, client: IpAddr) -> Plan {
+    let mut plan = Plan::default();
+    for rcpt in &msg.recipients {
+        match recipient::decide(ctx, rcpt, client, &ReverseDns::NotChecked, None) {
+            Decision::Local(targets) => {
+                for t in targets {
+                    match t {
+                        Target::Mailbox(user) => {
+                            plan.mailboxes.insert(user);
+                        }
+                        Target::Remote(addr) => route_alias_target(ctx, addr, &mut plan),
+                        // Queued so that the runner's local delivery bounces
+                        // it (5.1.1) through the crash-safe DSN path.
+                        Target::Missing(name) => {
+                            plan.remote.insert(format!("{name}@{}", rcpt.domain));
+                        }
+                    }
+                }
+            }
+            // Accepted at RCPT, so remote (the relay check already passed).
+            _ => {
+                plan.remote.insert(rcpt.to_string());
+            }
+        }
+    }
+    plan
+}
+
+/// An alias target given as a full address: back to a Maildir when its
+/// domain is ours (aliases resolve recursively already, so one level is
+/// enough), else to the queue.
+fn route_alias_target(ctx: &Context<'_>, addr: String, plan: &mut Plan) {
+    let local = parse_forward_path(&format!("<{addr}>"), true)
+        .ok()
+        .filter(|mb| recipient::is_local_domain(&mb.domain, ctx.config, ctx.own_addrs));
+    match local {
+        Some(mb) => {
+            match resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users) {
+                LocalResolution::Deliver(targets) => {
+                    for t in targets {
+                        match t {
+                            Target::Mailbox(user) => {
+                                plan.mailboxes.insert(user);
+                            }
+                            Target::Missing(name) => {
+                                plan.remote.insert(format!("{name}@{}", mb.domain));
+                            }
+                            Target::Remote(_) => {}
+                        }
+                    }
+                }
+                // Queued so that the runner's local delivery bounces it (5.1.1).
+                LocalResolution::Unknown => {
+                    plan.remote.insert(addr);
+                }
+            }
+        }
+        None => {
+            plan.remote.insert(addr);
+        }
+    }
+}
+
+/// Everything needed to write one message, owned so it can move to a blocking thread.
+pub struct Job {
+    pub config: std::sync::Arc<Config>,
+    pub spool: std::sync::Arc<Spool>,
+    pub plan: Plan,
+    pub msg: Message,
+    pub body: Body,
+    pub client_ip: IpAddr,
+    pub client_name: Option<String>,
+    /// The DKIM keys to sign the queued copy with: set only for a trusted
+    /// sender (authenticated, or a `relay.allow` client), so that mail from
+    /// outside claiming a local `From:` is never signed on its way out.
+    pub dkim: Option<std::sync::Arc<super::dkim::Keys>>,
+    /// The inbound checks' results, for mail from outside.
+    pub inbound: Option<InboundResult>,
+}
+
+/// What the inbound checks add to and drop from a message from outside.
+#[derive(Default)]
+pub struct InboundResult {
+    /// The `Authentication-Results:` field (empty: none).
+    pub header: String,
+    /// The header section without forged `Authentication-Results:`, and the
+    /// length of the original header section it replaces.
+    pub strip: Option<(Vec<u8>, usize)>,
+}
+
+/// Writes the message durably; returns the queue id for the 250 reply.
+pub fn store(job: Job) -> Result<String, Reply> {
+    let id = Spool::new_id();
+    let client = ClientInfo {
+        ip: job.client_ip,
+        name: job.client_name.as_deref(),
+    };
+    let mut received = headers::received(&job.msg, &client, &job.config.hostname, &id);
+    // RFC 6409 §8: an authenticated user's message gets the Date: and
+    // Message-ID: it lacks (the submission listeners require AUTH, so
+    // this covers them too); mail relayed from other servers is left alone.
+    if job.msg.auth_user.is_some() {
+        let head = job.body.head();
+        let whole = u64::try_from(head.len()) == Ok(job.body.len());
+        received.push_str(&headers::submission_fields(
+            head,
+            whole,
+            &job.config.hostname,
+            &id,
+        ));
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    let result = write_all(&job, &id, &received, &mut written);
+    match result {
+        Ok(()) => {
+            info!(
+                queue_id = %id,
+                from = %job.msg.mail_from,
+                size = job.body.len(),
+                local = job.plan.mailboxes.len(),
+                remote = job.plan.remote.len(),
+                "message accepted"
+            );
+            if !job.plan.remote.is_empty() {
+                super::outbound::kick(&id);
+            }
+            Ok(id)
+        }
+        Err(e) => {
+            // Nothing half-kept: undo the copies already made before answering 451.
+            for path in &written {
+                let _ = std::fs::remove_file(path);
+            }
+            if !job.plan.remote.is_empty() {
+                let _ = job.spool.remove(&id);
+            }
+            error!(queue_id = %id, "message not stored: {e}");
+            Err(Reply::new(
+                451,
+                (4, 3, 0),
+                "Local error in processing, try again later",
+            ))
+        }
+    }
+}
+
+fn write_all(
+    job: &Job,
+    id: &str,
+    received: &str,
+    written: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    let (auth_results, strip) = match &job.inbound {
+        Some(r) => (r.header.as_str(), r.strip.as_ref()),
+        None => ("", None),
+    };
+    let (headers, skip) = strip.map_or((&[][..], 0), |(h, n)| (h.as_slice(), *n as u64));
+    if !job.plan.mailboxes.is_empty() {
+        let prefix = format!(
+            "{}{received}{auth_results}",
+            headers::return_path(&job.msg.mail_from)
+        );
+        let local = Prefixed {
+            prefix: prefix.as_bytes(),
+            headers,
+            skip,
+            body: &job.body,
+        };
+        let dirs: Vec<maildir::MaildirPath> = job
+            .plan
+            .mailboxes
+            .iter()
+            .map(|user| {
+                maildir::maildir_path(
+                    job.config.delivery.maildir.as_deref(),
+                    &job.config.data_dir,
+                    user,
+                )
+            })
+            .collect();
+        let mut first_error = None;
+        for r in Maildir::deliver_copies(&dirs, &local) {
+            match r {
+                Ok(path) => written.push(path),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    if !job.plan.remote.is_empty() {
+        // RFC 6376: signed once, here, before the first delivery attempt.
+        let signatures = match &job.dkim {
+            Some(keys) => keys
+                .sign(job.body.head(), |f| job.body.feed(f))
+                .unwrap_or_else(|e| {
+                    error!(queue_id = %id, "queued unsigned: {e}");
+                    String::new()
+                }),
+            None => String::new(),
+        };
+        let prefix = format!("{signatures}{received}{auth_results}");
+        let queued = Prefixed {
+            prefix: prefix.as_bytes(),
+            headers,
+            skip,
+            body: &job.body,
+        };
+        let mut env = Envelope::new(
+            id.to_string(),
+            job.msg.mail_from.to_string(),
+            job.plan.remote.iter().cloned(),
+            job.msg.helo.clone(),
+            Some(job.client_ip),
+            job.msg.auth_user.clone(),
+        );
+        env.body = job.msg.params.body.into();
+        env.smtputf8 = job.msg.params.smtputf8;
+        job.spool.store_content(&env, &queued)?;
+    }
+    Ok(())
+}
