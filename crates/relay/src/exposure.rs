@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use super::blocks::{host_mask, NON_PUBLIC_V4, NON_PUBLIC_V6};
 use super::list::RelayList;
 use super::table::{Key, Table, NOBODY};
 
@@ -54,12 +55,12 @@ impl Exposure {
 
 /// The public IPv4 addresses `list` admits.
 pub(crate) fn v4(list: &RelayList) -> Exposure {
-    exposure(&list.v4, list, super::lint::NON_PUBLIC_V4, 32)
+    exposure(&list.v4, list, NON_PUBLIC_V4, 32)
 }
 
 /// The public IPv6 addresses `list` admits.
 pub(crate) fn v6(list: &RelayList) -> Exposure {
-    exposure(&list.v6, list, super::lint::NON_PUBLIC_V6, 128)
+    exposure(&list.v6, list, NON_PUBLIC_V6, 128)
 }
 
 /// Walks the table's intervals (each owned by the first matching entry, so
@@ -96,7 +97,7 @@ fn public_count(first: u128, last: u128, non_public: &[(u128, u32)], bits: u32) 
     let hidden: u128 = non_public
         .iter()
         .map(|&(base, prefix)| {
-            let block_last = base | super::lint::host_mask(prefix, bits);
+            let block_last = base | host_mask(prefix, bits);
             let (lo, hi) = (first.max(base), last.min(block_last));
             if lo > hi {
                 0

@@ -12,8 +12,11 @@
 //! careless `1-254.1-254.1-254.1-254` cannot blow up memory.
 #![forbid(unsafe_code)]
 
+mod blocks;
+mod compile;
 pub mod decide;
 pub mod entry;
+mod entry_error;
 mod exposure;
 mod lint;
 pub mod list;
@@ -27,7 +30,7 @@ mod tests;
 
 pub use decide::{Denial, Grant, RelayDecision, RelayPolicy};
 pub use entry::{parse_entry, Entry, EntryError, EntryErrorKind, EntryKind};
+pub use entry_error::MAX_PATTERN_RANGES;
 pub use list::{ListMatch, MatchVia, NameResolution, RelayList, ReverseDns};
-pub use pattern::MAX_PATTERN_RANGES;
 pub use range::IpRange;
 pub use report::{Compiled, LoadReport, NameAddresses, Outcome, ReportLine, WarningKind};

@@ -14,11 +14,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::entry::{parse_entry, EntryError, EntryErrorKind, EntryKind};
-use super::lint::{lint, LintEntry};
-use super::range::{canonical, IpRange};
-use super::report::{Compiled, LoadReport, NameAddresses, Outcome, ReportLine, SHOWN_RANGES};
-use super::table::{Span, Table, NOBODY};
+use super::entry::{parse_entry, EntryKind};
+use super::range::canonical;
+use super::table::{Table, NOBODY};
 
 /// The caller's DNS answer (A and AAAA together) for one name entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,17 +80,17 @@ pub struct RelayList {
     pub(crate) v4: Table<u32>,
     pub(crate) v6: Table<u128>,
     /// The raw text of every entry, by index (skipped ones included).
-    raws: RawStore,
+    pub(crate) raws: RawStore,
     /// `!` per entry index (false for skipped entries).
     pub(crate) negated: Vec<bool>,
     /// Name → index of the first name entry with exactly that name.
     pub(crate) names: HashMap<String, u32>,
     /// Index of the first allow / exception name entry, `NOBODY` if none.
-    first_allow_name: u32,
-    first_except_name: u32,
+    pub(crate) first_allow_name: u32,
+    pub(crate) first_except_name: u32,
     /// Addresses in effect for each name, kept for the next reload's DNS failures.
-    resolved: HashMap<String, Vec<IpAddr>>,
-    added: usize,
+    pub(crate) resolved: HashMap<String, Vec<IpAddr>>,
+    pub(crate) added: usize,
 }
 
 impl Default for RelayList {
@@ -117,117 +115,6 @@ impl RelayList {
             })
             .filter(|name| seen.insert(name.clone()))
             .collect()
-    }
-
-    /// Parses and compiles `entries` (docs/reference.md §4). A malformed entry is skipped
-    /// and reported, never fatal. `resolved` holds the caller's DNS answer per
-    /// name; on a DNS failure (or a name missing from it) the addresses that
-    /// `previous` had for that name are kept.
-    pub fn compile(
-        entries: &[String],
-        resolved: &HashMap<String, NameResolution>,
-        previous: Option<&RelayList>,
-    ) -> (RelayList, LoadReport) {
-        let mut spans4 = Vec::with_capacity(entries.len());
-        let mut spans6 = Vec::new();
-        let mut list = RelayList {
-            v4: Table::build(Vec::new()),
-            v6: Table::build(Vec::new()),
-            raws: RawStore::default(),
-            negated: Vec::with_capacity(entries.len()),
-            names: HashMap::new(),
-            first_allow_name: NOBODY,
-            first_except_name: NOBODY,
-            resolved: HashMap::new(),
-            added: 0,
-        };
-        let mut lines = Vec::with_capacity(entries.len());
-        let mut lint_entries: Vec<Option<LintEntry>> = Vec::with_capacity(entries.len());
-        let mut skipped = 0;
-
-        for (index, raw) in entries.iter().enumerate() {
-            let parsed = match u32::try_from(index) {
-                Ok(owner) if owner != NOBODY => parse_entry(raw).map(|entry| (owner, entry)),
-                _ => Err(EntryError {
-                    raw: raw.trim().to_string(),
-                    kind: EntryErrorKind::ListTooLong,
-                }),
-            };
-            let (owner, entry) = match parsed {
-                Ok(ok) => ok,
-                Err(error) => {
-                    list.raws.push(raw.trim());
-                    list.negated.push(false);
-                    lint_entries.push(None);
-                    lines.push(ReportLine {
-                        index: Some(index),
-                        raw: error.raw.clone(),
-                        outcome: Outcome::Skipped(error),
-                    });
-                    skipped += 1;
-                    continue;
-                }
-            };
-            list.raws.push(&entry.raw);
-            list.negated.push(entry.negated);
-            list.added += 1;
-            let (ranges, compiled, name) = match entry.kind {
-                EntryKind::Ranges(ranges) => {
-                    let compiled = Compiled::Ranges {
-                        negated: entry.negated,
-                        shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
-                        more: ranges.len().saturating_sub(SHOWN_RANGES),
-                    };
-                    (ranges, compiled, None)
-                }
-                EntryKind::Name(name) => {
-                    let (ips, addresses) = name_addresses(&name, resolved, previous);
-                    list.resolved.insert(name.clone(), ips.clone());
-                    list.names.entry(name.clone()).or_insert(owner);
-                    let first = if entry.negated {
-                        &mut list.first_except_name
-                    } else {
-                        &mut list.first_allow_name
-                    };
-                    *first = (*first).min(owner);
-                    let ranges = ips.iter().map(|ip| IpRange::host(*ip)).collect();
-                    let compiled = Compiled::Name {
-                        negated: entry.negated,
-                        name: name.clone(),
-                        addresses,
-                    };
-                    (ranges, compiled, Some(name))
-                }
-            };
-            for range in &ranges {
-                match *range {
-                    IpRange::V4 { first, last } => spans4.push(Span { first, last, owner }),
-                    IpRange::V6 { first, last } => spans6.push(Span { first, last, owner }),
-                }
-            }
-            lint_entries.push(Some(LintEntry {
-                negated: entry.negated,
-                ranges,
-                name,
-            }));
-            lines.push(ReportLine {
-                index: Some(index),
-                raw: entry.raw,
-                outcome: Outcome::Added(compiled),
-            });
-        }
-
-        list.v4 = Table::build(spans4);
-        list.v6 = Table::build(spans6);
-        let (warnings, open_relay) = lint(&list, &lint_entries);
-        lines.extend(warnings);
-        let report = LoadReport {
-            lines,
-            added: list.added,
-            skipped,
-            open_relay,
-        };
-        (list, report)
     }
 
     /// Whether the answer for `ip` could depend on the client's verified
@@ -370,44 +257,15 @@ fn normalize(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// The addresses a name entry stands for now, and how to report them.
-fn name_addresses(
-    name: &str,
-    resolved: &HashMap<String, NameResolution>,
-    previous: Option<&RelayList>,
-) -> (Vec<IpAddr>, NameAddresses) {
-    match resolved.get(name) {
-        Some(NameResolution::Addresses(ips)) if !ips.is_empty() => {
-            let mut ips: Vec<IpAddr> = ips.iter().map(|ip| canonical(*ip)).collect();
-            ips.sort_unstable();
-            ips.dedup();
-            (ips.clone(), NameAddresses::Resolved(ips))
-        }
-        Some(NameResolution::Addresses(_)) | Some(NameResolution::NoAddress) => {
-            (Vec::new(), NameAddresses::NoAddress)
-        }
-        // docs/reference.md §4: a DNS failure at reload keeps the addresses last resolved,
-        // so a flaky resolver neither locks out a trusted host nor lets the
-        // list silently shrink.
-        Some(NameResolution::TempFail) | None => {
-            let kept = previous
-                .and_then(|p| p.resolved.get(name))
-                .cloned()
-                .unwrap_or_default();
-            (kept.clone(), NameAddresses::DnsFailed { kept })
-        }
-    }
-}
-
 /// Every entry's raw text in one buffer (a million entries, one allocation).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct RawStore {
+pub(crate) struct RawStore {
     text: String,
     ends: Vec<usize>,
 }
 
 impl RawStore {
-    fn push(&mut self, raw: &str) {
+    pub(crate) fn push(&mut self, raw: &str) {
         self.text.push_str(raw);
         self.ends.push(self.text.len());
     }

@@ -11,11 +11,8 @@
 //! (a table of a million entries stays small; one careless pattern must not
 //! blow it up).
 
-use super::entry::EntryErrorKind;
+use super::entry_error::{EntryErrorKind, MAX_PATTERN_RANGES};
 use super::range::IpRange;
-
-/// The most ranges one octet pattern may compile to (2^16: e.g. `10.1-254.1-254.*`).
-pub const MAX_PATTERN_RANGES: u64 = 65_536;
 
 /// One octet position of a pattern: `lo..=hi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

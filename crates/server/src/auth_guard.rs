@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use portcullis_limits::auth_throttle::{self, AuthThrottle, Ban, Exemption, Settings, Verdict};
-use portcullis_relay::{LoadReport, Outcome, ReverseDns};
+use portcullis_relay::ReverseDns;
 use portcullis_smtp::session::AuthOutcome;
 use portcullis_smtp::Reply;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -172,22 +172,6 @@ pub fn status_lines(throttle: &SharedThrottle) -> Vec<String> {
         ));
     }
     lines
-}
-
-/// Logs what `auth.never_ban` compiled to (its entries were checked when
-/// the configuration was loaded); returns its warning, if any.
-pub fn log_never_ban(report: &LoadReport) -> Vec<String> {
-    for line in &report.lines {
-        if let (Some(index), Outcome::Added(compiled)) = (line.index, &line.outcome) {
-            info!(target: "auth", "auth.never_ban[{index}] {:?}: exempt {compiled}", line.raw);
-        }
-    }
-    if report.open_relay {
-        let w = "auth.never_ban covers nearly every address (more than a /8 of public IPv4 or a /32 of public IPv6): the AUTH brute-force defence is off for them";
-        warn!(target: "auth", "{w}");
-        return vec![w.to_string()];
-    }
-    Vec::new()
 }
 
 /// `portcullis unban ADDRESS` (through the control socket): lifts the ban

@@ -27,7 +27,8 @@ use tracing::{info, info_span, warn, Instrument};
 use super::auth_guard::{self, AuthGuard};
 use super::incoming::Incoming;
 use super::limits::{self, SessionWatch};
-use super::runtime::{Runtime, Stats};
+use super::runtime::Runtime;
+use super::stats::Stats;
 use super::store::{self, Job};
 use super::{Role, Shared};
 use portcullis_relay::range::canonical;
@@ -395,6 +396,7 @@ async fn run(
                 let users = shared.users.get();
                 let ctx = rt.recipients(&users);
                 let plan = store::plan(&ctx, &msg, ip);
+                let relayed = !plan.remote.is_empty();
                 let dkim = trusted.then(|| rt.dkim.clone());
                 let job = Job {
                     config: rt.config.clone(),
@@ -418,7 +420,10 @@ async fn run(
                             Err(local_error())
                         }
                     };
-                if result.is_ok() {
+                if let Ok(id) = &result {
+                    if relayed {
+                        shared.outbound.kick(id);
+                    }
                     Stats::bump(&shared.stats.messages_accepted);
                 } else {
                     shared.stats.messages_rejected.add("reason=\"local_error\"");

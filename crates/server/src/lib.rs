@@ -17,6 +17,7 @@ pub mod headers;
 mod inbound;
 mod incoming;
 mod limits;
+mod load_notes;
 mod logging;
 mod maildrop;
 pub mod metrics;
@@ -27,6 +28,7 @@ mod privileges;
 mod proxy;
 pub mod runtime;
 mod self_signed;
+mod stats;
 mod store;
 mod tls;
 
@@ -49,7 +51,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use runtime::{BuildOptions, Current, Runtime, Stats, Users};
+use runtime::{BuildOptions, Current, Runtime, Users};
+use stats::Stats;
 
 /// How long SIGTERM waits for sessions in flight before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -25,7 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::info;
 
-use super::runtime::{Runtime, Stats};
+use super::runtime::Runtime;
+use super::stats::Stats;
 
 /// How long a refusal may take to write before the connection is dropped.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -13,7 +13,7 @@
 //! Crash safety: the derived ids make the import idempotent (a file found
 //! again after a crash between queueing and removal is only removed), and
 //! the queue runner leaves a message with such an id alone while its drop
-//! file exists ([`is_pending`]), so it cannot be delivered and then
+//! file exists (`maildrop::is_pending`), so it cannot be delivered and then
 //! imported again.
 //!
 //! Refused, logged and removed: symbolic links (opened with `O_NOFOLLOW`),
@@ -79,13 +79,6 @@ fn set_mode(dir: &Path) -> io::Result<()> {
         fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
     }
     Ok(())
-}
-
-/// Whether queue id `id` was made from a drop file that is still in the
-/// maildrop: the queue runner must not deliver it yet.
-pub fn is_pending(data_dir: &Path, id: &str) -> bool {
-    maildrop::name_of_queue_id(id)
-        .is_some_and(|name| fs::symlink_metadata(data_dir.join(maildrop::DIR).join(name)).is_ok())
 }
 
 /// Starts the poller on the current tokio runtime.
@@ -285,7 +278,7 @@ fn import(shared: &Arc<Shared>, dir: &Path, name: &str) -> Result<(), NotNow> {
         let _ = d.sync_all();
     }
     for id in queued {
-        super::outbound::kick(&id);
+        shared.outbound.kick(&id);
     }
     Ok(())
 }

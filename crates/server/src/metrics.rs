@@ -1,6 +1,6 @@
 //! The optional Prometheus endpoint (`[metrics] listen`): a minimal HTTP/1.1
 //! responder that answers `GET /metrics` with the counters of
-//! [`Stats`](super::runtime::Stats) in the Prometheus text exposition format
+//! [`Stats`](super::stats::Stats) in the Prometheus text exposition format
 //! (version 0.0.4), names following Prometheus conventions
 //! (`portcullis_smtp_connections_total`, base units, `_total` counters).
 //!
@@ -9,12 +9,11 @@
 //! a monitoring network: the counters say nothing secret, but they are not
 //! for the world either.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_queue::transition::Changes;
@@ -22,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
-use super::runtime::Stats;
+use super::stats::{Labeled, Stats};
 use super::Shared;
 
 /// The largest request head read; anything longer gets 431.
@@ -31,32 +30,6 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// A counter with one label set per key, e.g. `result="granted",rule="allow"`.
-/// Few distinct keys and rare updates: a mutex is enough.
-#[derive(Default)]
-pub struct Labeled(Mutex<BTreeMap<String, u64>>);
-
-impl Labeled {
-    /// Adds one to the series `labels` (already rendered: `k="v",k2="v2"`).
-    pub fn add(&self, labels: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(labels.to_string()).or_insert(0) += 1;
-    }
-
-    /// Every series and its value, sorted by labels.
-    pub fn snapshot(&self) -> Vec<(String, u64)> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
-    }
-
-    /// The value of one series (0 if never counted).
-    #[cfg(test)]
-    pub fn get(&self, labels: &str) -> u64 {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(labels).copied().unwrap_or(0)
-    }
-}
 
 /// A label value made safe for the exposition format (spec: `\`, `"` and
 /// newline escaped).
@@ -446,7 +419,8 @@ fn response(status: u16, content_type: &str, body: String, with_body: bool) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::{count_rejections, label_value, response, with_zero, Labeled};
+    use super::{count_rejections, label_value, response, with_zero};
+    use crate::stats::Labeled;
 
     #[test]
     fn negative_replies_are_counted_by_code_and_status() {
@@ -470,7 +444,7 @@ mod tests {
     #[test]
     fn delivery_attempts_are_counted_by_result() {
         use portcullis_queue::transition::Changes;
-        let stats = crate::runtime::Stats::default();
+        let stats = crate::stats::Stats::default();
         let changes = Changes {
             delivered: vec!["a@x".into()],
             deferred: Vec::new(),

@@ -6,19 +6,19 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use portcullis_config::Config;
 use portcullis_directory::recipient::Context;
 use portcullis_directory::users::UserDb;
-use portcullis_relay::{ListMatch, LoadReport, NameResolution, RelayList, RelayPolicy, ReverseDns};
+use portcullis_relay::{
+    ListMatch, LoadReport, NameResolution, Outcome, RelayList, RelayPolicy, ReverseDns,
+};
 use tracing::{info, warn};
 
-use super::check::LoadNotes;
 use super::dns::Dns;
-use super::metrics::Labeled;
+use super::load_notes::LoadNotes;
 use portcullis_relay::range::canonical;
 
 /// Everything derived from one configuration.
@@ -87,7 +87,7 @@ impl Runtime {
             previous.map(|p| p.never_ban.as_ref()),
         )
         .await;
-        warnings.extend(super::auth_guard::log_never_ban(&never_ban_report));
+        warnings.extend(log_never_ban(&never_ban_report));
         // Never an open relay by accident (docs/reference.md §3, §4).
         if !options.allow_open_relay {
             if !config.relay.restricted {
@@ -320,43 +320,6 @@ fn version(path: &std::path::Path) -> Option<FileVersion> {
     })
 }
 
-/// Counters for `portcullis status`, the logs and the metrics endpoint
-/// (`metrics.rs` renders them).
-#[derive(Default)]
-pub struct Stats {
-    pub connections: AtomicU64,
-    pub sessions: AtomicU64,
-    pub messages_accepted: AtomicU64,
-    pub relay_grants: AtomicU64,
-    pub relay_denials: AtomicU64,
-    /// Connections by `listener="<role>"`.
-    pub connections_by_role: Labeled,
-    /// Messages not stored after DATA, by `reason="…"`.
-    pub messages_rejected: Labeled,
-    /// Negative replies sent, by `code="…",status="…"`.
-    pub rejections: Labeled,
-    /// Relay decisions, by `result="granted|denied|tempfail",rule="<kind>"`.
-    pub relay_decisions: Labeled,
-    /// AUTH verdicts, by `result="success|failure"`.
-    pub auth: Labeled,
-    /// TLS handshakes, by `result="ok|failed"`.
-    pub tls_handshakes: Labeled,
-    /// PROXY headers on proxied listeners, by `result="accepted|refused"`.
-    pub proxy: Labeled,
-    /// Outbound attempts per recipient, by `result="…"` (the outbound runner counts).
-    pub delivery_attempts: Labeled,
-    /// Clients cut off by an abuse limit, by `limit="<key>"`: the `[limits]`
-    /// key (`connections`, `connection_rate`, `greeting_delay_ms`,
-    /// `session_time`…) or `auth.ban_after` for a banned client.
-    pub limit_refusals: Labeled,
-}
-
-impl Stats {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// The runtime in force, swapped whole on reload.
 pub struct Current(RwLock<Arc<Runtime>>);
 
@@ -370,4 +333,20 @@ impl Current {
     pub fn set(&self, rt: Runtime) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rt);
     }
+}
+
+/// Logs what `auth.never_ban` compiled to (its entries were checked when
+/// the configuration was loaded); returns its warning, if any.
+fn log_never_ban(report: &LoadReport) -> Vec<String> {
+    for line in &report.lines {
+        if let (Some(index), Outcome::Added(compiled)) = (line.index, &line.outcome) {
+            info!(target: "auth", "auth.never_ban[{index}] {:?}: exempt {compiled}", line.raw);
+        }
+    }
+    if report.open_relay {
+        let w = "auth.never_ban covers nearly every address (more than a /8 of public IPv4 or a /32 of public IPv6): the AUTH brute-force defence is off for them";
+        warn!(target: "auth", "{w}");
+        return vec![w.to_string()];
+    }
+    Vec::new()
 }

@@ -156,9 +156,6 @@ pub fn store(job: Job) -> Result<String, Reply> {
                 remote = job.plan.remote.len(),
                 "message accepted"
             );
-            if !job.plan.remote.is_empty() {
-                super::outbound::kick(&id);
-            }
             Ok(id)
         }
         Err(e) => {

@@ -1,7 +1,7 @@
 //! The maildrop: where `portcullis sendmail` leaves a message while the
 //! server is down, as Postfix's `postdrop` does, and where `serve` picks it
-//! up. This module is the pure part: the file format, the file names, and
-//! the queue id a drop file becomes.
+//! up. This module holds the file format, the file names, the queue id a drop
+//! file becomes, and whether a queued one is still pending.
 //!
 //! A drop file is written by the submitting user into `<data_dir>/maildrop/`
 //! (mode 3733: anyone may create a file there, nobody may list it, and the
@@ -24,6 +24,7 @@
 //! it: the server takes that from the file's owner (see `docs/reference.md`,
 //! "sendmail and the maildrop").
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -108,6 +109,13 @@ pub fn name_of_queue_id(id: &str) -> Option<&str> {
     id.strip_prefix(ID_PREFIX)
         .or_else(|| id.strip_prefix(BOUNCE_PREFIX))
         .filter(|n| is_drop_name(n))
+}
+
+/// Whether queue id `id` was made from a drop file that is still in the
+/// maildrop: the queue runner must not deliver it yet.
+pub fn is_pending(data_dir: &Path, id: &str) -> bool {
+    name_of_queue_id(id)
+        .is_some_and(|name| std::fs::symlink_metadata(data_dir.join(DIR).join(name)).is_ok())
 }
 
 /// The file's bytes.

@@ -38,11 +38,12 @@ pub async fn answer(shared: &Arc<Shared>, request: &str) -> String {
         }
         "QUEUE-HOLD" | "QUEUE-RELEASE" => {
             let held = verb == "QUEUE-HOLD";
+            let outbound = shared.outbound.clone();
             blocking(shared, move |spool| {
                 let text = hold(spool, &arg, held)?;
                 // The runner re-reads the envelope: a held message leaves
                 // its schedule, a released one joins it.
-                super::kick(&arg);
+                outbound.kick(&arg);
                 Ok(text)
             })
             .await

@@ -272,7 +272,7 @@ fn send_dsn(
         DsnKind::Delay { .. } => "delay warning",
     };
     info!(queue_id = %env.id, dsn_id = %id, to = %env.sender, "{what} queued");
-    super::kick(&id);
+    shared.outbound.kick(&id);
     Ok(())
 }
 

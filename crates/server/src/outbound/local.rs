@@ -144,7 +144,7 @@ fn deliver_targets(
                 format!("cannot queue the alias targets: {e}"),
             ));
         }
-        super::kick(&id);
+        shared.outbound.kick(&id);
     }
     Attempt::Delivered
 }

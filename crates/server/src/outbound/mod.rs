@@ -1,7 +1,7 @@
 //! The queue runner (issue 5): delivers what the spool holds.
 //!
 //! - At start, and every [`RESCAN`], it scans the spool; when the server
-//!   stores a message it is kicked ([`kick`]) and looks at that one at once.
+//!   stores a message it is kicked ([`Outbound::kick`]) and looks at that one at once.
 //! - Each message is due at its earliest pending recipient's `next_attempt`.
 //!   When due, its recipients are grouped by route (`[routes]`, smarthost,
 //!   MX per domain; local domains are delivered into Maildirs here) into
@@ -32,7 +32,7 @@ pub use admin::answer as control_answer;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_config::Config;
@@ -84,26 +84,19 @@ pub struct Outbound {
 /// The receiving end, until the runner starts.
 pub struct Pending(mpsc::UnboundedReceiver<Event>, mpsc::UnboundedSender<Event>);
 
-/// The process's runner, for [`kick`] from the storing code (which runs on
-/// the blocking pool with only its job at hand).
-static RUNNER: OnceLock<mpsc::UnboundedSender<Event>> = OnceLock::new();
-
 /// Creates the handle and the runner's receiving end.
 pub fn channel() -> (Outbound, Pending) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let _ = RUNNER.set(tx.clone());
     (Outbound { events: tx.clone() }, Pending(rx, tx))
 }
 
-/// Tells the runner that message `id` was queued. Best effort: the periodic
-/// rescan finds the message anyway.
-pub fn kick(id: &str) {
-    if let Some(tx) = RUNNER.get() {
-        let _ = tx.send(Event::Kick(id.to_string()));
-    }
-}
-
 impl Outbound {
+    /// Tells the runner that message `id` was queued or changed. Best
+    /// effort: the periodic rescan finds the message anyway.
+    pub fn kick(&self, id: &str) {
+        let _ = self.events.send(Event::Kick(id.to_string()));
+    }
+
     /// Tells the runner a reload applied a new configuration (its
     /// `limits.outbound_connections` may have changed).
     pub fn reconfigured(&self) {
@@ -307,8 +300,8 @@ impl Runner {
             return;
         }
         // Imported from the maildrop but its file not removed yet: the
-        // import kicks it once it is (see `maildrop::is_pending`).
-        if crate::maildrop::is_pending(&self.shared.current.get().config.data_dir, id) {
+        // import kicks it once it is (see `portcullis_store::maildrop::is_pending`).
+        if portcullis_store::maildrop::is_pending(&self.shared.current.get().config.data_dir, id) {
             self.due.remove(id);
             return;
         }

@@ -1,0 +1,208 @@
+//! Compiling `relay.allow` values into a [`RelayList`] and its
+//! [`LoadReport`] (docs/reference.md §4): each entry is parsed, names take the
+//! caller's DNS answers, the spans become first-match interval tables, and
+//! the finished list is linted. A malformed entry is skipped and reported,
+//! never fatal.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::entry::{parse_entry, Entry, EntryError, EntryErrorKind, EntryKind};
+use super::lint::{lint, LintEntry};
+use super::list::{NameResolution, RawStore, RelayList};
+use super::range::{canonical, IpRange};
+use super::report::{Compiled, LoadReport, NameAddresses, Outcome, ReportLine, SHOWN_RANGES};
+use super::table::{Span, Table, NOBODY};
+
+impl RelayList {
+    /// Parses and compiles `entries`. `resolved` holds the caller's DNS
+    /// answer per name; on a DNS failure (or a name missing from it) the
+    /// addresses that `previous` had for that name are kept.
+    pub fn compile(
+        entries: &[String],
+        resolved: &HashMap<String, NameResolution>,
+        previous: Option<&RelayList>,
+    ) -> (RelayList, LoadReport) {
+        let mut builder = Builder::new(entries.len());
+        for (index, raw) in entries.iter().enumerate() {
+            match parse_at(index, raw) {
+                Ok((owner, entry)) => builder.add(index, owner, entry, resolved, previous),
+                Err(error) => builder.skip(index, raw, error),
+            }
+        }
+        builder.finish()
+    }
+}
+
+/// Parses entry `index`; its index is its owner number in the tables.
+fn parse_at(index: usize, raw: &str) -> Result<(u32, Entry), EntryError> {
+    match u32::try_from(index) {
+        Ok(owner) if owner != NOBODY => parse_entry(raw).map(|entry| (owner, entry)),
+        _ => Err(EntryError {
+            raw: raw.trim().to_string(),
+            kind: EntryErrorKind::ListTooLong,
+        }),
+    }
+}
+
+/// The list under construction, with what its report and lint need.
+struct Builder {
+    list: RelayList,
+    spans4: Vec<Span<u32>>,
+    spans6: Vec<Span<u128>>,
+    lines: Vec<ReportLine>,
+    lint_entries: Vec<Option<LintEntry>>,
+    skipped: usize,
+}
+
+impl Builder {
+    fn new(capacity: usize) -> Builder {
+        Builder {
+            list: RelayList {
+                v4: Table::build(Vec::new()),
+                v6: Table::build(Vec::new()),
+                raws: RawStore::default(),
+                negated: Vec::with_capacity(capacity),
+                names: HashMap::new(),
+                first_allow_name: NOBODY,
+                first_except_name: NOBODY,
+                resolved: HashMap::new(),
+                added: 0,
+            },
+            spans4: Vec::with_capacity(capacity),
+            spans6: Vec::new(),
+            lines: Vec::with_capacity(capacity),
+            lint_entries: Vec::with_capacity(capacity),
+            skipped: 0,
+        }
+    }
+
+    /// A malformed entry keeps its index (so later indexes stay true) and
+    /// is reported with its one-sentence reason.
+    fn skip(&mut self, index: usize, raw: &str, error: EntryError) {
+        self.list.raws.push(raw.trim());
+        self.list.negated.push(false);
+        self.lint_entries.push(None);
+        self.lines.push(ReportLine {
+            index: Some(index),
+            raw: error.raw.clone(),
+            outcome: Outcome::Skipped(error),
+        });
+        self.skipped += 1;
+    }
+
+    fn add(
+        &mut self,
+        index: usize,
+        owner: u32,
+        entry: Entry,
+        resolved: &HashMap<String, NameResolution>,
+        previous: Option<&RelayList>,
+    ) {
+        self.list.raws.push(&entry.raw);
+        self.list.negated.push(entry.negated);
+        self.list.added += 1;
+        let (ranges, compiled, name) = match entry.kind {
+            EntryKind::Ranges(ranges) => {
+                let compiled = Compiled::Ranges {
+                    negated: entry.negated,
+                    shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
+                    more: ranges.len().saturating_sub(SHOWN_RANGES),
+                };
+                (ranges, compiled, None)
+            }
+            EntryKind::Name(name) => {
+                let (ranges, compiled) =
+                    self.add_name(owner, entry.negated, &name, resolved, previous);
+                (ranges, compiled, Some(name))
+            }
+        };
+        for range in &ranges {
+            match *range {
+                IpRange::V4 { first, last } => self.spans4.push(Span { first, last, owner }),
+                IpRange::V6 { first, last } => self.spans6.push(Span { first, last, owner }),
+            }
+        }
+        self.lint_entries.push(Some(LintEntry {
+            negated: entry.negated,
+            ranges,
+            name,
+        }));
+        self.lines.push(ReportLine {
+            index: Some(index),
+            raw: entry.raw,
+            outcome: Outcome::Added(compiled),
+        });
+    }
+
+    /// A name entry: its addresses now, and where the first allow or
+    /// exception name stands (lookups skip reverse DNS before it).
+    fn add_name(
+        &mut self,
+        owner: u32,
+        negated: bool,
+        name: &str,
+        resolved: &HashMap<String, NameResolution>,
+        previous: Option<&RelayList>,
+    ) -> (Vec<IpRange>, Compiled) {
+        let (ips, addresses) = name_addresses(name, resolved, previous);
+        self.list.resolved.insert(name.to_string(), ips.clone());
+        self.list.names.entry(name.to_string()).or_insert(owner);
+        let first = if negated {
+            &mut self.list.first_except_name
+        } else {
+            &mut self.list.first_allow_name
+        };
+        *first = (*first).min(owner);
+        let ranges = ips.iter().map(|ip| IpRange::host(*ip)).collect();
+        let compiled = Compiled::Name {
+            negated,
+            name: name.to_string(),
+            addresses,
+        };
+        (ranges, compiled)
+    }
+
+    fn finish(mut self) -> (RelayList, LoadReport) {
+        self.list.v4 = Table::build(self.spans4);
+        self.list.v6 = Table::build(self.spans6);
+        let (warnings, open_relay) = lint(&self.list, &self.lint_entries);
+        self.lines.extend(warnings);
+        let report = LoadReport {
+            lines: self.lines,
+            added: self.list.added,
+            skipped: self.skipped,
+            open_relay,
+        };
+        (self.list, report)
+    }
+}
+
+/// The addresses a name entry stands for now, and how to report them.
+fn name_addresses(
+    name: &str,
+    resolved: &HashMap<String, NameResolution>,
+    previous: Option<&RelayList>,
+) -> (Vec<IpAddr>, NameAddresses) {
+    match resolved.get(name) {
+        Some(NameResolution::Addresses(ips)) if !ips.is_empty() => {
+            let mut ips: Vec<IpAddr> = ips.iter().map(|ip| canonical(*ip)).collect();
+            ips.sort_unstable();
+            ips.dedup();
+            (ips.clone(), NameAddresses::Resolved(ips))
+        }
+        Some(NameResolution::Addresses(_)) | Some(NameResolution::NoAddress) => {
+            (Vec::new(), NameAddresses::NoAddress)
+        }
+        // docs/reference.md §4: a DNS failure at reload keeps the addresses last resolved,
+        // so a flaky resolver neither locks out a trusted host nor lets the
+        // list silently shrink.
+        Some(NameResolution::TempFail) | None => {
+            let kept = previous
+                .and_then(|p| p.resolved.get(name))
+                .cloned()
+                .unwrap_or_default();
+            (kept.clone(), NameAddresses::DnsFailed { kept })
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! What loading a configuration found besides refusing it: the relay-list
+//! report and every other warning, as `config check`, `serve` and `reload` print them.
+
+use portcullis_relay::{LoadReport, Outcome};
+
+/// What loading a configuration found, besides refusing it: the relay-list
+/// report and every other warning, for the admin to read.
+#[derive(Debug)]
+pub struct LoadNotes {
+    /// The relay-list report (one line per entry, its warnings, counts).
+    pub relay: LoadReport,
+    /// Warnings outside the relay list (load balancer in the allow list,
+    /// TLS off, an open relay allowed on purpose, ...), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+impl LoadNotes {
+    /// Every line for the admin: the relay report with its summary, then
+    /// `warning: ...` lines.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = self.relay.log_lines();
+        out.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
+        out
+    }
+
+    /// The warnings alone: the relay list's, then the others.
+    pub fn warning_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.relay.warnings().map(ToString::to_string).collect();
+        out.extend(self.warnings.iter().cloned());
+        out
+    }
+
+    /// Entries left out of the relay list.
+    pub fn skipped(&self) -> usize {
+        self.relay
+            .lines
+            .iter()
+            .filter(|l| matches!(l.outcome, Outcome::Skipped(_)))
+            .count()
+    }
+
+    /// Warnings, relay-list ones included.
+    pub fn warning_count(&self) -> usize {
+        self.relay.warnings().count() + self.warnings.len()
+    }
+
+    /// `configuration OK`, or `configuration OK with 3 entries skipped and 1 warning`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        match self.skipped() {
+            0 => {}
+            1 => parts.push("1 entry skipped".to_string()),
+            n => parts.push(format!("{n} entries skipped")),
+        }
+        match self.warning_count() {
+            0 => {}
+            1 => parts.push("1 warning".to_string()),
+            n => parts.push(format!("{n} warnings")),
+        }
+        if parts.is_empty() {
+            "configuration OK".to_string()
+        } else {
+            format!("configuration OK with {}", parts.join(" and "))
+        }
+    }
+
+    /// Whether anything was skipped or warned about (`config check --strict`).
+    pub fn has_problems(&self) -> bool {
+        self.skipped() > 0 || self.warning_count() > 0
+    }
+}
