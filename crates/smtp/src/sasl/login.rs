@@ -4,7 +4,7 @@
 //! An initial response is taken as the user name (§2.1 of the draft; what
 //! Outlook and Thunderbird send).
 
-use super::{normalize_user, AuthAnswer, AuthRequest, Failure, Step};
+use super::{normalize_user, AuthRequest, Failure, PasswordMechanism, Step};
 
 /// The user-name prompt.
 pub const USERNAME_PROMPT: &[u8] = b"Username:";
@@ -56,14 +56,6 @@ impl Login {
         }
     }
 
-    /// The driver's verdict on the password.
-    pub fn answer(&mut self, answer: AuthAnswer) -> Step {
-        let State::WantVerdict(user) = std::mem::replace(&mut self.state, State::Done) else {
-            return self.fail(Failure::Temporary);
-        };
-        super::password_verdict(user, answer)
-    }
-
     fn user(&mut self, user: Vec<u8>) -> Step {
         match String::from_utf8(user) {
             Ok(user) if !user.is_empty() && !user.contains('\0') => {
@@ -91,5 +83,14 @@ impl Login {
     fn fail(&mut self, failure: Failure) -> Step {
         self.state = State::Done;
         Step::Failure(failure)
+    }
+}
+
+impl PasswordMechanism for Login {
+    fn take_user(&mut self) -> Option<String> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::WantVerdict(user) => Some(user),
+            _ => None,
+        }
     }
 }

@@ -373,13 +373,24 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The last step of PLAIN and LOGIN: the driver's verdict on `user`'s
-/// password. Anything but a yes or a no is a temporary failure.
-fn password_verdict(user: String, answer: AuthAnswer) -> Step {
-    match answer {
-        AuthAnswer::Verified(true) => Step::Success(user),
-        AuthAnswer::Verified(false) => Step::Failure(Failure::Credentials),
-        _ => Step::Failure(Failure::Temporary),
+/// PLAIN and LOGIN: the mechanisms that hand the driver a password and end
+/// on its verdict, written once here.
+pub trait PasswordMechanism {
+    /// Takes the user whose password the driver was asked to verify, `None`
+    /// when no verdict is due; either way the exchange is over.
+    fn take_user(&mut self) -> Option<String>;
+
+    /// The driver's verdict on the password. Anything but a yes or a no, or
+    /// a verdict nobody asked for, is a temporary failure.
+    fn answer(&mut self, answer: AuthAnswer) -> Step {
+        let Some(user) = self.take_user() else {
+            return Step::Failure(Failure::Temporary);
+        };
+        match answer {
+            AuthAnswer::Verified(true) => Step::Success(user),
+            AuthAnswer::Verified(false) => Step::Failure(Failure::Credentials),
+            _ => Step::Failure(Failure::Temporary),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! PLAIN (RFC 4616): one message `[authzid] NUL authcid NUL passwd`,
 //! verified by the driver against the stored password hash.
 
-use super::{authzid_allowed, normalize_user, AuthAnswer, AuthRequest, Failure, Step};
+use super::{authzid_allowed, normalize_user, AuthRequest, Failure, PasswordMechanism, Step};
 
 /// The server side of one PLAIN exchange.
 #[derive(Debug, Default)]
@@ -49,14 +49,6 @@ impl Plain {
         }
     }
 
-    /// The driver's verdict on the password.
-    pub fn answer(&mut self, answer: AuthAnswer) -> Step {
-        let State::WantVerdict(user) = std::mem::replace(&mut self.state, State::Done) else {
-            return self.fail(Failure::Temporary);
-        };
-        super::password_verdict(user, answer)
-    }
-
     fn message(&mut self, message: &[u8]) -> Step {
         let (authzid, user, password) = match parse(message) {
             Ok(parts) => parts,
@@ -77,6 +69,15 @@ impl Plain {
     fn fail(&mut self, failure: Failure) -> Step {
         self.state = State::Done;
         Step::Failure(failure)
+    }
+}
+
+impl PasswordMechanism for Plain {
+    fn take_user(&mut self) -> Option<String> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::WantVerdict(user) => Some(user),
+            _ => None,
+        }
     }
 }
 
