@@ -135,6 +135,27 @@ pub fn compose(report: &Report<'_>) -> Dsn {
     line(&format!("Reporting-MTA: dns; {host}"));
     line(&format!("X-Portcullis-Queue-ID: {}", clean(&env.id)));
     line(&format!("Arrival-Date: {}", date::rfc5322(env.created)));
+    recipient_fields(report, action, &mut line);
+    line("");
+
+    // Part 3: the original headers (RFC 6522 §3: text/rfc822-headers).
+    line(&format!("--{boundary}"));
+    line("Content-Description: Undelivered Message Headers");
+    line("Content-Type: text/rfc822-headers");
+    line(&format!("Content-Transfer-Encoding: {cte}"));
+    line("");
+    let mut bytes = m.into_bytes();
+    bytes.extend_from_slice(headers);
+    if !headers.is_empty() && !headers.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Dsn { bytes, eight_bit }
+}
+
+/// The per-recipient fields of the delivery-status part (RFC 3464 §2.3),
+/// each group after an empty line, written through `line`.
+fn recipient_fields(report: &Report<'_>, action: &str, line: &mut impl FnMut(&str)) {
     for (address, failure) in report.recipients {
         line("");
         line(&format!(
@@ -159,21 +180,6 @@ pub fn compose(report: &Report<'_>) -> Dsn {
             line(&format!("Will-Retry-Until: {}", date::rfc5322(until)));
         }
     }
-    line("");
-
-    // Part 3: the original headers (RFC 6522 §3: text/rfc822-headers).
-    line(&format!("--{boundary}"));
-    line("Content-Description: Undelivered Message Headers");
-    line("Content-Type: text/rfc822-headers");
-    line(&format!("Content-Transfer-Encoding: {cte}"));
-    line("");
-    let mut bytes = m.into_bytes();
-    bytes.extend_from_slice(headers);
-    if !headers.is_empty() && !headers.ends_with(b"\r\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Dsn { bytes, eight_bit }
 }
 
 /// The queue envelope of a DSN to `recipient` (the original sender): from

@@ -108,6 +108,17 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
             }
         }
     }
+    let (list_wide, open) = list_wide(list, whole_entry);
+    warnings.extend(list_wide);
+    (warnings, open_relay || open)
+}
+
+/// The list-wide checks: the entries together allow a whole family, or
+/// nearly all of its public space. `whole_entry` says which family one entry
+/// already allowed whole (warned about at that entry).
+fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<ReportLine>, bool) {
+    let mut warnings = Vec::new();
+    let mut open_relay = false;
     let mut family_open = whole_entry;
     for (family, all_allowed) in [
         ("IPv4", all_allowed(list.v4.owners(), list)),
