@@ -153,6 +153,30 @@ impl RelayDecision {
         }
     }
 
+    /// The kind of the deciding rule, without its entry (`allow`, `auth`,
+    /// `open`, `local_only`, `denied`, `except`, `dnsfail`): few values, so
+    /// one metrics series per kind.
+    pub fn rule_kind(&self) -> &'static str {
+        match self {
+            RelayDecision::Allowed(Grant::Auth(_)) => "auth",
+            RelayDecision::Allowed(Grant::OpenRelay) => "open",
+            RelayDecision::Allowed(Grant::List { .. }) => "allow",
+            RelayDecision::Denied(Denial::LocalOnly) => "local_only",
+            RelayDecision::Denied(Denial::NotListed) => "denied",
+            RelayDecision::Denied(Denial::Exception { .. }) => "except",
+            RelayDecision::TempFail { .. } => "dnsfail",
+        }
+    }
+
+    /// `granted`, `denied` or `tempfail`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            RelayDecision::Allowed(_) => "granted",
+            RelayDecision::Denied(_) => "denied",
+            RelayDecision::TempFail { .. } => "tempfail",
+        }
+    }
+
     /// One sentence for `portcullis check-relay` and the log, e.g.
     /// `relay allowed: 192.168.41.7 matches "192.168.40-43.*"`.
     pub fn explain(&self, client: IpAddr) -> String {

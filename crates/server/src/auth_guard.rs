@@ -88,9 +88,14 @@ impl AuthGuard {
 
     /// Counts the outcomes and logs each login; says how to send the
     /// replies they produced.
-    pub fn account(&self, throttle: &SharedThrottle, outcomes: Vec<AuthOutcome>) -> After {
+    pub fn account<'a>(
+        &self,
+        throttle: &SharedThrottle,
+        outcomes: impl Iterator<Item = &'a AuthOutcome>,
+    ) -> After {
         let mut after = After::default();
-        if outcomes.is_empty() {
+        let mut outcomes = outcomes.peekable();
+        if outcomes.peek().is_none() {
             return after;
         }
         let now = Instant::now();

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use portcullis_directory::recipient::{self, Decision};
 use portcullis_relay::ReverseDns;
 use portcullis_smtp::session::{
-    Action, AuthAnswer, AuthRequest, Message, RecipientCheck, Secret, Session, SessionConfig,
-    Timeouts,
+    Action, AuthAnswer, AuthRequest, Event, Message, RecipientCheck, Secret, Session,
+    SessionConfig, Timeouts,
 };
 use portcullis_smtp::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -27,6 +27,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::auth_guard::{self, AuthGuard};
 use super::incoming::Incoming;
 use super::limits::{self, SessionWatch};
+use super::metrics;
 use super::runtime::Runtime;
 use super::stats::Stats;
 use super::store::{self, Job};
@@ -325,18 +326,19 @@ async fn run(
             Action::Send(mut bytes) => {
                 // The brute-force defence acts on the replies AUTH produced:
                 // a failure's reply may wait, or be followed by a 421.
-                let after = guard.account(&shared.auth_throttle, session.take_auth_outcomes());
+                let after = observe(&mut session, shared, &guard);
                 if !after.delay.is_zero() {
                     tokio::time::sleep(after.delay).await;
                 }
                 if after.close {
-                    auth_guard::refusal().write_to(&mut bytes);
+                    let refusal = auth_guard::refusal();
+                    metrics::count_rejection(
+                        &shared.stats.rejections,
+                        refusal.code,
+                        refusal.enhanced,
+                    );
+                    refusal.write_to(&mut bytes);
                 }
-                if let Some(limit) = session.take_limit_reached() {
-                    info!(limit = limit.key(), "session limit reached");
-                    limits::count(&shared.stats, limit.key());
-                }
-                super::metrics::observe_replies(&shared.stats, &bytes);
                 let write = async {
                     stream.write_all(&bytes).await?;
                     stream.flush().await
@@ -437,7 +439,7 @@ async fn run(
                 // read: the delay holds them back, and a ban stops them
                 // unverified. (Outcomes decided while reading, such as a
                 // SCRAM proof, are counted at the next Send above.)
-                let after = guard.account(&shared.auth_throttle, session.take_auth_outcomes());
+                let after = observe(&mut session, shared, &guard);
                 if !after.delay.is_zero() {
                     tokio::time::sleep(after.delay).await;
                 }
@@ -509,6 +511,21 @@ async fn run(
     );
 }
 
+/// Takes what the session reported since the last look: counts it, logs
+/// the limit that ended the session, and lets the brute-force defence rule
+/// on the AUTH verdicts (delay the reply, or follow it with a 421).
+fn observe(session: &mut Session, shared: &Shared, guard: &AuthGuard) -> auth_guard::After {
+    let events = session.take_events();
+    for event in &events {
+        metrics::observe(&shared.stats, event);
+        if let Event::LimitReached(limit) = event {
+            info!(limit = limit.key(), "session limit reached");
+            limits::count(&shared.stats, limit.key());
+        }
+    }
+    guard.account(&shared.auth_throttle, Event::auth_outcomes(&events))
+}
+
 /// `451 4.3.0`: the message could not be kept (full disk, I/O error).
 fn local_error() -> Reply {
     Reply::new(451, (4, 3, 0), "Local error in processing, try again later")
@@ -527,17 +544,12 @@ fn rule_on(
     let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
     let rule = decision.rule();
     if let Decision::Remote(d) = &decision {
-        let result = match d.reply() {
-            None => "granted",
-            Some(r) if r.code / 100 == 4 => "tempfail",
-            Some(_) => "denied",
-        };
         // The rule's kind (`allow`, `auth`, `except`, `denied`…), not the
         // entry: one series per kind keeps the label set small.
-        let kind = rule.split(':').next().unwrap_or("");
         shared.stats.relay_decisions.add(&format!(
-            "result=\"{result}\",rule=\"{}\"",
-            super::metrics::label_value(kind)
+            "result=\"{}\",rule=\"{}\"",
+            d.result(),
+            d.rule_kind()
         ));
     }
     match &decision {

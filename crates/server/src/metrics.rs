@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use portcullis_smtp::reply::Enhanced;
+use portcullis_smtp::session::{AuthOutcome, Event};
+
 use super::stats::{Labeled, Stats};
 use super::Shared;
 
@@ -46,43 +49,26 @@ pub fn label_value(s: &str) -> String {
     out
 }
 
-/// Counts what the replies the server is about to send say: AUTH verdicts
-/// (`235` success, `535` failure, whatever the mechanism: for CRAM-MD5 and
-/// SCRAM the session itself decides) and every negative reply.
-pub fn observe_replies(stats: &Stats, bytes: &[u8]) {
-    for line in bytes.split(|&b| b == b'\n') {
-        if line.starts_with(b"235 ") {
-            stats.auth.add("result=\"success\"");
-        } else if line.starts_with(b"535 ") {
-            stats.auth.add("result=\"failure\"");
-        }
+/// Counts one thing a session reported: AUTH verdicts (whatever the
+/// mechanism) and every negative reply.
+pub fn observe(stats: &Stats, event: &Event) {
+    match event {
+        Event::Auth(AuthOutcome::Succeeded { .. }) => stats.auth.add("result=\"success\""),
+        Event::Auth(AuthOutcome::Failed { .. }) => stats.auth.add("result=\"failure\""),
+        Event::Replied { code, enhanced } => count_rejection(&stats.rejections, *code, *enhanced),
+        Event::LimitReached(_) => {}
     }
-    count_rejections(&stats.rejections, bytes);
 }
 
-/// Counts the negative replies in bytes the server is about to send, by
-/// code and enhanced status code: the reasons mail and commands are
-/// refused (`5.7.1` relay denied, `5.1.1` unknown user, `5.3.4` too big…).
-pub fn count_rejections(rejections: &Labeled, bytes: &[u8]) {
-    for line in bytes.split(|&b| b == b'\n') {
-        // The last line of a reply: "ddd text" (a '-' continues the reply).
-        let Some(code) = line.get(..3) else { continue };
-        if line.get(3) != Some(&b' ') || !matches!(code[0], b'4' | b'5') {
-            continue;
-        }
-        if !code.iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let rest = &line[4..];
-        let status = rest
-            .split(|&b| b == b' ' || b == b'\r')
-            .next()
-            .filter(|s| is_enhanced(s))
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .unwrap_or_default();
-        let code = String::from_utf8_lossy(code);
-        rejections.add(&format!("code=\"{code}\",status=\"{status}\""));
+/// Counts a negative reply by code and enhanced status code: the reasons
+/// mail and commands are refused (`5.7.1` relay denied, `5.1.1` unknown
+/// user, `5.3.4` too big…). Positive replies are not counted.
+pub fn count_rejection(rejections: &Labeled, code: u16, enhanced: Option<Enhanced>) {
+    if !(400..600).contains(&code) {
+        return;
     }
+    let status = enhanced.map(|e| e.to_string()).unwrap_or_default();
+    rejections.add(&format!("code=\"{code}\",status=\"{status}\""));
 }
 
 /// Counts the recipients of one outbound attempt by what they came to
@@ -99,15 +85,6 @@ pub fn count_deliveries(stats: &Stats, changes: &Changes) {
             stats.delivery_attempts.add(label);
         }
     }
-}
-
-/// `d.ddd.ddd` (RFC 3463 §2), checked loosely.
-fn is_enhanced(s: &[u8]) -> bool {
-    let parts: Vec<&[u8]> = s.split(|&b| b == b'.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.iter().all(u8::is_ascii_digit))
 }
 
 /// Queue facts, read from the spool at scrape time.
@@ -419,26 +396,35 @@ fn response(status: u16, content_type: &str, body: String, with_body: bool) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::{count_rejections, label_value, response, with_zero};
-    use crate::stats::Labeled;
+    use portcullis_smtp::reply::Enhanced;
+    use portcullis_smtp::session::{AuthOutcome, Event};
+
+    use super::{label_value, observe, response, with_zero};
+    use crate::stats::Stats;
 
     #[test]
-    fn negative_replies_are_counted_by_code_and_status() {
-        let l = Labeled::default();
-        count_rejections(
-            &l,
-            b"250 2.1.0 Ok\r\n554 5.7.1 Relay access denied\r\n550-5.1.1 first\r\n550 5.1.1 user unknown\r\n421 mx closing\r\n",
-        );
+    fn negative_replies_and_auth_verdicts_are_counted_from_events() {
+        let stats = Stats::default();
+        let replied = |code, enhanced| Event::Replied { code, enhanced };
+        for event in [
+            replied(250, Some(Enhanced(2, 1, 0))),
+            replied(554, Some(Enhanced(5, 7, 1))),
+            replied(550, Some(Enhanced(5, 1, 1))),
+            replied(421, None),
+            replied(220, None),
+            replied(354, None),
+            Event::Auth(AuthOutcome::Failed { user: None }),
+            Event::Auth(AuthOutcome::Succeeded { user: "tim".into() }),
+        ] {
+            observe(&stats, &event);
+        }
+        let l = &stats.rejections;
         assert_eq!(l.get("code=\"554\",status=\"5.7.1\""), 1);
-        assert_eq!(
-            l.get("code=\"550\",status=\"5.1.1\""),
-            1,
-            "one reply, two lines"
-        );
+        assert_eq!(l.get("code=\"550\",status=\"5.1.1\""), 1);
         assert_eq!(l.get("code=\"421\",status=\"\""), 1);
-        assert_eq!(l.snapshot().len(), 3);
-        count_rejections(&l, b"220 mx ESMTP\r\n354 go ahead\r\n");
-        assert_eq!(l.snapshot().len(), 3);
+        assert_eq!(l.snapshot().len(), 3, "positive replies are not counted");
+        assert_eq!(stats.auth.get("result=\"failure\""), 1);
+        assert_eq!(stats.auth.get("result=\"success\""), 1);
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! content is not kept either: what each read brought is handed over at once
 //! ([`Action::MessageData`]) for the driver to write to its spool.
 
+mod actions;
 mod auth;
 #[cfg(test)]
 mod auth_tests;
@@ -38,206 +39,34 @@ mod auth_tests;
 mod bdat_tests;
 mod chunk;
 mod commands;
+mod config;
 mod data;
+mod events;
 mod framing;
+mod message;
+mod replies;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
 use std::mem;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::address::{Mailbox, ReversePath};
 use crate::command::{is_bdat, parse_command, Command, MailParams};
 use crate::reply::Reply;
-use crate::sasl::{Exchange, Mechanism, Nonces};
+use crate::sasl::{Exchange, Nonces};
 
 pub use crate::sasl::{AuthAnswer, AuthRequest, ScramKeys, Secret};
 
+pub use actions::{Action, Message, RecipientCheck};
 pub use auth::AuthOutcome;
+pub use config::{BareLf, SessionConfig, Timeouts};
+pub use events::{Event, LimitReached};
 
 use chunk::ChunkReader;
 use data::DataReader;
 use framing::{Frame, LineBuffer};
-
-/// What to do with a bare LF (docs/reference.md §6, `smtp.bare_lf`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum BareLf {
-    /// Store a bare LF in data as CRLF; accept a command ending in bare LF.
-    #[default]
-    Normalize,
-    /// Reject a message containing a bare LF (`550 5.6.11`) and a command line ending in one (`500 5.5.2`).
-    Reject,
-}
-
-/// Timeouts of RFC 5321 §4.5.3.2, configurable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Waiting for the next command (RFC: 5 minutes).
-    pub command: Duration,
-    /// Waiting for the next chunk of data inside DATA (RFC: 3 minutes).
-    pub data_block: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            command: Duration::from_secs(300),
-            data_block: Duration::from_secs(180),
-        }
-    }
-}
-
-/// Per-session settings, fixed when the session starts.
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    /// Our name, for the greeting and EHLO reply.
-    pub hostname: String,
-    /// `limits.message_size` in bytes, advertised with SIZE.
-    pub max_message_size: u64,
-    /// `limits.recipients` per message.
-    pub max_recipients: usize,
-    /// Errors (4xx/5xx replies to commands) before `421 4.7.0` and close.
-    pub max_errors: u32,
-    /// `limits.commands_before_mail`: commands outside a mail transaction
-    /// before `421 4.7.0` and close (see [`Session::commands_outside_transaction`]).
-    pub max_commands_before_mail: u32,
-    /// `smtp.bare_lf`: what a bare LF in a command line or in DATA means.
-    pub bare_lf: BareLf,
-    /// How long the client may stay silent.
-    pub timeouts: Timeouts,
-    /// STARTTLS may be offered (a certificate is loaded and TLS is not yet active).
-    pub starttls: bool,
-    /// The connection is already TLS (implicit TLS, port 465).
-    pub tls_active: bool,
-    /// Submission roles: MAIL/RCPT/DATA get `530 5.7.0` until AUTH succeeds.
-    pub require_auth: bool,
-    /// `auth.mechanisms`: the SASL mechanisms to offer, in advertising order
-    /// (`SCRAM-SHA-256`, `CRAM-MD5`, `PLAIN`, `LOGIN`; case-insensitive;
-    /// other names are ignored). Empty: no AUTH at all (`502 5.5.1`).
-    pub auth_mechanisms: Vec<String>,
-    /// `auth.plaintext_requires_tls`: PLAIN and LOGIN are neither advertised
-    /// nor accepted (`538 5.7.11`) until the connection is under TLS.
-    pub plaintext_requires_tls: bool,
-    /// Fresh random bytes for this session, from which its CRAM-MD5
-    /// challenges and SCRAM server nonces are drawn. The driver must give
-    /// every session new ones from the OS RNG ([`Secret::random`], which the
-    /// default does); a fixed value makes a test deterministic.
-    pub random_seed: Secret,
-    /// A server-wide secret, the same for every session: SCRAM keys for
-    /// unknown users are derived from it, so the same unknown name always
-    /// gets the same salt, as a real user does. The default is
-    /// [`Secret::per_process`].
-    pub auth_secret: Secret,
-}
-
-impl Default for SessionConfig {
-    /// The docs/reference.md §2 defaults for a port-25 session on `localhost` without TLS:
-    /// 25 MiB messages, 100 recipients, 20 errors (Postfix's hard error
-    /// limit), 50 commands before MAIL, all four SASL mechanisms with PLAIN and LOGIN only under TLS,
-    /// a fresh random seed and the per-process auth secret.
-    fn default() -> Self {
-        SessionConfig {
-            hostname: "localhost".to_string(),
-            max_message_size: 26_214_400,
-            max_recipients: 100,
-            max_errors: 20,
-            max_commands_before_mail: 50,
-            bare_lf: BareLf::default(),
-            timeouts: Timeouts::default(),
-            starttls: false,
-            tls_active: false,
-            require_auth: false,
-            auth_mechanisms: Mechanism::ALL
-                .iter()
-                .map(|m| m.name().to_string())
-                .collect(),
-            plaintext_requires_tls: true,
-            random_seed: Secret::random(),
-            auth_secret: Secret::per_process(),
-        }
-    }
-}
-
-/// One accepted message, ready to be stored: its envelope. The content
-/// came before it as [`Action::MessageData`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// The EHLO/HELO argument.
-    pub helo: String,
-    /// True after EHLO (ESMTP), false after HELO.
-    pub esmtp: bool,
-    /// True when the session is under TLS.
-    pub tls: bool,
-    /// The authenticated user, if any.
-    pub auth_user: Option<String>,
-    /// The MAIL FROM path.
-    pub mail_from: ReversePath,
-    /// The MAIL FROM parameters.
-    pub params: MailParams,
-    /// Accepted recipients, in order, without duplicates.
-    pub recipients: Vec<Mailbox>,
-    /// Octets of content: the sum of the [`Action::MessageData`] lengths.
-    pub size: u64,
-}
-
-/// A recipient the driver must rule on before the session replies to RCPT.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecipientCheck {
-    /// The RCPT TO mailbox.
-    pub mailbox: Mailbox,
-    /// The transaction's MAIL FROM (for logs: it never decides relay, docs/reference.md §3).
-    pub mail_from: ReversePath,
-    /// The authenticated user, if any.
-    pub auth_user: Option<String>,
-}
-
-/// A session limit that ended the session (for the driver's logs and metrics).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LimitReached {
-    /// `limits.commands_before_mail`.
-    CommandsBeforeMail,
-}
-
-impl LimitReached {
-    /// The configuration key of the limit.
-    pub fn key(self) -> &'static str {
-        match self {
-            LimitReached::CommandsBeforeMail => "commands_before_mail",
-        }
-    }
-}
-
-/// What the driver must do next.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Write these bytes (one or more complete replies) to the client.
-    Send(Vec<u8>),
-    /// Decide this recipient, then call [`Session::recipient_decision`].
-    CheckRecipient(RecipientCheck),
-    /// The next octets of the message being received: dot-unstuffed, every
-    /// line ending in CRLF (without the terminating `.CRLF`). Append them to
-    /// the message's spool file; the first one starts a new message.
-    MessageData(Vec<u8>),
-    /// The message whose content came so far is refused or abandoned (its
-    /// refusal is among the replies): throw that content away.
-    DiscardMessage,
-    /// The content that came so far is a complete message: store it durably
-    /// with this envelope, then call [`Session::message_stored`].
-    StoreMessage(Message),
-    /// Perform the TLS handshake now, then call [`Session::tls_established`].
-    StartTls,
-    /// Look up or verify credentials for an AUTH exchange (RFC 4954), then
-    /// call [`Session::auth_answer`] with the [`AuthAnswer`] variant that
-    /// matches the request: `Password` → `Verified`, `CramMd5` →
-    /// `CramMd5Digest`, `ScramKeys` → `ScramKeys` (any request may get
-    /// `Unavailable`). Nothing is read until it is answered.
-    Authenticate(AuthRequest),
-    /// Read more input (until [`Session::deadline`]) and [`Session::feed`] it.
-    NeedInput,
-    /// Close the connection (everything to send has been returned already).
-    Close,
-}
 
 /// The session state machine.
 #[derive(Debug)]
@@ -260,11 +89,10 @@ pub struct Session {
     nonces: Nonces,
     /// The user name of the exchange in progress, once the client named one.
     auth_attempt_user: Option<String>,
-    /// How AUTH exchanges ended, until the driver takes them
-    /// ([`Session::take_auth_outcomes`]). Bounded: every failure counts as
-    /// an error (`max_errors` closes the session) and only one success is
-    /// possible per session.
-    auth_outcomes: Vec<AuthOutcome>,
+    /// What happened since the driver last took them
+    /// ([`Session::take_events`]). Bounded like the replies they describe:
+    /// the driver takes them with every `Send`.
+    events: Vec<Event>,
     /// Tests only: the next CRAM-MD5 challenge or SCRAM server nonce, to
     /// replay the RFCs' published exchanges.
     #[cfg(test)]
@@ -274,8 +102,6 @@ pub struct Session {
     /// Commands handled outside a mail transaction since the session began
     /// or the last MAIL that opened one.
     commands_outside: u32,
-    /// The limit that ended the session, until the driver takes it.
-    limit_reached: Option<LimitReached>,
     /// Content was handed over ([`Action::MessageData`]) for a message not
     /// yet stored or discarded.
     data_emitted: bool,
@@ -363,11 +189,10 @@ impl Session {
             helo: None,
             auth_user: None,
             auth_attempt_user: None,
-            auth_outcomes: Vec::new(),
+            events: Vec::new(),
             transaction: None,
             errors: 0,
             commands_outside: 0,
-            limit_reached: None,
             data_emitted: false,
             recipient_overshoot: 0,
             last_activity: now,
@@ -390,9 +215,13 @@ impl Session {
         self.commands_outside
     }
 
-    /// The limit that ended the session, once (then `None`).
-    pub fn take_limit_reached(&mut self) -> Option<LimitReached> {
-        self.limit_reached.take()
+    /// What happened since the last call, oldest first: every reply queued
+    /// (code and enhanced status), AUTH verdicts, the limit that ended the
+    /// session. The driver takes them before each `Send`: the replies they
+    /// describe are in it, so it can count them and delay or follow that
+    /// reply (brute-force defence) without reading reply text.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        mem::take(&mut self.events)
     }
 
     /// The EHLO/HELO name the client gave, if any (forgotten after STARTTLS).
@@ -543,15 +372,6 @@ impl Session {
     /// the wrong kind). A call with no request pending changes nothing.
     pub fn auth_answer(&mut self, answer: AuthAnswer) {
         self.auth_answered(answer);
-    }
-
-    /// How the AUTH exchanges since the last call ended (successes and
-    /// rejected credentials; cancelled or malformed exchanges test no
-    /// password and are not reported), oldest first. The driver takes them
-    /// before each `Send`: the replies they produced are in it, so it can
-    /// count failures and delay or follow that reply (brute-force defence).
-    pub fn take_auth_outcomes(&mut self) -> Vec<AuthOutcome> {
-        mem::take(&mut self.auth_outcomes)
     }
 
     /// Ends the session on the driver's decision (the brute-force defence's
@@ -751,7 +571,8 @@ impl Session {
         // Why: harvesting addresses with VRFY or keeping a slot busy with
         // NOOPs never reaches MAIL; a real client needs a handful.
         if self.commands_outside >= self.cfg.max_commands_before_mail {
-            self.limit_reached = Some(LimitReached::CommandsBeforeMail);
+            self.events
+                .push(Event::LimitReached(LimitReached::CommandsBeforeMail));
             self.send(Reply::new(
                 421,
                 (4, 7, 0),
@@ -762,153 +583,5 @@ impl Session {
         }
         self.commands_outside += 1;
         true
-    }
-
-    /// The data ended with `<CRLF>.<CRLF>`: store the message or refuse it.
-    fn end_of_data(&mut self) {
-        let Reading::Data(mut reader, t) = mem::replace(&mut self.reading, Reading::Commands)
-        else {
-            return;
-        };
-        self.recipient_overshoot = 0;
-        let out = reader.take_output();
-        self.emit_data(out);
-        match reader.finish() {
-            Ok(size) => self.store(t, size),
-            Err(reply) => {
-                self.discard_data();
-                self.reply(reply)
-            }
-        }
-    }
-
-    /// The octets of a BDAT chunk are all read: acknowledge the chunk,
-    /// store the message after the last one, or send the refusal.
-    fn end_of_chunk(&mut self) {
-        let Reading::Chunk(chunk) = mem::replace(&mut self.reading, Reading::Commands) else {
-            return;
-        };
-        if let Some(reply) = chunk.refused {
-            return self.reply(reply);
-        }
-        let Some(t) = self.transaction.as_mut() else {
-            return;
-        };
-        let faulty = t.chunks.as_ref().is_some_and(|r| r.has_fault());
-        if !chunk.last && !faulty {
-            let text = format!("Ok: {} octets received", chunk.size);
-            return self.send(Reply::new(250, (2, 0, 0), text));
-        }
-        // The last chunk, or a message already refused: RFC 3030 §2 ends
-        // the transaction either way (a client told 5xx sends no more chunks).
-        let Some(mut t) = self.transaction.take() else {
-            return;
-        };
-        self.recipient_overshoot = 0;
-        let Some(reader) = t.chunks.take() else {
-            return;
-        };
-        let (rest, outcome) = reader.finish();
-        self.emit_data(rest);
-        match outcome {
-            Ok(size) => self.store(t, size),
-            Err(reply) => {
-                self.discard_data();
-                self.reply(reply)
-            }
-        }
-    }
-
-    /// Hands message content to the driver, in order with the other actions.
-    fn emit_data(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.data_emitted = true;
-            self.queued.push_back(Action::MessageData(bytes));
-        }
-    }
-
-    /// The message in progress will not be stored: the driver drops what it
-    /// was handed of it.
-    fn discard_data(&mut self) {
-        if mem::take(&mut self.data_emitted) {
-            self.queued.push_back(Action::DiscardMessage);
-        }
-    }
-
-    /// A complete message: ask the driver to store it.
-    fn store(&mut self, t: Transaction, size: u64) {
-        self.data_emitted = false;
-        let message = Message {
-            helo: t.helo.name,
-            esmtp: t.helo.esmtp,
-            tls: self.tls,
-            auth_user: self.auth_user.clone(),
-            mail_from: t.mail_from,
-            params: t.params,
-            recipients: t.recipients,
-            size,
-        };
-        self.waiting = Waiting::Storage(Some(message));
-    }
-
-    /// Queues a reply that is not an error to count (or is counted elsewhere).
-    fn send(&mut self, reply: Reply) {
-        reply.write_to(&mut self.out);
-    }
-
-    /// Queues the reply to a client command; a 4xx/5xx counts as an error,
-    /// and too many end the session.
-    fn reply(&mut self, reply: Reply) {
-        let negative = reply.code >= 400;
-        self.send(reply);
-        if negative {
-            self.count_error();
-        }
-    }
-
-    fn count_error(&mut self) {
-        self.errors += 1;
-        // Why: a client that only collects errors (address harvesting,
-        // brute force, a confused robot) gets disconnected.
-        if self.errors >= self.cfg.max_errors {
-            // The reply names the knob, so an admin whose own scan (nmap's
-            // relay test) was cut short knows what to raise.
-            self.send(Reply::new(
-                421,
-                (4, 7, 0),
-                format!(
-                    "Too many errors (limits.errors = {}), closing connection",
-                    self.cfg.max_errors
-                ),
-            ));
-            self.close();
-        }
-    }
-
-    /// Hands over the pending replies, then `Close`; nothing more is read.
-    fn close(&mut self) {
-        if self.closed {
-            return;
-        }
-        if !self.out.is_empty() {
-            self.queued
-                .push_back(Action::Send(mem::take(&mut self.out)));
-        }
-        // An unfinished message is dropped: only its real end makes one.
-        self.discard_data();
-        self.queued.push_back(Action::Close);
-        self.closed = true;
-        self.input.clear();
-        self.reading = Reading::Commands;
-        self.transaction = None;
-        self.waiting = Waiting::Nothing;
-    }
-
-    /// Hands over the pending replies before a pause (STARTTLS).
-    fn flush(&mut self) {
-        if !self.out.is_empty() {
-            self.queued
-                .push_back(Action::Send(mem::take(&mut self.out)));
-        }
     }
 }

@@ -245,3 +245,44 @@ fn odd_user_names_cannot_forge_log_fields() {
         "auth:bob@example.com"
     );
 }
+
+#[test]
+fn the_rule_kind_and_result_agree_with_the_logged_rule_and_the_reply() {
+    let decisions = [
+        RelayDecision::Allowed(Grant::Auth("alice".into())),
+        RelayDecision::Allowed(Grant::OpenRelay),
+        RelayDecision::Allowed(listed("192.168.40-43.*").0),
+        RelayDecision::Denied(Denial::LocalOnly),
+        RelayDecision::Denied(Denial::NotListed),
+        RelayDecision::Denied(listed("!192.168.41.*").1),
+        RelayDecision::TempFail {
+            entry: "example.com".into(),
+        },
+    ];
+    for d in decisions {
+        let rule = d.rule();
+        assert_eq!(rule.split(':').next(), Some(d.rule_kind()), "{rule}");
+        let class = d.reply().map(|r| r.code / 100);
+        let expected = match class {
+            None => "granted",
+            Some(4) => "tempfail",
+            Some(_) => "denied",
+        };
+        assert_eq!(d.result(), expected, "{rule}");
+    }
+}
+
+/// A grant and an exception through `entry`, matched by address.
+fn listed(entry: &str) -> (Grant, Denial) {
+    let grant = Grant::List {
+        index: 0,
+        entry: entry.to_string(),
+        via: MatchVia::Address,
+    };
+    let denial = Denial::Exception {
+        index: 0,
+        entry: entry.to_string(),
+        via: MatchVia::Address,
+    };
+    (grant, denial)
+}

@@ -2,7 +2,7 @@
 //! may come, and the SASL exchange itself: `334` challenges, the client's
 //! base64 continuation lines, the driver's answers, the final reply.
 
-use super::{BareLf, Reading, Session, Waiting};
+use super::{BareLf, Event, Reading, Session, Waiting};
 use crate::reply::Reply;
 use crate::sasl::{
     self, cram_md5, scram, AuthAnswer, CramMd5, Exchange, Failure, Login, Mechanism, Plain,
@@ -14,7 +14,7 @@ fn bad_sequence(text: &str) -> Reply {
 }
 
 /// How one AUTH exchange ended, for the driver's brute-force defence
-/// ([`Session::take_auth_outcomes`]).
+/// ([`Session::take_events`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthOutcome {
     /// `235 2.7.0` as this user (lower-cased).
@@ -193,8 +193,8 @@ impl Session {
             }
             Step::Success(user) => {
                 self.end_exchange();
-                self.auth_outcomes
-                    .push(AuthOutcome::Succeeded { user: user.clone() });
+                self.events
+                    .push(Event::Auth(AuthOutcome::Succeeded { user: user.clone() }));
                 self.auth_user = Some(user);
                 self.send(Reply::new(235, (2, 7, 0), "Authentication successful"));
             }
@@ -205,7 +205,7 @@ impl Session {
                 self.end_exchange();
                 // Only a rejected password is a guess worth counting.
                 if failure == Failure::Credentials {
-                    self.auth_outcomes.push(AuthOutcome::Failed { user });
+                    self.events.push(Event::Auth(AuthOutcome::Failed { user }));
                 }
                 self.reply(failure.reply());
             }

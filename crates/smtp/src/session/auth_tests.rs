@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use proptest::prelude::*;
 
-use super::tests::{cfg, mailbox, run_split_with, Client, EHLO_REPLY};
+use super::tests::{auth_outcomes, cfg, mailbox, run_split_with, Client, EHLO_REPLY};
 use super::*;
 use crate::sasl::tests::{hmac_md5, scram_client_final, scram_keys};
 
@@ -848,7 +848,7 @@ fn outcomes_report_each_rejected_password_and_the_success_in_order() {
     c.say(&line("nobody 0123456789abcdef0123456789abcdef"));
     assert_eq!(scram_exchange(&mut c, "user", "pencils")[2], INVALID);
     assert_eq!(
-        c.s.take_auth_outcomes(),
+        auth_outcomes(&mut c.s),
         [
             AuthOutcome::Failed {
                 user: Some("tim".into())
@@ -861,11 +861,11 @@ fn outcomes_report_each_rejected_password_and_the_success_in_order() {
             },
         ]
     );
-    assert_eq!(c.s.take_auth_outcomes(), [], "taken once");
+    assert_eq!(auth_outcomes(&mut c.s), [], "taken once");
     c.say(b"AUTH LOGIN dGlt\r\n");
     assert_eq!(c.say(&line("tanstaaftanstaaf")), OK);
     assert_eq!(
-        c.s.take_auth_outcomes(),
+        auth_outcomes(&mut c.s),
         [AuthOutcome::Succeeded { user: "tim".into() }]
     );
 }
@@ -887,7 +887,7 @@ fn outcomes_leave_out_exchanges_that_tested_no_password() {
         c.say(&line("n,,n=user,r=abc")),
         "454 4.7.0 Temporary authentication failure\r\n"
     );
-    assert_eq!(c.s.take_auth_outcomes(), []);
+    assert_eq!(auth_outcomes(&mut c.s), []);
 }
 
 #[test]
@@ -898,7 +898,7 @@ fn an_outcome_names_no_user_when_the_exchange_never_reached_one() {
     c.say(b"*\r\n");
     c.say(format!("AUTH PLAIN {}\r\n", b64("Ursel\0Kurt\0xipj3plmq")).as_bytes());
     assert_eq!(
-        c.s.take_auth_outcomes(),
+        auth_outcomes(&mut c.s),
         [AuthOutcome::Failed { user: None }]
     );
 }
@@ -921,7 +921,7 @@ fn close_with_sends_the_pending_reply_then_the_drivers_and_runs_nothing_more() {
     };
     c.s.auth_answer(answer(&request));
     assert_eq!(
-        c.s.take_auth_outcomes(),
+        auth_outcomes(&mut c.s),
         [AuthOutcome::Failed {
             user: Some("tim".into())
         }]
@@ -940,5 +940,5 @@ fn close_with_sends_the_pending_reply_then_the_drivers_and_runs_nothing_more() {
     assert_eq!(c.s.next_action(c.now), Action::Close);
     // The second guess was never verified.
     assert_eq!(c.s.auth_user(), None);
-    assert_eq!(c.s.take_auth_outcomes(), []);
+    assert_eq!(auth_outcomes(&mut c.s), []);
 }

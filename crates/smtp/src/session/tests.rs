@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::framing::MAX_LINE;
 use super::*;
 use crate::address::Domain;
+use crate::reply::Enhanced;
 
 pub(super) const HOST: &str = "mx.test";
 pub(super) const GREETING: &str = "220 mx.test ESMTP Portcullis\r\n";
@@ -453,6 +454,28 @@ fn pipelined_commands_get_their_replies_in_one_batch() {
         c.messages[0].recipients,
         [mailbox("r1", "mx.test"), mailbox("r2", "mx.test")]
     );
+}
+
+#[test]
+fn every_reply_is_an_event_with_its_code_and_status_in_order() {
+    let mut c = Client::greeted(cfg());
+    c.s.take_events();
+    c.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<unknown@mx.test>\r\nRCPT TO:<r@mx.test>\r\nDATA\r\nHi\r\n.\r\n");
+    let replied = |code, e: Option<(u8, u16, u16)>| Event::Replied {
+        code,
+        enhanced: e.map(|(a, b, c)| Enhanced(a, b, c)),
+    };
+    assert_eq!(
+        c.s.take_events(),
+        [
+            replied(250, Some((2, 1, 0))),
+            replied(550, Some((5, 1, 1))),
+            replied(250, Some((2, 1, 5))),
+            replied(354, None),
+            replied(250, Some((2, 0, 0))),
+        ]
+    );
+    assert_eq!(c.s.take_events(), [], "taken once");
 }
 
 #[test]
@@ -961,10 +984,10 @@ fn commands_outside_a_transaction_are_cut_at_the_limit() {
     );
     assert!(c.closed);
     assert_eq!(
-        c.s.take_limit_reached(),
+        limit_reached(&mut c.s),
         Some(LimitReached::CommandsBeforeMail)
     );
-    assert_eq!(c.s.take_limit_reached(), None);
+    assert_eq!(limit_reached(&mut c.s), None);
 }
 
 #[test]
@@ -1281,4 +1304,17 @@ proptest! {
         let whole = run_split(&input, &[]);
         prop_assert_eq!(run_split(&input, &cuts), whole);
     }
+}
+
+/// The AUTH verdicts among the events since the last take.
+pub(super) fn auth_outcomes(s: &mut Session) -> Vec<AuthOutcome> {
+    Event::auth_outcomes(&s.take_events()).cloned().collect()
+}
+
+/// The limit that ended the session, among the events since the last take.
+pub(super) fn limit_reached(s: &mut Session) -> Option<LimitReached> {
+    s.take_events().into_iter().find_map(|e| match e {
+        Event::LimitReached(limit) => Some(limit),
+        _ => None,
+    })
 }
