@@ -15,6 +15,9 @@
 //!   delay warnings collected. When the last job of a message's pass is
 //!   back, [`finish::bounce_collected`] queues one DSN for all of them and
 //!   removes a finished message; then the message is scheduled again.
+//!
+//! Here: the handle and the runner; `plan.rs` groups a message's recipients,
+//! `worker.rs` holds the jobs and the workers that carry them.
 
 pub mod admin;
 mod conn;
@@ -23,58 +26,33 @@ mod finish;
 mod limit;
 mod local;
 mod mta_sts;
+mod plan;
 mod resolve;
 mod session;
 mod tls;
+mod worker;
 
 pub use admin::answer as control_answer;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_config::Config;
-use portcullis_directory::recipient::is_local_domain;
-use portcullis_queue::route::route_for;
 use portcullis_queue::transition::next_due;
-use portcullis_queue::{domain_of, Attempt, Failure, Route};
-use portcullis_smtp::address::Domain;
-use portcullis_store::spool::{BodyType, Envelope};
+use portcullis_queue::Route;
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tracing::{debug, info, warn, Instrument};
+use tracing::{info, warn, Instrument};
 
 use super::Shared;
-use deliver::Outgoing;
 use limit::ConnectionLimit;
+use plan::plan;
 use portcullis_store::clock::unix_now;
-use resolve::Resolver;
-use session::Session;
-use tls::TlsClients;
+use worker::{DeliveryEnv, DestQueue, Dests, Event, Job, Worker};
 
 /// How often the whole spool is scanned, in case a kick was missed (or a
 /// message was put there by another process).
 const RESCAN: Duration = Duration::from_secs(30);
-/// A session carries at most this many messages, then a fresh one is opened.
-const MAX_TRANSACTIONS_PER_SESSION: u32 = 100;
-/// A session older than this is not reused (Postfix's reuse time limit).
-const MAX_SESSION_AGE: Duration = Duration::from_secs(300);
-
-/// What the runner is told.
-enum Event {
-    /// Message `id` was stored (or changed): look at it.
-    Kick(String),
-    /// Everything queued is due now, retry times ignored; answers how many messages.
-    Flush(oneshot::Sender<usize>),
-    /// A job of message `id` finished.
-    Done(String),
-    /// The DSNs of message `id`'s pass were queued: its pass is over.
-    Notified(String),
-    /// The configuration was reloaded: apply its limits.
-    Reconfigured,
-}
-
 /// The handle the rest of the server holds.
 #[derive(Clone)]
 pub struct Outbound {
@@ -141,32 +119,6 @@ pub fn start(pending: Pending, shared: Arc<Shared>) {
         env: Arc::new(Mutex::new(None)),
     };
     tokio::spawn(runner.run());
-}
-
-/// One job: recipients of one message for one destination.
-struct Job {
-    id: String,
-    sender: String,
-    body: BodyType,
-    smtputf8: bool,
-    recipients: Vec<String>,
-}
-
-/// Jobs waiting for one destination, and how many workers serve it.
-struct DestQueue {
-    route: Route,
-    jobs: VecDeque<Job>,
-    workers: usize,
-}
-
-type Dests = Arc<Mutex<HashMap<String, DestQueue>>>;
-
-/// The resolver and TLS configurations, rebuilt when their settings change on reload.
-struct DeliveryEnv {
-    dns: portcullis_config::Dns,
-    outbound_ca: Option<std::path::PathBuf>,
-    resolver: Resolver,
-    tls: TlsClients,
 }
 
 struct Runner {
@@ -449,240 +401,4 @@ impl Runner {
             );
         }
     }
-}
-
-/// How one message's due recipients are to be handled.
-#[derive(Default)]
-struct Plan {
-    /// Recipients in local domains.
-    local: Option<Vec<String>>,
-    /// Recipients decided without a connection (bad route).
-    failed: Option<Vec<(String, Attempt)>>,
-    /// Recipients per remote route.
-    remote: Vec<(Route, Vec<String>)>,
-}
-
-/// Groups the due pending recipients of `env` (all pending when `force`).
-fn plan(
-    env: &Envelope,
-    now: u64,
-    force: bool,
-    config: &Config,
-    own: &std::collections::HashSet<IpAddr>,
-) -> Plan {
-    let mut plan = Plan::default();
-    for r in env.pending().filter(|r| force || r.next_attempt <= now) {
-        let Some(domain) = domain_of(&r.address) else {
-            plan.local
-                .get_or_insert_with(Vec::new)
-                .push(r.address.clone());
-            continue;
-        };
-        let as_domain = match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-            Some(lit) => lit
-                .strip_prefix("ipv6:")
-                .unwrap_or(lit)
-                .parse::<IpAddr>()
-                .map(Domain::Literal)
-                .unwrap_or_else(|_| Domain::Name(domain.clone())),
-            None => Domain::Name(domain.clone()),
-        };
-        // Issue 5 §5: mail for a local domain is never sent out.
-        if is_local_domain(&as_domain, config, own) {
-            plan.local
-                .get_or_insert_with(Vec::new)
-                .push(r.address.clone());
-            continue;
-        }
-        match route_for(
-            &domain,
-            &config.routes,
-            config.relay.smarthost.as_deref(),
-            config.queue.mx_port,
-        ) {
-            Ok(route) => match plan.remote.iter_mut().find(|(rt, _)| *rt == route) {
-                Some((_, list)) => list.push(r.address.clone()),
-                None => plan.remote.push((route, vec![r.address.clone()])),
-            },
-            Err(f) => plan
-                .failed
-                .get_or_insert_with(Vec::new)
-                .push((r.address.clone(), Attempt::Failed(f))),
-        }
-    }
-    plan
-}
-
-/// Serves one destination: one session, job after job, until its queue is empty.
-struct Worker {
-    key: String,
-    shared: Arc<Shared>,
-    dests: Dests,
-    tx: mpsc::UnboundedSender<Event>,
-    connections: Arc<Semaphore>,
-    env: Arc<Mutex<Option<Arc<DeliveryEnv>>>>,
-}
-
-impl Worker {
-    async fn run(self) {
-        // Invariant: the semaphore is never closed, so acquire cannot fail;
-        // if it somehow did, the worker still runs (one connection more).
-        let _permit = self.connections.clone().acquire_owned().await.ok();
-        let mut session: Option<Session> = None;
-        while let Some((route, job)) = self.next_job() {
-            let results = self.deliver(&route, &job, &mut session).await;
-            match results {
-                Ok((results, remote)) => self.record(&job.id, results, Some(remote)).await,
-                Err(failure) => {
-                    // The destination is unreachable: every job waiting for
-                    // it gets the same answer now.
-                    let mut jobs = vec![job];
-                    jobs.extend(self.drain());
-                    for job in jobs {
-                        let results = job
-                            .recipients
-                            .iter()
-                            .map(|r| (r.clone(), Attempt::Failed(failure.clone())))
-                            .collect();
-                        self.record(&job.id, results, None).await;
-                    }
-                }
-            }
-        }
-        if let Some(s) = session {
-            s.conn.quit().await;
-        }
-    }
-
-    /// The next job of this destination; None (and the worker leaves) when there is none.
-    fn next_job(&self) -> Option<(Route, Job)> {
-        let mut dests = self.dests.lock().unwrap_or_else(|p| p.into_inner());
-        let q = dests.get_mut(&self.key)?;
-        match q.jobs.pop_front() {
-            Some(job) => Some((q.route.clone(), job)),
-            None => {
-                q.workers = q.workers.saturating_sub(1);
-                if q.workers == 0 {
-                    dests.remove(&self.key);
-                }
-                None
-            }
-        }
-    }
-
-    /// Every job still waiting for this destination.
-    fn drain(&self) -> Vec<Job> {
-        let mut dests = self.dests.lock().unwrap_or_else(|p| p.into_inner());
-        dests
-            .get_mut(&self.key)
-            .map(|q| q.jobs.drain(..).collect())
-            .unwrap_or_default()
-    }
-
-    /// Delivers one job, opening a session if needed. Err: the destination
-    /// could not be reached at all.
-    async fn deliver(
-        &self,
-        route: &Route,
-        job: &Job,
-        session: &mut Option<Session>,
-    ) -> Result<(Vec<(String, Attempt)>, String), Failure> {
-        let shared = self.shared.clone();
-        let id = job.id.clone();
-        let message = match tokio::task::spawn_blocking(move || shared.spool.read_message(&id))
-            .await
-        {
-            Ok(Ok(m)) => m,
-            // Deleted meanwhile: nothing to deliver.
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((Vec::new(), String::new()))
-            }
-            Ok(Err(e)) => {
-                return Ok((
-                    temp_all(job, format!("cannot read the queued message: {e}")),
-                    String::new(),
-                ))
-            }
-            Err(e) => return Ok((temp_all(job, format!("internal error: {e}")), String::new())),
-        };
-        let stale = session.as_ref().is_some_and(|s| {
-            s.transactions >= MAX_TRANSACTIONS_PER_SESSION || s.opened.elapsed() >= MAX_SESSION_AGE
-        });
-        if stale {
-            if let Some(s) = session.take() {
-                s.conn.quit().await;
-            }
-        }
-        if session.is_none() {
-            let rt = self.shared.current.get();
-            let env = self
-                .delivery_env(&rt.config)
-                .map_err(|e| Failure::local((4, 3, 0), e))?;
-            let domain = job
-                .recipients
-                .first()
-                .and_then(|r| portcullis_queue::route::domain_of(r))
-                .unwrap_or_default();
-            let settings = session::Settings::new(&rt.config, route, &domain);
-            let opened = session::open(route, &env.resolver, &env.tls, &settings).await?;
-            debug!(host = %opened.conn.remote, tls = opened.conn.tls, "session open");
-            *session = Some(opened);
-        }
-        let Some(s) = session.as_mut() else {
-            return Err(Failure::local((4, 3, 0), "internal error: no session"));
-        };
-        let remote = s.conn.remote.clone();
-        let out = Outgoing {
-            sender: &job.sender,
-            body: job.body,
-            smtputf8: job.smtputf8,
-            message: &message,
-        };
-        let (results, usable) = deliver::deliver(s, &out, &job.recipients).await;
-        if !usable {
-            *session = None;
-        }
-        Ok((results, remote))
-    }
-
-    /// The resolver and TLS settings for `config`, rebuilt if they changed.
-    fn delivery_env(&self, config: &Config) -> Result<Arc<DeliveryEnv>, String> {
-        let mut slot = self.env.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(env) = slot.as_ref() {
-            if env.dns == config.dns && env.outbound_ca == config.tls.outbound_ca {
-                return Ok(env.clone());
-            }
-        }
-        let env = Arc::new(DeliveryEnv {
-            dns: config.dns.clone(),
-            outbound_ca: config.tls.outbound_ca.clone(),
-            resolver: Resolver::new(&config.dns)
-                .map_err(|e| format!("cannot set up the DNS resolver: {e}"))?,
-            tls: tls::build(config.tls.outbound_ca.as_deref())?,
-        });
-        *slot = Some(env.clone());
-        Ok(env)
-    }
-
-    async fn record(&self, id: &str, results: Vec<(String, Attempt)>, remote: Option<String>) {
-        let (shared, id_owned) = (self.shared.clone(), id.to_string());
-        let _ = tokio::task::spawn_blocking(move || {
-            finish::record(
-                &shared,
-                &id_owned,
-                &results,
-                remote.as_deref().filter(|r| !r.is_empty()),
-            )
-        })
-        .await;
-        let _ = self.tx.send(Event::Done(id.to_string()));
-    }
-}
-
-fn temp_all(job: &Job, why: String) -> Vec<(String, Attempt)> {
-    let f = Failure::local((4, 3, 0), why);
-    job.recipients
-        .iter()
-        .map(|r| (r.clone(), Attempt::Failed(f.clone())))
-        .collect()
 }
