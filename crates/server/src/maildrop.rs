@@ -297,29 +297,7 @@ fn queue(
     let users = shared.users.get();
     let ctx = rt.recipients(&users);
     let (id, bounce) = (maildrop::queue_id(name), maildrop::bounce_id(name));
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    for r in &drop.recipients {
-        match parse_forward_path(&format!("<{r}>"), true) {
-            Err(e) => refused.push((r.clone(), Failure::local((5, 1, 3), e.to_string()))),
-            Ok(mb) => {
-                let d = recipient::decide(&ctx, &mb, LOOPBACK, &ReverseDns::NotChecked, None);
-                match d.reply() {
-                    // Local ones are delivered by the queue runner, which
-                    // resolves the name again.
-                    None => accepted.push(r.clone()),
-                    Some(reply) if reply.code >= 500 => {
-                        let e = reply.enhanced.map_or((5, 0, 0), |e| (e.0, e.1, e.2));
-                        refused.push((r.clone(), Failure::local(e, reply.lines.join(" "))));
-                    }
-                    Some(reply) => {
-                        let why = reply.lines.join(" ");
-                        return Err(NotNow::Later(format!("recipient {r}: {why}")));
-                    }
-                }
-            }
-        }
-    }
+    let (accepted, refused) = sort_recipients(&ctx, drop)?;
     let utf8 = !sender.is_ascii() || drop.recipients.iter().any(|r| !r.is_ascii());
     let one = match drop.recipients.as_slice() {
         [only] => Some(only.as_str()),
@@ -404,6 +382,42 @@ fn queue(
         "maildrop: message queued"
     );
     Ok(kick)
+}
+
+/// Recipients refused, each with its failure.
+type Refused = Vec<(String, Failure)>;
+
+/// The drop file's recipients decided as at RCPT from loopback: accepted
+/// (local ones are resolved again by the queue runner) and refused with
+/// their failure; a temporary refusal leaves the whole file for later.
+fn sort_recipients(
+    ctx: &recipient::Context<'_>,
+    drop: &Drop,
+) -> Result<(Vec<String>, Refused), NotNow> {
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for r in &drop.recipients {
+        match parse_forward_path(&format!("<{r}>"), true) {
+            Err(e) => refused.push((r.clone(), Failure::local((5, 1, 3), e.to_string()))),
+            Ok(mb) => {
+                let d = recipient::decide(ctx, &mb, LOOPBACK, &ReverseDns::NotChecked, None);
+                match d.reply() {
+                    // Local ones are delivered by the queue runner, which
+                    // resolves the name again.
+                    None => accepted.push(r.clone()),
+                    Some(reply) if reply.code >= 500 => {
+                        let e = reply.enhanced.map_or((5, 0, 0), |e| (e.0, e.1, e.2));
+                        refused.push((r.clone(), Failure::local(e, reply.lines.join(" "))));
+                    }
+                    Some(reply) => {
+                        let why = reply.lines.join(" ");
+                        return Err(NotNow::Later(format!("recipient {r}: {why}")));
+                    }
+                }
+            }
+        }
+    }
+    Ok((accepted, refused))
 }
 
 /// Whether message `id` is in the queue already.
