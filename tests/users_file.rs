@@ -74,3 +74,27 @@ fn an_emptied_or_deleted_users_file_keeps_the_users() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(rcpt(&server, "carol@local.test"), 550, "{}", server.log());
 }
+
+#[test]
+fn a_recipient_is_stored_as_ruled_at_rcpt_even_if_removed_before_data() {
+    let server = Server::with_users("", &[("alice", "pw-alice-users"), ("bob", "pw-bob-users")]);
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    c.expect("MAIL FROM:<x@remote.example>", 250);
+    c.expect("RCPT TO:<alice@local.test>", 250);
+    // Between RCPT and DATA the user goes: the 250 already given stands, and
+    // the message goes where RCPT said, not to a bounce decided afresh.
+    let out = server.cli(&["user", "remove", "alice"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(rcpt(&server, "alice@local.test"), 550, "{}", server.log());
+    c.expect("DATA", 354);
+    c.expect("Subject: ruled once\r\n\r\nhello\r\n.", 250);
+    c.quit_collect();
+    let stored = server.maildir_messages("alice");
+    assert_eq!(stored.len(), 1, "{}", server.log());
+    assert!(String::from_utf8_lossy(&stored[0]).contains("Subject: ruled once"));
+    assert!(
+        !server.log().contains("no such local user"),
+        "{}",
+        server.log()
+    );
+}

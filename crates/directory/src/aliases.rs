@@ -189,6 +189,32 @@ impl Resolver<'_> {
     }
 }
 
+/// Where the targets of one local recipient go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// Local names whose Maildir gets the message.
+    pub mailboxes: Vec<String>,
+    /// Addresses for the queue: forwarding targets, and missing local
+    /// names as `name@domain`, queued so that the runner's local delivery
+    /// bounces them (5.1.1) through the crash-safe DSN path.
+    pub queued: Vec<String>,
+}
+
+/// Splits `targets` of a recipient in `domain` into Maildirs and queue
+/// addresses: the one place alias routing is decided, for mail arriving
+/// (the session's store) and mail leaving the queue (local delivery).
+pub fn route(targets: Vec<Target>, domain: &str) -> Routes {
+    let mut routes = Routes::default();
+    for target in targets {
+        match target {
+            Target::Mailbox(user) => routes.mailboxes.push(user),
+            Target::Remote(addr) => routes.queued.push(addr),
+            Target::Missing(name) => routes.queued.push(format!("{name}@{domain}")),
+        }
+    }
+    routes
+}
+
 /// One sentence per alias target that leads nowhere: a local name that is
 /// no user and no alias, or an address in one of `local_domains` whose
 /// local part is none either. For `config` edits, `config check` and
@@ -487,5 +513,19 @@ mod tests {
             resolve_local("abuse", &to_pm, &db),
             deliver(vec![mailbox("postmaster")])
         );
+    }
+
+    #[test]
+    fn targets_route_to_maildirs_and_the_queue_with_missing_names_in_the_domain() {
+        let routes = route(
+            vec![
+                Target::Mailbox("alice".into()),
+                Target::Remote("bob@elsewhere.example".into()),
+                Target::Missing("carol".into()),
+            ],
+            "local.test",
+        );
+        assert_eq!(routes.mailboxes, ["alice"]);
+        assert_eq!(routes.queued, ["bob@elsewhere.example", "carol@local.test"]);
     }
 }

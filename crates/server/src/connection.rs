@@ -22,12 +22,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 
 use super::auth_guard::{self, AuthGuard};
 use super::incoming::Incoming;
 use super::limits::{self, SessionWatch};
 use super::metrics;
+use super::rulings::{self, Rulings};
 use super::runtime::Runtime;
 use super::stats::Stats;
 use super::store::{self, Job};
@@ -314,6 +315,8 @@ async fn run(
     let watch = SessionWatch::new(&rt.config);
     // The content of the message being received (memory, then a scratch file).
     let mut incoming = Incoming::new(shared.spool.clone());
+    // Where each accepted recipient goes, ruled at RCPT, stored against at DATA.
+    let mut rulings = Rulings::default();
     // Start small: thousands of idle sessions must stay cheap. A read that
     // fills the buffer means a bulk sender (DATA): grow it for fewer syscalls.
     let mut buf = vec![0u8; READ_BUF_MIN];
@@ -355,7 +358,7 @@ async fn run(
                 }
             }
             Action::CheckRecipient(check) => {
-                let ruling = rule_on(shared, &rt, &check, ip, &rdns);
+                let ruling = rule_on(shared, &rt, &check, (ip, &rdns), &mut rulings);
                 session.recipient_decision(ruling);
             }
             Action::MessageData(bytes) => incoming.append(bytes).await,
@@ -395,9 +398,12 @@ async fn run(
                 } else {
                     None
                 };
-                let users = shared.users.get();
-                let ctx = rt.recipients(&users);
-                let plan = store::plan(&ctx, &msg, ip);
+                let Some(plan) = rulings.plan(&msg) else {
+                    error!(from = %msg.mail_from, "message not stored: a recipient has no ruling from RCPT");
+                    shared.stats.messages_rejected.add("reason=\"local_error\"");
+                    session.message_stored(Err(local_error()));
+                    continue;
+                };
                 let relayed = !plan.remote.is_empty();
                 let dkim = trusted.then(|| rt.dkim.clone());
                 let job = Job {
@@ -532,16 +538,20 @@ fn local_error() -> Reply {
 }
 
 /// Rules on one recipient with this session's runtime, logging the deciding rule.
+/// Where an accepted recipient goes is kept in `rulings` for its transaction.
 fn rule_on(
     shared: &Shared,
     rt: &Runtime,
     check: &RecipientCheck,
-    ip: IpAddr,
-    rdns: &ReverseDns,
+    (ip, rdns): (IpAddr, &ReverseDns),
+    rulings: &mut Rulings,
 ) -> Result<(), Reply> {
     let users = shared.users.get();
     let ctx = rt.recipients(&users);
     let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
+    if let Some(destinations) = rulings::destinations(&ctx, &check.mailbox, &decision) {
+        rulings.record(check, destinations);
+    }
     let rule = decision.rule();
     if let Decision::Remote(d) = &decision {
         // The rule's kind (`allow`, `auth`, `except`, `denied`…), not the

@@ -26,6 +26,7 @@ pub mod outbound;
 pub mod password_gate;
 mod privileges;
 mod proxy;
+mod rulings;
 pub mod runtime;
 mod self_signed;
 mod stats;

@@ -4,15 +4,10 @@
 //! The content comes from memory or from the session's scratch file
 //! ([`Body`]), copied behind the trace headers without being read whole.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use portcullis_config::Config;
-use portcullis_directory::aliases::{resolve_local, LocalResolution, Target};
-use portcullis_directory::recipient::{self, Context, Decision};
-use portcullis_relay::ReverseDns;
-use portcullis_smtp::address::parse_forward_path;
 use portcullis_smtp::session::Message;
 use portcullis_smtp::Reply;
 use portcullis_store::maildir::{self, Maildir};
@@ -21,80 +16,7 @@ use tracing::{error, info};
 
 use super::headers::{self, ClientInfo};
 use super::incoming::{Body, Prefixed};
-
-/// Where one message goes.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    /// Local user names (Maildirs), deduplicated.
-    pub mailboxes: BTreeSet<String>,
-    /// Remote addresses for the queue, deduplicated.
-    pub remote: BTreeSet<String>,
-}
-
-/// Splits the accepted recipients into Maildirs and queue addresses. They were
-/// ruled on at RCPT time; this only re-derives where each goes.
-pub fn plan(ctx: &Context<'_>, msg: &Message, client: IpAddr) -> Plan {
-    let mut plan = Plan::default();
-    for rcpt in &msg.recipients {
-        match recipient::decide(ctx, rcpt, client, &ReverseDns::NotChecked, None) {
-            Decision::Local(targets) => {
-                for t in targets {
-                    match t {
-                        Target::Mailbox(user) => {
-                            plan.mailboxes.insert(user);
-                        }
-                        Target::Remote(addr) => route_alias_target(ctx, addr, &mut plan),
-                        // Queued so that the runner's local delivery bounces
-                        // it (5.1.1) through the crash-safe DSN path.
-                        Target::Missing(name) => {
-                            plan.remote.insert(format!("{name}@{}", rcpt.domain));
-                        }
-                    }
-                }
-            }
-            // Accepted at RCPT, so remote (the relay check already passed).
-            _ => {
-                plan.remote.insert(rcpt.to_string());
-            }
-        }
-    }
-    plan
-}
-
-/// An alias target given as a full address: back to a Maildir when its
-/// domain is ours (aliases resolve recursively already, so one level is
-/// enough), else to the queue.
-fn route_alias_target(ctx: &Context<'_>, addr: String, plan: &mut Plan) {
-    let local = parse_forward_path(&format!("<{addr}>"), true)
-        .ok()
-        .filter(|mb| recipient::is_local_domain(&mb.domain, ctx.config, ctx.own_addrs));
-    match local {
-        Some(mb) => {
-            match resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users) {
-                LocalResolution::Deliver(targets) => {
-                    for t in targets {
-                        match t {
-                            Target::Mailbox(user) => {
-                                plan.mailboxes.insert(user);
-                            }
-                            Target::Missing(name) => {
-                                plan.remote.insert(format!("{name}@{}", mb.domain));
-                            }
-                            Target::Remote(_) => {}
-                        }
-                    }
-                }
-                // Queued so that the runner's local delivery bounces it (5.1.1).
-                LocalResolution::Unknown => {
-                    plan.remote.insert(addr);
-                }
-            }
-        }
-        None => {
-            plan.remote.insert(addr);
-        }
-    }
-}
+use super::rulings::Plan;
 
 /// Everything needed to write one message, owned so it can move to a blocking thread.
 pub struct Job {

@@ -98,6 +98,8 @@ pub struct Session {
     #[cfg(test)]
     challenge_override: Option<String>,
     transaction: Option<Transaction>,
+    /// Mail transactions opened so far.
+    transactions: u64,
     errors: u32,
     /// Commands handled outside a mail transaction since the session began
     /// or the last MAIL that opened one.
@@ -123,6 +125,9 @@ struct Helo {
 /// A mail transaction (RFC 5321 §3.3), from MAIL to the end of DATA.
 #[derive(Debug)]
 struct Transaction {
+    /// Which transaction of the session this is (1, 2, ...): rulings the
+    /// driver made at RCPT are kept against it.
+    number: u64,
     helo: Helo,
     mail_from: ReversePath,
     params: MailParams,
@@ -190,6 +195,7 @@ impl Session {
             auth_user: None,
             auth_attempt_user: None,
             events: Vec::new(),
+            transactions: 0,
             transaction: None,
             errors: 0,
             commands_outside: 0,

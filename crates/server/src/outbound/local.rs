@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use portcullis_directory::aliases::{resolve_local, LocalResolution, Target};
+use portcullis_directory::aliases::{resolve_local, route, LocalResolution};
 use portcullis_queue::{Attempt, Failure};
 use portcullis_smtp::address::parse_forward_path;
 use portcullis_store::content::FileCopy;
@@ -63,24 +63,23 @@ pub fn deliver(
                 format!("no such local user: {local_part}"),
             )),
             LocalResolution::Deliver(targets) => {
-                let mut dirs = Vec::new();
-                let mut remote = Vec::new();
-                for t in targets {
-                    match t {
-                        Target::Mailbox(user) => dirs.push(maildir::maildir_path(
+                let domain = match &mailbox {
+                    Ok(mb) => mb.domain.to_string(),
+                    Err(_) => config.hostname.clone(),
+                };
+                let routes = route(targets, &domain);
+                let dirs: Vec<_> = routes
+                    .mailboxes
+                    .iter()
+                    .map(|user| {
+                        maildir::maildir_path(
                             config.delivery.maildir.as_deref(),
                             &config.data_dir,
-                            &user,
-                        )),
-                        Target::Remote(addr) => remote.push(addr),
-                        // A new queued message whose local delivery fails
-                        // (5.1.1) and bounces, instead of a silent drop.
-                        Target::Missing(name) => remote.push(match &mailbox {
-                            Ok(mb) => format!("{name}@{}", mb.domain),
-                            Err(_) => format!("{name}@{}", config.hostname),
-                        }),
-                    }
-                }
+                            user,
+                        )
+                    })
+                    .collect();
+                let remote = routes.queued;
                 deliver_targets(shared, env, &message, return_path.as_bytes(), &dirs, remote)
             }
         };

@@ -9,6 +9,9 @@ use crate::sasl::AuthRequest;
 /// came before it as [`Action::MessageData`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// Which transaction of the session it is: the same number as the
+    /// [`RecipientCheck`]s of its recipients.
+    pub transaction: u64,
     /// The EHLO/HELO argument.
     pub helo: String,
     /// True after EHLO (ESMTP), false after HELO.
@@ -30,6 +33,9 @@ pub struct Message {
 /// A recipient the driver must rule on before the session replies to RCPT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientCheck {
+    /// Which transaction of the session (1, 2, ...) it belongs to: a ruling
+    /// kept for an older one no longer counts.
+    pub transaction: u64,
     /// The RCPT TO mailbox.
     pub mailbox: Mailbox,
     /// The transaction's MAIL FROM (for logs: it never decides relay, docs/reference.md §3).

@@ -160,7 +160,9 @@ impl Session {
         if self.auth_user.is_none() && params.auth.is_some() {
             params.auth = Some(String::new());
         }
+        self.transactions += 1;
         self.transaction = Some(Transaction {
+            number: self.transactions,
             helo,
             mail_from,
             params,
@@ -194,6 +196,7 @@ impl Session {
         // protocol; until it answers, nothing else is read (no reply can
         // overtake this one).
         self.waiting = Waiting::Recipient(RecipientCheck {
+            transaction: t.number,
             mailbox,
             mail_from: t.mail_from.clone(),
             auth_user: self.auth_user.clone(),

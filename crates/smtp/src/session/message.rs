@@ -82,6 +82,7 @@ impl Session {
     pub(super) fn store(&mut self, t: Transaction, size: u64) {
         self.data_emitted = false;
         let message = Message {
+            transaction: t.number,
             helo: t.helo.name,
             esmtp: t.helo.esmtp,
             tls: self.tls,

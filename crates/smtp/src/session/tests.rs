@@ -544,6 +544,7 @@ fn the_recipient_check_carries_the_transaction() {
     assert_eq!(
         c.checks,
         [RecipientCheck {
+            transaction: 1,
             mailbox: mailbox("r", "mx.test"),
             mail_from: ReversePath::Null,
             auth_user: None,
@@ -1317,4 +1318,14 @@ pub(super) fn limit_reached(s: &mut Session) -> Option<LimitReached> {
         Event::LimitReached(limit) => Some(limit),
         _ => None,
     })
+}
+
+#[test]
+fn each_transaction_has_its_number_in_its_checks_and_its_message() {
+    let mut c = Client::greeted(cfg());
+    c.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r1@mx.test>\r\nRSET\r\n");
+    c.say(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<r2@mx.test>\r\nDATA\r\nHi\r\n.\r\n");
+    let numbers: Vec<u64> = c.checks.iter().map(|check| check.transaction).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(c.messages[0].transaction, 2);
 }
