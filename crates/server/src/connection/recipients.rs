@@ -1,0 +1,97 @@
+//! The driver's answers to the session's questions about recipients and
+//! logins: the ruling on one RCPT (kept for DATA) and the credentials an
+//! AUTH exchange needs.
+
+use std::net::IpAddr;
+
+use portcullis_directory::recipient::{self, Decision};
+use portcullis_relay::ReverseDns;
+use portcullis_smtp::session::{AuthAnswer, AuthRequest, RecipientCheck};
+use portcullis_smtp::Reply;
+use tracing::info;
+
+use crate::limits;
+use crate::rulings::{self, Rulings};
+use crate::runtime::Runtime;
+use crate::stats::Stats;
+use crate::Shared;
+
+/// Rules on one recipient with this session's runtime, logging the deciding rule.
+/// Where an accepted recipient goes is kept in `rulings` for its transaction.
+pub(super) fn rule_on(
+    shared: &Shared,
+    rt: &Runtime,
+    check: &RecipientCheck,
+    (ip, rdns): (IpAddr, &ReverseDns),
+    rulings: &mut Rulings,
+) -> Result<(), Reply> {
+    let users = shared.users.get();
+    let ctx = rt.recipients(&users);
+    let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
+    if let Some(destinations) = rulings::destinations(&ctx, &check.mailbox, &decision) {
+        rulings.record(check, destinations);
+    }
+    let rule = decision.rule();
+    if let Decision::Remote(d) = &decision {
+        // The rule's kind (`allow`, `auth`, `except`, `denied`…), not the
+        // entry: one series per kind keeps the label set small.
+        shared.stats.relay_decisions.add(&format!(
+            "result=\"{}\",rule=\"{}\"",
+            d.result(),
+            d.rule_kind()
+        ));
+    }
+    match &decision {
+        Decision::Remote(d) if d.reply().is_none() => {
+            Stats::bump(&shared.stats.relay_grants);
+            info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay granted");
+        }
+        Decision::Remote(_) => {
+            Stats::bump(&shared.stats.relay_denials);
+            info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay denied");
+        }
+        _ => {
+            info!(from = %check.mail_from, rcpt = %check.mailbox, rule = %rule, accepted = decision.accepted(), "recipient")
+        }
+    }
+    match decision.reply() {
+        None => Ok(()),
+        Some(reply) => Err(reply),
+    }
+}
+
+/// Looks up what the session needs to check a login. Argon2 runs through
+/// the password gate (a bounded number at a time; `454 4.7.0` when it is
+/// full); an unknown user costs the same hash as a wrong password, so
+/// timing does not reveal which names exist.
+pub(super) async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthAnswer {
+    let users = shared.users.get();
+    match request {
+        AuthRequest::Password { user, password, .. } => {
+            let verified = shared
+                .password_gate
+                .run(move || match users.get(&user) {
+                    Some(creds) => creds.verify_password(password.as_bytes()),
+                    None => {
+                        portcullis_directory::users::burn_password_check(password.as_bytes());
+                        false
+                    }
+                })
+                .await;
+            match verified {
+                Ok(v) => AuthAnswer::Verified(v),
+                Err(busy) => {
+                    info!(reason = ?busy, "password check not run: too many at once; 454");
+                    limits::count(&shared.stats, "password_checks_waiting");
+                    AuthAnswer::Unavailable
+                }
+            }
+        }
+        AuthRequest::CramMd5 { user, challenge } => {
+            AuthAnswer::CramMd5Digest(users.get(&user).map(|c| c.cram_md5_digest(&challenge)))
+        }
+        AuthRequest::ScramKeys { user } => {
+            AuthAnswer::ScramKeys(users.get(&user).map(|c| c.scram_keys().clone()))
+        }
+    }
+}
