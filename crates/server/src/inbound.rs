@@ -58,31 +58,7 @@ pub struct Inputs<'a> {
 /// then are `temperror`).
 pub async fn check(auth: &MessageAuthenticator, input: &Inputs<'_>, deadline: Duration) -> Verdict {
     let host = input.hostname;
-    let helo = input.helo.trim_start_matches('[').trim_end_matches(']');
-    let params = if input.mail_from.is_empty() {
-        SpfParameters::verify_ehlo(input.client, helo, host)
-    } else {
-        SpfParameters::verify_mail_from(input.client, helo, host, input.mail_from)
-    };
-    let spf_domain = match input.mail_from.rsplit_once('@') {
-        Some((_, d)) => d.to_string(),
-        None => helo.to_string(),
-    };
-    let spf = tokio::time::timeout(deadline, auth.verify_spf(params))
-        .await
-        .unwrap_or_else(|_| SpfOutput::new(spf_domain.clone()).with_result(SpfResult::TempError));
-    let spf_part = if input.mail_from.is_empty() {
-        AuthenticationResults::new(host).with_spf_ehlo_result(&spf, input.client, helo)
-    } else {
-        AuthenticationResults::new(host).with_spf_mailfrom_result(
-            &spf,
-            input.client,
-            input.mail_from,
-            helo,
-        )
-    }
-    .to_string();
-    let spf_part = part(&spf_part, host);
+    let (spf, spf_domain, spf_part) = check_spf(auth, input, deadline).await;
 
     let raw = match input.message {
         Ok(raw) => raw,
@@ -130,37 +106,76 @@ pub async fn check(auth: &MessageAuthenticator, input: &Inputs<'_>, deadline: Du
     .await;
     let (dmarc_part, refuse) = match dmarc {
         Err(_) => (";\r\n\tdmarc=temperror".to_string(), None),
-        Ok(out) => {
-            let (result, failed) = dmarc_result(&out);
-            let refuse = (input.dmarc_reject && failed && out.policy() == Policy::Reject)
-                .then(|| {
-                    Reply::new(
-                        550,
-                        (5, 7, 1),
-                        format!(
-                            "Message refused: {} publishes a DMARC reject policy and this message fails DMARC",
-                            out.domain()
-                        ),
-                    )
-                });
-            let mut part = format!(";\r\n\tdmarc={result}");
-            if !out.domain().is_empty() {
-                part.push_str(&format!(" header.from={}", out.domain()));
-            }
-            if result == "pass" || result == "fail" {
-                part.push_str(match out.policy() {
-                    Policy::Reject => " policy.dmarc=reject",
-                    Policy::Quarantine => " policy.dmarc=quarantine",
-                    Policy::None | Policy::Unspecified => " policy.dmarc=none",
-                });
-            }
-            (part, refuse)
-        }
+        Ok(out) => dmarc_part(&out, input.dmarc_reject),
     };
     Verdict {
         header: format!("Authentication-Results: {host}{dkim_part}{spf_part}{dmarc_part}\r\n"),
         refuse,
     }
+}
+
+/// SPF (RFC 7208) of MAIL FROM, or of the HELO name for the null sender:
+/// the result, the domain it speaks for, and its `Authentication-Results:` part.
+async fn check_spf(
+    auth: &MessageAuthenticator,
+    input: &Inputs<'_>,
+    deadline: Duration,
+) -> (SpfOutput, String, String) {
+    let host = input.hostname;
+    let helo = input.helo.trim_start_matches('[').trim_end_matches(']');
+    let params = if input.mail_from.is_empty() {
+        SpfParameters::verify_ehlo(input.client, helo, host)
+    } else {
+        SpfParameters::verify_mail_from(input.client, helo, host, input.mail_from)
+    };
+    let spf_domain = match input.mail_from.rsplit_once('@') {
+        Some((_, d)) => d.to_string(),
+        None => helo.to_string(),
+    };
+    let spf = tokio::time::timeout(deadline, auth.verify_spf(params))
+        .await
+        .unwrap_or_else(|_| SpfOutput::new(spf_domain.clone()).with_result(SpfResult::TempError));
+    let spf_part = if input.mail_from.is_empty() {
+        AuthenticationResults::new(host).with_spf_ehlo_result(&spf, input.client, helo)
+    } else {
+        AuthenticationResults::new(host).with_spf_mailfrom_result(
+            &spf,
+            input.client,
+            input.mail_from,
+            helo,
+        )
+    }
+    .to_string();
+    let spf_part = part(&spf_part, host);
+    (spf, spf_domain, spf_part)
+}
+
+/// The DMARC part of `Authentication-Results:`, and the refusal that
+/// `inbound.dmarc_reject` asks for when the domain's policy is reject.
+fn dmarc_part(out: &DmarcOutput, dmarc_reject: bool) -> (String, Option<Reply>) {
+    let (result, failed) = dmarc_result(out);
+    let refuse = (dmarc_reject && failed && out.policy() == Policy::Reject).then(|| {
+        Reply::new(
+            550,
+            (5, 7, 1),
+            format!(
+                "Message refused: {} publishes a DMARC reject policy and this message fails DMARC",
+                out.domain()
+            ),
+        )
+    });
+    let mut part = format!(";\r\n\tdmarc={result}");
+    if !out.domain().is_empty() {
+        part.push_str(&format!(" header.from={}", out.domain()));
+    }
+    if result == "pass" || result == "fail" {
+        part.push_str(match out.policy() {
+            Policy::Reject => " policy.dmarc=reject",
+            Policy::Quarantine => " policy.dmarc=quarantine",
+            Policy::None | Policy::Unspecified => " policy.dmarc=none",
+        });
+    }
+    (part, refuse)
 }
 
 /// The DMARC result (RFC 7489 §6.6.2, RFC 8601 §2.7.1) and whether it is

@@ -111,9 +111,24 @@ pub fn queue_facts(shared: &Shared) -> QueueFacts {
 
 /// The whole exposition.
 pub fn render(shared: &Shared, queue: QueueFacts) -> String {
-    let s = &shared.stats;
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, series: Vec<(String, u64)>| {
+    let mut e = Exposition::default();
+    smtp_families(&mut e, shared);
+    security_families(&mut e, shared);
+    queue_families(&mut e, shared, queue);
+    e.out
+}
+
+/// The text exposition format being written, one metric family at a time.
+#[derive(Default)]
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// One family: its help and type lines, then a sample per series
+    /// (a counter's samples carry the `_total` suffix).
+    fn family(&mut self, name: &str, kind: &str, help: &str, series: Vec<(String, u64)>) {
+        let out = &mut self.out;
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let sample = if kind == "counter" {
@@ -128,17 +143,28 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
                 let _ = writeln!(out, "{sample}{{{labels}}} {value}");
             }
         }
-    };
-    let plain = |v: u64| vec![(String::new(), v)];
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    }
+}
 
-    family(
+/// A series without labels.
+fn plain(v: u64) -> Vec<(String, u64)> {
+    vec![(String::new(), v)]
+}
+
+fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// Connections, sessions, messages, refusals and relay decisions.
+fn smtp_families(e: &mut Exposition, shared: &Shared) {
+    let s = &shared.stats;
+    e.family(
         "portcullis_uptime_seconds",
         "gauge",
         "Seconds since the server started.",
         plain(shared.started.elapsed().as_secs()),
     );
-    family(
+    e.family(
         "portcullis_smtp_connections",
         "counter",
         "SMTP connections accepted, by listener role.",
@@ -151,37 +177,42 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
             ],
         ),
     );
-    family(
+    e.family(
         "portcullis_smtp_sessions",
         "gauge",
         "SMTP sessions in progress.",
         plain(load(&s.sessions)),
     );
-    family(
+    e.family(
         "portcullis_smtp_messages_accepted",
         "counter",
         "Messages accepted (stored durably and acknowledged with 250).",
         plain(load(&s.messages_accepted)),
     );
-    family(
+    e.family(
         "portcullis_smtp_messages_rejected",
         "counter",
         "Messages refused after DATA because they could not be stored, by reason.",
         with_zero(s.messages_rejected.snapshot(), &["reason=\"local_error\""]),
     );
-    family(
+    e.family(
         "portcullis_smtp_rejections",
         "counter",
         "Negative replies sent (4xx/5xx), by reply code and enhanced status code (the reason).",
         s.rejections.snapshot(),
     );
-    family(
+    e.family(
         "portcullis_relay_decisions",
         "counter",
         "Relay decisions for remote recipients, by result and the kind of rule that decided.",
         s.relay_decisions.snapshot(),
     );
-    family(
+}
+
+/// AUTH, TLS, PROXY headers and abuse limits.
+fn security_families(e: &mut Exposition, shared: &Shared) {
+    let s = &shared.stats;
+    e.family(
         "portcullis_auth_attempts",
         "counter",
         "SMTP AUTH attempts that reached a verdict, by result.",
@@ -190,7 +221,7 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
             &["result=\"failure\"", "result=\"success\""],
         ),
     );
-    family(
+    e.family(
         "portcullis_tls_handshakes",
         "counter",
         "TLS handshakes (STARTTLS and implicit TLS), by result.",
@@ -199,31 +230,36 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
             &["result=\"failed\"", "result=\"ok\""],
         ),
     );
-    family(
+    e.family(
         "portcullis_tls_illegal_sni",
         "counter",
         "ClientHellos whose server name (SNI) was ignored as illegal: an IP address, a malformed or duplicate name.",
         plain(super::logging::ILLEGAL_SNI.load(Ordering::Relaxed)),
     );
-    family(
+    e.family(
         "portcullis_proxy_headers",
         "counter",
         "PROXY protocol headers on proxied listeners, by result.",
         s.proxy.snapshot(),
     );
-    family(
+    e.family(
         "portcullis_limit_refusals",
         "counter",
         "Clients cut off by an abuse limit, by the configuration key of that limit.",
         s.limit_refusals.snapshot(),
     );
-    family(
+}
+
+/// The outbound queue and its delivery attempts.
+fn queue_families(e: &mut Exposition, shared: &Shared, queue: QueueFacts) {
+    let s = &shared.stats;
+    e.family(
         "portcullis_queue_messages",
         "gauge",
         "Messages in the outbound queue.",
         plain(queue.messages),
     );
-    family(
+    e.family(
         "portcullis_queue_oldest_message_age_seconds",
         "gauge",
         "Age of the oldest message in the outbound queue (0 when empty).",
@@ -231,7 +267,7 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
     );
     // The outbound runner counts here (Stats::delivery_attempts), one per
     // recipient attempt, by result.
-    family(
+    e.family(
         "portcullis_delivery_attempts",
         "counter",
         "Outbound delivery attempts per recipient, by result.",
@@ -244,7 +280,6 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
             ],
         ),
     );
-    out
 }
 
 /// `series` plus a zero for each of `always` that is missing, so a scraper
