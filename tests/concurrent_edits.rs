@@ -177,6 +177,7 @@ fn an_edit_waits_while_another_command_holds_the_lock() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run portcullis config add");
+    // Time passing is the point: the edit must still be waiting for the lock.
     thread::sleep(Duration::from_millis(800));
     let waiting = child.try_wait().expect("poll portcullis config add");
     assert!(

@@ -120,6 +120,7 @@ fn every_acknowledged_message_survives_kill_9_exactly_once() {
                 })
             })
             .collect();
+        // Time passing is the point: the kill lands at a random moment of the load.
         std::thread::sleep(Duration::from_millis(150 + rand::random::<u64>() % 600));
         let pid = std::fs::read_to_string(server.data_dir.join("portcullis.pid")).unwrap();
         let pid: libc::pid_t = pid.trim().parse().unwrap();

@@ -103,7 +103,7 @@ fn message_over_the_size_limit_is_refused_after_its_end() {
     assert_eq!(code, 250, "{text}");
     c.quit_clean();
     let msgs = server.wait_maildir("alice", 1);
-    std::thread::sleep(Duration::from_millis(200));
+    server.wait_sessions_done();
     assert_eq!(
         server.maildir_messages("alice").len(),
         1,
@@ -205,7 +205,7 @@ fn bare_cr_in_data_is_rejected_with_5_6_11() {
     assert!(has_enhanced(&text, "5.6.11"), "{text}");
     c.expect("NOOP", 250);
     c.quit_clean();
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_sessions_done();
     assert!(
         server.maildir_messages("alice").is_empty(),
         "a message with a bare CR was delivered"

@@ -105,7 +105,7 @@ fn a_pipelined_message_to_160_recipients_is_stored_once_and_acknowledged() {
     c.quit_clean();
     // Stored exactly once per transaction (the recipients share a Maildir).
     assert_eq!(server.wait_maildir("alice", 2).len(), 2);
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_sessions_done();
     assert_eq!(server.maildir_messages("alice").len(), 2);
 }
 

@@ -169,7 +169,14 @@ fn with_the_server_stopped_the_message_waits_and_arrives_once_after_start() {
     assert!(out.status.success(), "{}", describe(&out));
     let msgs = server.wait_maildir("alice", 2);
     assert_eq!(msgs.len(), 2, "{}", server.log());
-    std::thread::sleep(Duration::from_millis(1500));
+    // A drop file is queued before it is removed: once the maildrop is empty
+    // and the queue has drained, no second copy can come from it.
+    wait_for(
+        "the maildrop to empty",
+        || server.log(),
+        || drops(&server.data_dir).is_empty(),
+    );
+    assert!(server.wait_queue_empty(), "{:?}", server.queue_listing());
     assert_eq!(
         server.maildir_messages("alice").len(),
         2,

@@ -159,12 +159,14 @@ fn random_kills_under_load_lose_no_acknowledged_message() {
 
     let mut rng = rand::thread_rng();
     let kills = 4;
+    // Time passing is the point here: kills land at random moments of the load.
     for _ in 0..kills {
         std::thread::sleep(Duration::from_millis(rng.gen_range(150..600)));
         kill_9(&server);
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..200)));
         server = server.restart();
     }
+    // Some load after the last restart, before the sender stops.
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     sender.join().expect("sender thread");

@@ -43,6 +43,7 @@ impl Silent {
         while self.open() < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Time passing is the point: no connection beyond the limit may come.
         std::thread::sleep(Duration::from_millis(500));
         self.open() == n
     }

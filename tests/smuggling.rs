@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{find, has_enhanced, show, Server};
 
 /// What the hidden second transaction looks like, after the fake end.
@@ -69,12 +67,12 @@ fn smuggle(extra_toml: &str, fake_end: &[u8], expect: Expect) {
             );
         }
     }
-    // Give a (wrong) second delivery time to show up before counting.
+    // A (wrong) second delivery would be stored before its session ends.
     let want = usize::from(expect == Expect::OneMessage);
     if want == 1 {
         server.wait_maildir("alice", 1);
     }
-    std::thread::sleep(Duration::from_millis(500));
+    server.wait_sessions_done();
     let msgs = server.maildir_messages("alice");
     assert_eq!(
         msgs.len(),
@@ -247,7 +245,7 @@ fn nul_in_data_or_bdat_is_refused_and_never_stored_or_relayed() {
     c.quit_collect();
     let local = wait_maildir(&server, "alice", 1);
     let relayed = sink.wait_for(1, DELIVERY_TIMEOUT);
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_sessions_done();
     let local_now = server.maildir_messages("alice");
     assert_eq!(
         local_now.len(),

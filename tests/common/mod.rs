@@ -339,6 +339,26 @@ impl Setup {
         }
     }
 
+    /// Waits (bounded) until no SMTP session is in progress (`portcullis
+    /// status` says `sessions: 0`). A message is in its Maildir before its
+    /// `250`, so once every session has ended nothing more can arrive from
+    /// one: counting deliveries after this is exact, without a sleep.
+    pub fn wait_sessions_done(&self) {
+        let deadline = Instant::now() + POLL_TIMEOUT;
+        loop {
+            let out = self.cli(&["status"]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.lines().any(|l| l == "sessions: 0") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sessions still in progress after {POLL_TIMEOUT:?}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The queued messages: `(<ID>, contents of <data>/queue/<ID>.msg)`.
     pub fn queue_messages(&self) -> Vec<(String, Vec<u8>)> {
         read_dir_files(&self.data_dir.join("queue"), |name| name.ends_with(".msg"))

@@ -93,6 +93,23 @@ pub fn kill_9(setup: &Setup) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -9 {} failed", pid.trim());
-    // The pid file stays behind, as after a real crash.
-    std::thread::sleep(Duration::from_millis(100));
+    // The pid file stays behind, as after a real crash. The process is dead
+    // once its /proc entry is gone or a zombie (its parent, the test, has
+    // not reaped it yet).
+    let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+    let alive = || {
+        std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive() {
+        assert!(
+            Instant::now() < deadline,
+            "pid {} outlived kill -9",
+            pid.trim()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
