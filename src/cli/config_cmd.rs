@@ -1,13 +1,11 @@
-//! `portcullis config read|set|add|remove|unset|check` (docs/reference.md §1): edits keep
-//! comments and layout, validate the whole resulting configuration, and
-//! replace the file atomically; a refused edit leaves it byte for byte.
-//! Edits hold an [`EditLock`] so concurrent ones apply one after the other.
+//! `portcullis config read|set|add|remove|unset|check` (docs/reference.md §1):
+//! the arguments of [`admin::config`], and its answers as lines.
 
 use std::path::Path;
 
 use clap::Subcommand;
 use portcullis_config::{self as config, Config, EditOp};
-use portcullis_store::edit_lock::EditLock;
+use portcullis_server::admin::{self, client, config::Edited};
 
 use super::output::say;
 use super::Failure;
@@ -78,12 +76,7 @@ pub struct EditFlags {
 
 /// Loads the configuration (found by [`super::locate`], so it exists).
 pub fn load_config(path: &Path) -> Result<Config, Failure> {
-    Config::load(path).map_err(|e| Failure::input(e.to_string()))
-}
-
-fn read_text(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))
+    Ok(admin::config::load(path)?)
 }
 
 pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
@@ -92,148 +85,76 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
         ConfigCommand::Check {
             strict,
             allow_open_relay,
-        } => return check_and_report(load_config(path)?, allow_open_relay, strict),
+        } => return check_and_report(path, allow_open_relay, strict),
         ConfigCommand::Set { key, values, flags } => (EditOp::Set(key, values), flags),
         ConfigCommand::Add { key, values, flags } => (EditOp::Add(key, values), flags),
         ConfigCommand::Remove { key, values, flags } => (EditOp::Remove(key, values), flags),
         ConfigCommand::Unset { key, flags } => (EditOp::Unset(key), flags),
     };
-    let edited = apply_edit(path, op, flags.allow_open_relay)?;
-    for warning in edited.notes.warning_lines() {
+    let edited = admin::config::edit(path, op, flags.allow_open_relay)?;
+    for warning in &edited.warnings {
         eprintln!("portcullis: warning: {warning}");
     }
     if flags.reload && edited.changed() {
-        say!("{}", edited.change())?;
-        return super::control_request(path, "RELOAD");
+        say!("{}", change(&edited))?;
+        return super::server_cmd::reload(path);
     }
-    let running = portcullis_server::control::is_running(&edited.data_dir);
-    say!("{}", edited.line(running))
+    let running = client::is_running(&edited.data_dir);
+    say!("{}", line(&edited, running))
 }
 
-/// A change written to the file.
-pub struct Edited {
-    /// The key as the admin named it.
-    key: String,
-    /// Its effective value before and after (as `config read` shows it).
-    before: Option<String>,
-    after: String,
-    /// The data directory of the configuration in force (where the
-    /// running server's control socket is).
-    data_dir: std::path::PathBuf,
-    /// What the server's validation said of the new file.
-    pub notes: portcullis_server::check::LoadNotes,
-}
-
-impl Edited {
-    fn changed(&self) -> bool {
-        self.before.as_deref() != Some(self.after.as_str())
-    }
-
-    /// `KEY: OLD -> NEW`, or `KEY: unchanged (VALUE)`.
-    pub fn change(&self) -> String {
-        let show = |v: &str| {
-            if v.is_empty() {
-                "(empty)".to_string()
-            } else {
-                v.to_string()
-            }
-        };
-        match &self.before {
-            Some(b) if *b == self.after => format!("{}: unchanged ({})", self.key, show(b)),
-            Some(b) => format!("{}: {} -> {}", self.key, show(b), show(&self.after)),
-            None => format!("{}: {}", self.key, show(&self.after)),
-        }
-    }
-
-    /// The one line an edit prints: what changed, and what it takes for a
-    /// server (`running` or not) to apply it.
-    pub fn line(&self, running: bool) -> String {
-        let change = self.change();
-        if !self.changed() {
-            return change;
-        }
-        let restart = portcullis_server::check::RESTART_KEYS.contains(&self.key.as_str());
-        match (running, restart) {
-            (true, true) => format!("{change}; the running server needs a restart to apply it"),
-            (true, false) => {
-                format!("{change}; run `portcullis reload` to apply it to the running server")
-            }
-            (false, _) => {
-                format!("{change}; the server is not running: it applies at the next start")
-            }
-        }
-    }
-}
-
-/// One edit of the file, judged first as the server would judge the result
-/// (so an edit that `serve` or `reload` would refuse is refused now, with
-/// the same sentence), then written atomically under the edit lock.
-pub fn apply_edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, Failure> {
-    let key = match &op {
-        EditOp::Set(k, _) | EditOp::Add(k, _) | EditOp::Remove(k, _) | EditOp::Unset(k) => {
-            k.clone()
+/// `KEY: OLD -> NEW`, or `KEY: unchanged (VALUE)`.
+fn change(edited: &Edited) -> String {
+    let show = |v: &str| {
+        if v.is_empty() {
+            "(empty)".to_string()
+        } else {
+            v.to_string()
         }
     };
-    // Held from the read to the rename: an edit made meanwhile by another
-    // command would otherwise be overwritten by this one's copy.
-    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
-    let text = read_text(path)?;
-    let new_text = config::edit_at(&text, op, path).map_err(|e| Failure::input(e.to_string()))?;
-    let new = Config::from_str(&new_text, path).map_err(|e| Failure::input(e.to_string()))?;
-    let old = Config::from_str(&text, path).ok();
-    let value_of = |cfg: &Config| {
-        config::read_effective(cfg)
-            .into_iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&key))
-            .map(|(_, v)| v)
-    };
-    let before = old.as_ref().map(|o| value_of(o).unwrap_or_default());
-    let after = value_of(&new).unwrap_or_default();
-    let data_dir = old.as_ref().unwrap_or(&new).data_dir.clone();
-    let notes = portcullis_server::check::check(new, allow_open_relay)
-        .map_err(|rejected| Failure::input(rejected.0))?;
-    config::write_atomic(path, &new_text)
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
-    Ok(Edited {
-        key,
-        before,
-        after,
-        data_dir,
-        notes,
-    })
+    let key = &edited.key;
+    match &edited.before {
+        Some(b) if *b == edited.after => format!("{key}: unchanged ({})", show(b)),
+        Some(b) => format!("{key}: {} -> {}", show(b), show(&edited.after)),
+        None => format!("{key}: {}", show(&edited.after)),
+    }
+}
+
+/// The one line an edit prints: what changed, and what it takes for a
+/// server (`running` or not) to apply it.
+fn line(edited: &Edited, running: bool) -> String {
+    let change = change(edited);
+    if !edited.changed() {
+        return change;
+    }
+    match (running, edited.needs_restart) {
+        (true, true) => format!("{change}; the running server needs a restart to apply it"),
+        (true, false) => {
+            format!("{change}; run `portcullis reload` to apply it to the running server")
+        }
+        (false, _) => format!("{change}; the server is not running: it applies at the next start"),
+    }
 }
 
 fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> {
-    let pairs = if changed {
-        config::changed_from_default(&load_config(path)?)
-    } else {
-        config::read_effective(&load_config(path)?)
-    };
-    let pairs = match key {
-        None => pairs,
-        Some(key) => config::select(pairs, &key).map_err(|e| Failure::input(e.to_string()))?,
-    };
-    for (k, v) in pairs {
-        say!("{}", config::format_line(&k, &v))?;
+    for setting in admin::config::read(path, key.as_deref(), changed)? {
+        say!("{}", config::format_line(&setting.key, &setting.value))?;
     }
     Ok(())
 }
 
-/// `config check` and `serve --check`: the server's own validation
-/// (`portcullis_server::check`), its report, every warning, and a summary line.
-/// Exit 2 when the server would refuse the file, or, with `strict`, when
-/// anything was skipped or warned about.
-pub fn check_and_report(cfg: Config, allow_open_relay: bool, strict: bool) -> Result<(), Failure> {
-    let notes = portcullis_server::check::check(cfg, allow_open_relay)
-        .map_err(|rejected| Failure::input(rejected.0))?;
-    for line in notes.lines() {
+/// `config check` and `serve --check`: the server's own validation, its
+/// report, every warning, and a summary line. Exit 2 when the server would
+/// refuse the file, or, with `strict`, when anything was skipped or warned
+/// about.
+pub fn check_and_report(path: &Path, allow_open_relay: bool, strict: bool) -> Result<(), Failure> {
+    let report = admin::config::check(path, allow_open_relay)?;
+    for line in &report.lines {
         say!("{line}")?;
     }
-    say!("{}", notes.summary())?;
-    if strict && notes.has_problems() {
-        return Err(Failure::input(
-            "--strict: the configuration loads, but not without skipped entries or warnings",
-        ));
+    say!("{}", report.summary)?;
+    if strict {
+        report.strict()?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod manuals;
 pub mod output;
 mod queue;
 pub mod sendmail;
+mod server_cmd;
 mod user;
 
 pub use config_cmd::load_config;
@@ -19,8 +20,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use output::say;
 
 /// Portcullis: a secure-by-default SMTP mail server.
 #[derive(Parser, Debug)]
@@ -96,30 +95,9 @@ pub enum Command {
     },
 }
 
+/// How a command ends: its exit code and sentence (an admin API error
+/// converts into one, with the code of its kind).
 pub use portcullis_server::Failure;
-
-/// Sends one request to the running server's control socket and prints the answer.
-pub fn control_request(config: &std::path::Path, what: &str) -> Result<(), Failure> {
-    // A file broken since the server started must still reach the server, so
-    // that `reload` can report why the server rejects it.
-    let data_dir = match load_config(config) {
-        Ok(cfg) => cfg.data_dir,
-        Err(e) => portcullis_config::data_dir_of_broken_file(config).ok_or(e)?,
-    };
-    let (lines, ok) =
-        portcullis_server::control::request(&data_dir, what).map_err(Failure::runtime)?;
-    let (last, body) = lines
-        .split_last()
-        .map_or((None, &[][..]), |(l, b)| (Some(l), b));
-    for l in body {
-        say!("{l}")?;
-    }
-    match (ok, last) {
-        (true, Some(l)) => say!("{l}"),
-        (true, None) => Ok(()),
-        (false, l) => Err(Failure::runtime(l.cloned().unwrap_or_default())),
-    }
-}
 
 /// `sendmail …` (argv[0] named `sendmail`, e.g. a symlink) or `portcullis
 /// [--config FILE] sendmail …`: sendmail's single-dash options (`-fuser@x`,
@@ -196,23 +174,16 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         // Exactly `config check` (one validation path).
         Command::Serve {
             allow_open_relay, ..
-        } => {
-            config_cmd::check_and_report(config_cmd::load_config(config)?, allow_open_relay, false)
-        }
+        } => config_cmd::check_and_report(config, allow_open_relay, false),
         Command::Config(cmd) => config_cmd::run(config, cmd),
         Command::CheckRelay(args) => check_relay::run(config, args),
         Command::User(cmd) => user::run(config, cmd),
         Command::Queue(cmd) => queue::run(config, cmd),
         Command::Dkim(cmd) => dkim::run(config, cmd),
         Command::DnsRecords { domain } => dns_records::run(config, domain),
-        Command::Reload => control_request(config, "RELOAD"),
-        Command::Status => control_request(config, "STATUS"),
-        Command::Unban { address } => {
-            let ip: std::net::IpAddr = address
-                .parse()
-                .map_err(|_| Failure::input(format!("\"{address}\" is not an IP address")))?;
-            control_request(config, &format!("UNBAN {ip}"))
-        }
+        Command::Reload => server_cmd::reload(config),
+        Command::Status => server_cmd::status(config),
+        Command::Unban { address } => server_cmd::unban(config, &address),
         // Invariant: `run` handles these before the lookup (sendmail's exit
         // codes are sysexits; the manuals need no configuration).
         Command::Sendmail { .. } | Command::Completions { .. } | Command::Man { .. } => {

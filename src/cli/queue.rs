@@ -1,18 +1,19 @@
 //! `portcullis queue list|show ID|flush|delete ID|ALL|hold ID|release ID`,
-//! like `mailq`, `postcat -q`, `postqueue -f` and `postsuper -d/-h/-H`: through the control
-//! socket when the server runs (so a delivery in flight and a delete cannot
-//! cross), straight on the queue directory when it does not.
+//! like `mailq`, `postcat -q`, `postqueue -f` and `postsuper -d/-h/-H`: the
+//! arguments of [`admin::queue`], sent to the running server (so a delivery
+//! in flight and a delete cannot cross) or run on the queue directory when
+//! none runs, and the answer as lines.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use clap::Subcommand;
-use portcullis_store::spool::Spool;
+use portcullis_queue::listing::{format_list, format_show, Entry};
+use portcullis_server::admin::queue::{QueueId, QueueOp, QueueOutput, QueuedMessage};
+use portcullis_server::admin::{self, client};
 
 use super::output::{self, say};
 use super::{load_config, Failure};
-use portcullis_server::control;
-use portcullis_server::outbound::admin;
 
 /// The `queue` subcommands.
 #[derive(Subcommand, Debug)]
@@ -50,37 +51,87 @@ pub enum QueueCommand {
 
 /// Runs a `queue` subcommand.
 pub fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
-    match &cmd {
-        QueueCommand::Delete { id, yes } if id == ALL => confirm_delete_all(*yes)?,
-        QueueCommand::Show { id }
-        | QueueCommand::Delete { id, .. }
-        | QueueCommand::Hold { id }
-        | QueueCommand::Release { id } => check_id(id)?,
-        QueueCommand::List | QueueCommand::Flush => {}
-    }
-    let cfg = load_config(config)?;
-    let request = match &cmd {
-        QueueCommand::List => "QUEUE-LIST".to_string(),
-        QueueCommand::Show { id } => format!("QUEUE-SHOW {id}"),
-        QueueCommand::Flush => "QUEUE-FLUSH".to_string(),
-        QueueCommand::Delete { id, .. } if id == ALL => "QUEUE-DELETE-ALL".to_string(),
-        QueueCommand::Delete { id, .. } => format!("QUEUE-DELETE {id}"),
-        QueueCommand::Hold { id } => format!("QUEUE-HOLD {id}"),
-        QueueCommand::Release { id } => format!("QUEUE-RELEASE {id}"),
+    let op = match cmd {
+        QueueCommand::List => QueueOp::List,
+        QueueCommand::Flush => QueueOp::Flush,
+        QueueCommand::Delete { id, yes } if id == ALL => {
+            confirm_delete_all(yes)?;
+            QueueOp::DeleteAll
+        }
+        QueueCommand::Show { id } => QueueOp::Show {
+            id: QueueId::parse(&id)?,
+        },
+        QueueCommand::Delete { id, .. } => QueueOp::Delete {
+            id: QueueId::parse(&id)?,
+        },
+        QueueCommand::Hold { id } => QueueOp::Hold {
+            id: QueueId::parse(&id)?,
+        },
+        QueueCommand::Release { id } => QueueOp::Release {
+            id: QueueId::parse(&id)?,
+        },
     };
-    let Some((lines, ok)) =
-        control::request_if_running(&cfg.data_dir, &request).map_err(Failure::runtime)?
-    else {
-        return offline(&cfg.data_dir, cmd);
+    let data_dir = load_config(config)?.data_dir;
+    let out = match client::queue(&data_dir, op.clone())? {
+        Some(out) => out,
+        None => admin::queue::run_offline(&data_dir, op)?,
     };
-    if !ok {
-        return Err(Failure::runtime(lines.last().cloned().unwrap_or_default()));
+    render(out)
+}
+
+/// The answer as `mailq`-like text and sentences.
+fn render(out: QueueOutput) -> Result<(), Failure> {
+    match out {
+        QueueOutput::List(messages) => {
+            let entries: Vec<Entry> = messages.into_iter().map(entry).collect();
+            output::text(&format_list(&entries))
+        }
+        QueueOutput::Show { message, content } => {
+            output::text(&format_show(&entry(message), content.as_bytes()))
+        }
+        QueueOutput::Deleted(id) => say!("message {} deleted", id.as_str()),
+        QueueOutput::DeletedAll(n) => say!("{n} message(s) deleted"),
+        QueueOutput::Hold { id, held, changed } => {
+            let id = id.as_str();
+            match (held, changed) {
+                (true, true) => {
+                    say!("message {id} held: it is not delivered until `portcullis queue release`")
+                }
+                (true, false) => say!("message {id} is already held"),
+                (false, true) => say!("message {id} released: it is delivered as scheduled"),
+                (false, false) => say!("message {id} is not held"),
+            }
+        }
+        QueueOutput::Flushed {
+            due,
+            held,
+            queued,
+            server_running,
+        } => say!("{}", flushed(due, held, queued, server_running)),
     }
-    for line in lines {
-        // Text lines come behind a `|` (see the server side).
-        say!("{}", line.strip_prefix('|').unwrap_or(&line))?;
+}
+
+/// The sentence for a flush.
+fn flushed(due: usize, held: usize, queued: usize, server_running: bool) -> String {
+    match (due, server_running) {
+        (0, _) if queued == 0 => "The queue is empty.".to_string(),
+        (0, true) if held > 0 => {
+            format!("no message is due: {held} held (`portcullis queue release ID` sends one on)")
+        }
+        (0, true) => "The queue is empty.".to_string(),
+        (0, false) => "no message is due: every queued message is held".to_string(),
+        (n, true) => format!("{n} message(s) scheduled for delivery now"),
+        (n, false) => {
+            format!("the server is not running: {n} message(s) will be tried as soon as it starts")
+        }
     }
-    Ok(())
+}
+
+fn entry(m: QueuedMessage) -> Entry {
+    Entry {
+        envelope: m.envelope,
+        size: m.size,
+    }
 }
 
 /// `queue delete ALL`, like `postsuper -d ALL`.
@@ -106,72 +157,5 @@ fn confirm_delete_all(yes: bool) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::runtime("nothing deleted"))
-    }
-}
-
-/// The same, on the queue directory of a server that is not running.
-fn offline(data_dir: &Path, cmd: QueueCommand) -> Result<(), Failure> {
-    if !data_dir.join("queue").is_dir() {
-        return match cmd {
-            QueueCommand::List | QueueCommand::Flush => say!("The queue is empty."),
-            QueueCommand::Delete { id, .. } if id == ALL => say!("0 message(s) deleted"),
-            QueueCommand::Show { id }
-            | QueueCommand::Delete { id, .. }
-            | QueueCommand::Hold { id }
-            | QueueCommand::Release { id } => {
-                Err(Failure::runtime(format!("no message {id} in the queue")))
-            }
-        };
-    }
-    let spool = Spool::open(data_dir).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the queue in {}: {e}",
-            data_dir.display()
-        ))
-    })?;
-    match cmd {
-        QueueCommand::List => output::text(&admin::list_text(&spool).map_err(Failure::runtime)?),
-        QueueCommand::Show { id } => {
-            output::text(&admin::show_text(&spool, &id).map_err(Failure::runtime)?)
-        }
-        QueueCommand::Delete { id, .. } if id == ALL => {
-            let n = admin::delete_all(&spool).map_err(Failure::runtime)?;
-            say!("{n} message(s) deleted")
-        }
-        QueueCommand::Delete { id, .. } => {
-            admin::delete(&spool, &id).map_err(Failure::runtime)?;
-            say!("message {id} deleted")
-        }
-        QueueCommand::Hold { id } => {
-            output::text(&admin::hold(&spool, &id, true).map_err(Failure::runtime)?)
-        }
-        QueueCommand::Release { id } => {
-            output::text(&admin::hold(&spool, &id, false).map_err(Failure::runtime)?)
-        }
-        QueueCommand::Flush => match admin::flush_offline(&spool).map_err(Failure::runtime)? {
-            0 if spool.list().is_ok_and(|l| !l.is_empty()) => {
-                say!("no message is due: every queued message is held")
-            }
-            0 => say!("The queue is empty."),
-            n => {
-                say!("the server is not running: {n} message(s) will be tried as soon as it starts")
-            }
-        },
-    }
-}
-
-/// A queue id is 1 to 64 characters of `0-9A-Z` (it becomes a file name).
-fn check_id(id: &str) -> Result<(), Failure> {
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
-    if valid {
-        Ok(())
-    } else {
-        Err(Failure::input(format!(
-            "\"{id}\" is not a queue id (expected letters A-Z and digits, as `portcullis queue list` shows them)"
-        )))
     }
 }

@@ -15,6 +15,7 @@ use portcullis_smtp::Reply;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::{info, warn};
 
+use super::admin::status::AuthBan;
 use super::headers::rfc5322_date;
 use super::runtime::Runtime;
 
@@ -160,23 +161,18 @@ impl AuthGuard {
     }
 }
 
-/// `portcullis status` lines: the number of bans, then one line per ban.
-pub fn status_lines(throttle: &SharedThrottle) -> Vec<String> {
+/// The bans in force, for `portcullis status`.
+pub fn bans(throttle: &SharedThrottle) -> Vec<AuthBan> {
     let now = Instant::now();
     let bans = lock(throttle).bans(now);
-    let mut lines = vec![format!("auth bans: {}", bans.len())];
-    for ban in bans {
-        let left = ban.remaining(now).as_secs();
-        lines.push(format!(
-            "auth ban: {} until {} ({}m {:02}s left): {}",
-            ban.client,
-            wall_clock(&ban, now),
-            left / 60,
-            left % 60,
-            ban.reason
-        ));
-    }
-    lines
+    bans.into_iter()
+        .map(|ban| AuthBan {
+            client: ban.client.to_string(),
+            until: wall_clock(&ban, now),
+            left_secs: ban.remaining(now).as_secs(),
+            reason: ban.reason,
+        })
+        .collect()
 }
 
 /// `portcullis unban ADDRESS` (through the control socket): lifts the ban

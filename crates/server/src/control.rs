@@ -1,10 +1,10 @@
 //! The control socket: a Unix socket `<data_dir>/control.sock`, mode 0600, on
-//! which the admin commands talk to the running server (`portcullis reload`,
-//! `portcullis status`). One request line in, text lines out, and a last line
-//! `OK ...` or `ERR ...`.
+//! which the admin commands reach the running server (`portcullis reload`,
+//! `status`, `unban`, `queue ...`). It speaks the admin API's typed
+//! [`protocol`]: one JSON request line in, one JSON response line out; a
+//! request it does not understand gets a bad-input error naming it.
 
-use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -12,16 +12,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::admin::protocol::{self, ReloadReport, Reply, Request as AdminRequest, Response};
+use super::admin::status::{Listeners, Status};
+use super::admin::{client, queue, Error};
 use super::Shared;
 
 /// The socket's path for a data dir.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("control.sock")
+    client::socket_path(data_dir)
 }
 
 /// A request the main loop must carry out (reload needs the listeners).
@@ -59,50 +62,20 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
         let requests = requests.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
+            // Bounded: a peer sending no newline cannot grow the buffer.
+            let limit = u64::try_from(protocol::MAX_REQUEST).unwrap_or(u64::MAX);
+            let mut reader = BufReader::new(read.take(limit));
             let mut line = String::new();
-            let mut reader = TokioBufReader::new(read);
-            if reader.read_line(&mut line).await.is_err() {
-                return;
-            }
-            let answer = match line.trim() {
-                "STATUS" => status(&shared),
-                "PING" => "OK\n".to_string(),
-                other if other.starts_with("UNBAN ") => match other[6..].trim().parse() {
-                    Ok(ip) => format!(
-                        "OK {}\n",
-                        super::auth_guard::unban(&shared.auth_throttle, ip)
-                    ),
-                    Err(_) => format!("ERR \"{}\" is not an IP address\n", other[6..].trim()),
-                },
-                "RELOAD" => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    if requests.send(Request::Reload(tx)).await.is_err() {
-                        "ERR the server is shutting down\n".to_string()
-                    } else {
-                        match rx.await {
-                            Ok(Ok(lines)) => {
-                                let mut out = String::new();
-                                for l in lines {
-                                    let _ = writeln!(out, "{l}");
-                                }
-                                out.push_str("OK reload applied\n");
-                                out
-                            }
-                            Ok(Err(e)) => format!(
-                                "ERR reload rejected, the previous configuration stays in force: {e}\n"
-                            ),
-                            Err(_) => "ERR the server did not answer\n".to_string(),
-                        }
-                    }
-                }
-                other if other.starts_with("QUEUE-") => {
-                    super::outbound::control_answer(&shared, other).await
-                }
-                other => format!("ERR unknown request \"{other}\"\n"),
+            let response: Response = match reader.read_line(&mut line).await {
+                Ok(_) => answer(&line, &shared, &requests).await.into(),
+                Err(e) => Error::bad_input(format!("the control request is not text: {e}")).into(),
             };
             // A client that left before its answer (killed, or `| head`) is
             // not the server's problem: only other failures are worth a line.
-            match write.write_all(answer.as_bytes()).await {
+            match write
+                .write_all(protocol::encode(&response).as_bytes())
+                .await
+            {
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
                     warn!("control socket write failed: {e}")
                 }
@@ -112,132 +85,76 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::
     }
 }
 
-fn status(shared: &Shared) -> String {
+/// The answer to one request line.
+async fn answer(
+    line: &str,
+    shared: &Arc<Shared>,
+    requests: &mpsc::Sender<Request>,
+) -> Result<Reply, Error> {
+    match protocol::decode_request(line)? {
+        AdminRequest::Ping => Ok(Reply::Pong),
+        AdminRequest::Status => Ok(Reply::Status(status(shared))),
+        AdminRequest::Unban { address } => Ok(Reply::Unbanned(super::auth_guard::unban(
+            &shared.auth_throttle,
+            address,
+        ))),
+        AdminRequest::Reload => reload(requests).await.map(Reply::Reloaded),
+        AdminRequest::Queue(op) => queue::run_online(shared, op).await.map(Reply::Queue),
+    }
+}
+
+/// Has the main loop reload (it owns the listeners to rebind).
+async fn reload(requests: &mpsc::Sender<Request>) -> Result<ReloadReport, Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if requests.send(Request::Reload(tx)).await.is_err() {
+        return Err(Error::unavailable("the server is shutting down"));
+    }
+    match rx.await {
+        Ok(Ok(lines)) => Ok(ReloadReport { lines }),
+        Ok(Err(e)) => Err(Error::conflict(format!(
+            "reload rejected, the previous configuration stays in force: {e}"
+        ))),
+        Err(_) => Err(Error::internal("the server did not answer")),
+    }
+}
+
+/// What the server is doing now.
+fn status(shared: &Shared) -> Status {
     let rt = shared.current.get();
     let s = &shared.stats;
-    let mut out = String::new();
-    let up = shared.started.elapsed().as_secs();
-    let _ = writeln!(
-        out,
-        "uptime: {}d {:02}h {:02}m {:02}s",
-        up / 86_400,
-        up / 3600 % 24,
-        up / 60 % 60,
-        up % 60
-    );
-    let _ = writeln!(out, "pid: {}", std::process::id());
     let l = &rt.config.listen;
-    for (role, addrs) in [
+    let listeners = [
         ("smtp", &l.smtp),
         ("submission", &l.submission),
         ("submissions", &l.submissions),
-    ] {
-        let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-        let _ = writeln!(out, "listen.{role}: {}", list.join(" "));
-    }
-    let _ = writeln!(out, "sessions: {}", s.sessions.load(Ordering::Relaxed));
-    for (label, counter) in [
-        ("connections", &s.connections),
-        ("messages accepted", &s.messages_accepted),
-        ("relay grants", &s.relay_grants),
-        ("relay denials", &s.relay_denials),
-    ] {
-        let _ = writeln!(out, "{label}: {}", counter.load(Ordering::Relaxed));
-    }
-    let refusals: Vec<String> = s
+    ]
+    .into_iter()
+    .map(|(role, addrs)| Listeners {
+        role: role.to_string(),
+        addresses: addrs.iter().map(|a| a.to_string()).collect(),
+    })
+    .collect();
+    let limit_refusals = s
         .limit_refusals
         .snapshot()
         .into_iter()
         .map(|(labels, n)| {
             let key = labels.trim_start_matches("limit=\"").trim_end_matches('"');
-            format!("{key}={n}")
+            (key.to_string(), n)
         })
         .collect();
-    let _ = writeln!(
-        out,
-        "limit refusals: {}",
-        if refusals.is_empty() {
-            "none".to_string()
-        } else {
-            refusals.join(" ")
-        }
-    );
-    let _ = writeln!(
-        out,
-        "queue: {} messages",
-        shared.spool.list().map(|l| l.len()).unwrap_or(0)
-    );
-    let _ = writeln!(out, "relay list: {} entries", rt.config.relay.allow.len());
-    for line in super::auth_guard::status_lines(&shared.auth_throttle) {
-        let _ = writeln!(out, "{line}");
+    Status {
+        uptime_secs: shared.started.elapsed().as_secs(),
+        pid: std::process::id(),
+        listeners,
+        sessions: s.sessions.load(Ordering::Relaxed),
+        connections: s.connections.load(Ordering::Relaxed),
+        messages_accepted: s.messages_accepted.load(Ordering::Relaxed),
+        relay_grants: s.relay_grants.load(Ordering::Relaxed),
+        relay_denials: s.relay_denials.load(Ordering::Relaxed),
+        limit_refusals,
+        queued: shared.spool.list().map_or(0, |l| l.len()),
+        relay_entries: rt.config.relay.allow.len(),
+        auth_bans: super::auth_guard::bans(&shared.auth_throttle),
     }
-    out.push_str("OK\n");
-    out
-}
-
-/// Client side, for the admin commands: sends one request, returns the lines
-/// and whether the server said OK.
-pub fn request(data_dir: &Path, what: &str) -> Result<(Vec<String>, bool), String> {
-    let path = socket_path(data_dir);
-    match request_if_running(data_dir, what)? {
-        Some(answer) => Ok(answer),
-        None => Err(format!(
-            "no running server found (nothing listens on {})",
-            path.display()
-        )),
-    }
-}
-
-/// Whether a server answers on the control socket of `data_dir`.
-pub fn is_running(data_dir: &Path) -> bool {
-    matches!(request_if_running(data_dir, "PING"), Ok(Some((_, true))))
-}
-
-/// Like [`request`], but None when no server listens on the socket (no
-/// socket file, or a stale one), so a command can work offline instead.
-/// The request itself is the only connection: a separate probe would leave
-/// a broken pipe in the server's log for every command.
-pub fn request_if_running(
-    data_dir: &Path,
-    what: &str,
-) -> Result<Option<(Vec<String>, bool)>, String> {
-    let path = socket_path(data_dir);
-    let mut stream = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => {
-            return Err(format!(
-                "no running server found (cannot connect to {}: {e})",
-                path.display()
-            ))
-        }
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    stream
-        .write_all(format!("{what}\n").as_bytes())
-        .map_err(|e| format!("cannot talk to the server: {e}"))?;
-    let mut lines = Vec::new();
-    for line in BufReader::new(stream).lines() {
-        let line = line.map_err(|e| format!("the server's answer was cut off: {e}"))?;
-        if let Some(rest) = line.strip_prefix("OK") {
-            let rest = rest.trim();
-            if !rest.is_empty() {
-                lines.push(rest.to_string());
-            }
-            return Ok(Some((lines, true)));
-        }
-        if let Some(rest) = line.strip_prefix("ERR ") {
-            lines.push(rest.to_string());
-            return Ok(Some((lines, false)));
-        }
-        lines.push(line);
-    }
-    Err("the server closed the control socket without an answer".into())
 }

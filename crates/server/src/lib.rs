@@ -5,6 +5,7 @@
 // setgid, setuid), which std does not offer. It says `allow` for itself.
 #![deny(unsafe_code)]
 
+pub mod admin;
 mod auth_guard;
 pub mod check;
 mod failure;

@@ -19,7 +19,6 @@
 //! Here: the handle and the runner; `plan.rs` groups a message's recipients,
 //! `worker.rs` holds the jobs and the workers that carry them.
 
-pub mod admin;
 mod conn;
 mod deliver;
 mod finish;
@@ -32,7 +31,8 @@ mod session;
 mod tls;
 mod worker;
 
-pub use admin::answer as control_answer;
+/// The lock of one queued message, for the admin's queue operations.
+pub(crate) use finish::lock;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;

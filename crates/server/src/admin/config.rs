@@ -1,0 +1,150 @@
+//! `config read|set|add|remove|unset|check` (docs/reference.md §1). Edits
+//! keep comments and layout, are judged first exactly as the server would
+//! judge the result (the one validation path, [`crate::check`]), and replace
+//! the file atomically under an [`EditLock`]; a refused edit leaves it byte
+//! for byte. Aliases, domains and routes are configuration keys: they are
+//! read and edited here too.
+
+use std::path::{Path, PathBuf};
+
+use portcullis_config::{self as config, Config, EditOp};
+use portcullis_store::edit_lock::EditLock;
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+use crate::check::{self, RESTART_KEYS};
+
+/// Loads the configuration at `path`; a file that does not parse or
+/// validate is bad input with the loader's sentence.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    Config::load(path).map_err(|e| Error::bad_input(e.to_string()))
+}
+
+/// One `key: value` pair as `config read` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The key, e.g. `relay.allow`.
+    pub key: String,
+    /// The effective value, list values separated by single spaces.
+    pub value: String,
+}
+
+/// `config read [KEY] [--changed]`: every effective key (or only `key`),
+/// or only those that differ from the default.
+pub fn read(path: &Path, key: Option<&str>, changed_only: bool) -> Result<Vec<Setting>, Error> {
+    let cfg = load(path)?;
+    let pairs = if changed_only {
+        config::changed_from_default(&cfg)
+    } else {
+        config::read_effective(&cfg)
+    };
+    let pairs = match key {
+        None => pairs,
+        Some(key) => config::select(pairs, key).map_err(|e| Error::bad_input(e.to_string()))?,
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(key, value)| Setting { key, value })
+        .collect())
+}
+
+/// A change written to the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edited {
+    /// The key as the admin named it.
+    pub key: String,
+    /// Its effective value before (None when the old file did not load)
+    /// and after, as `config read` shows it.
+    pub before: Option<String>,
+    pub after: String,
+    /// Whether a running server takes the new value only at its next start.
+    pub needs_restart: bool,
+    /// The data directory of the configuration in force (where the running
+    /// server's control socket is).
+    pub data_dir: PathBuf,
+    /// What the server's validation warned of in the new file.
+    pub warnings: Vec<String>,
+}
+
+impl Edited {
+    /// Whether the effective value changed.
+    pub fn changed(&self) -> bool {
+        self.before.as_deref() != Some(self.after.as_str())
+    }
+}
+
+/// `config set|add|remove|unset`: one edit of the file at `path`, judged
+/// first as `serve` or `reload` would judge the result (so they would refuse
+/// nothing this accepts, with the same sentence), then written atomically
+/// under the edit lock.
+pub fn edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, Error> {
+    let key = match &op {
+        EditOp::Set(k, _) | EditOp::Add(k, _) | EditOp::Remove(k, _) | EditOp::Unset(k) => {
+            k.clone()
+        }
+    };
+    // Held from the read to the rename: an edit made meanwhile by another
+    // command would otherwise be overwritten by this one's copy.
+    let _lock = EditLock::acquire(path).map_err(|e| Error::internal(e.to_string()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
+    let new_text = config::edit_at(&text, op, path).map_err(|e| Error::bad_input(e.to_string()))?;
+    let new = Config::from_str(&new_text, path).map_err(|e| Error::bad_input(e.to_string()))?;
+    let old = Config::from_str(&text, path).ok();
+    let value_of = |cfg: &Config| {
+        config::read_effective(cfg)
+            .into_iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+            .map(|(_, v)| v)
+    };
+    let before = old.as_ref().map(|o| value_of(o).unwrap_or_default());
+    let after = value_of(&new).unwrap_or_default();
+    let data_dir = old.as_ref().unwrap_or(&new).data_dir.clone();
+    let notes = check::check(new, allow_open_relay).map_err(|r| Error::bad_input(r.0))?;
+    config::write_atomic(path, &new_text)
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Edited {
+        needs_restart: RESTART_KEYS.contains(&key.as_str()),
+        key,
+        before,
+        after,
+        data_dir,
+        warnings: notes.warning_lines(),
+    })
+}
+
+/// What `config check` found in a file the server would load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The relay-list report, then `warning: ...` lines.
+    pub lines: Vec<String>,
+    /// The one-line summary.
+    pub summary: String,
+    /// Whether any relay entry was skipped or anything warned about.
+    pub has_problems: bool,
+}
+
+impl CheckReport {
+    /// `--strict`: a file that loads only with skipped entries or warnings
+    /// is refused.
+    pub fn strict(&self) -> Result<(), Error> {
+        if self.has_problems {
+            return Err(Error::bad_input(
+                "--strict: the configuration loads, but not without skipped entries or warnings",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `config check` and `serve --check`: validates the file at `path` exactly
+/// as `serve` would put it in force, without a server and without side
+/// effects. A file the server would refuse is bad input with its sentence.
+pub fn check(path: &Path, allow_open_relay: bool) -> Result<CheckReport, Error> {
+    let notes = check::check(load(path)?, allow_open_relay).map_err(|r| Error::bad_input(r.0))?;
+    Ok(CheckReport {
+        lines: notes.lines(),
+        summary: notes.summary(),
+        has_problems: notes.has_problems(),
+    })
+}

@@ -1,0 +1,188 @@
+//! `user add|remove|list|password|dovecot-sync`: local users in the users
+//! file of the data directory. Passwords are never stored in plain text
+//! (see `portcullis_directory::users`). Every change is one read-modify-write
+//! under an [`EditLock`] ([`edit`]), so concurrent commands never lose one;
+//! a running server re-reads the file when it changes, no reload needed.
+
+use std::path::{Path, PathBuf};
+
+use portcullis_config::Config;
+use portcullis_directory::users::{
+    check_password_length, dovecot, validate_user_name, Credentials, UserDb, UsersError,
+};
+use portcullis_store::edit_lock::EditLock;
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+
+/// A user to add.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// The name as typed (stored lower-case).
+    pub name: String,
+    /// The password, in plain text only until it is derived.
+    pub password: String,
+    /// Accept a password shorter than 8 characters.
+    pub weak: bool,
+}
+
+/// A user added.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAdded {
+    /// The name as stored (lower-case).
+    pub name: String,
+    /// Whether it differs from the name as typed.
+    pub folded: bool,
+}
+
+/// A user removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRemoved {
+    /// The name as stored.
+    pub name: String,
+    /// Aliases that still name the user, whose mail would now bounce.
+    pub warnings: Vec<String>,
+}
+
+/// Every user name, sorted. Unlocked: the file is replaced by rename, so
+/// this is the list before or after any concurrent edit, never half of one.
+pub fn list(config: &Path) -> Result<Vec<String>, Error> {
+    let (_, file) = users_file(config)?;
+    Ok(load(&file)?.names().map(str::to_string).collect())
+}
+
+/// The name `name` would be stored under, or why it cannot be added: for
+/// checking before a password is asked for.
+pub fn check_new(config: &Path, name: &str) -> Result<String, Error> {
+    let (_, file) = users_file(config)?;
+    let db = load(&file)?;
+    let stored = validate_user_name(name).map_err(|e| Error::bad_input(e.to_string()))?;
+    if db.contains(&stored) {
+        return Err(Error::bad_input(UsersError::Exists(stored).to_string()));
+    }
+    Ok(stored)
+}
+
+/// Whether `name` is a user (an error naming it if not): for checking
+/// before a password is asked for.
+pub fn check_exists(config: &Path, name: &str) -> Result<(), Error> {
+    let (_, file) = users_file(config)?;
+    if load(&file)?.contains(name) {
+        Ok(())
+    } else {
+        Err(no_such_user(name))
+    }
+}
+
+/// `user add`.
+pub fn add(config: &Path, user: NewUser) -> Result<UserAdded, Error> {
+    let stored = check_new(config, &user.name)?;
+    let creds = derive(&user.password, user.weak)?;
+    edit(config, |db| db.add(&stored, creds))?;
+    Ok(UserAdded {
+        folded: stored != user.name,
+        name: stored,
+    })
+}
+
+/// `user password`: returns the name as stored.
+pub fn set_password(
+    config: &Path,
+    name: &str,
+    password: &str,
+    weak: bool,
+) -> Result<String, Error> {
+    check_exists(config, name)?;
+    let creds = derive(password, weak)?;
+    edit(config, |db| db.set_password(name, creds))?;
+    Ok(name.to_ascii_lowercase())
+}
+
+/// `user remove` (the Maildir is kept).
+pub fn remove(config: &Path, name: &str) -> Result<UserRemoved, Error> {
+    // Refused before the lock, which would create the data directory.
+    check_exists(config, name)?;
+    edit(config, |db| db.remove(name).map(drop))?;
+    let (cfg, file) = users_file(config)?;
+    let users = load(&file)?;
+    Ok(UserRemoved {
+        name: name.to_ascii_lowercase(),
+        warnings: portcullis_directory::recipient::alias_warnings(&cfg, &users),
+    })
+}
+
+/// `user dovecot-sync`: writes the Dovecot passwd-file now.
+pub fn dovecot_sync(config: &Path) -> Result<(), Error> {
+    let (cfg, file) = users_file(config)?;
+    load(&file)?;
+    let Some(passwd) = &cfg.dovecot.passwd_file else {
+        return Err(Error::bad_input(format!(
+            "dovecot.passwd_file is not set in {}",
+            cfg.path.display()
+        )));
+    };
+    // Locked too: a copy made from a list read just before a concurrent
+    // `user add` saved would otherwise undo it in Dovecot.
+    let _lock = lock(&cfg, &file)?;
+    dovecot::write_passwd_file(&load(&file)?, passwd).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The configuration and its users file.
+fn users_file(config: &Path) -> Result<(Config, PathBuf), Error> {
+    let cfg = super::config::load(config)?;
+    let file = cfg.data_dir.join("users");
+    Ok((cfg, file))
+}
+
+/// One read-modify-write of the users file (and the Dovecot copy) under the
+/// edit lock, so concurrent user commands each see the previous one's
+/// result and none is lost.
+fn edit(
+    config: &Path,
+    change: impl FnOnce(&mut UserDb) -> Result<(), UsersError>,
+) -> Result<(), Error> {
+    let (cfg, file) = users_file(config)?;
+    let _lock = lock(&cfg, &file)?;
+    let mut db = load(&file)?;
+    change(&mut db).map_err(|e| Error::bad_input(e.to_string()))?;
+    db.save(&file)
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", file.display())))?;
+    // Dovecot checks the same passwords from its own copy, kept in step here.
+    let Some(passwd) = &cfg.dovecot.passwd_file else {
+        return Ok(());
+    };
+    dovecot::write_passwd_file(&db, passwd).map_err(|e| {
+        Error::internal(format!(
+            "the users file was saved but the Dovecot passwd-file was not: {e}"
+        ))
+    })
+}
+
+/// The edit lock on the users file's directory (the data directory, created
+/// first because the lock is taken on it).
+fn lock(cfg: &Config, file: &Path) -> Result<EditLock, Error> {
+    crate::ensure_private_dir(&cfg.data_dir)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
+    EditLock::acquire(file).map_err(|e| Error::internal(e.to_string()))
+}
+
+fn load(file: &Path) -> Result<UserDb, Error> {
+    UserDb::load(file).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The stored credentials for `password` (the slow Argon2 step, done before
+/// the lock is taken so other editors are not kept waiting on it). A short
+/// password is refused unless `weak`; an empty one always.
+fn derive(password: &str, weak: bool) -> Result<Credentials, Error> {
+    if password.is_empty() {
+        return Err(Error::bad_input("the password is empty"));
+    }
+    if !weak {
+        check_password_length(password).map_err(|e| Error::bad_input(e.to_string()))?;
+    }
+    Credentials::derive(password).map_err(|e| Error::bad_input(e.to_string()))
+}
+
+fn no_such_user(name: &str) -> Error {
+    Error::bad_input(format!("no such user \"{name}\""))
+}
