@@ -6,7 +6,8 @@
 //!
 //! - Operations on files run in whichever process calls them:
 //!   [`config`] (read, set/add/remove/unset, check), [`users`],
-//!   [`relay::check_relay`] and [`queue::run_offline`].
+//!   [`relay::check_relay`], [`dkim::generate`], [`dns_records`] and
+//!   [`queue::run_offline`].
 //! - Operations that need the running server ([`status`], reload, unban,
 //!   the queue while it runs) are performed by the server behind its control
 //!   socket, which speaks the typed [`protocol`]; [`client`] is the command
@@ -15,6 +16,8 @@
 
 pub mod client;
 pub mod config;
+pub mod dkim;
+pub mod dns_records;
 mod error;
 pub mod protocol;
 pub mod queue;
