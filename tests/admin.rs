@@ -2,7 +2,7 @@
 //! through the control socket and SIGHUP, listener rebinding, the relay-list
 //! report, and log reopening.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::net::Ipv4Addr;

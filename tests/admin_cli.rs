@@ -2,7 +2,7 @@
 //! configuration file they read, what they print, and that they never
 //! create a site by accident or panic on a closed pipe.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::path::Path;

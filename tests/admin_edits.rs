@@ -3,7 +3,7 @@
 //! to apply it; `--reload` applies it at once; an edit the server would
 //! refuse at load is refused now, with the same sentence.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::net::Ipv4Addr;

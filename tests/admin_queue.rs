@@ -2,7 +2,7 @@
 //! across a restart), delete ALL with a confirmation, and `queue show`
 //! printing a message as it is, header-folding tabs included.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

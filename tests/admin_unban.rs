@@ -2,8 +2,8 @@
 //! server through its control socket, so a locked-out user need not wait
 //! `auth.ban_seconds` nor restart the server.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::net::Ipv4Addr;
 

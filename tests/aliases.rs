@@ -4,7 +4,7 @@
 //! while the other targets get the message, instead of vanishing with
 //! only a line in the server log.
 
-mod common;
+use portcullis_testkit as common;
 
 use common::{describe, Server, Setup};
 

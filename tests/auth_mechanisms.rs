@@ -4,8 +4,8 @@
 //! 5.7.11` before TLS without a password ever being asked for; and every
 //! other reply of the exchange (504, 501, 503, 530) as the issue lists it.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::net::Ipv4Addr;
 

@@ -4,8 +4,8 @@
 //! the `Received:` header names the protocol per RFC 3848 (ESMTPA, ESMTPS,
 //! ESMTPSA).
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::net::Ipv4Addr;
 

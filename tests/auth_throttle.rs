@@ -10,8 +10,8 @@
 //! bounded number at a time: past `limits.password_checks` running and
 //! `limits.password_checks_waiting` waiting, AUTH gets `454 4.7.0`.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};

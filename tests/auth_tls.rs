@@ -5,8 +5,8 @@
 //! plaintext after STARTTLS (CVE-2011-0411), a second STARTTLS, failed
 //! handshakes, and certificate renewal on reload.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::fs;
 use std::io::{Read, Write};

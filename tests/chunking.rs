@@ -4,7 +4,7 @@
 //! of commands never runs them, and a BDAT without a readable size ends the
 //! session rather than read its chunk as commands.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 

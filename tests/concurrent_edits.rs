@@ -4,7 +4,7 @@
 //! must apply on top of the others: every edit lands, none is lost, and the
 //! files still parse.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs::{self, File};
 use std::process::{Command, Output, Stdio};

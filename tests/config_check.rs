@@ -2,7 +2,7 @@
 //! and `reload` refuse exactly the same files with the same sentence, and
 //! `config check` and `reload` show every warning and a summary line.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::process::Output;

@@ -4,7 +4,7 @@
 //! reopen its log; and the unit's `serve --check` pre-start step accepts a
 //! good configuration and refuses a bad one.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@
 //! route points at a closed port, so it stays queued); no message in the
 //! Maildir is half-written, and no temporary file is left.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

@@ -7,7 +7,7 @@
 //! routed to a test sink, where the message of the last step must arrive
 //! signed with both keys the page generated.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};

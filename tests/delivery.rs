@@ -3,7 +3,7 @@
 //! CRLF line ends; plus-addressing, aliases and postmaster; a message for a
 //! remote domain from an allowed client lands in the durable queue.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 

@@ -16,7 +16,7 @@
 //! @queue <n>              after the session, the queue holds exactly <n> messages
 //! ```
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //!
 //! Needs root (mount); without it the test says why and passes.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::io::Write;

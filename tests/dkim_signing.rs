@@ -4,7 +4,7 @@
 //! dkimpy) accepts both signatures against the records it reads from the
 //! loopback DNS stub. Mail from outside is never signed on its way out.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! These run without the server, so a harness bug is never mistaken for a
 //! server bug.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;

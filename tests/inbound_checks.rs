@@ -6,7 +6,7 @@
 //! results land in one `Authentication-Results:` header naming this host;
 //! a forged one claiming this host is dropped.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! error limit and the command timeout; plus the EHLO keywords and
 //! PIPELINING (RFC 2920) ordering.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! still served afterwards. Clients in `relay.allow` (127.0.0.1 here) skip
 //! the per-client limits but count toward the total.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! server's peak memory (VmHWM) grows by far less than what was sent, the
 //! client gets the proper reply, and a well-behaved client is served after.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};

@@ -3,7 +3,7 @@
 //! drives one limit over the edge, checks the reply and the close, then
 //! checks that a well-behaved client is still served.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};

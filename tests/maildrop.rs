@@ -5,7 +5,7 @@
 //! there to trick the server (links, FIFOs, strange names) are refused and
 //! logged, and a file found again after a crash is not queued twice.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::io::Write;

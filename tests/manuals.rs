@@ -3,7 +3,7 @@
 //! accepts, `portcullis man DIR` writes one page per command. Neither needs
 //! (or creates) a configuration file.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::process::Command;

@@ -2,8 +2,8 @@
 //! 127.0.0.1:9325/metrics` would: off by default, and its counters move as
 //! sessions connect, deliver, get refused, authenticate and shake hands.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};

@@ -5,7 +5,7 @@
 //! later pass fails it for good, its bounce is a second, separate DSN for
 //! it alone. Delay warnings and the bounce at expiry are one per pass too.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! at random moments under a load of relayed mail loses no acknowledged
 //! message (at worst one is delivered twice, never zero times).
 
-mod common;
+use portcullis_testkit as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

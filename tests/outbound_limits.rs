@@ -3,7 +3,7 @@
 //! accepts connections and never greets, so each one stays open and the
 //! number open is the number the limit lets through.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};

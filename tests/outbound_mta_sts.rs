@@ -3,7 +3,7 @@
 //! (certificate from a test CA trusted through `tls.outbound_ca`) serves
 //! the policy on `queue.mta_sts_port`, and a sink plays the MX.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};

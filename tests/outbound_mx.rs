@@ -4,7 +4,7 @@
 //! first refuses, implicit MX (A record only), and null MX (RFC 7505)
 //! bouncing at once.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -2,7 +2,7 @@
 //! reaches it intact. Skipped, with the reason printed, when
 //! /usr/sbin/smtp-sink is not installed (CI installs postfix).
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::SocketAddr;
 use std::path::Path;

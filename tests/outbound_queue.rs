@@ -2,7 +2,7 @@
 //! the control socket while the server runs, straight on the queue
 //! directory when it does not; bad ids refused with exit 2.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::SocketAddr;
 

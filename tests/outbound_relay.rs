@@ -5,7 +5,7 @@
 //! last error until `queue flush`, and one connection carries several
 //! messages.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::SocketAddr;
 

@@ -4,7 +4,7 @@
 //! TLS, or with a certificate nobody vouches for, the password never leaves
 //! and the mail waits in the queue with the reason.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::path::Path;
 

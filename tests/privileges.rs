@@ -8,7 +8,7 @@
 //!
 //! The drop needs root: without it those tests say why and pass.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

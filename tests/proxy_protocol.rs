@@ -3,7 +3,7 @@
 //! named by the header; a header is accepted only from the listed balancer,
 //! and anything else on a proxied listener is refused before the greeting.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

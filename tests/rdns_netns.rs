@@ -9,7 +9,7 @@
 //! passes. The namespace is always removed (drop guard), and every step is
 //! bounded in time.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;

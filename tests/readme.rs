@@ -14,7 +14,7 @@
 //! nothing leaves the machine. `swaks` lines are skipped when swaks is not
 //! installed (`.ci/run` installs it).
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};

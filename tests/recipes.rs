@@ -8,8 +8,8 @@
 //! (all of 127/8 is loopback, so the test can connect from it); 127.0.0.1 is
 //! the server itself; 127.0.55.5 is a roaming user outside every list.
 
-mod auth_support;
-mod common;
+use portcullis_testkit as common;
+use portcullis_testkit::auth_support;
 
 use std::net::Ipv4Addr;
 

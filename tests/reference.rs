@@ -3,7 +3,7 @@
 //! the server can send must be in it. And the project is self-contained: no
 //! file points outside the repository for its reference.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! 127.0.0.0/8 to the loopback interface, so the seed notations are
 //! exercised on octets 2-4 (the first must stay 127).
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! must be refused or treated as an unknown local user, and nothing may ever
 //! reach the outbound queue.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 

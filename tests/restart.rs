@@ -2,7 +2,7 @@
 //! exits 0, a message acknowledged with 250 survives a restart, and a
 //! configuration that cannot be parsed stops `serve` with a clear error.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! sends `READY=1` once its listeners accept, `RELOADING=1` then `READY=1`
 //! around a SIGHUP reload, and `STOPPING=1` when SIGTERM drains it.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;

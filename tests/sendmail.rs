@@ -3,7 +3,7 @@
 //! through the running server. With the server stopped the message waits
 //! in the maildrop: see tests/maildrop.rs.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! second one exits before it touches the queue), and a log file that only
 //! its owner and group may read, also after logrotate.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

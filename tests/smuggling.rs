@@ -9,7 +9,7 @@
 //! LF the whole payload is one message (bare LF normalised to CRLF, the
 //! default), with a bare CR it is rejected with `550 5.6.11`.
 
-mod common;
+use portcullis_testkit as common;
 
 use common::{find, has_enhanced, show, Server};
 

@@ -4,7 +4,7 @@
 //! server's own cipher order, and ClientHellos carrying an IP address as SNI
 //! (RFC 6066 §3 allows only host names), which must not flood the log at WARN.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};

@@ -4,7 +4,7 @@
 //! header-less empty file is a deletion or a truncation, and is refused with
 //! a log line saying why.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::fs;
 use std::net::Ipv4Addr;

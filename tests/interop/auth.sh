@@ -61,22 +61,22 @@ swaks_cram_md5_clear() {
   local out
   out="$(swaks_out "$sub_port" --auth CRAM-MD5 --auth-user alice --auth-password "$password" 2>&1)" ||
     { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q '^ *-> AUTH CRAM-MD5' || { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q '<- *235 2\.7\.0' || { printf '%s\n' "$out"; return 1; }
+  grep -q '^ *-> AUTH CRAM-MD5' <<<"$out" || { printf '%s\n' "$out"; return 1; }
+  grep -q '<- *235 2\.7\.0' <<<"$out" || { printf '%s\n' "$out"; return 1; }
 }
 
 swaks_tls_plain() {
   local out
   out="$(swaks_out "$sub_port" --tls --auth PLAIN --auth-user alice --auth-password "$password" 2>&1)" ||
     { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q '~> AUTH PLAIN' || { printf '%s\n' "$out"; return 1; }
+  grep -q '~> AUTH PLAIN' <<<"$out" || { printf '%s\n' "$out"; return 1; }
 }
 
 swaks_tls_login() {
   local out
   out="$(swaks_out "$sub_port" --tls --auth LOGIN --auth-user alice --auth-password "$password" 2>&1)" ||
     { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q '~> AUTH LOGIN' || { printf '%s\n' "$out"; return 1; }
+  grep -q '~> AUTH LOGIN' <<<"$out" || { printf '%s\n' "$out"; return 1; }
 }
 
 swaks_tlsc_login() {
@@ -84,7 +84,7 @@ swaks_tlsc_login() {
   out="$(swaks_out "$subs_port" --tlsc --auth LOGIN --auth-user alice --auth-password "$password" 2>&1)" ||
     { printf '%s\n' "$out"; return 1; }
   # The greeting itself came under TLS.
-  printf '%s\n' "$out" | grep -q '<~ *220 ' || { printf '%s\n' "$out"; return 1; }
+  grep -q '<~ *220 ' <<<"$out" || { printf '%s\n' "$out"; return 1; }
 }
 
 swaks_plain_refused_in_clear() {
@@ -93,11 +93,11 @@ swaks_plain_refused_in_clear() {
   printf '%s\n' "$out"
   [ "$rc" -ne 0 ] || { echo "swaks exited 0: PLAIN was accepted without TLS"; return 1; }
   # PLAIN is not even offered before TLS, so swaks never sends the password.
-  if printf '%s\n' "$out" | grep -q 'AUTH PLAIN'; then
+  if grep -q 'AUTH PLAIN' <<<"$out"; then
     echo "AUTH PLAIN was sent in clear"
     return 1
   fi
-  printf '%s\n' "$out" | grep -q '250 AUTH SCRAM-SHA-256 CRAM-MD5$'
+  grep -q '250 AUTH SCRAM-SHA-256 CRAM-MD5$' <<<"$out"
 }
 
 swaks_wrong_password() {
@@ -106,7 +106,7 @@ swaks_wrong_password() {
     --to someone@example.org --auth CRAM-MD5 --auth-user alice --auth-password wrong 2>&1)" || rc=$?
   printf '%s\n' "$out"
   [ "$rc" -ne 0 ] || return 1
-  printf '%s\n' "$out" | grep -q '535 5\.7\.8'
+  grep -q '535 5\.7\.8' <<<"$out"
 }
 
 # Four wrong logins from 127.0.66.6, one connection each, as a name no
@@ -122,21 +122,21 @@ swaks_throttle() {
       --auth CRAM-MD5 --auth-user mallory --auth-password "wrong-$i" 2>&1)" && return 1
     elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
     printf 'attempt %s took %s ms\n' "$i" "$elapsed"
-    printf '%s\n' "$out" | grep -q '535 5\.7\.8' || { printf '%s\n' "$out"; return 1; }
+    grep -q '535 5\.7\.8' <<<"$out" || { printf '%s\n' "$out"; return 1; }
     if [ "$i" -eq 3 ] && [ "$elapsed" -lt 1000 ]; then echo "the third failure was not delayed"; return 1; fi
   done
-  printf '%s\n' "$out" | grep -q '421 4\.7\.0 Too many authentication failures' ||
+  grep -q '421 4\.7\.0 Too many authentication failures' <<<"$out" ||
     { printf '%s\n' "$out"; return 1; }
   out="$(timeout 30 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.6 \
     --helo client.test --from a@local.test --to alice@local.test 2>&1)" && return 1
-  printf '%s\n' "$out" | grep -q '<\*\* *421 4\.7\.0 Too many authentication failures' ||
+  grep -q '<\*\* *421 4\.7\.0 Too many authentication failures' <<<"$out" ||
     { printf '%s\n' "$out"; return 1; }
   timeout 30 swaks --server "127.0.0.1:$sub_port" --local-interface 127.0.66.7 --helo client.test \
     --from alice@local.test --to someone@example.org \
     --auth CRAM-MD5 --auth-user alice --auth-password "$password" >/dev/null || return 1
   local status
   status="$(timeout 30 "$bin" "${cfg_pre[@]}" status "${cfg_post[@]}")" || return 1
-  printf '%s\n' "$status" | grep -q '^auth ban: 127\.0\.66\.6 until ' || { printf '%s\n' "$status"; return 1; }
+  grep -q '^auth ban: 127\.0\.66\.6 until ' <<<"$status" || { printf '%s\n' "$status"; return 1; }
   grep -q 'AUTH ban' "$work/serve.log" || { echo "no ban in the log"; return 1; }
 }
 
@@ -153,8 +153,8 @@ msmtp_scram() {
       --tls-certcheck=off --auth=scram-sha-256 --user=alice --passwordeval="printf %s '$password'" \
       --domain=client.test --from=alice@local.test someone@example.org 2>&1)" ||
     { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q -- '--> AUTH SCRAM-SHA-256' || { printf '%s\n' "$out"; return 1; }
-  printf '%s\n' "$out" | grep -q -- '<-- 235 2\.7\.0' || { printf '%s\n' "$out"; return 1; }
+  grep -q -- '--> AUTH SCRAM-SHA-256' <<<"$out" || { printf '%s\n' "$out"; return 1; }
+  grep -q -- '<-- 235 2\.7\.0' <<<"$out" || { printf '%s\n' "$out"; return 1; }
 }
 
 check "swaks --auth CRAM-MD5 without TLS relays for alice" swaks_cram_md5_clear

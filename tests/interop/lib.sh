@@ -70,7 +70,7 @@ wait_port() {
 # config_args: `--config $work/portcullis.toml` goes before the subcommand
 # (cfg_pre) when the top-level help lists it, else after it (cfg_post).
 config_args() {
-  if "$bin" --help 2>/dev/null | grep -q -- '--config'; then
+  if grep -q -- '--config' <<<"$("$bin" --help 2>/dev/null)"; then
     cfg_pre=(--config "$work/portcullis.toml")
     cfg_post=()
   else

@@ -56,7 +56,7 @@ swaks_relay_denied() {
     --helo client.test --from sender@example.org --to someone@example.org 2>&1)" || rc=$?
   printf '%s\n' "$out"
   [ "$rc" -ne 0 ] || { echo "swaks exited 0: the relay was accepted"; return 1; }
-  printf '%s\n' "$out" | grep -q '<\*\* *554 5\.7\.1'
+  grep -q '<\*\* *554 5\.7\.1' <<<"$out"
 }
 
 swaks_pipelining() {

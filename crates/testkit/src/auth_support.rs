@@ -1,11 +1,9 @@
-//! What the AUTH and TLS tests need beyond `tests/common`: an SMTP client
+//! What the AUTH and TLS tests need beyond the rest of the harness: an SMTP client
 //! that can switch to TLS (STARTTLS, RFC 3207) or start in it (implicit TLS,
 //! RFC 8314) with rustls, trusting exactly the server's certificate from
 //! `<data>/tls/cert.pem`; and its own SASL client for every mechanism
 //! (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256), written from the RFCs and
 //! independent of the server's code. Every read has a timeout.
-
-#![allow(dead_code)]
 
 use std::fs;
 use std::io::{BufReader, ErrorKind, Read, Write};
@@ -24,8 +22,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use sha2::{Digest, Sha256};
 
-use crate::common::client::take_line;
-use crate::common::{Server, IO_TIMEOUT};
+use crate::client::take_line;
+use crate::{Server, IO_TIMEOUT};
 
 /// The password every test user gets unless a test says otherwise.
 pub const ALICE_PW: &str = "alice-Secret-1";

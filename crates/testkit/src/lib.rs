@@ -5,9 +5,14 @@
 //!
 //! Every test gets its own directory, ports, DNS stub and server process, so
 //! tests run in parallel; every network read has a timeout, so no test hangs.
+//!
+//! One crate for every integration test binary (they `use portcullis_testkit
+//! as common;`), so the harness is compiled once, not once per test file.
+//! The binary under test is the `portcullis` that cargo builds next to this
+//! crate's build output for the root package's integration tests (see
+//! `build.rs`).
 
-#![allow(dead_code)]
-
+pub mod auth_support;
 pub mod client;
 pub mod dns;
 pub mod mail;
@@ -26,18 +31,15 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-// Each test file uses a different part of the harness.
-#[allow(unused_imports)]
 pub use client::{has_enhanced, queue_id, Client, ReadError};
 pub use dns::{DnsStub, Zone};
-#[allow(unused_imports)]
 pub use mail::{find, show, split_delivered};
-#[allow(unused_imports)]
 pub use process::run_with_timeout;
 use process::{wait_output, wait_output_or_kill};
 
-/// The binary under test, built by cargo for this integration test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+/// The binary under test: cargo builds it into the same target directory
+/// before it runs the root package's integration tests (`build.rs`).
+pub const BIN: &str = env!("PORTCULLIS_BIN");
 /// Every read from the server gives up after this long.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `serve` may take to accept connections.
