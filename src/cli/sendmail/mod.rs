@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use portcullis_config::Config;
-use portcullis_smtp::client::Classified;
+use portcullis_smtp::client::{Classified, Outcome};
 use portcullis_store::maildrop;
 use rand::RngCore;
 
@@ -159,36 +159,41 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
                 .unwrap_or_default();
             to_maildrop(&cfg, &envelope, &why, &mut trace)
         }
-        Err(handoff::Failed::Refused(outcome)) => {
-            let mut lines = Vec::new();
-            let (mut temporary, mut unknown_user, mut permanent) = (false, false, false);
-            for r in &outcome.results {
-                match r.class() {
-                    Classified::Delivered => {
-                        lines.push(format!("{}: sent", r.recipient));
-                        continue;
-                    }
-                    Classified::Temporary => temporary = true,
-                    Classified::Permanent => {
-                        permanent = true;
-                        unknown_user |= r.reply.enhanced.is_some_and(|e| e.0 == 5 && e.1 == 1);
-                    }
-                }
-                lines.push(format!(
-                    "{}: NOT sent: {} (in reply to {})",
-                    r.recipient,
-                    handoff::describe(&r.reply),
-                    r.stage.command()
-                ));
-            }
-            let code = match (permanent, unknown_user, temporary) {
-                (true, true, _) => EX_NOUSER,
-                (true, false, _) => EX_UNAVAILABLE,
-                _ => EX_TEMPFAIL,
-            };
-            Err((code, lines.join("\n")))
-        }
+        Err(handoff::Failed::Refused(outcome)) => Err(refused(&outcome)),
     }
+}
+
+/// What the server refused, one line per recipient, and the exit code:
+/// 67 when a recipient is unknown (5.1.x), 69 for another permanent
+/// refusal, 75 when only temporary ones.
+fn refused(outcome: &Outcome) -> Exit {
+    let mut lines = Vec::new();
+    let (mut temporary, mut unknown_user, mut permanent) = (false, false, false);
+    for r in &outcome.results {
+        match r.class() {
+            Classified::Delivered => {
+                lines.push(format!("{}: sent", r.recipient));
+                continue;
+            }
+            Classified::Temporary => temporary = true,
+            Classified::Permanent => {
+                permanent = true;
+                unknown_user |= r.reply.enhanced.is_some_and(|e| e.0 == 5 && e.1 == 1);
+            }
+        }
+        lines.push(format!(
+            "{}: NOT sent: {} (in reply to {})",
+            r.recipient,
+            handoff::describe(&r.reply),
+            r.stage.command()
+        ));
+    }
+    let code = match (permanent, unknown_user, temporary) {
+        (true, true, _) => EX_NOUSER,
+        (true, false, _) => EX_UNAVAILABLE,
+        _ => EX_TEMPFAIL,
+    };
+    (code, lines.join("\n"))
 }
 
 /// Writes the message into the maildrop, after checking the addresses the
