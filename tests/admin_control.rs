@@ -3,7 +3,7 @@
 //! line without end) gets one typed error naming it, and the server keeps
 //! serving the admin commands.
 
-mod common;
+use portcullis_testkit as common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
