@@ -98,3 +98,36 @@ fn a_recipient_is_stored_as_ruled_at_rcpt_even_if_removed_before_data() {
         server.log()
     );
 }
+
+#[test]
+fn the_users_file_is_checked_in_the_background_never_per_recipient() {
+    let server = Server::with_users("", &[("alice", "pw-alice-users")]);
+    let path = server.data_dir.join("users");
+    assert_eq!(rcpt(&server, "alice@local.test"), 250);
+    // Garbage in place of the users file, and no SMTP traffic at all: the
+    // server's own check finds it and says it was not loaded (before, the
+    // file was only looked at, with a stat, during a RCPT or an AUTH).
+    fs::write(&path, "this is not a users file\n").expect("overwrite the users file");
+    let log = wait_log(&server, "users file not reloaded");
+    assert!(
+        log.contains(&format!(
+            "users file {} line 1: expected the header",
+            path.display()
+        )),
+        "{log}"
+    );
+    // Mail for the users in force still goes through, many times over,
+    // and no recipient makes the server look at the file again.
+    for _ in 0..5 {
+        assert_eq!(rcpt(&server, "alice@local.test"), 250, "{}", server.log());
+    }
+    assert_eq!(server.log().matches("users file not reloaded").count(), 1);
+    // A file `user …` writes is in force for the very next command.
+    fs::remove_file(&path).expect("remove the garbage");
+    let out = server.cli_stdin(
+        &["user", "add", "dave", "--password-stdin"],
+        Some("pw-dave-users\n"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(rcpt(&server, "dave@local.test"), 250, "{}", server.log());
+}

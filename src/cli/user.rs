@@ -99,8 +99,8 @@ pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     }
 }
 
-/// How a user change reaches a running server: it re-reads the users file
-/// when it changes.
+/// How a user change reaches a running server: told over the control
+/// socket, it re-reads the users file before the command ends.
 const NO_RELOAD: &str = "a running server uses it at once, no reload needed";
 
 /// The password from stdin (first line) or the terminal (asked twice).

@@ -100,6 +100,10 @@ async fn answer(
         ))),
         AdminRequest::Reload => reload(requests).await.map(Reply::Reloaded),
         AdminRequest::Queue(op) => queue::run_online(shared, op).await.map(Reply::Queue),
+        AdminRequest::DirectoryChanged => {
+            shared.users.refresh_async().await;
+            Ok(Reply::DirectoryRefreshed)
+        }
     }
 }
 

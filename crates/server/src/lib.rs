@@ -33,6 +33,7 @@ mod self_signed;
 mod stats;
 mod store;
 mod tls;
+pub mod users;
 
 use std::collections::HashMap;
 use std::fs;
@@ -53,8 +54,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use runtime::{BuildOptions, Current, Runtime, Users};
+use runtime::{BuildOptions, Current, Runtime};
 use stats::Stats;
+use users::Users;
 
 /// How long SIGTERM waits for sessions in flight before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,7 +85,8 @@ impl Role {
 /// State shared by every connection.
 pub struct Shared {
     pub current: Current,
-    pub users: Users,
+    /// The users in force, a snapshot refreshed off the session path.
+    pub users: Arc<Users>,
     pub spool: Arc<Spool>,
     pub stats: Stats,
     pub started: Instant,
@@ -224,7 +227,7 @@ async fn run(
             "removed temporary Maildir files left by a crash"
         );
     }
-    let users = Users::open(data_dir.join("users")).map_err(Failure::runtime)?;
+    let users = Arc::new(Users::open(data_dir.join("users")).map_err(Failure::runtime)?);
     let listen = runtime.config.listen.clone();
     let (outbound_handle, outbound_runner) = outbound::channel();
     let limits = &runtime.config.limits;
@@ -274,6 +277,7 @@ async fn run(
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
     maildrop::spawn(shared.clone());
+    let users_poller = shared.users.spawn_poller();
     info!(pid = std::process::id(), "portcullis ready");
     // systemd Type=notify: only now are the listeners bound.
     let notifier = notify::Notifier::from_env();
@@ -309,6 +313,7 @@ async fn run(
     metrics_endpoint.close();
     listeners.close_all();
     control_task.abort();
+    users_poller.abort();
     let _ = fs::remove_file(control::socket_path(&data_dir));
     let _ = shutdown_tx.send(true);
     let deadline = Instant::now() + DRAIN_TIMEOUT;
@@ -391,6 +396,7 @@ async fn reload(
     config_path: &Path,
 ) -> Result<(config::Listen, ReloadReport), String> {
     info!("reloading {}", config_path.display());
+    shared.users.refresh_async().await;
     let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
     let old = shared.current.get();
     if cfg.data_dir != old.config.data_dir {

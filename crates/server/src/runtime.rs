@@ -5,9 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, RwLock};
 
 use portcullis_config::Config;
 use portcullis_directory::recipient::Context;
@@ -246,78 +244,6 @@ pub fn interface_addresses() -> Vec<IpAddr> {
     out.sort();
     out.dedup();
     out
-}
-
-/// The users file, re-read when it changes on disk, so `portcullis user add`
-/// takes effect at once, without a reload. Every use checks the file's
-/// identity (one `stat`, cheap next to a recipient lookup or an AUTH): an
-/// admin who adds a user and logs in the next second must not be refused.
-pub struct Users {
-    path: PathBuf,
-    state: Mutex<UsersState>,
-}
-
-struct UsersState {
-    db: Arc<UserDb>,
-    version: Option<FileVersion>,
-    /// The version last refused, so a bad file is logged once, not per use.
-    refused: Option<Option<FileVersion>>,
-}
-
-/// What tells one version of the users file from the next: it is replaced
-/// by rename (a new inode), and mtime and size change with any edit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileVersion {
-    inode: u64,
-    mtime: Option<SystemTime>,
-    len: u64,
-}
-
-impl Users {
-    pub fn open(path: PathBuf) -> Result<Users, String> {
-        let db = UserDb::load(&path).map_err(|e| e.to_string())?;
-        let version = version(&path);
-        Ok(Users {
-            path,
-            state: Mutex::new(UsersState {
-                db: Arc::new(db),
-                version,
-                refused: None,
-            }),
-        })
-    }
-
-    /// The current user database.
-    pub fn get(&self) -> Arc<UserDb> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = version(&self.path);
-        if now != st.version && st.refused != Some(now) {
-            match UserDb::reload(&self.path, &st.db) {
-                Ok(db) => {
-                    info!(users = db.len(), "users file reloaded");
-                    st.db = Arc::new(db);
-                    st.version = now;
-                    st.refused = None;
-                }
-                // Keep the users we had: a half-edited, truncated or deleted
-                // file must not lock everyone out.
-                Err(e) => {
-                    warn!("users file not reloaded: {e}");
-                    st.refused = Some(now);
-                }
-            }
-        }
-        st.db.clone()
-    }
-}
-
-fn version(path: &std::path::Path) -> Option<FileVersion> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| FileVersion {
-        inode: m.ino(),
-        mtime: m.modified().ok(),
-        len: m.len(),
-    })
 }
 
 /// The runtime in force, swapped whole on reload.

@@ -66,6 +66,14 @@ pub fn queue(data_dir: &Path, op: QueueOp) -> Result<Option<QueueOutput>, Error>
     }
 }
 
+/// Tells a running server that the directory changed, so the snapshot it
+/// serves is rebuilt before this returns. Best effort: with no server (or
+/// no right to its socket) there is nothing to tell, and the server's own
+/// check of the users file, every 250 ms, would pick the change up anyway.
+pub fn directory_changed(data_dir: &Path) {
+    let _ = call_if_running(data_dir, &Request::DirectoryChanged);
+}
+
 /// Sends `request`; no server is an [`Unavailable`](super::ErrorKind::Unavailable) error.
 pub fn call(data_dir: &Path, request: &Request) -> Result<Reply, Error> {
     call_if_running(data_dir, request)?.ok_or_else(|| {

@@ -32,6 +32,9 @@ pub enum Request {
     },
     /// An operation on the outbound queue: [`Reply::Queue`].
     Queue(QueueOp),
+    /// The directory (the users file) changed: rebuild the snapshot the
+    /// server serves before answering [`Reply::DirectoryRefreshed`].
+    DirectoryChanged,
 }
 
 /// What an applied reload did, one line each for the admin: the relay-list
@@ -56,6 +59,8 @@ pub enum Reply {
     Unbanned(String),
     /// To [`Request::Queue`].
     Queue(QueueOutput),
+    /// To [`Request::DirectoryChanged`].
+    DirectoryRefreshed,
 }
 
 /// One answer line: the reply or the typed error.

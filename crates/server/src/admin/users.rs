@@ -2,7 +2,7 @@
 //! file of the data directory. Passwords are never stored in plain text
 //! (see `portcullis_directory::users`). Every change is one read-modify-write
 //! under an [`EditLock`] ([`edit`]), so concurrent commands never lose one;
-//! a running server re-reads the file when it changes, no reload needed.
+//! a running server is told and re-reads the file, no reload needed.
 
 use std::path::{Path, PathBuf};
 
@@ -147,6 +147,8 @@ fn edit(
     change(&mut db).map_err(|e| Error::bad_input(e.to_string()))?;
     db.save(&file)
         .map_err(|e| Error::internal(format!("cannot write {}: {e}", file.display())))?;
+    // In force for the next SMTP command, not within the poll interval.
+    super::client::directory_changed(&cfg.data_dir);
     // Dovecot checks the same passwords from its own copy, kept in step here.
     let Some(passwd) = &cfg.dovecot.passwd_file else {
         return Ok(());
