@@ -7,11 +7,11 @@
 
 pub mod admin;
 mod auth_guard;
-pub mod check;
+mod check;
 mod failure;
 pub use failure::Failure;
 mod connection;
-pub mod control;
+mod control;
 pub mod dkim;
 pub mod dns;
 pub mod headers;
