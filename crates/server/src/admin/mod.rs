@@ -10,8 +10,9 @@
 //!   [`queue::run_offline`].
 //! - Operations that need the running server ([`status`], reload, unban,
 //!   the queue while it runs) are performed by the server behind its control
-//!   socket, which speaks the typed [`protocol`]; [`client`] is the command
-//!   line's side of it.
+//!   socket, which speaks the typed [`protocol`]; [`server`] performs
+//!   them, for that socket and for the JSON API to come; [`client`] is the
+//!   command line's side of it.
 //! - Validation is the one `serve` loads through ([`crate::check`]).
 
 pub mod client;
@@ -22,6 +23,7 @@ mod error;
 pub mod protocol;
 pub mod queue;
 pub mod relay;
+pub mod server;
 pub mod status;
 pub mod users;
 
