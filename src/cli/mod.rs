@@ -6,6 +6,7 @@ mod check_relay;
 mod config_cmd;
 mod dkim;
 mod dns_records;
+mod failure;
 pub mod locate;
 mod manuals;
 pub mod output;
@@ -95,9 +96,7 @@ pub enum Command {
     },
 }
 
-/// How a command ends: its exit code and sentence (an admin API error
-/// converts into one, with the code of its kind).
-pub use portcullis_server::Failure;
+pub use failure::Failure;
 
 /// `sendmail …` (argv[0] named `sendmail`, e.g. a symlink) or `portcullis
 /// [--config FILE] sendmail …`: sendmail's single-dash options (`-fuser@x`,
@@ -147,7 +146,7 @@ pub fn run() -> ExitCode {
         Command::Serve {
             allow_open_relay,
             check: false,
-        } => portcullis_server::serve(&found.path, allow_open_relay),
+        } => portcullis_server::serve(&found.path, allow_open_relay).map_err(Failure::from),
         Command::Sendmail { args } => return sendmail::run(cli.config, &args),
         // Generated from the command line itself: no configuration needed.
         Command::Completions { shell } => manuals::completions(shell),

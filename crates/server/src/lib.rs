@@ -8,8 +8,6 @@
 pub mod admin;
 mod auth_guard;
 mod check;
-mod failure;
-pub use failure::Failure;
 mod connection;
 mod control;
 pub mod dkim;
@@ -54,6 +52,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use admin::Error;
 use runtime::{BuildOptions, Current, Runtime};
 use stats::Stats;
 use users::Users;
@@ -105,11 +104,11 @@ pub struct Shared {
 }
 
 /// `portcullis serve`.
-pub fn serve(config_path: &Path, allow_open_relay: bool) -> Result<(), Failure> {
+pub fn serve(config_path: &Path, allow_open_relay: bool) -> Result<(), Error> {
     let created = write_default_config(config_path)?;
     let relay_added = add_relay_defaults(config_path)?;
-    let cfg = Config::load(config_path).map_err(|e| Failure::input(e.to_string()))?;
-    let log_file = logging::init(&cfg.log).map_err(Failure::input)?;
+    let cfg = Config::load(config_path).map_err(|e| Error::bad_input(e.to_string()))?;
+    let log_file = logging::init(&cfg.log).map_err(Error::bad_input)?;
     if created {
         info!(path = %config_path.display(), "created the configuration with safe defaults");
     }
@@ -119,18 +118,18 @@ pub fn serve(config_path: &Path, allow_open_relay: bool) -> Result<(), Failure> 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(run(cfg, config_path, allow_open_relay, log_file))
 }
 
 /// Writes the embedded default, with this machine's own addresses (single
 /// hosts, never their subnets) added to `relay.allow` as the seed did, when
 /// the file does not exist yet; true when it wrote it.
-fn write_default_config(path: &Path) -> Result<bool, Failure> {
+fn write_default_config(path: &Path) -> Result<bool, Error> {
     if path.exists() {
         return Ok(false);
     }
-    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    let _lock = EditLock::acquire(path).map_err(|e| Error::internal(e.to_string()))?;
     // Checked again under the lock: a `config set` may have just created it.
     if path.exists() {
         return Ok(false);
@@ -144,26 +143,24 @@ fn write_default_config(path: &Path) -> Result<bool, Failure> {
         .collect();
     if !own.is_empty() {
         text = config::edit_at(&text, config::EditOp::Add("relay.allow".into(), own), path)
-            .map_err(|e| {
-                Failure::runtime(format!("cannot write the default configuration: {e}"))
-            })?;
+            .map_err(|e| Error::internal(format!("cannot write the default configuration: {e}")))?;
     }
     config::write_atomic(path, &text)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))?;
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
     Ok(true)
 }
 
 /// Writes the `[relay]` defaults into a file that has none (docs/reference.md §2).
-fn add_relay_defaults(path: &Path) -> Result<bool, Failure> {
+fn add_relay_defaults(path: &Path) -> Result<bool, Error> {
     // A read-modify-write like `portcullis config add`: under the same lock.
-    let _lock = EditLock::acquire(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    let _lock = EditLock::acquire(path).map_err(|e| Error::internal(e.to_string()))?;
     let text = fs::read_to_string(path)
-        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
     match config::ensure_relay_section(&text, &runtime::interface_addresses()) {
         None => Ok(false),
         Some(new_text) => {
             config::write_atomic(path, &new_text)
-                .map_err(|e| Failure::runtime(format!("cannot update {}: {e}", path.display())))?;
+                .map_err(|e| Error::internal(format!("cannot update {}: {e}", path.display())))?;
             Ok(true)
         }
     }
@@ -174,21 +171,21 @@ async fn run(
     config_path: &Path,
     allow_open_relay: bool,
     log_file: Option<logging::LogFile>,
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     let data_dir = cfg.data_dir.clone();
     ensure_private_dir(&data_dir).map_err(|e| {
-        Failure::runtime(format!(
+        Error::internal(format!(
             "cannot create data_dir {}: {e}",
             data_dir.display()
         ))
     })?;
-    privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Failure::runtime)?;
+    privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Error::internal)?;
     privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
-        .map_err(Failure::runtime)?;
+        .map_err(Error::internal)?;
     // Before anything changes in the data directory: a second server must
     // not recover (and sweep) the queue of the running one.
-    let instance = InstanceLock::acquire(&data_dir).map_err(Failure::runtime)?;
-    privileges::tighten_dir(&data_dir).map_err(Failure::runtime)?;
+    let instance = InstanceLock::acquire(&data_dir).map_err(Error::internal)?;
+    privileges::tighten_dir(&data_dir).map_err(Error::internal)?;
     // Not fatal: without the maildrop, sendmail fails loudly while the
     // server is down, as before; everything else works.
     if let Err(e) = maildrop::prepare(&data_dir) {
@@ -200,10 +197,10 @@ async fn run(
     };
     let (runtime, notes) = Runtime::build(cfg, None, options)
         .await
-        .map_err(|r| Failure::input(r.0))?;
+        .map_err(|r| Error::bad_input(r.0))?;
     info!("{}", notes.summary());
     let spool = Spool::open(&data_dir).map_err(|e| {
-        Failure::runtime(format!(
+        Error::internal(format!(
             "cannot open the queue in {}: {e}",
             data_dir.display()
         ))
@@ -227,14 +224,14 @@ async fn run(
             "removed temporary Maildir files left by a crash"
         );
     }
-    let users = Arc::new(Users::open(data_dir.join("users")).map_err(Failure::runtime)?);
+    let users = Arc::new(Users::open(data_dir.join("users")).map_err(Error::internal)?);
     let listen = runtime.config.listen.clone();
     let (outbound_handle, outbound_runner) = outbound::channel();
     let limits = &runtime.config.limits;
     let password_gate =
         password_gate::PasswordGate::start(limits.password_checks, limits.password_checks_waiting)
             .map_err(|e| {
-                Failure::runtime(format!("cannot start the password-check threads: {e}"))
+                Error::internal(format!("cannot start the password-check threads: {e}"))
             })?;
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
@@ -254,13 +251,13 @@ async fn run(
     listeners
         .sync(&listen, &shared, &shutdown_rx)
         .await
-        .map_err(Failure::runtime)?;
+        .map_err(Error::internal)?;
     // Bound with the listeners, before any privilege drop, like them.
     let mut metrics_endpoint = metrics::Endpoint::default();
     metrics_endpoint
         .sync(shared.current.get().config.metrics.listen, &shared)
         .await
-        .map_err(Failure::runtime)?;
+        .map_err(Error::internal)?;
     // Issue 7 §5: the listeners are bound (ports below 1024 need root); from
     // here on the server runs as `user`, before it serves or delivers anything
     // that writes files.
@@ -268,11 +265,11 @@ async fn run(
         let started = shared.current.get();
         if let (Some(user), 0) = (&started.config.user, privileges::effective_uid()) {
             privileges::drop_to(user, &data_dir, started.config.log.file.as_deref())
-                .map_err(Failure::runtime)?;
+                .map_err(Error::internal)?;
         }
     }
     let control = control::bind(&data_dir)
-        .map_err(|e| Failure::runtime(format!("cannot open the control socket: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot open the control socket: {e}")))?;
     let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
@@ -283,9 +280,9 @@ async fn run(
     let notifier = notify::Notifier::from_env();
     notifier.ready();
 
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::runtime(e.to_string()))?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::runtime(e.to_string()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::internal(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::internal(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::internal(e.to_string()))?;
     loop {
         tokio::select! {
             _ = hup.recv() => {

@@ -57,15 +57,12 @@ pub struct Error {
 }
 
 impl Error {
-    /// An error of `kind`; a multi-line message is folded into one line.
+    /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        let message: String = message.into();
-        let message = if message.contains('\n') {
-            message.split('\n').collect::<Vec<_>>().join(" ")
-        } else {
-            message
-        };
-        Error { kind, message }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// [`ErrorKind::BadInput`].
@@ -102,15 +99,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<Error> for crate::Failure {
-    fn from(e: Error) -> crate::Failure {
-        crate::Failure {
-            code: e.kind.exit_code(),
-            message: e.message,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,18 +119,9 @@ mod tests {
     }
 
     #[test]
-    fn the_message_is_one_line() {
-        let e = Error::internal("first\nsecond");
-        assert_eq!(e.message, "first second");
-        assert_eq!(e.to_string(), "first second");
-    }
-
-    #[test]
-    fn an_error_becomes_the_command_line_failure_with_its_code() {
-        let f: crate::Failure = Error::bad_input("\"x\" is not a key").into();
-        assert_eq!((f.code, f.message.as_str()), (2, "\"x\" is not a key"));
-        let f: crate::Failure = Error::not_found("no message A1 in the queue").into();
-        assert_eq!(f.code, 1);
+    fn the_message_is_the_display() {
+        let e = Error::not_found("no message A1 in the queue");
+        assert_eq!(e.to_string(), "no message A1 in the queue");
     }
 
     #[test]
