@@ -21,7 +21,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use portcullis_config::Config;
 use portcullis_smtp::client::{Classified, Outcome};
@@ -96,7 +95,7 @@ fn main(config: Option<PathBuf>, argv: &[String]) -> Result<(), Exit> {
     } else {
         sender.as_str()
     };
-    let date = portcullis_server::headers::rfc5322_date(SystemTime::now());
+    let date = portcullis_queue::date::rfc5322(portcullis_store::clock::unix_now());
     let message_id = new_message_id(&cfg.hostname);
     let prepared = message::prepare(
         &lines,
