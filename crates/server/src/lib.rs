@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_config::{self as config, Config};
+use portcullis_directory::FileDirectory;
 use portcullis_store::edit_lock::EditLock;
 use portcullis_store::instance_lock::InstanceLock;
 use portcullis_store::spool::Spool;
@@ -101,6 +102,13 @@ pub struct Shared {
     /// Messages held whole in memory for DKIM verification at once: with
     /// 4 MiB each, this bounds what many sessions ending DATA together cost.
     pub verifying: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shared {
+    /// The directory of the configuration in force, where the users come from.
+    pub fn directory(&self) -> FileDirectory {
+        FileDirectory::new(self.current.get().config.clone())
+    }
 }
 
 /// `portcullis serve`.
@@ -224,7 +232,9 @@ async fn run(
             "removed temporary Maildir files left by a crash"
         );
     }
-    let users = Arc::new(Users::open(data_dir.join("users")).map_err(Error::internal)?);
+    let users = Arc::new(
+        Users::open(&FileDirectory::new(runtime.config.clone())).map_err(Error::internal)?,
+    );
     let listen = runtime.config.listen.clone();
     let (outbound_handle, outbound_runner) = outbound::channel();
     let limits = &runtime.config.limits;
@@ -274,7 +284,13 @@ async fn run(
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
     maildrop::spawn(shared.clone());
-    let users_poller = shared.users.spawn_poller();
+    let users_poller = {
+        let shared = shared.clone();
+        shared
+            .users
+            .clone()
+            .spawn_poller(move || shared.directory())
+    };
     info!(pid = std::process::id(), "portcullis ready");
     // systemd Type=notify: only now are the listeners bound.
     let notifier = notify::Notifier::from_env();
@@ -393,7 +409,6 @@ async fn reload(
     config_path: &Path,
 ) -> Result<(config::Listen, ReloadReport), String> {
     info!("reloading {}", config_path.display());
-    shared.users.refresh_async().await;
     let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
     let old = shared.current.get();
     if cfg.data_dir != old.config.data_dir {
@@ -412,6 +427,7 @@ async fn reload(
     }
     let listen = rt.config.listen.clone();
     shared.current.set(rt);
+    shared.users.refresh_async(shared.directory()).await;
     shared.outbound.reconfigured();
     info!("reload applied");
     let report = ReloadReport {

@@ -7,49 +7,38 @@
 //! SMTP command), and a background check of the file's identity every
 //! [`POLL_INTERVAL`] catches edits made by other means.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use portcullis_directory::users::UserDb;
+use portcullis_directory::{Directory, Version};
 use tracing::{info, warn};
 
-/// How often the background check stats the users file.
+/// How often the background check asks the directory for its version.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The users in force, and what refreshes them.
 pub struct Users {
-    path: PathBuf,
     snapshot: RwLock<Arc<UserDb>>,
     /// Held by whoever refreshes (the poller or a control request), so two
     /// refreshes never interleave their read and their swap.
     watch: Mutex<Watch>,
 }
 
-/// What the last refresh saw of the file.
+/// What the last refresh saw of the directory.
 struct Watch {
-    version: Option<FileVersion>,
+    version: Version,
     /// The version last refused, so a bad file is logged once, not per check.
-    refused: Option<Option<FileVersion>>,
-}
-
-/// What tells one version of the users file from the next: it is replaced
-/// by rename (a new inode), and mtime and size change with any edit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileVersion {
-    inode: u64,
-    mtime: Option<SystemTime>,
-    len: u64,
+    refused: Option<Version>,
 }
 
 impl Users {
-    /// Loads the users file; a file that cannot be loaded stops the start.
-    pub fn open(path: PathBuf) -> Result<Users, String> {
-        let version = version(&path);
-        let db = UserDb::load(&path).map_err(|e| e.to_string())?;
+    /// Loads the users; a directory that cannot be loaded stops the start.
+    pub fn open(directory: &dyn Directory) -> Result<Users, String> {
+        let version = directory.version();
+        let site = directory.load(None).map_err(|e| e.to_string())?;
         Ok(Users {
-            path,
-            snapshot: RwLock::new(Arc::new(db)),
+            snapshot: RwLock::new(Arc::new(site.users)),
             watch: Mutex::new(Watch {
                 version,
                 refused: None,
@@ -65,19 +54,19 @@ impl Users {
             .clone()
     }
 
-    /// Re-reads the users file if it changed since the last refresh and
-    /// swaps the new users in. Blocking (file I/O): call it off the async
-    /// workers.
-    pub fn refresh(&self) {
+    /// Loads the directory again if its version changed since the last
+    /// refresh and swaps the new users in. Blocking (file I/O): call it off
+    /// the async workers.
+    pub fn refresh(&self, directory: &dyn Directory) {
         let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-        let now = version(&self.path);
+        let now = directory.version();
         if now == watch.version || watch.refused == Some(now) {
             return;
         }
-        match UserDb::reload(&self.path, &self.get()) {
-            Ok(db) => {
-                info!(users = db.len(), "users file reloaded");
-                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(db);
+        match directory.load(Some(&self.get())) {
+            Ok(site) => {
+                info!(users = site.users.len(), "users file reloaded");
+                *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(site.users);
                 watch.version = now;
                 watch.refused = None;
             }
@@ -91,30 +80,26 @@ impl Users {
     }
 
     /// Refreshes on a blocking thread, for async callers.
-    pub async fn refresh_async(self: &Arc<Self>) {
+    pub async fn refresh_async<D: Directory + Send + 'static>(self: &Arc<Self>, directory: D) {
         let users = self.clone();
-        let _ = tokio::task::spawn_blocking(move || users.refresh()).await;
+        let _ = tokio::task::spawn_blocking(move || users.refresh(&directory)).await;
     }
 
-    /// Checks the file every [`POLL_INTERVAL`] until the task is dropped.
-    pub fn spawn_poller(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Checks the directory every [`POLL_INTERVAL`] until the task is
+    /// aborted; `directory` gives the one in force at each check.
+    pub fn spawn_poller<D, F>(self: &Arc<Self>, directory: F) -> tokio::task::JoinHandle<()>
+    where
+        D: Directory + Send + 'static,
+        F: Fn() -> D + Send + 'static,
+    {
         let users = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(POLL_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                users.refresh_async().await;
+                users.refresh_async(directory()).await;
             }
         })
     }
-}
-
-fn version(path: &Path) -> Option<FileVersion> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| FileVersion {
-        inode: m.ino(),
-        mtime: m.modified().ok(),
-        len: m.len(),
-    })
 }

@@ -37,7 +37,7 @@ pub(crate) async fn perform(
         Request::Reload => reload(main_loop).await.map(Reply::Reloaded),
         Request::Queue(op) => queue::run_online(shared, op).await.map(Reply::Queue),
         Request::DirectoryChanged => {
-            shared.users.refresh_async().await;
+            shared.users.refresh_async(shared.directory()).await;
             Ok(Reply::DirectoryRefreshed)
         }
     }

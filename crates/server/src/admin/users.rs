@@ -5,11 +5,13 @@
 //! a running server is told and re-reads the file, no reload needed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use portcullis_config::Config;
 use portcullis_directory::users::{
     check_password_length, dovecot, validate_user_name, Credentials, UserDb, UsersError,
 };
+use portcullis_directory::{Directory, DirectoryError, FileDirectory, UserEdit};
 use portcullis_store::edit_lock::EditLock;
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +80,13 @@ pub fn check_exists(config: &Path, name: &str) -> Result<(), Error> {
 pub fn add(config: &Path, user: NewUser) -> Result<UserAdded, Error> {
     let stored = check_new(config, &user.name)?;
     let creds = derive(&user.password, user.weak)?;
-    edit(config, |db| db.add(&stored, creds))?;
+    edit(
+        config,
+        UserEdit::Add {
+            name: stored.clone(),
+            credentials: creds,
+        },
+    )?;
     Ok(UserAdded {
         folded: stored != user.name,
         name: stored,
@@ -94,7 +102,13 @@ pub fn set_password(
 ) -> Result<String, Error> {
     check_exists(config, name)?;
     let creds = derive(password, weak)?;
-    edit(config, |db| db.set_password(name, creds))?;
+    edit(
+        config,
+        UserEdit::Password {
+            name: name.to_string(),
+            credentials: creds,
+        },
+    )?;
     Ok(name.to_ascii_lowercase())
 }
 
@@ -102,7 +116,12 @@ pub fn set_password(
 pub fn remove(config: &Path, name: &str) -> Result<UserRemoved, Error> {
     // Refused before the lock, which would create the data directory.
     check_exists(config, name)?;
-    edit(config, |db| db.remove(name).map(drop))?;
+    edit(
+        config,
+        UserEdit::Remove {
+            name: name.to_string(),
+        },
+    )?;
     let (cfg, file) = users_file(config)?;
     let users = load(&file)?;
     Ok(UserRemoved {
@@ -134,30 +153,21 @@ fn users_file(config: &Path) -> Result<(Config, PathBuf), Error> {
     Ok((cfg, file))
 }
 
-/// One read-modify-write of the users file (and the Dovecot copy) under the
-/// edit lock, so concurrent user commands each see the previous one's
-/// result and none is lost.
-fn edit(
-    config: &Path,
-    change: impl FnOnce(&mut UserDb) -> Result<(), UsersError>,
-) -> Result<(), Error> {
-    let (cfg, file) = users_file(config)?;
-    let _lock = lock(&cfg, &file)?;
-    let mut db = load(&file)?;
-    change(&mut db).map_err(|e| Error::bad_input(e.to_string()))?;
-    db.save(&file)
-        .map_err(|e| Error::internal(format!("cannot write {}: {e}", file.display())))?;
-    // In force for the next SMTP command, not within the poll interval.
-    super::client::directory_changed(&cfg.data_dir);
-    // Dovecot checks the same passwords from its own copy, kept in step here.
-    let Some(passwd) = &cfg.dovecot.passwd_file else {
-        return Ok(());
-    };
-    dovecot::write_passwd_file(&db, passwd).map_err(|e| {
-        Error::internal(format!(
-            "the users file was saved but the Dovecot passwd-file was not: {e}"
-        ))
-    })
+/// One change to the users through the directory (one read-modify-write
+/// of the users file and the Dovecot copy under the edit lock, so
+/// concurrent user commands each see the previous one's result and none is
+/// lost); then the running server is told, so the change holds for the next
+/// SMTP command rather than after its next check of the file.
+fn edit(config: &Path, change: UserEdit) -> Result<(), Error> {
+    let (cfg, _) = users_file(config)?;
+    let data_dir = cfg.data_dir.clone();
+    let result = FileDirectory::new(Arc::new(cfg)).edit_users(change);
+    super::client::directory_changed(&data_dir);
+    match result {
+        Ok(_) => Ok(()),
+        Err(DirectoryError::Refused(e)) => Err(Error::bad_input(e)),
+        Err(DirectoryError::Failed(e)) => Err(Error::internal(e)),
+    }
 }
 
 /// The edit lock on the users file's directory (the data directory, created

@@ -1,0 +1,99 @@
+//! The directory: where the server gets what a site *is* (its local
+//! domains, users with their stored credentials, aliases, relay policy and
+//! routes), as opposed to how one node runs, which stays in the node's own
+//! configuration. A backend is read whole into a [`Site`], which the server
+//! compiles into the snapshot it serves; edits go through the same backend,
+//! so a second one (a shared database) is an addition, not a rewrite.
+//! [`crate::files`] is the backend of today: the configuration file's
+//! sections plus the users file.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use portcullis_config::Relay;
+
+use crate::users::{Credentials, UserDb};
+
+/// Everything a directory holds, read at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Site {
+    /// Mail for these domains is delivered here; lower-case.
+    pub local_domains: Vec<String>,
+    /// The local users with their stored credentials.
+    pub users: UserDb,
+    /// Local name → targets (local names or full addresses).
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// Who may relay (`relay.*`).
+    pub relay: Relay,
+    /// Domain → `host:port` for outbound mail.
+    pub routes: BTreeMap<String, String>,
+}
+
+/// What tells one state of a directory from the next, cheap to ask for:
+/// the server compares it to decide whether to load again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// The users file: it is replaced by rename (a new inode), and its
+    /// modification time and size change with any edit.
+    File {
+        /// The file's inode number.
+        inode: u64,
+        /// Its modification time.
+        mtime: Option<SystemTime>,
+        /// Its size in bytes.
+        len: u64,
+    },
+    /// There is nothing to read yet (no users file).
+    Absent,
+}
+
+/// One change to the users.
+#[derive(Debug)]
+pub enum UserEdit {
+    /// A new user; the name is validated and stored lower-case.
+    Add {
+        /// The name as given.
+        name: String,
+        /// Derived from the password (the slow step, done by the caller).
+        credentials: Credentials,
+    },
+    /// New credentials for an existing user.
+    Password {
+        /// The user (case-insensitive).
+        name: String,
+        /// Derived from the new password.
+        credentials: Credentials,
+    },
+    /// A user goes (their mail stays where it is).
+    Remove {
+        /// The user (case-insensitive).
+        name: String,
+    },
+}
+
+/// Why a directory could not be read or changed: one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The request itself is wrong (a bad name, no such user): the
+    /// directory is unchanged.
+    #[error("{0}")]
+    Refused(String),
+    /// The backend could not be read or written.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A directory backend.
+pub trait Directory {
+    /// The directory's current version, without reading it.
+    fn version(&self) -> Version;
+
+    /// Reads the whole directory. `in_force` holds the users served now,
+    /// if any: a backend refuses data that would silently drop them (a
+    /// users file truncated or deleted by mistake), so they stay in force.
+    fn load(&self, in_force: Option<&UserDb>) -> Result<Site, DirectoryError>;
+
+    /// Applies one change to the users atomically, with no concurrent edit
+    /// lost, and returns the users after it.
+    fn edit_users(&self, edit: UserEdit) -> Result<UserDb, DirectoryError>;
+}
