@@ -1,16 +1,15 @@
 //! `portcullis queue list|show ID|flush|delete ID|ALL|hold ID|release ID`,
 //! like `mailq`, `postcat -q`, `postqueue -f` and `postsuper -d/-h/-H`: the
-//! arguments of [`admin::queue`], sent to the running server (so a delivery
-//! in flight and a delete cannot cross) or run on the queue directory when
-//! none runs, and the answer as lines.
+//! arguments of the admin API's queue operation ([`client::queue`]) and
+//! its answer as lines.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use clap::Subcommand;
 use portcullis_queue::listing::{format_list, format_show, Entry};
+use portcullis_server::admin::client;
 use portcullis_server::admin::queue::{QueueId, QueueOp, QueueOutput, QueuedMessage};
-use portcullis_server::admin::{self, client};
 
 use super::output::{self, say};
 use super::{load_config, Failure};
@@ -72,11 +71,7 @@ pub fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
         },
     };
     let data_dir = load_config(config)?.data_dir;
-    let out = match client::queue(&data_dir, op.clone())? {
-        Some(out) => out,
-        None => admin::queue::run_offline(&data_dir, op)?,
-    };
-    render(out)
+    render(client::queue(&data_dir, op)?)
 }
 
 /// The answer as `mailq`-like text and sentences.

@@ -57,11 +57,12 @@ pub fn unban(data_dir: &Path, address: std::net::IpAddr) -> Result<String, Error
     }
 }
 
-/// A queue operation by the running server, or None when none runs.
-pub fn queue(data_dir: &Path, op: QueueOp) -> Result<Option<QueueOutput>, Error> {
-    match call_if_running(data_dir, &Request::Queue(op))? {
-        None => Ok(None),
-        Some(Reply::Queue(out)) => Ok(Some(out)),
+/// A queue operation: by the running server (so a delivery in flight and a
+/// delete cannot cross), or straight on the queue directory when none runs.
+pub fn queue(data_dir: &Path, op: QueueOp) -> Result<QueueOutput, Error> {
+    match call_if_running(data_dir, &Request::Queue(op.clone()))? {
+        None => super::queue::run_offline(data_dir, op),
+        Some(Reply::Queue(out)) => Ok(out),
         Some(other) => Err(unexpected(&other)),
     }
 }
