@@ -181,24 +181,7 @@ async fn run(
     log_file: Option<logging::LogFile>,
 ) -> Result<(), Error> {
     let data_dir = cfg.data_dir.clone();
-    ensure_private_dir(&data_dir).map_err(|e| {
-        Error::internal(format!(
-            "cannot create data_dir {}: {e}",
-            data_dir.display()
-        ))
-    })?;
-    privileges::refuse_world_writable(&data_dir, "data_dir").map_err(Error::internal)?;
-    privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
-        .map_err(Error::internal)?;
-    // Before anything changes in the data directory: a second server must
-    // not recover (and sweep) the queue of the running one.
-    let instance = InstanceLock::acquire(&data_dir).map_err(Error::internal)?;
-    privileges::tighten_dir(&data_dir).map_err(Error::internal)?;
-    // Not fatal: without the maildrop, sendmail fails loudly while the
-    // server is down, as before; everything else works.
-    if let Err(e) = maildrop::prepare(&data_dir) {
-        error!("{e}: sendmail cannot leave mail for the server while it is down");
-    }
+    let instance = prepare_data_dir(&data_dir)?;
     let options = BuildOptions {
         allow_open_relay,
         generate_certificate: true,
@@ -207,55 +190,9 @@ async fn run(
         .await
         .map_err(|r| Error::bad_input(r.0))?;
     info!("{}", notes.summary());
-    let spool = Spool::open(&data_dir).map_err(|e| {
-        Error::internal(format!(
-            "cannot open the queue in {}: {e}",
-            data_dir.display()
-        ))
-    })?;
-    match spool.recover() {
-        Ok(r) => info!(
-            queued = r.queued,
-            orphans_removed = r.orphan_messages.len() + r.orphan_envelopes.len(),
-            tmp_removed = r.tmp_files_removed,
-            unreadable = r.unreadable.len(),
-            "queue recovered"
-        ),
-        Err(e) => warn!("queue recovery failed: {e}"),
-    }
-    // A crash mid-delivery leaves a file in a Maildir's tmp/ (never
-    // acknowledged); templated Maildirs are swept at their first delivery.
-    let swept = portcullis_store::maildir::remove_stale_tmp_under(&data_dir.join("mail"));
-    if swept > 0 {
-        info!(
-            removed = swept,
-            "removed temporary Maildir files left by a crash"
-        );
-    }
-    let users = Arc::new(
-        Users::open(&FileDirectory::new(runtime.config.clone())).map_err(Error::internal)?,
-    );
+    let spool = open_spool(&data_dir)?;
     let listen = runtime.config.listen.clone();
-    let (outbound_handle, outbound_runner) = outbound::channel();
-    let limits = &runtime.config.limits;
-    let password_gate =
-        password_gate::PasswordGate::start(limits.password_checks, limits.password_checks_waiting)
-            .map_err(|e| {
-                Error::internal(format!("cannot start the password-check threads: {e}"))
-            })?;
-    let shared = Arc::new(Shared {
-        current: Current::new(runtime),
-        users,
-        spool: Arc::new(spool),
-        stats: Stats::default(),
-        started: Instant::now(),
-        allow_open_relay,
-        auth_secret: portcullis_smtp::session::Secret::per_process(),
-        auth_throttle: auth_guard::new_throttle(),
-        password_gate,
-        outbound: outbound_handle,
-        verifying: Arc::new(tokio::sync::Semaphore::new(inbound::VERIFYING_AT_ONCE)),
-    });
+    let (shared, outbound_runner) = start_shared(runtime, spool, allow_open_relay)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();
     listeners
@@ -329,14 +266,109 @@ async fn run(
     users_poller.abort();
     let _ = fs::remove_file(control::socket_path(&data_dir));
     let _ = shutdown_tx.send(true);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while shared.stats.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    drain(&shared).await;
     // Removes the pid file and releases the data directory.
     drop(instance);
     info!("stopped");
     Ok(())
+}
+
+/// Creates (private) and checks the data directory, takes the instance lock
+/// and prepares the maildrop; the lock is held while the server runs.
+fn prepare_data_dir(data_dir: &Path) -> Result<InstanceLock, Error> {
+    ensure_private_dir(data_dir).map_err(|e| {
+        Error::internal(format!(
+            "cannot create data_dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    privileges::refuse_world_writable(data_dir, "data_dir").map_err(Error::internal)?;
+    privileges::refuse_world_writable(&data_dir.join("users"), "the users file")
+        .map_err(Error::internal)?;
+    // Before anything changes in the data directory: a second server must
+    // not recover (and sweep) the queue of the running one.
+    let instance = InstanceLock::acquire(data_dir).map_err(Error::internal)?;
+    privileges::tighten_dir(data_dir).map_err(Error::internal)?;
+    // Not fatal: without the maildrop, sendmail fails loudly while the
+    // server is down, as before; everything else works.
+    if let Err(e) = maildrop::prepare(data_dir) {
+        error!("{e}: sendmail cannot leave mail for the server while it is down");
+    }
+    Ok(instance)
+}
+
+/// Opens the queue and recovers it after a crash, and sweeps what a crash
+/// left in the Maildirs' tmp/.
+fn open_spool(data_dir: &Path) -> Result<Spool, Error> {
+    let spool = Spool::open(data_dir).map_err(|e| {
+        Error::internal(format!(
+            "cannot open the queue in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    match spool.recover() {
+        Ok(r) => info!(
+            queued = r.queued,
+            orphans_removed = r.orphan_messages.len() + r.orphan_envelopes.len(),
+            tmp_removed = r.tmp_files_removed,
+            unreadable = r.unreadable.len(),
+            "queue recovered"
+        ),
+        Err(e) => warn!("queue recovery failed: {e}"),
+    }
+    // A crash mid-delivery leaves a file in a Maildir's tmp/ (never
+    // acknowledged); templated Maildirs are swept at their first delivery.
+    let swept = portcullis_store::maildir::remove_stale_tmp_under(&data_dir.join("mail"));
+    if swept > 0 {
+        info!(
+            removed = swept,
+            "removed temporary Maildir files left by a crash"
+        );
+    }
+    Ok(spool)
+}
+
+/// The state every connection shares, from the runtime built at start: the
+/// users snapshot (loaded through the directory), the password-check
+/// threads and the queue runner's handle (its runner is returned, to start
+/// once privileges are dropped).
+fn start_shared(
+    runtime: Runtime,
+    spool: Spool,
+    allow_open_relay: bool,
+) -> Result<(Arc<Shared>, outbound::Pending), Error> {
+    let users = Arc::new(
+        Users::open(&FileDirectory::new(runtime.config.clone())).map_err(Error::internal)?,
+    );
+    let (outbound_handle, outbound_runner) = outbound::channel();
+    let limits = &runtime.config.limits;
+    let password_gate =
+        password_gate::PasswordGate::start(limits.password_checks, limits.password_checks_waiting)
+            .map_err(|e| {
+                Error::internal(format!("cannot start the password-check threads: {e}"))
+            })?;
+    let shared = Arc::new(Shared {
+        current: Current::new(runtime),
+        users,
+        spool: Arc::new(spool),
+        stats: Stats::default(),
+        started: Instant::now(),
+        allow_open_relay,
+        auth_secret: portcullis_smtp::session::Secret::per_process(),
+        auth_throttle: auth_guard::new_throttle(),
+        password_gate,
+        outbound: outbound_handle,
+        verifying: Arc::new(tokio::sync::Semaphore::new(inbound::VERIFYING_AT_ONCE)),
+    });
+    Ok((shared, outbound_runner))
+}
+
+/// Waits for the sessions in flight to finish, at most [`DRAIN_TIMEOUT`].
+async fn drain(shared: &Shared) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while shared.stats.sessions.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// After a reload that was applied, moves the metrics endpoint to the new
