@@ -103,7 +103,7 @@ def machine_lines(cfg, work):
 
 NOTES = [
     "Durability, both servers, in every figure: Portcullis answers 250 only after the "
-    "message file and its Maildir `new/` directory are fsynced (SPEC §7; queue files "
+    "message file and its Maildir `new/` directory are fsynced (docs/reference.md §7; queue files "
     "likewise). Postfix, by default, fsyncs its queue file before 250 and fsyncs the "
     "Maildir file on delivery (`local(8)`, tmp/ then link into new/); it does not fsync "
     "directories. Both write one log line set per message to a file.",
