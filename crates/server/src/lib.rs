@@ -228,14 +228,16 @@ async fn run(
             .clone()
             .spawn_poller(move || shared.directory())
     };
+    // Before anyone is told the server is ready: a SIGHUP sent on READY=1
+    // must find the handler in place, not SIGHUP's default (exit).
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::internal(e.to_string()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::internal(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::internal(e.to_string()))?;
     info!(pid = std::process::id(), "portcullis ready");
     // systemd Type=notify: only now are the listeners bound.
     let notifier = notify::Notifier::from_env();
     notifier.ready();
 
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::internal(e.to_string()))?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::internal(e.to_string()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::internal(e.to_string()))?;
     loop {
         tokio::select! {
             _ = hup.recv() => {
