@@ -6,7 +6,10 @@ use std::process::Command;
 #[test]
 fn no_file_over_600_lines_and_no_function_over_100() {
     let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/size-check.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/size-check.sh"
+        ))
         .output()
         .expect("run scripts/size-check.sh");
     assert!(
