@@ -5,6 +5,8 @@
 //! million-entry list.
 //!
 //! Run: `cargo bench -p portcullis-relay --bench relay_lookup`.
+// criterion_main! writes an undocumented `pub fn main`.
+#![allow(missing_docs)]
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -35,7 +35,10 @@ pub enum RelayDecision {
     Denied(Denial),
     /// The answer depends on a reverse-DNS lookup that failed temporarily:
     /// `451`, never an allow (docs/reference.md §4).
-    TempFail { entry: String },
+    TempFail {
+        /// The name entry whose lookup failed.
+        entry: String,
+    },
 }
 
 /// Why relaying was allowed.
@@ -47,8 +50,11 @@ pub enum Grant {
     OpenRelay,
     /// An allow entry of `relay.allow` matched first.
     List {
+        /// Its index in `relay.allow`.
         index: usize,
+        /// The entry as written.
         entry: String,
+        /// How it matched.
         via: MatchVia,
     },
 }
@@ -62,8 +68,11 @@ pub enum Denial {
     NotListed,
     /// An exception (`!…`) matched first.
     Exception {
+        /// Its index in `relay.allow`.
         index: usize,
+        /// The entry as written.
         entry: String,
+        /// How it matched.
         via: MatchVia,
     },
 }

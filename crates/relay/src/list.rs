@@ -57,21 +57,32 @@ pub enum MatchVia {
 pub enum ListMatch {
     /// An allow entry matched first.
     Allow {
+        /// Its index in `relay.allow`.
         index: usize,
+        /// The entry as written.
         entry: String,
+        /// How it matched.
         via: MatchVia,
     },
     /// An exception (`!…`) matched first.
     Except {
+        /// Its index in `relay.allow`.
         index: usize,
+        /// The entry as written.
         entry: String,
+        /// How it matched.
         via: MatchVia,
     },
     /// No entry matches.
     NoMatch,
     /// The answer depends on the client's reverse DNS, whose lookup failed
     /// temporarily; `entry` is the name entry that could have changed it.
-    TempFail { index: usize, entry: String },
+    TempFail {
+        /// Its index in `relay.allow`.
+        index: usize,
+        /// The entry as written.
+        entry: String,
+    },
 }
 
 /// A compiled relay list (see the module documentation).

@@ -9,9 +9,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IpRange {
     /// IPv4 addresses `first..=last` as big-endian integers.
-    V4 { first: u32, last: u32 },
+    V4 {
+        /// The lowest address.
+        first: u32,
+        /// The highest address.
+        last: u32,
+    },
     /// IPv6 addresses `first..=last` as big-endian integers.
-    V6 { first: u128, last: u128 },
+    V6 {
+        /// The lowest address.
+        first: u128,
+        /// The highest address.
+        last: u128,
+    },
 }
 
 impl IpRange {

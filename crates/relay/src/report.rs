@@ -122,14 +122,20 @@ pub enum Outcome {
 pub enum Compiled {
     /// Address ranges: the first few, and how many more there are.
     Ranges {
+        /// An exception (`!`).
         negated: bool,
+        /// The first few ranges.
         shown: Vec<IpRange>,
+        /// How many ranges are not shown.
         more: usize,
     },
     /// A name: the addresses it stands for now, and its reverse-DNS domain.
     Name {
+        /// An exception (`!`).
         negated: bool,
+        /// The name, lower-case.
         name: String,
+        /// Its addresses after this load.
         addresses: NameAddresses,
     },
 }
@@ -143,7 +149,10 @@ pub enum NameAddresses {
     NoAddress,
     /// The lookup failed temporarily (or was not made): the addresses of the
     /// previous load are kept (docs/reference.md §4), possibly none.
-    DnsFailed { kept: Vec<IpAddr> },
+    DnsFailed {
+        /// The addresses kept from the previous load.
+        kept: Vec<IpAddr>,
+    },
 }
 
 /// The checks that produce warnings.

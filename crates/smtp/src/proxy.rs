@@ -54,9 +54,17 @@ pub struct ProxiedAddresses {
 pub enum Parsed {
     /// Read until the buffer holds at least this many bytes, then parse again.
     /// It never exceeds the length of the header being read.
-    Incomplete { at_least: usize },
+    Incomplete {
+        /// The bytes needed before parsing again.
+        at_least: usize,
+    },
     /// The header is complete and is the first `len` bytes of the buffer.
-    Complete { header: ProxyHeader, len: usize },
+    Complete {
+        /// What the header says.
+        header: ProxyHeader,
+        /// The header's length: the session's bytes start after it.
+        len: usize,
+    },
 }
 
 /// Why a header is refused (the connection is then closed).

@@ -30,8 +30,11 @@ impl fmt::Display for Enhanced {
 /// One SMTP reply: a code, an optional enhanced code, and one or more text lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit reply code (RFC 5321 §4.2).
     pub code: u16,
+    /// The enhanced status code (RFC 3463), when the reply carries one.
     pub enhanced: Option<Enhanced>,
+    /// The text, one entry per reply line.
     pub lines: Vec<String>,
 }
 
@@ -63,6 +66,7 @@ impl Reply {
         }
     }
 
+    /// Whether the code is 2xx or 3xx (success or go on).
     pub fn is_positive(&self) -> bool {
         self.code < 400
     }

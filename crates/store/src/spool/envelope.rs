@@ -68,6 +68,7 @@ pub struct Envelope {
 pub struct Recipient {
     /// The address to deliver to (`local@domain`).
     pub address: String,
+    /// Where delivery to this address stands.
     pub state: RecipientState,
     /// Delivery attempts made so far.
     pub attempts: u32,
@@ -92,11 +93,14 @@ pub enum RecipientState {
 /// The `BODY=` type, as stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BodyType {
+    /// 7-bit ASCII (RFC 5321's default).
     #[default]
     #[serde(rename = "7bit")]
     SevenBit,
+    /// `BODY=8BITMIME` (RFC 6152).
     #[serde(rename = "8bitmime")]
     EightBitMime,
+    /// `BODY=BINARYMIME` (RFC 3030), sent with BDAT.
     #[serde(rename = "binarymime")]
     BinaryMime,
 }
