@@ -9,72 +9,72 @@ use toml_edit::{Array, DocumentMut, Item, Table};
 use super::values::parse_domain;
 
 /// `data_dir` when absent (relative to the config file's directory).
-pub const DATA_DIR: &str = "./portcullis-data";
+pub(crate) const DATA_DIR: &str = "./portcullis-data";
 /// `listen.smtp` when absent: loopback, unprivileged.
-pub const LISTEN_SMTP: &str = "127.0.0.1:2525";
+pub(crate) const LISTEN_SMTP: &str = "127.0.0.1:2525";
 /// `listen.submission` when absent.
-pub const LISTEN_SUBMISSION: &str = "127.0.0.1:2587";
+pub(crate) const LISTEN_SUBMISSION: &str = "127.0.0.1:2587";
 /// `listen.submissions` when absent.
-pub const LISTEN_SUBMISSIONS: &str = "127.0.0.1:2465";
+pub(crate) const LISTEN_SUBMISSIONS: &str = "127.0.0.1:2465";
 /// `relay.allow` when absent: only this machine may relay without AUTH.
-pub const RELAY_ALLOW: &[&str] = &["127.0.0.1", "::1"];
+pub(crate) const RELAY_ALLOW: &[&str] = &["127.0.0.1", "::1"];
 /// `limits.message_size` when absent (25 MiB).
-pub const MESSAGE_SIZE: u64 = 26_214_400;
+pub(crate) const MESSAGE_SIZE: u64 = 26_214_400;
 /// `limits.recipients` when absent.
-pub const RECIPIENTS: u64 = 100;
+pub(crate) const RECIPIENTS: u64 = 100;
 /// `limits.max_hops` when absent (Postfix's `hopcount_limit`).
-pub const MAX_HOPS: u64 = 50;
+pub(crate) const MAX_HOPS: u64 = 50;
 /// `limits.errors` when absent.
-pub const ERRORS: u64 = 10;
+pub(crate) const ERRORS: u64 = 10;
 /// `limits.command_timeout` when absent (RFC 5321 §4.5.3.2: 5 minutes).
-pub const COMMAND_TIMEOUT: u64 = 300;
+pub(crate) const COMMAND_TIMEOUT: u64 = 300;
 /// `limits.data_timeout` when absent (RFC 5321 §4.5.3.2: 3 minutes per data block).
-pub const DATA_TIMEOUT: u64 = 180;
+pub(crate) const DATA_TIMEOUT: u64 = 180;
 /// `limits.connections` when absent.
-pub const CONNECTIONS: u64 = 500;
+pub(crate) const CONNECTIONS: u64 = 500;
 /// The share of `limits.connections` kept for trusted clients when
 /// `limits.connections_reserved` is absent (1 in 10).
-pub const CONNECTIONS_RESERVED_DIVISOR: u64 = 10;
+pub(crate) const CONNECTIONS_RESERVED_DIVISOR: u64 = 10;
 /// `limits.password_checks_waiting` when absent.
-pub const PASSWORD_CHECKS_WAITING: u64 = 64;
+pub(crate) const PASSWORD_CHECKS_WAITING: u64 = 64;
 /// `limits.connections_per_client` when absent.
-pub const CONNECTIONS_PER_CLIENT: u64 = 20;
+pub(crate) const CONNECTIONS_PER_CLIENT: u64 = 20;
 /// `limits.connection_rate` when absent (per minute).
-pub const CONNECTION_RATE: u64 = 60;
+pub(crate) const CONNECTION_RATE: u64 = 60;
 /// `limits.commands_before_mail` when absent.
-pub const COMMANDS_BEFORE_MAIL: u64 = 50;
+pub(crate) const COMMANDS_BEFORE_MAIL: u64 = 50;
 /// `limits.session_time` when absent (30 minutes).
-pub const SESSION_TIME: u64 = 1800;
+pub(crate) const SESSION_TIME: u64 = 1800;
 /// `dns.timeout_ms` when absent.
-pub const DNS_TIMEOUT_MS: u64 = 5_000;
+pub(crate) const DNS_TIMEOUT_MS: u64 = 5_000;
 /// `limits.outbound_connections` when absent.
-pub const OUTBOUND_CONNECTIONS: u64 = 20;
+pub(crate) const OUTBOUND_CONNECTIONS: u64 = 20;
 /// `limits.outbound_per_destination` when absent.
-pub const OUTBOUND_PER_DESTINATION: u64 = 4;
+pub(crate) const OUTBOUND_PER_DESTINATION: u64 = 4;
 /// `queue.lifetime` when absent: 5 days (RFC 5321 §4.5.4.1: "at least 4-5 days").
-pub const QUEUE_LIFETIME: u64 = 5 * 86_400;
+pub(crate) const QUEUE_LIFETIME: u64 = 5 * 86_400;
 /// `queue.retry_min` when absent: 1 minute.
-pub const QUEUE_RETRY_MIN: u64 = 60;
+pub(crate) const QUEUE_RETRY_MIN: u64 = 60;
 /// `queue.retry_max` when absent: 1 hour.
-pub const QUEUE_RETRY_MAX: u64 = 3600;
+pub(crate) const QUEUE_RETRY_MAX: u64 = 3600;
 /// `queue.delay_warning` when absent: 4 hours.
-pub const QUEUE_DELAY_WARNING: u64 = 4 * 3600;
+pub(crate) const QUEUE_DELAY_WARNING: u64 = 4 * 3600;
 /// `queue.mx_port` when absent: the SMTP port.
-pub const QUEUE_MX_PORT: u16 = 25;
+pub(crate) const QUEUE_MX_PORT: u16 = 25;
 /// `queue.mta_sts_port` when absent: HTTPS (RFC 8461 §3.3).
-pub const QUEUE_MTA_STS_PORT: u16 = 443;
+pub(crate) const QUEUE_MTA_STS_PORT: u16 = 443;
 /// `auth.delay_after` when absent.
-pub const AUTH_DELAY_AFTER: u64 = 3;
+pub(crate) const AUTH_DELAY_AFTER: u64 = 3;
 /// `auth.delay_seconds` when absent.
-pub const AUTH_DELAY_SECONDS: u64 = 2;
+pub(crate) const AUTH_DELAY_SECONDS: u64 = 2;
 /// `auth.ban_after` when absent.
-pub const AUTH_BAN_AFTER: u64 = 10;
+pub(crate) const AUTH_BAN_AFTER: u64 = 10;
 /// `auth.ban_seconds` when absent (15 minutes).
-pub const AUTH_BAN_SECONDS: u64 = 900;
+pub(crate) const AUTH_BAN_SECONDS: u64 = 900;
 /// `auth.window_seconds` when absent (15 minutes).
-pub const AUTH_WINDOW_SECONDS: u64 = 900;
+pub(crate) const AUTH_WINDOW_SECONDS: u64 = 900;
 /// `log.level` when absent.
-pub const LOG_LEVEL: &str = "info";
+pub(crate) const LOG_LEVEL: &str = "info";
 
 /// The file `portcullis serve` writes when the configuration file does not
 /// exist: every key commented out with its default and a one-line comment,
