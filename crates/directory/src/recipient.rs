@@ -14,8 +14,11 @@ use portcullis_relay::{RelayDecision, RelayPolicy, ReverseDns};
 
 /// What the server knows when it rules on a recipient.
 pub struct Context<'a> {
+    /// The configuration in force (local domains, aliases).
     pub config: &'a Config,
+    /// The users, to tell a local mailbox from an unknown one.
     pub users: &'a UserDb,
+    /// The relay policy, for recipients in other domains.
     pub policy: &'a RelayPolicy,
     /// The machine's own addresses: `user@[own address]` is local.
     pub own_addrs: &'a HashSet<IpAddr>,
@@ -46,6 +49,7 @@ impl Decision {
         }
     }
 
+    /// Whether the recipient is accepted (no refusal reply).
     pub fn accepted(&self) -> bool {
         self.reply().is_none()
     }

@@ -54,8 +54,11 @@ pub enum UsersError {
     /// An I/O operation on a path failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// What was being done ("read", "write"...).
         action: &'static str,
+        /// The path it was done on.
         path: PathBuf,
+        /// The error from the system.
         #[source]
         source: io::Error,
     },
@@ -64,17 +67,30 @@ pub enum UsersError {
         "users file {path} has mode {mode:04o}: it must not be writable by group or others, \
          nor readable by others (it holds CRAM-MD5 password equivalents); run chmod 600 on it"
     )]
-    InsecurePermissions { path: PathBuf, mode: u32 },
+    InsecurePermissions {
+        /// The users file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A line of the users file is malformed.
     #[error("users file {path} line {line}: {reason}")]
     Parse {
+        /// The users file.
         path: PathBuf,
+        /// The line number, from 1.
         line: usize,
+        /// What is wrong with the line.
         reason: String,
     },
     /// A user name breaks the naming rules.
     #[error("invalid user name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
     /// `add` of a name that exists.
     #[error("user {0:?} already exists")]
     Exists(String),
@@ -105,6 +121,7 @@ pub enum UsersError {
          (restore it, or rewrite it with `portcullis user …`)"
     )]
     Vanished {
+        /// The users file.
         path: PathBuf,
         /// "is missing" or "is empty (no header line)".
         problem: &'static str,
