@@ -23,15 +23,15 @@ use super::runtime::Runtime;
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The server-wide failure counts and bans.
-pub type SharedThrottle = Mutex<AuthThrottle>;
+pub(crate) type SharedThrottle = Mutex<AuthThrottle>;
 
 /// A new, empty throttle for the server.
-pub fn new_throttle() -> SharedThrottle {
+pub(crate) fn new_throttle() -> SharedThrottle {
     Mutex::new(AuthThrottle::default())
 }
 
 /// `421 4.7.0 Too many authentication failures, try again later`.
-pub fn refusal() -> Reply {
+pub(crate) fn refusal() -> Reply {
     Reply::new(
         421,
         (4, 7, 0),
@@ -40,12 +40,12 @@ pub fn refusal() -> Reply {
 }
 
 /// The ban in force against `ip`, if any.
-pub fn banned(throttle: &SharedThrottle, ip: IpAddr) -> Option<Ban> {
+pub(crate) fn banned(throttle: &SharedThrottle, ip: IpAddr) -> Option<Ban> {
     lock(throttle).banned(ip, Instant::now())
 }
 
 /// Sends the refusal to a banned client (before any greeting) and logs it.
-pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, ban: &Ban) {
+pub(crate) async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, ban: &Ban) {
     info!(
         ban = %ban.client,
         remaining_secs = ban.remaining(Instant::now()).as_secs(),
@@ -62,7 +62,7 @@ pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, ban: &Ban) {
 
 /// What the driver does with the replies that carried AUTH outcomes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct After {
+pub(crate) struct After {
     /// Wait this long before sending them.
     pub delay: Duration,
     /// Send [`refusal`] after them and close.
@@ -71,7 +71,7 @@ pub struct After {
 
 /// One connection's view of the defence: its address, whether it is exempt,
 /// and the settings of the runtime it started with.
-pub struct AuthGuard {
+pub(crate) struct AuthGuard {
     ip: IpAddr,
     exempt: Option<Exemption>,
     settings: Settings,
@@ -79,7 +79,7 @@ pub struct AuthGuard {
 
 impl AuthGuard {
     /// The guard of a connection from `ip`, whose reverse DNS is `rdns`.
-    pub fn new(rt: &Runtime, ip: IpAddr, rdns: &ReverseDns) -> AuthGuard {
+    pub(crate) fn new(rt: &Runtime, ip: IpAddr, rdns: &ReverseDns) -> AuthGuard {
         AuthGuard {
             ip,
             exempt: auth_throttle::exemption(ip, rdns, &rt.policy.list, &rt.never_ban),
@@ -89,7 +89,7 @@ impl AuthGuard {
 
     /// Counts the outcomes and logs each login; says how to send the
     /// replies they produced.
-    pub fn account<'a>(
+    pub(crate) fn account<'a>(
         &self,
         throttle: &SharedThrottle,
         outcomes: impl Iterator<Item = &'a AuthOutcome>,
@@ -162,7 +162,7 @@ impl AuthGuard {
 }
 
 /// The bans in force, for `portcullis status`.
-pub fn bans(throttle: &SharedThrottle) -> Vec<AuthBan> {
+pub(crate) fn bans(throttle: &SharedThrottle) -> Vec<AuthBan> {
     let now = Instant::now();
     let bans = lock(throttle).bans(now);
     bans.into_iter()
@@ -177,7 +177,7 @@ pub fn bans(throttle: &SharedThrottle) -> Vec<AuthBan> {
 
 /// `portcullis unban ADDRESS` (through the control socket): lifts the ban
 /// and the failure count of the address; the sentence for the admin.
-pub fn unban(throttle: &SharedThrottle, ip: IpAddr) -> String {
+pub(crate) fn unban(throttle: &SharedThrottle, ip: IpAddr) -> String {
     let key = auth_throttle::ClientKey::of(ip);
     match lock(throttle).unban(ip, Instant::now()) {
         Some(ban) => {

@@ -8,13 +8,13 @@
 
 use portcullis_config::{self as config, Config};
 
-pub use super::load_notes::LoadNotes;
+pub(crate) use super::load_notes::LoadNotes;
 use super::runtime::{BuildOptions, Rejected, Runtime};
 
 /// Validates `config` exactly as `serve` would put it in force, without a
 /// server and without side effects (no certificate is generated): for
 /// `config check`, `serve --check` and config edits.
-pub fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Rejected> {
+pub(crate) fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Rejected> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -28,7 +28,7 @@ pub fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Reject
 }
 
 /// Keys whose new value a running server takes only at its next start.
-pub const RESTART_KEYS: &[&str] = &[
+pub(crate) const RESTART_KEYS: &[&str] = &[
     "data_dir",
     "user",
     "log.file",
@@ -40,7 +40,7 @@ pub const RESTART_KEYS: &[&str] = &[
 
 /// What a reload from `old` to `new` changes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// Keys applied now.
     pub applied: Vec<String>,
     /// Keys the running server ignores until it is restarted.
@@ -49,7 +49,7 @@ pub struct Changes {
 
 impl Changes {
     /// The report lines: `changed: ...` and `needs a restart: ...`.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.applied.is_empty() && self.restart.is_empty() {
             out.push("changed: nothing".to_string());
@@ -68,7 +68,7 @@ impl Changes {
 }
 
 /// The keys whose effective value differs between `old` and `new`.
-pub fn changes(old: &Config, new: &Config) -> Changes {
+pub(crate) fn changes(old: &Config, new: &Config) -> Changes {
     let before = config::read_effective(old);
     let after = config::read_effective(new);
     let mut keys: Vec<&String> = Vec::new();

@@ -26,7 +26,7 @@ use driver::Driver;
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// Serves one connection to the end.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
     mut tcp: TcpStream,
     peer: SocketAddr,

@@ -21,16 +21,16 @@ use super::admin::{client, server, Error};
 use super::Shared;
 
 /// The socket's path for a data dir.
-pub fn socket_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn socket_path(data_dir: &Path) -> PathBuf {
     client::socket_path(data_dir)
 }
 
 /// A request the main loop must carry out (reload needs the listeners).
-pub use super::admin::server::MainLoop as Request;
+pub(crate) use super::admin::server::MainLoop as Request;
 
 /// Binds the socket (replacing a stale one) with mode 0600: only the server's
 /// own user may reload it or read its status.
-pub fn bind(data_dir: &Path) -> io::Result<UnixListener> {
+pub(crate) fn bind(data_dir: &Path) -> io::Result<UnixListener> {
     let path = socket_path(data_dir);
     if path.exists() {
         if UnixStream::connect(&path).is_ok() {
@@ -47,7 +47,11 @@ pub fn bind(data_dir: &Path) -> io::Result<UnixListener> {
 }
 
 /// Serves control requests until the task is aborted.
-pub async fn serve(listener: UnixListener, shared: Arc<Shared>, requests: mpsc::Sender<Request>) {
+pub(crate) async fn serve(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -80,12 +80,12 @@ pub struct Keys {
 }
 
 /// `<data_dir>/dkim`.
-pub fn dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("dkim")
 }
 
 /// The key file of `selector` for `domain`.
-pub fn key_path(data_dir: &Path, domain: &str, selector: &str) -> PathBuf {
+pub(crate) fn key_path(data_dir: &Path, domain: &str, selector: &str) -> PathBuf {
     dir(data_dir).join(format!("{selector}._domainkey.{domain}.pem"))
 }
 
@@ -217,7 +217,7 @@ fn load_key(path: &Path, domain: &str, selector: &str) -> Result<Key, String> {
 
 /// Makes a key and writes it (mode 0600, never over an existing file).
 /// Returns the DNS TXT record to publish.
-pub fn generate(
+pub(crate) fn generate(
     data_dir: &Path,
     domain: &str,
     selector: &str,
@@ -260,7 +260,12 @@ pub fn generate(
 
 /// `SELECTOR._domainkey.DOMAIN. IN TXT "v=DKIM1; k=…; p=…"`, the value cut
 /// into strings of at most 255 octets (RFC 1035 §3.3.14; RFC 6376 §3.6.2.2).
-pub fn txt_record(domain: &str, selector: &str, algorithm: Algorithm, public: &[u8]) -> String {
+pub(crate) fn txt_record(
+    domain: &str,
+    selector: &str,
+    algorithm: Algorithm,
+    public: &[u8],
+) -> String {
     let value = format!(
         "v=DKIM1; k={}; p={}",
         algorithm.tag(),
@@ -273,7 +278,7 @@ pub fn txt_record(domain: &str, selector: &str, algorithm: Algorithm, public: &[
 }
 
 /// `value` as one or more zone-file strings of at most 255 octets.
-pub fn quoted_strings(value: &str) -> String {
+pub(crate) fn quoted_strings(value: &str) -> String {
     value
         .as_bytes()
         .chunks(255)

@@ -121,7 +121,7 @@ fn classify<T>(e: &NetError) -> Outcome<T> {
 
 /// The response code of a definite negative answer (NXDOMAIN, or NOERROR
 /// with no records: NODATA); `None` for a temporary failure.
-pub fn answer_code(e: &NetError) -> Option<ResponseCode> {
+pub(crate) fn answer_code(e: &NetError) -> Option<ResponseCode> {
     match e {
         NetError::Dns(DnsError::NoRecordsFound(no)) => match no.response_code {
             code @ (ResponseCode::NXDomain | ResponseCode::NoError) => Some(code),
@@ -134,7 +134,7 @@ pub fn answer_code(e: &NetError) -> Option<ResponseCode> {
 /// The resolver configuration for `[dns]`: the configured nameservers over
 /// UDP and TCP (the system's when none are set), the configured timeout, two
 /// attempts, and no search domains (mail and relay names are absolute).
-pub fn resolver_parts(cfg: &DnsConfig) -> std::io::Result<(ResolverConfig, ResolverOpts)> {
+pub(crate) fn resolver_parts(cfg: &DnsConfig) -> std::io::Result<(ResolverConfig, ResolverOpts)> {
     let (conf, mut opts) = if cfg.nameservers.is_empty() {
         hickory_resolver::system_conf::read_system_conf().map_err(std::io::Error::other)?
     } else {
@@ -163,7 +163,7 @@ pub fn resolver_parts(cfg: &DnsConfig) -> std::io::Result<(ResolverConfig, Resol
 
 /// A resolver for `[dns]` and the overall deadline for one lookup through it
 /// (the per-query timeout covers one try; retries and TCP fallback add up).
-pub fn build_resolver(cfg: &DnsConfig) -> std::io::Result<(TokioResolver, Duration)> {
+pub(crate) fn build_resolver(cfg: &DnsConfig) -> std::io::Result<(TokioResolver, Duration)> {
     let (conf, opts) = resolver_parts(cfg)?;
     let deadline = opts.timeout * 3;
     let resolver = TokioResolver::builder_with_config(conf, TokioRuntimeProvider::default())

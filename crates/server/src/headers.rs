@@ -10,14 +10,14 @@ use portcullis_smtp::session::Message;
 use portcullis_smtp::ReversePath;
 
 /// What the `Received:` header says about the client.
-pub struct ClientInfo<'a> {
+pub(crate) struct ClientInfo<'a> {
     pub ip: IpAddr,
     /// The verified reverse-DNS name, when one was looked up.
     pub name: Option<&'a str>,
 }
 
 /// RFC 3848 protocol name: ESMTP, ESMTPS, ESMTPA, ESMTPSA (or SMTP after HELO).
-pub fn protocol(msg: &Message) -> &'static str {
+pub(crate) fn protocol(msg: &Message) -> &'static str {
     match (msg.esmtp, msg.tls, msg.auth_user.is_some()) {
         (false, _, _) => "SMTP",
         (true, false, false) => "ESMTP",
@@ -28,7 +28,7 @@ pub fn protocol(msg: &Message) -> &'static str {
 }
 
 /// The `Received:` header, folded, ending in CRLF.
-pub fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str) -> String {
+pub(crate) fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str) -> String {
     let helo = sanitize(&msg.helo);
     let name = client.name.unwrap_or("unknown");
     let addr = match client.ip {
@@ -51,13 +51,13 @@ pub fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str
 /// RFC 6409 §8: the `Date:` and `Message-ID:` (`<queue id@hostname>`) an
 /// authenticated user's message lacks, each ending in CRLF, to follow the
 /// trace headers. `head` is the message's start, `whole` if it is all of it.
-pub fn submission_fields(head: &[u8], whole: bool, hostname: &str, id: &str) -> String {
+pub(crate) fn submission_fields(head: &[u8], whole: bool, hostname: &str, id: &str) -> String {
     let date = rfc5322_date(SystemTime::now());
     portcullis_smtp::submission::missing_fields(head, whole, &date, id, hostname)
 }
 
 /// `Return-Path: <sender>` (empty for the null sender), ending in CRLF.
-pub fn return_path(from: &ReversePath) -> String {
+pub(crate) fn return_path(from: &ReversePath) -> String {
     format!("Return-Path: <{}>\r\n", sanitize(&from.to_string()))
 }
 
@@ -69,7 +69,7 @@ fn sanitize(s: &str) -> String {
 }
 
 /// RFC 5322 §3.3 date-time in UTC, e.g. `Sun, 22 Nov 2026 16:31:13 +0000`.
-pub fn rfc5322_date(t: SystemTime) -> String {
+pub(crate) fn rfc5322_date(t: SystemTime) -> String {
     portcullis_queue::date::rfc5322(portcullis_store::clock::unix_secs(t))
 }
 

@@ -25,15 +25,15 @@ use portcullis_smtp::Reply;
 /// The largest message whose DKIM signatures are verified: verification
 /// needs the whole message in memory, and a session's memory stays bounded
 /// (docs/reference.md §6). Larger messages get SPF only.
-pub const MAX_VERIFIED: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_VERIFIED: u64 = 4 * 1024 * 1024;
 
 /// How many messages may be held for verification at once (16 × 4 MiB =
 /// 64 MiB at most); the others wait for a turn, as long as the DNS
 /// deadline, then get SPF only, like a message over [`MAX_VERIFIED`].
-pub const VERIFYING_AT_ONCE: usize = 16;
+pub(crate) const VERIFYING_AT_ONCE: usize = 16;
 
 /// What the checks found.
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// The `Authentication-Results:` header field, CRLF-terminated.
     pub header: String,
     /// `Some` when `inbound.dmarc_reject` refuses the message.
@@ -41,7 +41,7 @@ pub struct Verdict {
 }
 
 /// The inputs of one check.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub hostname: &'a str,
     pub client: IpAddr,
     pub helo: &'a str,
@@ -56,7 +56,11 @@ pub struct Inputs<'a> {
 
 /// Runs SPF, DKIM and DMARC within `deadline` (the parts not finished by
 /// then are `temperror`).
-pub async fn check(auth: &MessageAuthenticator, input: &Inputs<'_>, deadline: Duration) -> Verdict {
+pub(crate) async fn check(
+    auth: &MessageAuthenticator,
+    input: &Inputs<'_>,
+    deadline: Duration,
+) -> Verdict {
     let host = input.hostname;
     let (spf, spf_domain, spf_part) = check_spf(auth, input, deadline).await;
 
@@ -235,7 +239,7 @@ fn part(built: &str, host: &str) -> String {
 /// fields whose authserv-id is `hostname`, and the length of the original
 /// header section; `None` when there is none to drop (or no complete
 /// header section in `head`).
-pub fn strip_forged(head: &[u8], hostname: &str) -> Option<(Vec<u8>, usize)> {
+pub(crate) fn strip_forged(head: &[u8], hostname: &str) -> Option<(Vec<u8>, usize)> {
     let end = header_end(head)?;
     let mut kept = Vec::with_capacity(end);
     let mut dropped = false;

@@ -21,10 +21,10 @@ use portcullis_store::spool::Spool;
 use tracing::warn;
 
 /// Octets of a message kept in memory before it goes to a file.
-pub const SPILL: usize = 64 * 1024;
+pub(crate) const SPILL: usize = 64 * 1024;
 
 /// The message being received.
-pub struct Incoming {
+pub(crate) struct Incoming {
     spool: Arc<Spool>,
     body: Body,
     /// A write to the file failed: the message gets `451` at its end.
@@ -33,7 +33,7 @@ pub struct Incoming {
 
 /// A received message's content, as handed to the store step.
 #[derive(Debug, Default)]
-pub struct Body {
+pub(crate) struct Body {
     /// The first octets (up to [`SPILL`]): all of a small message, the
     /// header section of nearly any.
     head: Vec<u8>,
@@ -59,7 +59,7 @@ impl Drop for ScratchFile {
 
 impl Incoming {
     /// Nothing received yet.
-    pub fn new(spool: Arc<Spool>) -> Incoming {
+    pub(crate) fn new(spool: Arc<Spool>) -> Incoming {
         Incoming {
             spool,
             body: Body::default(),
@@ -69,7 +69,7 @@ impl Incoming {
 
     /// Appends content; past [`SPILL`] octets it is written to the file
     /// (on a blocking thread). A failed write is remembered for [`Incoming::take`].
-    pub async fn append(&mut self, bytes: Vec<u8>) {
+    pub(crate) async fn append(&mut self, bytes: Vec<u8>) {
         if self.failed.is_some() {
             return;
         }
@@ -121,14 +121,14 @@ impl Incoming {
 
     /// Forgets the content received so far (the message was refused or
     /// abandoned); the next content starts a new message.
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.body = Body::default();
         self.failed = None;
     }
 
     /// The complete message's content, or why it could not be kept; the
     /// next content starts a new message.
-    pub fn take(&mut self) -> Result<Body, String> {
+    pub(crate) fn take(&mut self) -> Result<Body, String> {
         let body = mem::take(&mut self.body);
         match self.failed.take() {
             Some(e) => Err(e),
@@ -145,25 +145,25 @@ impl Incoming {
 
 impl Body {
     /// Its size in octets.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.size
     }
 
     /// The first octets, up to [`SPILL`] (all of them for a small message):
     /// enough to look at the header section at the end of data.
-    pub fn head(&self) -> &[u8] {
+    pub(crate) fn head(&self) -> &[u8] {
         &self.head
     }
 
     /// Whether it went to a file (tests of the memory bound).
     #[cfg(test)]
-    pub fn spilled(&self) -> bool {
+    pub(crate) fn spilled(&self) -> bool {
         self.file.is_some()
     }
 
     /// Writes it all to `out`: from memory, or copied from its file in the
     /// kernel (`copy_file_range`), never through a buffer of its size.
-    pub fn write_to(&self, out: &mut File) -> io::Result<()> {
+    pub(crate) fn write_to(&self, out: &mut File) -> io::Result<()> {
         let Some(scratch) = &self.file else {
             return out.write_all(&self.head);
         };
@@ -184,7 +184,7 @@ impl Body {
 impl Body {
     /// Hands the content to `f` in chunks, from memory or read back from
     /// its file, never as one buffer of its size (for DKIM signing).
-    pub fn feed(&self, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    pub(crate) fn feed(&self, f: &mut dyn FnMut(&[u8])) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let Some(scratch) = &self.file else {
             f(&self.head);
@@ -211,7 +211,7 @@ impl Body {
 
 /// Trace headers, then a received message: what the queue and Maildir
 /// files hold.
-pub struct Prefixed<'a> {
+pub(crate) struct Prefixed<'a> {
     pub prefix: &'a [u8],
     /// Written in place of the first `skip` octets of the body (a header
     /// section with forged fields dropped); empty with `skip` 0 otherwise.

@@ -73,6 +73,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The listener's name in logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Role::Smtp => "smtp",
@@ -84,12 +85,17 @@ impl Role {
 
 /// State shared by every connection.
 pub struct Shared {
+    /// The configuration in force and what was built from it, swapped by reload.
     pub current: Current,
     /// The users in force, a snapshot refreshed off the session path.
     pub users: Arc<Users>,
+    /// The outbound queue on disk.
     pub spool: Arc<Spool>,
+    /// Counters for the metrics page.
     pub stats: Stats,
+    /// When the server started (for `status`).
     pub started: Instant,
+    /// `--allow-open-relay`: a relay list open to everyone is allowed.
     pub allow_open_relay: bool,
     /// Server-wide secret for SCRAM's fake keys of unknown users.
     pub auth_secret: portcullis_smtp::session::Secret,

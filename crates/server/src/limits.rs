@@ -43,7 +43,7 @@ fn table() -> MutexGuard<'static, Admission> {
 
 /// An admitted connection; dropping it frees its place.
 #[derive(Debug)]
-pub struct Permit {
+pub(crate) struct Permit {
     ip: IpAddr,
 }
 
@@ -58,7 +58,7 @@ impl Drop for Permit {
 /// by address skip the per-client limits (not the total); they and the
 /// `auth.never_ban` addresses may take the `limits.connections_reserved`
 /// slots. By address only: reverse DNS is not looked up before admission.
-pub fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, Reply> {
+pub(crate) fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, Reply> {
     let l = &rt.config.limits;
     let limits = ConnectionLimits {
         total: l.connections,
@@ -91,12 +91,12 @@ pub fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, Reply> {
 
 /// Counts a client cut off by the `[limits]` key `limit`, for `status`
 /// and the metrics: an admin tuning a limit sees how often it bites.
-pub fn count(stats: &Stats, limit: &str) {
+pub(crate) fn count(stats: &Stats, limit: &str) {
     stats.limit_refusals.add(&format!("limit=\"{limit}\""));
 }
 
 /// Writes `reply` (bounded in time) and closes.
-pub async fn refuse(mut tcp: TcpStream, reply: &Reply) {
+pub(crate) async fn refuse(mut tcp: TcpStream, reply: &Reply) {
     let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
         tcp.write_all(&reply.to_bytes()).await?;
         tcp.shutdown().await
@@ -110,7 +110,11 @@ pub async fn refuse(mut tcp: TcpStream, reply: &Reply) {
 /// non-blocking peek decides, at no cost for a client that waits. Returns
 /// the stream for a well-behaved client; an early talker gets `554 5.5.1`
 /// and the connection is closed.
-pub async fn greet_check(tcp: TcpStream, config: &Config, stats: &Stats) -> Option<TcpStream> {
+pub(crate) async fn greet_check(
+    tcp: TcpStream,
+    config: &Config,
+    stats: &Stats,
+) -> Option<TcpStream> {
     let delay = config.limits.greeting_delay_ms;
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -171,31 +175,31 @@ fn talks_early(tcp: &TcpStream) -> bool {
 
 /// The whole-session time limit.
 #[derive(Debug)]
-pub struct SessionWatch {
+pub(crate) struct SessionWatch {
     deadline: Instant,
 }
 
 impl SessionWatch {
     /// Starts watching a session that begins now.
-    pub fn new(config: &Config) -> SessionWatch {
+    pub(crate) fn new(config: &Config) -> SessionWatch {
         SessionWatch {
             deadline: limiter::session_deadline(Instant::now(), config.limits.session_time),
         }
     }
 
     /// When the whole session must end.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// True once the session has lasted `limits.session_time`.
-    pub fn expired(&self, now: Instant) -> bool {
+    pub(crate) fn expired(&self, now: Instant) -> bool {
         now >= self.deadline
     }
 
     /// The reply that ends a session over its time (`421 4.4.2`, RFC 3463:
     /// X.4.2 "bad connection", as for the RFC 5321 §4.5.3.2 timeouts).
-    pub fn expired_reply(config: &Config) -> Reply {
+    pub(crate) fn expired_reply(config: &Config) -> Reply {
         Reply::new(
             421,
             (4, 4, 2),

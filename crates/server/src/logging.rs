@@ -20,11 +20,11 @@ use tracing_subscriber::EnvFilter;
 /// ClientHellos whose server name (SNI) rustls ignored as illegal: an IP
 /// address (RFC 6066 §3 allows only host names), a malformed or a duplicate
 /// name. Exposed as `portcullis_tls_illegal_sni_total`.
-pub static ILLEGAL_SNI: AtomicU64 = AtomicU64::new(0);
+pub(crate) static ILLEGAL_SNI: AtomicU64 = AtomicU64::new(0);
 
 /// The log file, shared by every writer; `reopen` swaps in a fresh handle.
 #[derive(Clone)]
-pub struct LogFile {
+pub(crate) struct LogFile {
     path: PathBuf,
     file: Arc<Mutex<File>>,
 }
@@ -38,7 +38,7 @@ impl LogFile {
     }
 
     /// Reopens the file by name (after logrotate moved it).
-    pub fn reopen(&self) -> io::Result<()> {
+    pub(crate) fn reopen(&self) -> io::Result<()> {
         let fresh = open_append(&self.path)?;
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         *guard = fresh;
@@ -76,7 +76,7 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// One write to the log file; a poisoned lock still logs.
-pub struct LogFileWriter(Arc<Mutex<File>>);
+pub(crate) struct LogFileWriter(Arc<Mutex<File>>);
 
 impl Write for LogFileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -97,7 +97,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogFile {
 /// Whether the server can log as `cfg` says: the filter parses and the log
 /// file's directory exists. Part of the one validation path (`check.rs`), so
 /// `config check` refuses what `serve` would fail on, with the same sentence.
-pub fn check(cfg: &Log) -> Result<(), String> {
+pub(crate) fn check(cfg: &Log) -> Result<(), String> {
     filter(cfg)?;
     if let Some(path) = &cfg.file {
         let dir = match path.parent() {
@@ -121,7 +121,7 @@ fn filter(cfg: &Log) -> Result<EnvFilter, String> {
 }
 
 /// Installs the global subscriber. Returns the log file handle, if any, for reopening.
-pub fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
+pub(crate) fn init(cfg: &Log) -> Result<Option<LogFile>, String> {
     check(cfg)?;
     let filter = filter(cfg)?;
     let file = match &cfg.file {

@@ -46,7 +46,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// The directory's mode: set-group-id (files get the server's group, so it
 /// can read them), sticky (nobody removes another's file), `-wx` for group
 /// and others (anyone may create a file; nobody may list).
-pub const DIR_MODE: u32 = 0o3733;
+pub(crate) const DIR_MODE: u32 = 0o3733;
 /// A temporary file older than this was left by a sendmail that died.
 const STALE_TMP: Duration = Duration::from_secs(24 * 3600);
 /// Room for the envelope lines on top of `limits.message_size`.
@@ -57,7 +57,7 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// Creates `<data_dir>/maildrop` (or puts its mode right) before the
 /// privilege drop gives it to the mail user.
-pub fn prepare(data_dir: &Path) -> Result<(), String> {
+pub(crate) fn prepare(data_dir: &Path) -> Result<(), String> {
     let dir = data_dir.join(maildrop::DIR);
     let fail = |e: io::Error| format!("cannot prepare the maildrop {}: {e}", dir.display());
     match fs::symlink_metadata(&dir) {
@@ -82,7 +82,7 @@ fn set_mode(dir: &Path) -> io::Result<()> {
 }
 
 /// Starts the poller on the current tokio runtime.
-pub fn spawn(shared: Arc<Shared>) {
+pub(crate) fn spawn(shared: Arc<Shared>) {
     tokio::spawn(async move {
         let dir = shared.current.get().config.data_dir.join(maildrop::DIR);
         // After a privilege drop the owner may fix the mode again.

@@ -12,24 +12,24 @@ use std::path::Path;
 use tracing::warn;
 
 /// The environment variable systemd sets for `Type=notify` services.
-pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
 /// The service manager's notification socket, if the server runs under one.
 #[derive(Clone, Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     socket: Option<String>,
 }
 
 impl Notifier {
     /// Reads `$NOTIFY_SOCKET` once, at start.
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Notifier {
         Notifier {
             socket: std::env::var(NOTIFY_SOCKET).ok().filter(|s| !s.is_empty()),
         }
     }
 
     /// The listeners are bound and the server accepts connections.
-    pub fn ready(&self) {
+    pub(crate) fn ready(&self) {
         self.send(&format!(
             "READY=1\nSTATUS=accepting mail\nMAINPID={}",
             std::process::id()
@@ -37,12 +37,12 @@ impl Notifier {
     }
 
     /// A reload starts; [`Notifier::reloaded`] ends it.
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         self.send("RELOADING=1\nSTATUS=reloading the configuration");
     }
 
     /// A reload ended (applied or rejected: the server keeps serving).
-    pub fn reloaded(&self, applied: bool) {
+    pub(crate) fn reloaded(&self, applied: bool) {
         let status = if applied {
             "accepting mail"
         } else {
@@ -52,7 +52,7 @@ impl Notifier {
     }
 
     /// Draining before exit.
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.send("STOPPING=1\nSTATUS=draining sessions");
     }
 
@@ -67,7 +67,7 @@ impl Notifier {
 
 /// Sends `message` as one datagram to `socket` (a path, or `@name` for a
 /// Linux abstract socket).
-pub fn send_to(socket: &str, message: &str) -> io::Result<()> {
+pub(crate) fn send_to(socket: &str, message: &str) -> io::Result<()> {
     let sock = UnixDatagram::unbound()?;
     match socket.strip_prefix('@') {
         Some(name) => {

@@ -27,7 +27,7 @@ use tracing::info;
 /// How long a check may wait for a turn before `454 4.7.0`: well inside a
 /// client's patience for the AUTH reply (RFC 5321 §4.5.3.2 gives commands
 /// minutes), short enough that a flood cannot pile up sessions behind it.
-pub const MAX_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
 

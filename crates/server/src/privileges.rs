@@ -18,7 +18,7 @@ use tracing::info;
 
 /// An account from the system's user database.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     /// The user id.
     pub uid: u32,
     /// The user's primary group id.
@@ -29,7 +29,7 @@ pub struct Account {
 /// directory could replace the users file, the queue or the keys; whoever
 /// could write the users file could add a login. Returns one sentence
 /// naming the path. A path that does not exist (yet) is fine.
-pub fn refuse_world_writable(path: &Path, what: &str) -> Result<(), String> {
+pub(crate) fn refuse_world_writable(path: &Path, what: &str) -> Result<(), String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -53,7 +53,7 @@ pub fn refuse_world_writable(path: &Path, what: &str) -> Result<(), String> {
 /// users must reach the maildrop in it, and without read permission they
 /// cannot list it; everything else in it is 0700 or 0600. Returns the new
 /// mode if it changed.
-pub fn tighten_dir(path: &Path) -> Result<Option<u32>, String> {
+pub(crate) fn tighten_dir(path: &Path) -> Result<Option<u32>, String> {
     let meta = fs::symlink_metadata(path)
         .map_err(|e| format!("cannot check data_dir {}: {e}", path.display()))?;
     let mode = meta.permissions().mode() & 0o7777;
@@ -71,13 +71,13 @@ pub fn tighten_dir(path: &Path) -> Result<Option<u32>, String> {
 }
 
 /// The effective user id of this process.
-pub fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) takes no arguments and cannot fail.
     unsafe { libc::geteuid() }
 }
 
 /// Looks `name` up in the system's user database (NSS: /etc/passwd, LDAP…).
-pub fn lookup(name: &str) -> Result<Account, String> {
+pub(crate) fn lookup(name: &str) -> Result<Account, String> {
     let c_name =
         CString::new(name).map_err(|_| format!("user {name:?} contains a NUL character"))?;
     let mut buf: Vec<libc::c_char> = vec![0; 16 * 1024];
@@ -126,7 +126,11 @@ pub fn lookup(name: &str) -> Result<Account, String> {
 /// directory (and the log file): supplementary groups dropped, then the
 /// group, then the user (in that order: once the user is not root it may
 /// no longer change groups). Then checks that root cannot be regained.
-pub fn drop_to(name: &str, data_dir: &Path, log_file: Option<&Path>) -> Result<Account, String> {
+pub(crate) fn drop_to(
+    name: &str,
+    data_dir: &Path,
+    log_file: Option<&Path>,
+) -> Result<Account, String> {
     let account = lookup(name)?;
     if account.uid == 0 {
         return Err(format!(

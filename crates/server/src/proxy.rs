@@ -24,7 +24,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection was refused before the greeting.
 #[derive(Debug, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// The peer is not in `listen.proxy_from`.
     #[error("connection from {0} refused: this listener accepts only the load balancers in listen.proxy_from")]
     NotAProxy(SocketAddr),
@@ -35,7 +35,7 @@ pub enum Refused {
 
 /// How a connection's client was established.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Client {
+pub(crate) enum Client {
     /// A listener that is not proxied: the peer is the client.
     Direct(SocketAddr),
     /// A PROXY header was read: the client it names (the balancer itself
@@ -45,7 +45,7 @@ pub enum Client {
 
 impl Client {
     /// The address that counts for every decision.
-    pub fn addr(self) -> SocketAddr {
+    pub(crate) fn addr(self) -> SocketAddr {
         match self {
             Client::Direct(a) | Client::Proxied(a) => a,
         }
@@ -54,7 +54,7 @@ impl Client {
 
 /// The real client of a connection accepted on a listener: `peer` itself on
 /// a listener that is not proxied, else the address named by the header.
-pub async fn real_client(
+pub(crate) async fn real_client(
     listen: &Listen,
     tcp: &mut TcpStream,
     peer: SocketAddr,

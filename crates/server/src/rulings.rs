@@ -13,7 +13,7 @@ use portcullis_smtp::session::{Message, RecipientCheck};
 
 /// Where one message goes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Local user names (Maildirs), deduplicated.
     pub mailboxes: BTreeSet<String>,
     /// Remote addresses for the queue, deduplicated.
@@ -22,13 +22,13 @@ pub struct Plan {
 
 /// Where one accepted recipient goes: the part of a [`Plan`] it adds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Destinations {
+pub(crate) struct Destinations {
     mailboxes: Vec<String>,
     remote: Vec<String>,
 }
 
 /// Works out where an accepted recipient goes; `None` for a refused one.
-pub fn destinations(
+pub(crate) fn destinations(
     ctx: &Context<'_>,
     rcpt: &Mailbox,
     decision: &Decision,
@@ -77,7 +77,7 @@ fn route_alias_target(ctx: &Context<'_>, addr: String, d: &mut Destinations) {
 
 /// The rulings of the transaction in progress, from RCPT to the end of DATA.
 #[derive(Debug, Default)]
-pub struct Rulings {
+pub(crate) struct Rulings {
     transaction: u64,
     accepted: Vec<(Mailbox, Destinations)>,
 }
@@ -86,7 +86,7 @@ impl Rulings {
     /// Keeps where an accepted recipient goes. A check of a newer
     /// transaction forgets the older one's rulings, so this holds at most
     /// one transaction's recipients.
-    pub fn record(&mut self, check: &RecipientCheck, destinations: Destinations) {
+    pub(crate) fn record(&mut self, check: &RecipientCheck, destinations: Destinations) {
         if check.transaction != self.transaction {
             self.accepted.clear();
             self.transaction = check.transaction;
@@ -101,7 +101,7 @@ impl Rulings {
     /// them was never ruled on in this transaction (the session accepts
     /// only recipients the driver accepted, so that is a bug, answered
     /// with a temporary failure rather than a guess).
-    pub fn plan(&mut self, msg: &Message) -> Option<Plan> {
+    pub(crate) fn plan(&mut self, msg: &Message) -> Option<Plan> {
         if msg.transaction != self.transaction {
             return None;
         }

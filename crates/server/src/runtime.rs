@@ -167,7 +167,7 @@ fn alias_warnings(config: &Config) -> Vec<String> {
 }
 
 /// Resolves every name entry (concurrently), then compiles the list.
-pub async fn compile_relay_list(
+pub(crate) async fn compile_relay_list(
     entries: &[String],
     dns: &Dns,
     previous: Option<&RelayList>,
@@ -194,7 +194,10 @@ pub async fn compile_relay_list(
 /// forwards in its own name would relay: an open relay. Warns (logged and
 /// returned) for each `listen.proxy_from` entry (its network address) that
 /// an allow entry matches.
-pub fn proxy_in_allow_list(listen: &portcullis_config::Listen, list: &RelayList) -> Vec<String> {
+pub(crate) fn proxy_in_allow_list(
+    listen: &portcullis_config::Listen,
+    list: &RelayList,
+) -> Vec<String> {
     let mut out = Vec::new();
     for net in &listen.proxy_from {
         if let ListMatch::Allow { entry, .. } = list.lookup(net.addr, &ReverseDns::NotChecked) {
@@ -237,7 +240,7 @@ fn own_addresses(config: &Config) -> HashSet<IpAddr> {
 }
 
 /// The addresses of the machine's interfaces (single hosts).
-pub fn interface_addresses() -> Vec<IpAddr> {
+pub(crate) fn interface_addresses() -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = if_addrs::get_if_addrs()
         .map(|ifs| ifs.into_iter().map(|i| canonical(i.ip())).collect())
         .unwrap_or_default();

@@ -16,12 +16,12 @@ use time::{Duration, OffsetDateTime};
 
 /// The lifetime of a generated certificate: the CA/Browser Forum's cap for
 /// server certificates since 2020, so checkers (testssl) see a usual one.
-pub const LIFETIME_DAYS: i64 = 397;
+pub(crate) const LIFETIME_DAYS: i64 = 397;
 /// A certificate with less than this left is generated again.
-pub const RENEW_WITHIN_DAYS: i64 = 30;
+pub(crate) const RENEW_WITHIN_DAYS: i64 = 30;
 
 /// Where the generated certificate and its key live.
-pub fn paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     let dir = data_dir.join("tls");
     (dir.join("cert.pem"), dir.join("key.pem"))
 }
@@ -29,7 +29,7 @@ pub fn paths(data_dir: &Path) -> (PathBuf, PathBuf) {
 /// The names the certificate holds: the host name, `localhost` and the
 /// loopback addresses, so a client connecting by `127.0.0.1` or `::1`
 /// (msmtp, Python's `ssl`) passes the name check of RFC 6125.
-pub fn names(hostname: &str) -> Vec<String> {
+pub(crate) fn names(hostname: &str) -> Vec<String> {
     let mut names = vec![hostname.to_ascii_lowercase()];
     for n in ["localhost", "127.0.0.1", "::1"] {
         if !names.iter().any(|have| have == n) {
@@ -41,7 +41,7 @@ pub fn names(hostname: &str) -> Vec<String> {
 
 /// Makes sure `<data_dir>/tls/` holds a usable certificate for `hostname`,
 /// generating it when missing or stale. Returns why it was (re)generated.
-pub fn ensure(
+pub(crate) fn ensure(
     hostname: &str,
     data_dir: &Path,
     now: OffsetDateTime,
@@ -60,7 +60,7 @@ pub fn ensure(
 }
 
 /// Generates a new key and certificate for `hostname`, replacing any there.
-pub fn generate(
+pub(crate) fn generate(
     hostname: &str,
     cert: &Path,
     key: &Path,

@@ -19,7 +19,7 @@ use super::incoming::{Body, Prefixed};
 use super::rulings::Plan;
 
 /// Everything needed to write one message, owned so it can move to a blocking thread.
-pub struct Job {
+pub(crate) struct Job {
     pub config: std::sync::Arc<Config>,
     pub spool: std::sync::Arc<Spool>,
     pub plan: Plan,
@@ -37,7 +37,7 @@ pub struct Job {
 
 /// What the inbound checks add to and drop from a message from outside.
 #[derive(Default)]
-pub struct InboundResult {
+pub(crate) struct InboundResult {
     /// The `Authentication-Results:` field (empty: none).
     pub header: String,
     /// The header section without forged `Authentication-Results:`, and the
@@ -46,7 +46,7 @@ pub struct InboundResult {
 }
 
 /// Writes the message durably; returns the queue id for the 250 reply.
-pub fn store(job: Job) -> Result<String, Reply> {
+pub(crate) fn store(job: Job) -> Result<String, Reply> {
     let id = Spool::new_id();
     let client = ClientInfo {
         ip: job.client_ip,

@@ -18,7 +18,7 @@ use super::self_signed;
 /// certificate in the data dir is generated first when it is missing or
 /// stale (see [`self_signed`]), if `generate`; a check passes false, and
 /// then gets None and nothing is written.
-pub fn load(cfg: &Config, generate: bool) -> Result<Option<Arc<ServerConfig>>, String> {
+pub(crate) fn load(cfg: &Config, generate: bool) -> Result<Option<Arc<ServerConfig>>, String> {
     match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => build(read_certs(cert)?, read_key(key)?)
             .map(Some)

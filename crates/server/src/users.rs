@@ -15,7 +15,7 @@ use portcullis_directory::{Directory, Version};
 use tracing::{info, warn};
 
 /// How often the background check asks the directory for its version.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The users in force, and what refreshes them.
 pub struct Users {

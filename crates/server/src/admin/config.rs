@@ -56,6 +56,7 @@ pub struct Edited {
     /// Its effective value before (None when the old file did not load)
     /// and after, as `config read` shows it.
     pub before: Option<String>,
+    /// Its effective value after the edit.
     pub after: String,
     /// Whether a running server takes the new value only at its next start.
     pub needs_restart: bool,

@@ -66,17 +66,29 @@ pub enum QueueOp {
     /// Every queued message with its recipients.
     List,
     /// One message: its envelope and content.
-    Show { id: QueueId },
+    Show {
+        /// The message's queue id.
+        id: QueueId,
+    },
     /// Try every message now, whatever its retry time.
     Flush,
     /// Remove one message without delivering it.
-    Delete { id: QueueId },
+    Delete {
+        /// The message's queue id.
+        id: QueueId,
+    },
     /// Remove every message.
     DeleteAll,
     /// Keep a message until released (survives a restart).
-    Hold { id: QueueId },
+    Hold {
+        /// The message's queue id.
+        id: QueueId,
+    },
     /// Deliver a held message again.
-    Release { id: QueueId },
+    Release {
+        /// The message's queue id.
+        id: QueueId,
+    },
 }
 
 /// A queued message as `queue list` shows it.
@@ -97,7 +109,9 @@ pub enum QueueOutput {
     /// To [`QueueOp::Show`]: the message and its content (as text; bytes
     /// that are not UTF-8 shown as U+FFFD).
     Show {
+        /// The message as `queue list` shows it.
         message: QueuedMessage,
+        /// Its content, headers and body.
         content: String,
     },
     /// To [`QueueOp::Flush`].
@@ -117,6 +131,7 @@ pub enum QueueOutput {
     DeletedAll(usize),
     /// To [`QueueOp::Hold`] and [`QueueOp::Release`].
     Hold {
+        /// The message's queue id.
         id: QueueId,
         /// The state now.
         held: bool,

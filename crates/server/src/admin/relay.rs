@@ -34,10 +34,15 @@ pub struct RelayQuestion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
+    /// A mailbox or alias of a local domain.
     Local,
+    /// A local domain without that user or alias.
     UnknownUser,
+    /// Another domain, and the client may relay.
     RelayAllowed,
+    /// Another domain, and the relay answer waits on DNS (`451`).
     RelayTempfail,
+    /// Another domain, and the client may not relay.
     RelayDenied,
 }
 
@@ -50,6 +55,7 @@ pub struct Verdict {
     pub client: String,
     /// The sentence, e.g. `relay allowed: 192.168.41.7 matches "192.168.40-43.*"`.
     pub explanation: String,
+    /// The ruling in one word, for scripts.
     pub kind: VerdictKind,
     /// The reply RCPT TO would get when refused.
     pub reply: Option<String>,

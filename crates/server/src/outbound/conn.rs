@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 
 /// Why the connection failed.
 #[derive(Debug)]
-pub enum ConnError {
+pub(super) enum ConnError {
     /// No reply (or no progress writing) within the deadline.
     Timeout(&'static str),
     /// The server closed the connection.
@@ -53,7 +53,7 @@ enum Stream {
 }
 
 /// An open connection.
-pub struct Conn {
+pub(super) struct Conn {
     stream: Stream,
     parser: ReplyParser,
     /// `name[ip]` of the peer, for logs and bounces.
@@ -64,7 +64,7 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps a connected socket.
-    pub fn new(tcp: TcpStream, remote: String) -> Conn {
+    pub(super) fn new(tcp: TcpStream, remote: String) -> Conn {
         let _ = tcp.set_nodelay(true);
         Conn {
             stream: Stream::Plain(tcp),
@@ -75,7 +75,7 @@ impl Conn {
     }
 
     /// Reads one reply, waiting at most `limit` for all of it.
-    pub async fn read_reply(
+    pub(super) async fn read_reply(
         &mut self,
         limit: Duration,
         what: &'static str,
@@ -100,7 +100,7 @@ impl Conn {
     }
 
     /// Writes all of `bytes` within `limit`.
-    pub async fn write_all(
+    pub(super) async fn write_all(
         &mut self,
         bytes: &[u8],
         limit: Duration,
@@ -126,7 +126,7 @@ impl Conn {
     }
 
     /// Writes a command and reads its reply.
-    pub async fn command(
+    pub(super) async fn command(
         &mut self,
         bytes: &[u8],
         limit: Duration,
@@ -137,7 +137,7 @@ impl Conn {
     }
 
     /// Runs the TLS handshake after the server's 220 to STARTTLS.
-    pub async fn start_tls(
+    pub(super) async fn start_tls(
         self,
         config: Arc<rustls::ClientConfig>,
         name: ServerName<'static>,
@@ -167,7 +167,7 @@ impl Conn {
     }
 
     /// Sends QUIT and closes, without waiting long for the 221.
-    pub async fn quit(mut self) {
+    pub(super) async fn quit(mut self) {
         let _ = self
             .command(
                 &portcullis_smtp::client::quit(),

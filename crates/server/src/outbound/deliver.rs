@@ -31,7 +31,7 @@ const BLOCK: usize = 64 * 1024;
 const RECIPIENTS_PER_TRANSACTION: usize = 100;
 
 /// What is delivered: the envelope's sender and options and the bytes.
-pub struct Outgoing<'a> {
+pub(super) struct Outgoing<'a> {
     /// MAIL FROM (`""`: the null sender).
     pub sender: &'a str,
     /// The stored `BODY=` type.
@@ -44,7 +44,7 @@ pub struct Outgoing<'a> {
 
 /// Delivers `out` to `recipients` over `session`. Returns one result per
 /// recipient and whether the session can carry another message.
-pub async fn deliver(
+pub(super) async fn deliver(
     session: &mut Session,
     out: &Outgoing<'_>,
     recipients: &[String],

@@ -51,7 +51,7 @@ struct Collected {
 }
 
 /// The lock of queue id `id`.
-pub fn lock(id: &str) -> MutexGuard<'static, ()> {
+pub(crate) fn lock(id: &str) -> MutexGuard<'static, ()> {
     let h = id.bytes().fold(0usize, |h, b| {
         h.wrapping_mul(31).wrapping_add(usize::from(b))
     });
@@ -68,7 +68,7 @@ fn collected() -> MutexGuard<'static, BTreeMap<String, Collected>> {
 }
 
 /// The retry policy of the configuration in force.
-pub fn policy(shared: &Shared) -> RetryPolicy {
+pub(super) fn policy(shared: &Shared) -> RetryPolicy {
     let q = &shared.current.get().config.queue;
     RetryPolicy {
         retry_min: q.retry_min,
@@ -82,7 +82,12 @@ pub fn policy(shared: &Shared) -> RetryPolicy {
 /// delay warnings are collected for [`bounce_collected`], not sent: the
 /// failed recipients stay pending (due again after `queue.retry_min`, in
 /// case the server stops before the pass ends) until their DSN is stored.
-pub fn record(shared: &Arc<Shared>, id: &str, results: &[(String, Attempt)], remote: Option<&str>) {
+pub(super) fn record(
+    shared: &Arc<Shared>,
+    id: &str,
+    results: &[(String, Attempt)],
+    remote: Option<&str>,
+) {
     if results.is_empty() {
         return;
     }
@@ -122,7 +127,7 @@ pub fn record(shared: &Arc<Shared>, id: &str, results: &[(String, Attempt)], rem
 
 /// Whether the pass over message `id` left notices to send: the runner
 /// then calls [`bounce_collected`] before it schedules the message again.
-pub fn has_collected(id: &str) -> bool {
+pub(super) fn has_collected(id: &str) -> bool {
     collected().contains_key(id)
 }
 
@@ -131,7 +136,7 @@ pub fn has_collected(id: &str) -> bool {
 /// due one, then marks the failed recipients `failed` and saves the
 /// envelope (removing the message when nothing is left). If the DSN cannot
 /// be stored, its recipients stay pending and are tried again.
-pub fn bounce_collected(shared: &Arc<Shared>, id: &str) {
+pub(super) fn bounce_collected(shared: &Arc<Shared>, id: &str) {
     let _guard = lock(id);
     let Some(pass) = collected().remove(id) else {
         return;
@@ -296,7 +301,7 @@ fn save(spool: &Spool, env: &Envelope) {
 
 /// Removes a message whose recipients are all done (found so at a scan,
 /// e.g. after a crash between its last DSN and its removal).
-pub fn remove_done(shared: &Arc<Shared>, id: &str) {
+pub(super) fn remove_done(shared: &Arc<Shared>, id: &str) {
     let _guard = lock(id);
     if let Ok(env) = shared.spool.load_envelope(id) {
         if env.is_done() {

@@ -7,7 +7,7 @@ use tracing::info;
 /// How `connections` follows `limits.outbound_connections` across reloads.
 /// A raise adds permits at once; a cut can only take back permits nobody
 /// holds, so the rest is owed and taken as connections close.
-pub struct ConnectionLimit {
+pub(super) struct ConnectionLimit {
     /// The limit the semaphore stands for once `owed` is paid.
     pub applied: usize,
     /// Permits still to withdraw.
@@ -15,7 +15,7 @@ pub struct ConnectionLimit {
 }
 
 impl ConnectionLimit {
-    pub fn follow(&mut self, semaphore: &Semaphore, wanted: usize) {
+    pub(super) fn follow(&mut self, semaphore: &Semaphore, wanted: usize) {
         let wanted = wanted.max(1);
         if wanted > self.applied {
             let more = wanted - self.applied;

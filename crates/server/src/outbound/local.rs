@@ -19,7 +19,7 @@ use crate::Shared;
 
 /// Delivers `recipients` of message `id` locally (blocking). Unknown users
 /// fail permanently (5.1.1); a full disk or other local error is temporary.
-pub fn deliver(
+pub(super) fn deliver(
     shared: &Arc<Shared>,
     env: &Envelope,
     recipients: &[String],

@@ -60,10 +60,10 @@ pub struct Outbound {
 }
 
 /// The receiving end, until the runner starts.
-pub struct Pending(mpsc::UnboundedReceiver<Event>, mpsc::UnboundedSender<Event>);
+pub(crate) struct Pending(mpsc::UnboundedReceiver<Event>, mpsc::UnboundedSender<Event>);
 
 /// Creates the handle and the runner's receiving end.
-pub fn channel() -> (Outbound, Pending) {
+pub(crate) fn channel() -> (Outbound, Pending) {
     let (tx, rx) = mpsc::unbounded_channel();
     (Outbound { events: tx.clone() }, Pending(rx, tx))
 }
@@ -94,7 +94,7 @@ impl Outbound {
 }
 
 /// Starts the runner on the current tokio runtime.
-pub fn start(pending: Pending, shared: Arc<Shared>) {
+pub(crate) fn start(pending: Pending, shared: Arc<Shared>) {
     let Pending(events, tx) = pending;
     let limit = shared
         .current

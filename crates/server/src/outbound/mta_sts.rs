@@ -30,7 +30,7 @@ const MAX_POLICY: usize = 64 * 1024;
 const MAX_HEADERS: usize = 16 * 1024;
 
 /// A domain's policy in force, as the session applies it.
-pub struct Active {
+pub(super) struct Active {
     /// The recipient domain.
     pub domain: String,
     /// Its policy (mode enforce or testing).
@@ -39,12 +39,12 @@ pub struct Active {
 
 impl Active {
     /// Whether the session must use verified TLS to a named MX.
-    pub fn enforce(&self) -> bool {
+    pub(super) fn enforce(&self) -> bool {
         self.policy.mode == Mode::Enforce
     }
 
     /// `MTA-STS policy of D (mode): what`, the text of logs and queue errors.
-    pub fn say(&self, what: &str) -> String {
+    pub(super) fn say(&self, what: &str) -> String {
         format!(
             "MTA-STS policy of {} ({}): {what}",
             self.domain, self.policy.mode
@@ -54,7 +54,7 @@ impl Active {
     /// The candidates the policy allows: under `enforce` only MX hosts it
     /// names (none left: a temporary failure naming them); under `testing`
     /// all, with a log line for each that would have been refused.
-    pub fn filter(&self, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, Failure> {
+    pub(super) fn filter(&self, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, Failure> {
         let refused: Vec<String> = candidates
             .iter()
             .filter(|c| !self.policy.names(&c.name))
@@ -112,7 +112,7 @@ fn cached(domain: &str, id: Option<&str>) -> Option<Policy> {
 
 /// The policy of `domain` in force now, if any (RFC 8461 §5.1). A policy
 /// that cannot be fetched, with none cached, means delivering as usual.
-pub async fn policy_for(
+pub(super) async fn policy_for(
     domain: &str,
     resolver: &Resolver,
     tls: &Arc<ClientConfig>,

@@ -19,7 +19,7 @@ const MAX_CANDIDATES: usize = 10;
 
 /// One address to try, with the name it was found under.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
+pub(super) struct Candidate {
     /// The host name (MX exchange, route host) or the address as text.
     pub name: String,
     /// Where to connect.
@@ -28,7 +28,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// `name[ip]`, as logs and bounces name a host.
-    pub fn remote(&self) -> String {
+    pub(super) fn remote(&self) -> String {
         format!("{}[{}]", self.name, self.addr.ip())
     }
 }
@@ -42,20 +42,20 @@ enum Addresses {
 
 /// The resolver.
 #[derive(Clone)]
-pub struct Resolver {
+pub(super) struct Resolver {
     inner: TokioResolver,
     timeout: Duration,
 }
 
 impl Resolver {
     /// A resolver for `[dns]` (the system's when no nameservers are set).
-    pub fn new(cfg: &DnsConfig) -> std::io::Result<Resolver> {
+    pub(super) fn new(cfg: &DnsConfig) -> std::io::Result<Resolver> {
         let (inner, timeout) = crate::dns::build_resolver(cfg)?;
         Ok(Resolver { inner, timeout })
     }
 
     /// The MX answer for `domain`.
-    pub async fn mx(&self, domain: &str) -> MxAnswer {
+    pub(super) async fn mx(&self, domain: &str) -> MxAnswer {
         let fqdn = format!("{}.", domain.trim_end_matches('.'));
         match tokio::time::timeout(self.timeout, self.inner.mx_lookup(fqdn)).await {
             Err(_) => MxAnswer::TempFail("timeout".into()),
@@ -102,7 +102,7 @@ impl Resolver {
 
     /// The addresses to try for `route`, best first. `own_names` are this
     /// server's names (an MX naming one of them is a loop, RFC 5321 §5.1).
-    pub async fn candidates(
+    pub(super) async fn candidates(
         &self,
         route: &Route,
         own_names: &[String],
@@ -180,7 +180,7 @@ impl Resolver {
 
     /// The TXT records of `name`, each one string (empty: none); Err on a
     /// temporary failure. Used by MTA-STS (RFC 8461 §3.1).
-    pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+    pub(super) async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
         match tokio::time::timeout(self.timeout, self.inner.txt_lookup(fqdn)).await {
             Err(_) => Err("timeout".into()),
@@ -205,7 +205,7 @@ impl Resolver {
     }
 
     /// The addresses of `name` (for the MTA-STS policy host).
-    pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+    pub(super) async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, String> {
         match self.addresses(name).await {
             Addresses::Found(ips) => Ok(ips),
             Addresses::None => Err(format!("{name} has no address in DNS")),

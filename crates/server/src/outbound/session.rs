@@ -20,14 +20,14 @@ use super::resolve::{Candidate, Resolver};
 use super::tls::{server_name, TlsClients};
 
 /// Connecting: not in RFC 5321; Postfix's smtp_connect_timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// RFC 5321 §4.5.3.2.1: initial 220 message, 5 minutes.
-pub const GREETING_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const GREETING_TIMEOUT: Duration = Duration::from_secs(300);
 /// EHLO, STARTTLS, AUTH, RSET: like MAIL (RFC 5321 §4.5.3.2.2), 5 minutes.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// An open, ready session: greeted, EHLO done, TLS and AUTH as required.
-pub struct Session {
+pub(super) struct Session {
     /// The connection.
     pub conn: Conn,
     /// What the server offers (after STARTTLS, the second EHLO's answer).
@@ -48,7 +48,7 @@ enum OpenError {
 }
 
 /// What the session needs from the configuration.
-pub struct Settings<'a> {
+pub(super) struct Settings<'a> {
     /// EHLO name.
     pub hostname: &'a str,
     /// `tls.outbound`.
@@ -65,7 +65,7 @@ pub struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     /// The settings for `route` under `config`.
-    pub fn new(config: &'a Config, route: &Route, domain: &str) -> Settings<'a> {
+    pub(super) fn new(config: &'a Config, route: &Route, domain: &str) -> Settings<'a> {
         let credentials = match (
             route,
             &config.relay.smarthost_user,
@@ -97,7 +97,7 @@ impl<'a> Settings<'a> {
 
 /// Opens a session for `route`, trying its addresses in order. The error is
 /// the last address's failure (or the route's own, e.g. a null MX).
-pub async fn open(
+pub(super) async fn open(
     route: &Route,
     resolver: &Resolver,
     tls: &TlsClients,

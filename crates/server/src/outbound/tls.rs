@@ -25,7 +25,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 /// Both client configurations.
 #[derive(Clone)]
-pub struct TlsClients {
+pub(super) struct TlsClients {
     /// Certificates checked against the WebPKI roots and `tls.outbound_ca`.
     pub verified: Arc<ClientConfig>,
     /// Any certificate accepted (opportunistic TLS to MX hosts).
@@ -33,7 +33,7 @@ pub struct TlsClients {
 }
 
 /// Builds both configurations; `outbound_ca` is a PEM file of extra trust anchors.
-pub fn build(outbound_ca: Option<&Path>) -> Result<TlsClients, String> {
+pub(super) fn build(outbound_ca: Option<&Path>) -> Result<TlsClients, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -67,7 +67,7 @@ pub fn build(outbound_ca: Option<&Path>) -> Result<TlsClients, String> {
 
 /// The name a certificate is checked against: the host name we connected
 /// to, or its address for an address literal or an IP next hop.
-pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+pub(super) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(ServerName::IpAddress(ip.into()));
     }
