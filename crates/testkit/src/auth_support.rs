@@ -141,6 +141,7 @@ impl TlsOptions {
 /// What a finished handshake negotiated.
 #[derive(Clone, Debug)]
 pub struct TlsInfo {
+    /// The TLS version agreed.
     pub version: Option<rustls::ProtocolVersion>,
     /// The certificate the server presented.
     pub cert: Option<CertificateDer<'static>>,
@@ -394,6 +395,7 @@ impl Smtp {
         }
     }
 
+    /// Every line sent and received, in order.
     pub fn transcript(&self) -> String {
         self.transcript.join("\n")
     }

@@ -148,8 +148,11 @@ pub struct Setup {
     pub data_dir: PathBuf,
     /// The address the `smtp` listener binds (127.0.0.1 unless the test says otherwise).
     pub listen_ip: IpAddr,
+    /// The `smtp` listener's port.
     pub smtp_port: u16,
+    /// The `submission` listener's port.
     pub submission_port: u16,
+    /// The `submissions` (implicit TLS) listener's port.
     pub submissions_port: u16,
     /// The only resolver the server uses.
     pub dns: DnsStub,
@@ -677,7 +680,9 @@ impl Server {
         let mut child = self.child.take()?;
         // The pid is our own child, not yet reaped, so it cannot name another process.
         let pid = libc::pid_t::try_from(child.id()).ok()?;
-        // SAFETY: kill(2) has no memory-safety preconditions.
+        // SAFETY: kill(2) has no memory-safety preconditions. Allowed here
+        // (the workspace denies unsafe code) because std cannot send SIGTERM.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(pid, libc::SIGTERM);
         }

@@ -18,8 +18,11 @@ use super::{run_with_timeout, BIN};
 pub struct Step {
     /// The page line it comes from, for failure messages.
     pub line: usize,
+    /// The command line after `$ `.
     pub command: String,
+    /// The output lines shown, with `[..]` and `...` wildcards.
     pub expected: Vec<String>,
+    /// The exit code shown as `[exit N]`, 0 when none.
     pub exit: i32,
 }
 
@@ -100,7 +103,9 @@ impl Drop for Serve {
     fn drop(&mut self) {
         // Our own child, not yet reaped: the pid names no other process.
         if let Ok(pid) = libc::pid_t::try_from(self.0.id()) {
-            // SAFETY: kill(2) has no memory-safety preconditions.
+            // SAFETY: kill(2) has no memory-safety preconditions. Allowed here
+            // (the workspace denies unsafe code) because std cannot send SIGTERM.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(pid, libc::SIGTERM);
             }
