@@ -5,6 +5,8 @@
 //! Maildir exactly once (local) or in the queue exactly once (relayed: its
 //! route points at a closed port, so it stays queued); no message in the
 //! Maildir is half-written, and no temporary file is left.
+// Signals and the effective uid come from libc: std has no safe form of them.
+#![allow(unsafe_code)]
 
 use portcullis_testkit as common;
 

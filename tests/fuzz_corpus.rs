@@ -3,7 +3,8 @@
 //! found a bug, and every seed, is checked by an ordinary `cargo test` in CI
 //! without libFuzzer or a nightly toolchain.
 
-#[allow(dead_code)]
+// Its items are `pub` for the fuzz crate, whose library it is.
+#[allow(dead_code, unreachable_pub)]
 #[path = "../fuzz/src/checks/mod.rs"]
 mod checks;
 

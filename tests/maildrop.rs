@@ -4,6 +4,8 @@
 //! uid that owns the file (never to anything the file says). Files planted
 //! there to trick the server (links, FIFOs, strange names) are refused and
 //! logged, and a file found again after a crash is not queued twice.
+// Signals and the effective uid come from libc: std has no safe form of them.
+#![allow(unsafe_code)]
 
 use portcullis_testkit as common;
 

@@ -8,6 +8,8 @@
 //! Needs root and `ip`; otherwise each test prints why it is skipped and
 //! passes. The namespace is always removed (drop guard), and every step is
 //! bounded in time.
+// Signals and the effective uid come from libc: std has no safe form of them.
+#![allow(unsafe_code)]
 
 use portcullis_testkit as common;
 

@@ -1,6 +1,8 @@
 //! What `serve` does with its files: one server per data directory (a
 //! second one exits before it touches the queue), and a log file that only
 //! its owner and group may read, also after logrotate.
+// Signals and the effective uid come from libc: std has no safe form of them.
+#![allow(unsafe_code)]
 
 use portcullis_testkit as common;
 

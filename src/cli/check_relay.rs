@@ -10,7 +10,7 @@ use super::output::say;
 use super::Failure;
 
 #[derive(Args, Debug)]
-pub struct CheckRelayArgs {
+pub(crate) struct CheckRelayArgs {
     /// The client address to rule for.
     #[arg(long)]
     client: String,
@@ -25,7 +25,7 @@ pub struct CheckRelayArgs {
     recipients: Vec<String>,
 }
 
-pub fn run(config: &Path, args: CheckRelayArgs) -> Result<(), Failure> {
+pub(super) fn run(config: &Path, args: CheckRelayArgs) -> Result<(), Failure> {
     let question = RelayQuestion {
         client: args.client,
         auth: args.auth,

@@ -11,7 +11,7 @@ use super::output::say;
 use super::Failure;
 
 #[derive(Subcommand, Debug)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Print the effective configuration as `key: value` lines.
     Read {
         /// Only this key.
@@ -64,7 +64,7 @@ pub enum ConfigCommand {
 
 /// Options of every edit.
 #[derive(clap::Args, Debug, Clone, Copy)]
-pub struct EditFlags {
+pub(crate) struct EditFlags {
     /// Apply the change to the running server at once (as `portcullis
     /// reload`) and print the reload report.
     #[arg(long)]
@@ -75,11 +75,11 @@ pub struct EditFlags {
 }
 
 /// Loads the configuration (found by [`super::locate`], so it exists).
-pub fn load_config(path: &Path) -> Result<Config, Failure> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, Failure> {
     Ok(admin::config::load(path)?)
 }
 
-pub fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
+pub(super) fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
     let (op, flags) = match cmd {
         ConfigCommand::Read { key, changed } => return read(path, key, changed),
         ConfigCommand::Check {
@@ -147,7 +147,11 @@ fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> 
 /// report, every warning, and a summary line. Exit 2 when the server would
 /// refuse the file, or, with `strict`, when anything was skipped or warned
 /// about.
-pub fn check_and_report(path: &Path, allow_open_relay: bool, strict: bool) -> Result<(), Failure> {
+pub(super) fn check_and_report(
+    path: &Path,
+    allow_open_relay: bool,
+    strict: bool,
+) -> Result<(), Failure> {
     let report = admin::config::check(path, allow_open_relay)?;
     for line in &report.lines {
         say!("{line}")?;

@@ -14,13 +14,13 @@ use super::output::say;
 use super::Failure;
 
 #[derive(Subcommand, Debug)]
-pub enum DkimCommand {
+pub(crate) enum DkimCommand {
     /// Create a signing key for DOMAIN and print the TXT record to publish.
     Generate(GenerateArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// The signing domain (`d=`), normally a local domain.
     pub domain: String,
     /// The selector (`s=`); default: the algorithm and today's date, e.g. ed25519-20260101.
@@ -31,7 +31,7 @@ pub struct GenerateArgs {
     pub algorithm: Algorithm,
 }
 
-pub fn run(config: &Path, cmd: DkimCommand) -> Result<(), Failure> {
+pub(super) fn run(config: &Path, cmd: DkimCommand) -> Result<(), Failure> {
     let DkimCommand::Generate(args) = cmd;
     let key = admin::dkim::generate(
         config,

@@ -8,7 +8,7 @@ use portcullis_server::admin;
 use super::output::say;
 use super::Failure;
 
-pub fn run(config: &Path, domain: Option<String>) -> Result<(), Failure> {
+pub(super) fn run(config: &Path, domain: Option<String>) -> Result<(), Failure> {
     let all = admin::dns_records::dns_records(config, domain.as_deref())?;
     for (i, d) in all.iter().enumerate() {
         if i > 0 {

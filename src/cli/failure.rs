@@ -5,20 +5,20 @@ use portcullis_server::admin;
 
 /// A failure with its exit code: 1 runtime, 2 bad input (0: a closed pipe).
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: u8,
     pub message: String,
 }
 
 impl Failure {
-    pub fn input(message: impl Into<String>) -> Failure {
+    pub(crate) fn input(message: impl Into<String>) -> Failure {
         Failure {
             code: 2,
             message: message.into(),
         }
     }
 
-    pub fn runtime(message: impl Into<String>) -> Failure {
+    pub(crate) fn runtime(message: impl Into<String>) -> Failure {
         Failure {
             code: 1,
             message: message.into(),
@@ -26,7 +26,7 @@ impl Failure {
     }
 
     /// Stdout was closed by its reader (`| head`): end quietly, exit 0.
-    pub fn closed_pipe() -> Failure {
+    pub(crate) fn closed_pipe() -> Failure {
         Failure {
             code: 0,
             message: String::new(),

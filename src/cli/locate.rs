@@ -8,16 +8,16 @@
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the configuration file.
-pub const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
 /// The file in the current directory, used when it exists (and created
 /// there by `serve` when nothing names another path).
-pub const LOCAL_CONFIG: &str = "portcullis.toml";
+pub(crate) const LOCAL_CONFIG: &str = "portcullis.toml";
 /// The system-wide file, used when nothing else names or holds one.
-pub const SYSTEM_CONFIG: &str = "/etc/portcullis/portcullis.toml";
+pub(crate) const SYSTEM_CONFIG: &str = "/etc/portcullis/portcullis.toml";
 
 /// The outcome of the lookup.
 #[derive(Debug)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     /// The file to use (for `serve`, the one to create when missing).
     pub path: PathBuf,
     /// Where the path came from, for the error sentence; None: the search
@@ -28,7 +28,7 @@ pub struct Lookup {
 }
 
 /// Finds the configuration file; `explicit` is `--config` (or sendmail's `-C`).
-pub fn lookup(explicit: Option<&Path>) -> Lookup {
+pub(crate) fn lookup(explicit: Option<&Path>) -> Lookup {
     let env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
     let named = match (explicit, env) {
         (Some(p), _) => Some((p.to_path_buf(), "--config")),
@@ -61,7 +61,7 @@ pub fn lookup(explicit: Option<&Path>) -> Lookup {
 
 impl Lookup {
     /// The file for any command but `serve`: it must exist.
-    pub fn existing(self) -> Result<PathBuf, String> {
+    pub(crate) fn existing(self) -> Result<PathBuf, String> {
         if self.exists {
             return Ok(self.path);
         }

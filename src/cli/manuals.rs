@@ -13,7 +13,7 @@ use clap_complete::Shell;
 use super::{Cli, Failure};
 
 /// Prints the completion script for `shell` on stdout.
-pub fn completions(shell: Shell) -> Result<(), Failure> {
+pub(super) fn completions(shell: Shell) -> Result<(), Failure> {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "portcullis", &mut script);
@@ -29,7 +29,7 @@ pub fn completions(shell: Shell) -> Result<(), Failure> {
 
 /// Writes `portcullis.1` and one page per subcommand (`portcullis-config-set.1`, …)
 /// into `dir` (created if missing), and names each file written.
-pub fn man_pages(dir: &Path) -> Result<(), Failure> {
+pub(super) fn man_pages(dir: &Path) -> Result<(), Failure> {
     fs::create_dir_all(dir)
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let mut cmd = Cli::command();

@@ -7,15 +7,15 @@ mod config_cmd;
 mod dkim;
 mod dns_records;
 mod failure;
-pub mod locate;
+pub(crate) mod locate;
 mod manuals;
-pub mod output;
+pub(crate) mod output;
 mod queue;
-pub mod sendmail;
+pub(crate) mod sendmail;
 mod server_cmd;
 mod user;
 
-pub use config_cmd::load_config;
+pub(crate) use config_cmd::load_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 /// Portcullis: a secure-by-default SMTP mail server.
 #[derive(Parser, Debug)]
 #[command(name = "portcullis", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The configuration file (default: $PORTCULLIS_CONFIG, else
     /// ./portcullis.toml if it exists, else /etc/portcullis/portcullis.toml).
     #[arg(long, global = true)]
@@ -35,7 +35,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the server in the foreground (creates the config with safe defaults if absent).
     Serve {
         /// Start even though the configuration makes an open relay.
@@ -96,7 +96,7 @@ pub enum Command {
     },
 }
 
-pub use failure::Failure;
+pub(crate) use failure::Failure;
 
 /// `sendmail …` (argv[0] named `sendmail`, e.g. a symlink) or `portcullis
 /// [--config FILE] sendmail …`: sendmail's single-dash options (`-fuser@x`,
@@ -125,7 +125,7 @@ fn sendmail_invocation(argv: &[String]) -> Option<ExitCode> {
     None
 }
 
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

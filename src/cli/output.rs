@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use super::Failure;
 
 /// Writes one line to stdout; a closed pipe becomes [`Failure::closed_pipe`].
-pub fn line(args: fmt::Arguments<'_>) -> Result<(), Failure> {
+pub(crate) fn line(args: fmt::Arguments<'_>) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     let written = out
         .write_fmt(args)
@@ -22,7 +22,7 @@ pub fn line(args: fmt::Arguments<'_>) -> Result<(), Failure> {
 }
 
 /// Writes each line of `text` (which may end in a newline) to stdout.
-pub fn text(text: &str) -> Result<(), Failure> {
+pub(crate) fn text(text: &str) -> Result<(), Failure> {
     for l in text.lines() {
         line(format_args!("{l}"))?;
     }

@@ -16,7 +16,7 @@ use super::{load_config, Failure};
 
 /// The `queue` subcommands.
 #[derive(Subcommand, Debug)]
-pub enum QueueCommand {
+pub(crate) enum QueueCommand {
     /// List queued messages with each recipient's state and last error (like mailq).
     List,
     /// Show one queued message: its envelope and its content.
@@ -49,7 +49,7 @@ pub enum QueueCommand {
 }
 
 /// Runs a `queue` subcommand.
-pub fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
+pub(super) fn run(config: &Path, cmd: QueueCommand) -> Result<(), Failure> {
     let op = match cmd {
         QueueCommand::List => QueueOp::List,
         QueueCommand::Flush => QueueOp::Flush,

@@ -9,7 +9,7 @@ use super::output::say;
 use super::Failure;
 
 /// `reload`: the report, then `reload applied`; a rejection is the error.
-pub fn reload(config: &Path) -> Result<(), Failure> {
+pub(super) fn reload(config: &Path) -> Result<(), Failure> {
     let report = client::reload(&client::data_dir_of(config)?)?;
     for line in &report.lines {
         say!("{line}")?;
@@ -18,7 +18,7 @@ pub fn reload(config: &Path) -> Result<(), Failure> {
 }
 
 /// `status`.
-pub fn status(config: &Path) -> Result<(), Failure> {
+pub(super) fn status(config: &Path) -> Result<(), Failure> {
     let status = client::status(&client::data_dir_of(config)?)?;
     for line in status_lines(&status) {
         say!("{line}")?;
@@ -27,7 +27,7 @@ pub fn status(config: &Path) -> Result<(), Failure> {
 }
 
 /// `unban ADDRESS`.
-pub fn unban(config: &Path, address: &str) -> Result<(), Failure> {
+pub(super) fn unban(config: &Path, address: &str) -> Result<(), Failure> {
     let ip: std::net::IpAddr = address
         .parse()
         .map_err(|_| admin::Error::bad_input(format!("\"{address}\" is not an IP address")))?;

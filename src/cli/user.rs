@@ -12,7 +12,7 @@ use super::output::say;
 use super::Failure;
 
 #[derive(Subcommand, Debug)]
-pub enum UserCommand {
+pub(crate) enum UserCommand {
     /// Add a user (asks for the password).
     Add {
         name: String,
@@ -42,7 +42,7 @@ pub enum UserCommand {
     DovecotSync,
 }
 
-pub fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
+pub(super) fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     match cmd {
         UserCommand::DovecotSync => Ok(admin::users::dovecot_sync(config)?),
         UserCommand::List => {

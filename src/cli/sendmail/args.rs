@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// What the command line asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Args {
+pub(super) struct Args {
     /// `-t`: recipients from the To, Cc and Bcc headers too.
     pub from_headers: bool,
     /// `-f ADDR` / `-r ADDR`: the envelope sender; `Some("")` is the null sender.
@@ -27,7 +27,7 @@ pub struct Args {
 
 /// A command line sendmail cannot run: exit 64 (EX_USAGE) with this sentence.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Usage(pub String);
+pub(super) struct Usage(pub String);
 
 /// Options taking a value that is ignored (attached or the next argument):
 /// `-N dsn`, `-R ret`, `-V envid`, `-h hops`, `-L tag`, `-X log`, `-q…` is not
@@ -39,7 +39,7 @@ const IGNORED_FLAGS: &[char] = &['m', 'n', 'U', 'G'];
 
 /// Parses the arguments after the program (or subcommand) name. Options
 /// end at `--` or at the first argument not starting with `-`.
-pub fn parse(argv: &[String]) -> Result<Args, Usage> {
+pub(super) fn parse(argv: &[String]) -> Result<Args, Usage> {
     let mut args = Args::default();
     let mut i = 0;
     while i < argv.len() {

@@ -22,7 +22,7 @@ use portcullis_store::maildrop::{self, Drop};
 const ATTEMPTS: usize = 8;
 
 /// Writes `drop` durably into `<data_dir>/maildrop/`; returns its path.
-pub fn write(data_dir: &Path, drop: &Drop) -> Result<PathBuf, String> {
+pub(super) fn write(data_dir: &Path, drop: &Drop) -> Result<PathBuf, String> {
     let dir = data_dir.join(maildrop::DIR);
     let bytes = maildrop::encode(drop);
     let mut last = None;

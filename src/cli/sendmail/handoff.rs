@@ -27,7 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What to send.
-pub struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     /// The name for EHLO.
     pub helo: &'a str,
     /// MAIL FROM (`""`: the null sender).
@@ -40,7 +40,7 @@ pub struct Envelope<'a> {
 
 /// Why nothing (or not everything) was accepted.
 #[derive(Debug)]
-pub enum Failed {
+pub(super) enum Failed {
     /// The server could not be reached or the dialog broke before the end
     /// of the message: nothing was accepted.
     Unreachable(String),
@@ -52,7 +52,7 @@ pub enum Failed {
 }
 
 /// Sends one message to `server`; `trace` receives the dialog (`-v`).
-pub fn send(
+pub(super) fn send(
     server: SocketAddr,
     env: &Envelope<'_>,
     trace: &mut dyn FnMut(&str),
@@ -127,7 +127,7 @@ pub fn send(
 }
 
 /// A reply for messages: `550 5.1.1 text`.
-pub fn describe(r: &Reply) -> String {
+pub(super) fn describe(r: &Reply) -> String {
     let mut s = r.code.to_string();
     if let Some(e) = r.enhanced {
         s.push_str(&format!(" {e}"));

@@ -7,7 +7,7 @@
 /// The input as lines without their ends: up to a line holding a single
 /// `.` (classic sendmail) unless `ignore_dots` (`-i`, `-oi`), else to EOF.
 /// A final line without a newline counts; CR before LF is dropped.
-pub fn read_lines(input: &[u8], ignore_dots: bool) -> Vec<Vec<u8>> {
+pub(super) fn read_lines(input: &[u8], ignore_dots: bool) -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
     let mut rest = input;
     while !rest.is_empty() {
@@ -26,7 +26,7 @@ pub fn read_lines(input: &[u8], ignore_dots: bool) -> Vec<Vec<u8>> {
 }
 
 /// What to put in headers the message lacks.
-pub struct Defaults<'a> {
+pub(super) struct Defaults<'a> {
     /// The From address (the `-f` sender, or the invoking user at the host name).
     pub from: &'a str,
     /// `-F`: the display name for the added From.
@@ -39,7 +39,7 @@ pub struct Defaults<'a> {
 
 /// The message to send and what `-t` found.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Prepared {
+pub(super) struct Prepared {
     /// Header, blank line, body; every line ending in CRLF.
     pub message: Vec<u8>,
     /// Addresses of the To, Cc and Bcc headers, in order.
@@ -49,7 +49,7 @@ pub struct Prepared {
 }
 
 /// Builds the message from the input lines.
-pub fn prepare(lines: &[Vec<u8>], defaults: &Defaults<'_>) -> Prepared {
+pub(super) fn prepare(lines: &[Vec<u8>], defaults: &Defaults<'_>) -> Prepared {
     let header_len = header_block_len(lines);
     let (header, body) = lines.split_at(header_len);
     // The blank line after the header block, if there is one, is not body.
@@ -181,7 +181,7 @@ fn fields(header: &[Vec<u8>]) -> Vec<Field<'_>> {
 
 /// The addresses of an address-list header value (RFC 5322 §3.4):
 /// `Name <a@b>, c@d, "Last, First" <e@f>, group: g@h, i@j;` and comments.
-pub fn addresses(value: &str) -> Vec<String> {
+pub(super) fn addresses(value: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let (mut quoted, mut angle, mut comment, mut escaped) = (false, false, 0u32, false);

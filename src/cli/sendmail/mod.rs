@@ -37,7 +37,7 @@ const EX_CONFIG: u8 = 78;
 
 /// Runs sendmail with `argv` (the arguments after `sendmail`); `config` is
 /// the `--config` given to `portcullis`, if any.
-pub fn run(config: Option<PathBuf>, argv: &[String]) -> ExitCode {
+pub(crate) fn run(config: Option<PathBuf>, argv: &[String]) -> ExitCode {
     if argv.first().map(String::as_str) == Some("--help") {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
