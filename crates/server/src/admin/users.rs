@@ -24,7 +24,8 @@ pub struct NewUser {
     pub name: String,
     /// The password, in plain text only until it is derived.
     pub password: String,
-    /// Accept a password shorter than 8 characters.
+    /// Accept a password shorter than 8 characters (false when left out).
+    #[serde(default)]
     pub weak: bool,
 }
 
@@ -197,4 +198,30 @@ fn derive(password: &str, weak: bool) -> Result<Credentials, Error> {
 
 fn no_such_user(name: &str) -> Error {
     Error::bad_input(format!("no such user \"{name}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::ErrorKind;
+
+    #[test]
+    fn a_new_user_reads_as_the_json_api_sends_it() {
+        let user: NewUser =
+            serde_json::from_str(r#"{"name": "Alice", "password": "s3cret-pw"}"#).unwrap();
+        assert_eq!(user.name, "Alice");
+        assert!(!user.weak);
+    }
+
+    #[test]
+    fn passwords_are_refused_before_anything_is_written() {
+        assert_eq!(
+            derive("", true).unwrap_err(),
+            Error::bad_input("the password is empty")
+        );
+        assert_eq!(
+            derive("short", false).unwrap_err().kind,
+            ErrorKind::BadInput
+        );
+    }
 }
