@@ -10,10 +10,12 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use portcullis_config::Config;
+use portcullis_config::{self as config, Config, EditOp};
 use portcullis_store::edit_lock::EditLock;
 
-use crate::source::{Directory, DirectoryError, Site, UserEdit, Version};
+use crate::source::{
+    is_directory_key, Directory, DirectoryError, Judge, SettingEdited, Site, UserEdit, Version,
+};
 use crate::users::{dovecot, UserDb, UsersError};
 
 /// The configuration file's sections plus the users file.
@@ -97,6 +99,52 @@ impl Directory for FileDirectory {
         }
         Ok(db)
     }
+
+    fn edit_setting(&self, op: EditOp, judge: &Judge<'_>) -> Result<SettingEdited, DirectoryError> {
+        let key = edited_key(&op);
+        if !is_directory_key(key) {
+            return Err(DirectoryError::Refused(format!(
+                "{key:?} is not a directory setting (local_domains, aliases, relay.*, routes)"
+            )));
+        }
+        edit_config_file(&self.config.path, op, judge)
+    }
+}
+
+/// The key an edit names.
+pub fn edited_key(op: &EditOp) -> &str {
+    match op {
+        EditOp::Set(k, _) | EditOp::Add(k, _) | EditOp::Remove(k, _) | EditOp::Unset(k) => k,
+    }
+}
+
+/// One edit of the configuration file at `path`, where this backend keeps
+/// its settings next to the node's own: judged first (so `serve` or `reload`
+/// would refuse nothing this accepts, with the same sentence), then written
+/// atomically with comments and layout kept, under the edit lock. The one
+/// implementation of `config set|add|remove|unset`.
+pub fn edit_config_file(
+    path: &Path,
+    op: EditOp,
+    judge: &Judge<'_>,
+) -> Result<SettingEdited, DirectoryError> {
+    let refused = |e: String| DirectoryError::Refused(e);
+    // Held from the read to the rename: an edit made meanwhile by another
+    // command would otherwise be overwritten by this one's copy.
+    let _lock = EditLock::acquire(path).map_err(|e| failed(e.to_string()))?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?;
+    let new_text = config::edit_at(&text, op, path).map_err(|e| refused(e.to_string()))?;
+    let after = Config::from_str(&new_text, path).map_err(|e| refused(e.to_string()))?;
+    let before = Config::from_str(&text, path).ok();
+    let warnings = judge(&after).map_err(refused)?;
+    config::write_atomic(path, &new_text)
+        .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+    Ok(SettingEdited {
+        before,
+        after,
+        warnings,
+    })
 }
 
 fn apply(db: &mut UserDb, edit: UserEdit) -> Result<(), UsersError> {

@@ -12,4 +12,6 @@ pub mod source;
 pub mod users;
 
 pub use files::FileDirectory;
-pub use source::{Directory, DirectoryError, Site, UserEdit, Version};
+pub use source::{
+    is_directory_key, Directory, DirectoryError, Judge, SettingEdited, Site, UserEdit, Version,
+};

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use portcullis_config::Relay;
+use portcullis_config::{Config, EditOp, Relay};
 
 use crate::users::{Credentials, UserDb};
 
@@ -71,6 +71,29 @@ pub enum UserEdit {
     },
 }
 
+/// Whether `key` names a directory setting (`local_domains`, `aliases`,
+/// `relay.*`, `routes`) rather than one of how this node runs.
+pub fn is_directory_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let section = key.split('.').next().unwrap_or_default();
+    matches!(section, "local_domains" | "aliases" | "relay" | "routes")
+}
+
+/// The server's judgement of a whole configuration, as `serve` and
+/// `reload` would judge it: its warnings, or the sentence refusing it.
+pub type Judge<'a> = dyn Fn(&Config) -> Result<Vec<String>, String> + 'a;
+
+/// A setting changed.
+#[derive(Clone, Debug)]
+pub struct SettingEdited {
+    /// The configuration before (None when it did not load).
+    pub before: Option<Config>,
+    /// The configuration after.
+    pub after: Config,
+    /// What the judge warned of in it.
+    pub warnings: Vec<String>,
+}
+
 /// Why a directory could not be read or changed: one sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -96,4 +119,9 @@ pub trait Directory {
     /// Applies one change to the users atomically, with no concurrent edit
     /// lost, and returns the users after it.
     fn edit_users(&self, edit: UserEdit) -> Result<UserDb, DirectoryError>;
+
+    /// Applies one edit of a directory setting ([`is_directory_key`]) once
+    /// `judge` accepted the whole result, so nothing is stored that the
+    /// server would refuse; a refused edit changes nothing.
+    fn edit_setting(&self, op: EditOp, judge: &Judge<'_>) -> Result<SettingEdited, DirectoryError>;
 }

@@ -153,3 +153,62 @@ fn a_broken_users_file_fails_the_load_and_keeps_the_users_in_force() {
     assert!(matches!(err, DirectoryError::Failed(_)), "{err:?}");
     assert!(err.to_string().contains("chmod 600"), "{err}");
 }
+
+fn accept(_: &Config) -> Result<Vec<String>, String> {
+    Ok(vec!["a warning".into()])
+}
+
+#[test]
+fn settings_are_edited_in_the_file_once_judged_keeping_its_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = directory(dir.path());
+    let path = d.config.path.clone();
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, format!("# kept\n{text}")).unwrap();
+    let op = EditOp::Add("relay.allow".into(), vec!["198.51.100.7".into()]);
+    let edited = d.edit_setting(op, &accept).unwrap();
+    assert_eq!(edited.before.unwrap().relay.allow.len(), 2);
+    assert_eq!(
+        edited.after.relay.allow,
+        ["192.0.2.0/24", "!192.0.2.9", "198.51.100.7"]
+    );
+    assert_eq!(edited.warnings, ["a warning"]);
+    let written = fs::read_to_string(&path).unwrap();
+    assert!(written.starts_with("# kept\n"), "{written}");
+    assert!(written.contains("198.51.100.7"), "{written}");
+    let op = EditOp::Set("aliases.abuse".into(), vec!["alice".into()]);
+    let after = d.edit_setting(op, &accept).unwrap().after;
+    assert_eq!(after.aliases["abuse"], ["alice"]);
+}
+
+#[test]
+fn bad_settings_are_refused_with_one_sentence_and_the_file_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = directory(dir.path());
+    let before = fs::read(&d.config.path).unwrap();
+    let refuse = |_: &Config| Err("relay.allow makes an open relay".to_string());
+    let cases: Vec<(EditOp, &Judge<'_>, &str)> = vec![
+        (
+            EditOp::Add("relay.allow".into(), vec!["*.*.*.*".into()]),
+            &refuse,
+            "makes an open relay",
+        ),
+        (
+            EditOp::Set("listen.smtp".into(), vec!["127.0.0.1:25".into()]),
+            &accept,
+            "\"listen.smtp\" is not a directory setting",
+        ),
+        (
+            EditOp::Set("relay.restricted".into(), vec!["maybe".into()]),
+            &accept,
+            "maybe",
+        ),
+    ];
+    for (op, judge, sentence) in cases {
+        let err = d.edit_setting(op, judge).unwrap_err();
+        assert!(matches!(err, DirectoryError::Refused(_)), "{err:?}");
+        assert!(err.to_string().contains(sentence), "{err}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+    assert_eq!(fs::read(&d.config.path).unwrap(), before);
+}

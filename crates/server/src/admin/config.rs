@@ -6,9 +6,10 @@
 //! read and edited here too.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use portcullis_config::{self as config, Config, EditOp};
-use portcullis_store::edit_lock::EditLock;
+use portcullis_directory::{files, is_directory_key, Directory, DirectoryError, FileDirectory};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
@@ -79,38 +80,44 @@ impl Edited {
 /// nothing this accepts, with the same sentence), then written atomically
 /// under the edit lock.
 pub fn edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, Error> {
-    let key = match &op {
-        EditOp::Set(k, _) | EditOp::Add(k, _) | EditOp::Remove(k, _) | EditOp::Unset(k) => {
-            k.clone()
-        }
+    let key = files::edited_key(&op).to_string();
+    let judge = |cfg: &Config| {
+        check::check(cfg.clone(), allow_open_relay)
+            .map(|notes| notes.warning_lines())
+            .map_err(|r| r.0)
     };
-    // Held from the read to the rename: an edit made meanwhile by another
-    // command would otherwise be overwritten by this one's copy.
-    let _lock = EditLock::acquire(path).map_err(|e| Error::internal(e.to_string()))?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::internal(format!("cannot read {}: {e}", path.display())))?;
-    let new_text = config::edit_at(&text, op, path).map_err(|e| Error::bad_input(e.to_string()))?;
-    let new = Config::from_str(&new_text, path).map_err(|e| Error::bad_input(e.to_string()))?;
-    let old = Config::from_str(&text, path).ok();
+    // What a site is goes through its directory; how this node runs is the
+    // node's own file. With the file backend both are this file, and a
+    // file that does not load yet can still be mended key by key.
+    let edited = match load(path) {
+        Ok(cfg) if is_directory_key(&key) => {
+            FileDirectory::new(Arc::new(cfg)).edit_setting(op, &judge)
+        }
+        _ => files::edit_config_file(path, op, &judge),
+    }
+    .map_err(|e| match e {
+        DirectoryError::Refused(e) => Error::bad_input(e),
+        DirectoryError::Failed(e) => Error::internal(e),
+    })?;
     let value_of = |cfg: &Config| {
         config::read_effective(cfg)
             .into_iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&key))
             .map(|(_, v)| v)
+            .unwrap_or_default()
     };
-    let before = old.as_ref().map(|o| value_of(o).unwrap_or_default());
-    let after = value_of(&new).unwrap_or_default();
-    let data_dir = old.as_ref().unwrap_or(&new).data_dir.clone();
-    let notes = check::check(new, allow_open_relay).map_err(|r| Error::bad_input(r.0))?;
-    config::write_atomic(path, &new_text)
-        .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?;
     Ok(Edited {
         needs_restart: RESTART_KEYS.contains(&key.as_str()),
+        before: edited.before.as_ref().map(value_of),
+        after: value_of(&edited.after),
+        data_dir: edited
+            .before
+            .as_ref()
+            .unwrap_or(&edited.after)
+            .data_dir
+            .clone(),
+        warnings: edited.warnings,
         key,
-        before,
-        after,
-        data_dir,
-        warnings: notes.warning_lines(),
     })
 }
 
