@@ -5,7 +5,9 @@
 //! session path: `portcullis user …` asks the running server to over the
 //! control socket once it has saved (so the change holds for the very next
 //! SMTP command), and a background check of the file's identity every
-//! [`POLL_INTERVAL`] catches edits made by other means.
+//! [`POLL_INTERVAL`] catches edits made by other means. Both read through
+//! the [`Directory`] (its cheap `version`, then `load`), so another backend
+//! plugs in here unchanged.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
