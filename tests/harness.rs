@@ -1,4 +1,4 @@
-//! Self-tests of the black-box harness (tests/common): the DNS stub answers
+//! Self-tests of the black-box harness (crates/testkit): the DNS stub answers
 //! what the zone says, and the reply/message helpers parse what they claim.
 //! These run without the server, so a harness bug is never mistaken for a
 //! server bug.
