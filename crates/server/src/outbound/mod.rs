@@ -188,16 +188,18 @@ impl Runner {
         match event {
             Event::Kick(id) => self.schedule(&id),
             Event::Flush(answer) => {
-                self.rescan();
+                let present = self.rescan();
                 let ids: Vec<String> = self.due.keys().cloned().collect();
                 for id in &ids {
                     self.due.insert(id.clone(), 0);
                     self.forced.insert(id.clone());
                 }
+                // In flight and still queued: one deleted during its attempt
+                // (`queue delete`) is not counted.
                 let busy = self
                     .busy
                     .keys()
-                    .filter(|id| !self.due.contains_key(*id))
+                    .filter(|id| !self.due.contains_key(*id) && present.contains(id.as_str()))
                     .count();
                 info!(messages = ids.len(), in_flight = busy, "queue flush");
                 let _ = answer.send(ids.len() + busy);
@@ -283,18 +285,18 @@ impl Runner {
         }
     }
 
-    /// Schedules every queued message not known yet.
-    fn rescan(&mut self) {
+    /// Schedules every queued message not yet known; returns the ids queued now.
+    fn rescan(&mut self) -> HashSet<String> {
         let envelopes = match self.shared.spool.list() {
             Ok(list) => list,
             Err(e) => {
                 warn!("cannot scan the queue: {e}");
-                return;
+                return self.due.keys().chain(self.busy.keys()).cloned().collect();
             }
         };
         // A message deleted since (`queue delete`) is no longer due: a flush
         // must not count it.
-        let present: HashSet<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+        let present: HashSet<String> = envelopes.iter().map(|e| e.id.clone()).collect();
         self.due.retain(|id, _| present.contains(id.as_str()));
         self.forced.retain(|id| present.contains(id.as_str()));
         for env in &envelopes {
@@ -303,6 +305,7 @@ impl Runner {
             }
             self.schedule(&env.id);
         }
+        present
     }
 
     /// Turns every due message into jobs.
