@@ -111,27 +111,36 @@ fn lock_dir(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
 
     #[test]
     fn a_second_editor_waits_until_the_first_is_done() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("portcullis.toml");
         let first = EditLock::acquire(&file).unwrap();
+        let released = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let file2 = file.clone();
+        let (file2, released2) = (file.clone(), released.clone());
         let second = thread::spawn(move || {
-            let started = Instant::now();
             let lock = EditLock::acquire_within(&file2, Duration::from_secs(5));
+            // What matters is the order, not a duration: the lock came only
+            // after the first editor let go (a slow thread start under load
+            // would make any timing check flaky).
+            let after_release = released2.load(Ordering::SeqCst);
             tx.send(()).unwrap();
-            (lock, started.elapsed())
+            (lock, after_release)
         });
         // Still waiting while the first lock is held.
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        released.store(true, Ordering::SeqCst);
         drop(first);
-        let (lock, waited) = second.join().unwrap();
+        let (lock, after_release) = second.join().unwrap();
         assert!(lock.is_ok(), "{lock:?}");
-        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(
+            after_release,
+            "the second editor got the lock while the first held it"
+        );
     }
 
     #[test]
