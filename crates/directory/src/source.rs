@@ -45,6 +45,8 @@ pub enum Version {
     },
     /// There is nothing to read yet (no users file).
     Absent,
+    /// A shared database's policy version, bumped by every change.
+    Counter(i64),
 }
 
 /// One change to the users.
@@ -124,4 +126,12 @@ pub trait Directory {
     /// `judge` accepted the whole result, so nothing is stored that the
     /// server would refuse; a refused edit changes nothing.
     fn edit_setting(&self, op: EditOp, judge: &Judge<'_>) -> Result<SettingEdited, DirectoryError>;
+
+    /// When the backend last confirmed that what [`Directory::load`] gave
+    /// is current. None: always (a local file is its own truth). A shared
+    /// database answers the time of its last successful contact, so a node
+    /// cut off from it can tell how stale its snapshot is and fail closed.
+    fn last_confirmed(&self) -> Option<SystemTime> {
+        None
+    }
 }
