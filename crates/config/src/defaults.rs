@@ -73,6 +73,8 @@ pub(crate) const AUTH_BAN_AFTER: u64 = 10;
 pub(crate) const AUTH_BAN_SECONDS: u64 = 900;
 /// `auth.window_seconds` when absent (15 minutes).
 pub(crate) const AUTH_WINDOW_SECONDS: u64 = 900;
+/// `directory.max_stale` when absent: two minutes.
+pub(crate) const DIRECTORY_MAX_STALE: u64 = 120;
 /// `log.level` when absent.
 pub(crate) const LOG_LEVEL: &str = "info";
 
@@ -179,6 +181,11 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 
 [dovecot]
 # passwd_file = "/etc/dovecot/portcullis.passwd"  # passwd-file kept in step by `portcullis user`; absent: off
+
+[directory]
+# backend = "files"      # where the site (domains, users, aliases, relay, routes) comes from: "files"
+# url_file = "/etc/portcullis/directory.url"  # a database backend's connection URL (keeps its password out of this file)
+# max_stale = 120        # seconds a snapshot the directory has not confirmed is served; then relay 451, AUTH 454
 
 [aliases]
 # postmaster = ["alice"]  # local name = targets (local users or full addresses)

@@ -447,6 +447,24 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "Dovecot passwd-file rewritten by `portcullis user` on every change; absent: not written",
     },
     KeyInfo {
+        key: "directory.backend",
+        kind: KeyKind::String,
+        default: "files",
+        doc: "where the site (local domains, users, aliases, relay policy, routes) comes from: \"files\" (the users file and this file's sections)",
+    },
+    KeyInfo {
+        key: "directory.url_file",
+        kind: KeyKind::String,
+        default: "",
+        doc: "file holding a database backend's connection URL, so its password stays out of this file (relative to the config file's directory)",
+    },
+    KeyInfo {
+        key: "directory.max_stale",
+        kind: KeyKind::Duration,
+        default: "120",
+        doc: "seconds a node serves a snapshot its directory has not confirmed; past that relay gets 451 4.3.0 and AUTH 454 4.7.0",
+    },
+    KeyInfo {
         key: "aliases.<name>",
         kind: KeyKind::List,
         default: "",
@@ -462,8 +480,22 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// The `[section]` names of the file.
 pub const SECTIONS: &[&str] = &[
-    "listen", "relay", "auth", "tls", "limits", "smtp", "inbound", "dns", "log", "delivery",
-    "queue", "metrics", "dovecot", ALIASES, ROUTES,
+    "listen",
+    "relay",
+    "auth",
+    "tls",
+    "limits",
+    "smtp",
+    "inbound",
+    "dns",
+    "log",
+    "delivery",
+    "queue",
+    "metrics",
+    "dovecot",
+    "directory",
+    ALIASES,
+    ROUTES,
 ];
 
 /// The registry entry of a dotted key. `aliases.<anything>` and

@@ -86,6 +86,41 @@ pub struct Config {
     pub metrics: Metrics,
     /// `[dovecot]`
     pub dovecot: Dovecot,
+    /// `[directory]`: where the site (domains, users, aliases, relay
+    /// policy, routes) comes from.
+    pub directory: DirectorySettings,
+}
+
+/// Which directory backend holds the site, and how stale a snapshot of it
+/// may get before the node fails closed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirectorySettings {
+    /// The backend.
+    pub backend: DirectoryBackend,
+    /// The file holding the backend's connection URL (resolved against the
+    /// config file's directory); needed by a database backend only.
+    pub url_file: Option<PathBuf>,
+    /// Seconds a node keeps granting relay and AUTH from a snapshot the
+    /// directory has not confirmed; past that both get temporary failures.
+    pub max_stale: u64,
+}
+
+/// `directory.backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DirectoryBackend {
+    /// The users file plus the `[aliases]`, `[relay]` and `[routes]`
+    /// sections and `local_domains` of this file.
+    #[default]
+    Files,
+}
+
+impl DirectoryBackend {
+    /// The name as `directory.backend` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DirectoryBackend::Files => "files",
+        }
+    }
 }
 
 /// Listener addresses per role; an empty list disables the role.

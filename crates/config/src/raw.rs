@@ -29,6 +29,16 @@ pub(crate) struct RawConfig {
     pub(crate) routes: Option<BTreeMap<String, String>>,
     pub(crate) metrics: Option<RawMetrics>,
     pub(crate) dovecot: Option<RawDovecot>,
+    pub(crate) directory: Option<RawDirectory>,
+}
+
+/// `[directory]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDirectory {
+    pub(crate) backend: Option<String>,
+    pub(crate) url_file: Option<String>,
+    pub(crate) max_stale: Option<i64>,
 }
 
 /// `[listen]`

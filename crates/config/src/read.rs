@@ -182,6 +182,9 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "queue.mta_sts_port" => cfg.queue.mta_sts_port.to_string(),
         "metrics.listen" => opt(cfg.metrics.listen),
         "dovecot.passwd_file" => opt(cfg.dovecot.passwd_file.as_ref().map(|p| p.display())),
+        "directory.backend" => cfg.directory.backend.name().to_string(),
+        "directory.url_file" => opt(cfg.directory.url_file.as_ref().map(|p| p.display())),
+        "directory.max_stale" => cfg.directory.max_stale.to_string(),
         // Invariant: the registry and this match list the same keys; the
         // test `read_effective_lists_every_registry_key` keeps them in step.
         other => unreachable!("registry key {other} has no effective value"),

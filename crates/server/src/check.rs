@@ -36,6 +36,8 @@ pub(crate) const RESTART_KEYS: &[&str] = &[
     "log.level",
     "limits.password_checks",
     "limits.password_checks_waiting",
+    "directory.backend",
+    "directory.url_file",
 ];
 
 /// What a reload from `old` to `new` changes.

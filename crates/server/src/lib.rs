@@ -10,6 +10,7 @@ mod auth_guard;
 mod check;
 mod connection;
 mod control;
+pub mod directory;
 mod dkim;
 mod dns;
 mod headers;
@@ -44,7 +45,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_config::{self as config, Config};
-use portcullis_directory::FileDirectory;
 use portcullis_store::edit_lock::EditLock;
 use portcullis_store::instance_lock::InstanceLock;
 use portcullis_store::spool::Spool;
@@ -54,6 +54,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use admin::Error;
+use directory::SharedDirectory;
 use runtime::{BuildOptions, Current, Runtime};
 use stats::Stats;
 use users::Users;
@@ -87,6 +88,9 @@ impl Role {
 pub struct Shared {
     /// The configuration in force and what was built from it, swapped by reload.
     pub current: Current,
+    /// The directory backend the site is read from (the file backend is
+    /// opened again by each reload, with the new file).
+    pub directory: std::sync::RwLock<SharedDirectory>,
     /// The users in force, a snapshot refreshed off the session path.
     pub users: Arc<Users>,
     /// The outbound queue on disk.
@@ -111,9 +115,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The directory of the configuration in force, where the users come from.
-    pub fn directory(&self) -> FileDirectory {
-        FileDirectory::new(self.current.get().config.clone())
+    /// The directory in force, where the site comes from.
+    pub fn directory(&self) -> SharedDirectory {
+        self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -345,9 +352,8 @@ fn start_shared(
     spool: Spool,
     allow_open_relay: bool,
 ) -> Result<(Arc<Shared>, outbound::Pending), Error> {
-    let users = Arc::new(
-        Users::open(&FileDirectory::new(runtime.config.clone())).map_err(Error::internal)?,
-    );
+    let directory = directory::open_directory(&runtime.config).map_err(Error::bad_input)?;
+    let users = Arc::new(Users::open(directory.as_ref()).map_err(Error::internal)?);
     let (outbound_handle, outbound_runner) = outbound::channel();
     let limits = &runtime.config.limits;
     let password_gate =
@@ -357,6 +363,7 @@ fn start_shared(
             })?;
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
+        directory: std::sync::RwLock::new(directory),
         users,
         spool: Arc::new(spool),
         stats: Stats::default(),
@@ -465,8 +472,10 @@ async fn reload(
     if !changes.restart.is_empty() {
         warn!(keys = %changes.restart.join(" "), "reload: these changes need a restart");
     }
+    let directory = directory::reopen(&shared.directory(), &old.config, &rt.config)?;
     let listen = rt.config.listen.clone();
     shared.current.set(rt);
+    *shared.directory.write().unwrap_or_else(|p| p.into_inner()) = directory;
     shared.users.refresh_async(shared.directory()).await;
     shared.outbound.reconfigured();
     info!("reload applied");

@@ -16,6 +16,8 @@ use portcullis_directory::users::UserDb;
 use portcullis_directory::{Directory, Version};
 use tracing::{info, warn};
 
+use crate::directory::SharedDirectory;
+
 /// How often the background check asks the directory for its version.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -82,17 +84,16 @@ impl Users {
     }
 
     /// Refreshes on a blocking thread, for async callers.
-    pub async fn refresh_async<D: Directory + Send + 'static>(self: &Arc<Self>, directory: D) {
+    pub async fn refresh_async(self: &Arc<Self>, directory: SharedDirectory) {
         let users = self.clone();
-        let _ = tokio::task::spawn_blocking(move || users.refresh(&directory)).await;
+        let _ = tokio::task::spawn_blocking(move || users.refresh(directory.as_ref())).await;
     }
 
     /// Checks the directory every [`POLL_INTERVAL`] until the task is
     /// aborted; `directory` gives the one in force at each check.
-    pub fn spawn_poller<D, F>(self: &Arc<Self>, directory: F) -> tokio::task::JoinHandle<()>
+    pub fn spawn_poller<F>(self: &Arc<Self>, directory: F) -> tokio::task::JoinHandle<()>
     where
-        D: Directory + Send + 'static,
-        F: Fn() -> D + Send + 'static,
+        F: Fn() -> SharedDirectory + Send + 'static,
     {
         let users = self.clone();
         tokio::spawn(async move {

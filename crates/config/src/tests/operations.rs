@@ -80,3 +80,33 @@ fn the_dovecot_passwd_file_is_resolved_against_the_config_directory() {
     );
     assert!(error("[dovecot]\npasswd_file = \"\"").contains("cannot be empty"));
 }
+
+#[test]
+fn the_directory_is_the_files_by_default_with_two_minutes_of_staleness() {
+    let cfg = load("").unwrap();
+    assert_eq!(cfg.directory.backend, crate::DirectoryBackend::Files);
+    assert_eq!(cfg.directory.url_file, None);
+    assert_eq!(cfg.directory.max_stale, 120);
+    let cfg = load("[directory]\nbackend = \"files\"\nmax_stale = \"5m\"\nurl_file = \"db.url\"")
+        .unwrap();
+    assert_eq!(cfg.directory.max_stale, 300);
+    assert_eq!(
+        cfg.directory.url_file,
+        Some(PathBuf::from("/etc/portcullis/db.url"))
+    );
+}
+
+#[test]
+fn the_directory_refuses_an_unknown_backend_and_a_zero_staleness() {
+    let e = error("[directory]\nbackend = \"ldap\"");
+    assert!(
+        e.starts_with("invalid directory.backend \"ldap\" in /etc/portcullis/portcullis.toml: not a directory backend"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(error("[directory]\nmax_stale = 0").contains("must be a positive whole number"));
+    assert!(error("[directory]\nmax_stale = -5").contains("directory.max_stale"));
+    assert!(error("[directory]\nmax_stale = \"2x\"").contains("directory.max_stale"));
+    assert!(error("[directory]\nurl_file = \"\"").contains("cannot be empty"));
+    assert!(error("[directory]\nurl = \"x\"").contains("directory.url"));
+}

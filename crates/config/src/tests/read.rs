@@ -81,6 +81,9 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "queue.mta_sts_port: 443".to_string(),
         "metrics.listen:".to_string(),
         "dovecot.passwd_file:".to_string(),
+        "directory.backend: files".to_string(),
+        "directory.url_file:".to_string(),
+        "directory.max_stale: 120".to_string(),
         "aliases.postmaster: alice bob".to_string(),
         "routes.example.org: mx.example.org:25".to_string(),
     ];

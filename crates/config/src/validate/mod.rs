@@ -133,6 +133,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
     let routes = sections::routes(&ctx, raw.routes.unwrap_or_default())?;
     let metrics = sections::metrics(&ctx, raw.metrics.unwrap_or_default())?;
     let dovecot = sections::dovecot(&ctx, raw.dovecot.unwrap_or_default(), path)?;
+    let directory = sections::directory(&ctx, raw.directory.unwrap_or_default(), path)?;
 
     Ok(Config {
         path: path.to_path_buf(),
@@ -155,6 +156,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         routes,
         metrics,
         dovecot,
+        directory,
     })
 }
 

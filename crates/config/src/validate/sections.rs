@@ -1,5 +1,6 @@
 //! The smaller sections: `[tls]`, `[smtp]`, `[inbound]`, `[dns]`, `[log]`,
-//! `[delivery]`, `[aliases]`, `[routes]`, `[metrics]` and `[dovecot]`.
+//! `[delivery]`, `[aliases]`, `[routes]`, `[metrics]`, `[dovecot]` and
+//! `[directory]`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,14 +8,16 @@ use std::path::Path;
 use super::super::defaults;
 use super::super::error::{quote, ConfigError};
 use super::super::raw::{
-    OneOrMany, RawDelivery, RawDns, RawDovecot, RawInbound, RawLog, RawMetrics, RawSmtp, RawTls,
+    OneOrMany, RawDelivery, RawDirectory, RawDns, RawDovecot, RawInbound, RawLog, RawMetrics,
+    RawSmtp, RawTls,
 };
 use super::super::values::{
     parse_alias_name, parse_alias_target, parse_domain, parse_host_port, parse_listen,
     parse_log_level, parse_nameserver, resolve_path,
 };
 use super::super::{
-    BareLf, Delivery, Dns, Dovecot, Inbound, Log, LogFormat, Metrics, Smtp, Tls, TlsOutbound,
+    BareLf, Delivery, DirectoryBackend, DirectorySettings, Dns, Dovecot, Inbound, Log, LogFormat,
+    Metrics, Smtp, Tls, TlsOutbound,
 };
 use super::Ctx;
 
@@ -218,5 +221,41 @@ pub(super) fn dovecot(ctx: &Ctx<'_>, raw: RawDovecot, path: &Path) -> Result<Dov
     }
     Ok(Dovecot {
         passwd_file: raw.passwd_file.map(|f| resolve_path(path, &f)),
+    })
+}
+
+/// Longest `directory.max_stale` (a day): a node serving a policy its
+/// directory has not confirmed for longer is no longer failing closed.
+const MAX_STALE_SECS: u64 = 86_400;
+
+/// `[directory]`: the backend by name, its URL file (resolved against
+/// `path`) and how long an unconfirmed snapshot is served.
+pub(super) fn directory(
+    ctx: &Ctx<'_>,
+    raw: RawDirectory,
+    path: &Path,
+) -> Result<DirectorySettings, ConfigError> {
+    let backend = match raw.backend.as_deref() {
+        None | Some("files") => DirectoryBackend::Files,
+        Some(other) => {
+            return Err(ctx.invalid(
+                "directory.backend",
+                quote(other),
+                "not a directory backend (expected \"files\")",
+            ))
+        }
+    };
+    if let Some(f) = &raw.url_file {
+        ctx.nonempty("directory.url_file", f, "\"/etc/portcullis/directory.url\"")?;
+    }
+    Ok(DirectorySettings {
+        backend,
+        url_file: raw.url_file.map(|f| resolve_path(path, &f)),
+        max_stale: ctx.positive(
+            "directory.max_stale",
+            raw.max_stale,
+            defaults::DIRECTORY_MAX_STALE,
+            MAX_STALE_SECS,
+        )?,
     })
 }

@@ -6,10 +6,9 @@
 //! read and edited here too.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use portcullis_config::{self as config, Config, EditOp};
-use portcullis_directory::{files, is_directory_key, Directory, DirectoryError, FileDirectory};
+use portcullis_directory::{files, is_directory_key, DirectoryError};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
@@ -90,9 +89,9 @@ pub fn edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, E
     // node's own file. With the file backend both are this file, and a
     // file that does not load yet can still be mended key by key.
     let edited = match load(path) {
-        Ok(cfg) if is_directory_key(&key) => {
-            FileDirectory::new(Arc::new(cfg)).edit_setting(op, &judge)
-        }
+        Ok(cfg) if is_directory_key(&key) => crate::directory::open_directory(&cfg)
+            .map_err(DirectoryError::Failed)
+            .and_then(|directory| directory.edit_setting(op, &judge)),
         _ => files::edit_config_file(path, op, &judge),
     }
     .map_err(|e| match e {

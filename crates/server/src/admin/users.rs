@@ -5,13 +5,12 @@
 //! a running server is told and re-reads the file, no reload needed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use portcullis_config::Config;
 use portcullis_directory::users::{
     check_password_length, dovecot, validate_user_name, Credentials, UserDb, UsersError,
 };
-use portcullis_directory::{Directory, DirectoryError, FileDirectory, UserEdit};
+use portcullis_directory::{DirectoryError, UserEdit};
 use portcullis_store::edit_lock::EditLock;
 use serde::{Deserialize, Serialize};
 
@@ -162,7 +161,8 @@ fn users_file(config: &Path) -> Result<(Config, PathBuf), Error> {
 fn edit(config: &Path, change: UserEdit) -> Result<(), Error> {
     let (cfg, _) = users_file(config)?;
     let data_dir = cfg.data_dir.clone();
-    let result = FileDirectory::new(Arc::new(cfg)).edit_users(change);
+    let directory = crate::directory::open_directory(&cfg).map_err(Error::bad_input)?;
+    let result = directory.edit_users(change);
     super::client::directory_changed(&data_dir);
     match result {
         Ok(_) => Ok(()),
