@@ -7,18 +7,17 @@ use std::net::IpAddr;
 use portcullis_smtp::{Domain, Mailbox, Reply};
 
 use crate::aliases::{resolve_local, LocalResolution, Target};
-use crate::users::UserDb;
-use portcullis_config::Config;
+use crate::source::Site;
 use portcullis_relay::range::canonical;
 use portcullis_relay::{RelayDecision, RelayPolicy, ReverseDns};
 
 /// What the server knows when it rules on a recipient.
 pub struct Context<'a> {
-    /// The configuration in force (local domains, aliases).
-    pub config: &'a Config,
-    /// The users, to tell a local mailbox from an unknown one.
-    pub users: &'a UserDb,
-    /// The relay policy, for recipients in other domains.
+    /// The node's `hostname`, always a local domain.
+    pub hostname: &'a str,
+    /// The site in force: its local domains, users and aliases.
+    pub site: &'a Site,
+    /// The relay policy compiled from the site, for recipients in other domains.
     pub policy: &'a RelayPolicy,
     /// The machine's own addresses: `user@[own address]` is local.
     pub own_addrs: &'a HashSet<IpAddr>,
@@ -98,26 +97,27 @@ impl Decision {
 /// `$myhostname`: `postmaster@<hostname>` must always reach someone (RFC 5321
 /// §4.5.1), and `user%remote@<hostname>` must be an unknown local user rather
 /// than mail relayed back to ourselves.
-pub fn is_local_domain(domain: &Domain, config: &Config, own_addrs: &HashSet<IpAddr>) -> bool {
+pub fn is_local_domain(domain: &Domain, ctx: &Context<'_>) -> bool {
     match domain {
         Domain::Name(n) => {
             n.is_empty()
-                || n.eq_ignore_ascii_case(&config.hostname)
-                || config
+                || n.eq_ignore_ascii_case(ctx.hostname)
+                || ctx
+                    .site
                     .local_domains
                     .iter()
                     .any(|d| d.eq_ignore_ascii_case(n))
         }
-        Domain::Literal(ip) => own_addrs.contains(&canonical(*ip)),
+        Domain::Literal(ip) => ctx.own_addrs.contains(&canonical(*ip)),
     }
 }
 
 /// One sentence per `[aliases]` target that leads nowhere (see
 /// [`crate::aliases::dangling_targets`]), for edits, `config check` and reload.
-pub fn alias_warnings(config: &Config, users: &UserDb) -> Vec<String> {
-    let mut domains = config.local_domains.clone();
-    domains.push(config.hostname.clone());
-    crate::aliases::dangling_targets(&config.aliases, users, &domains)
+pub fn alias_warnings(site: &Site, hostname: &str) -> Vec<String> {
+    let mut domains = site.local_domains.clone();
+    domains.push(hostname.to_string());
+    crate::aliases::dangling_targets(&site.aliases, &site.users, &domains)
 }
 
 /// Rules on one recipient. The sender never matters (seed: "regardless of the
@@ -129,10 +129,10 @@ pub fn decide(
     rdns: &ReverseDns,
     auth_user: Option<&str>,
 ) -> Decision {
-    if is_local_domain(&rcpt.domain, ctx.config, ctx.own_addrs) {
+    if is_local_domain(&rcpt.domain, ctx) {
         // The local part is never rewritten: `a%b`, `a!b` and `"a@b"` are looked
         // up as names and are simply unknown users (no percent hack, no bang path).
-        return match resolve_local(&rcpt.local_unquoted(), &ctx.config.aliases, ctx.users) {
+        return match resolve_local(&rcpt.local_unquoted(), &ctx.site.aliases, &ctx.site.users) {
             LocalResolution::Deliver(targets) => Decision::Local(targets),
             LocalResolution::Unknown => Decision::UnknownUser,
         };

@@ -82,7 +82,7 @@ impl AuthGuard {
     pub(crate) fn new(rt: &Runtime, ip: IpAddr, rdns: &ReverseDns) -> AuthGuard {
         AuthGuard {
             ip,
-            exempt: auth_throttle::exemption(ip, rdns, &rt.policy.list, &rt.never_ban),
+            exempt: auth_throttle::exemption(ip, rdns, &rt.site.policy.list, &rt.never_ban),
             settings: Settings::from_config(&rt.config.auth),
         }
     }

@@ -10,6 +10,7 @@ use portcullis_config::{self as config, Config};
 
 pub(crate) use super::load_notes::LoadNotes;
 use super::runtime::{BuildOptions, Rejected, Runtime};
+use super::site::{self, Loaded};
 
 /// Validates `config` exactly as `serve` would put it in force, without a
 /// server and without side effects (no certificate is generated): for
@@ -23,8 +24,30 @@ pub(crate) fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes,
         allow_open_relay,
         generate_certificate: false,
     };
-    rt.block_on(Runtime::build(config, None, options))
+    let loaded = load_site(&config)?;
+    rt.block_on(Runtime::build(config, loaded, None, options))
         .map(|(_, notes)| notes)
+}
+
+/// The site `config`'s directory holds, for judging `config` as `serve`
+/// would. A backend that cannot be opened refuses the configuration; one
+/// whose users cannot be read is judged without them (a warning says so),
+/// as the server keeps its users when the file breaks.
+fn load_site(config: &Config) -> Result<Loaded, Rejected> {
+    let directory = crate::directory::open_directory(config).map_err(Rejected)?;
+    let version = directory.version();
+    Ok(match directory.load(None) {
+        Ok(site) => Loaded {
+            site,
+            version,
+            users_unreadable: None,
+        },
+        Err(e) => Loaded {
+            site: site::from_config(config),
+            version,
+            users_unreadable: Some(e.to_string()),
+        },
+    })
 }
 
 /// Keys whose new value a running server takes only at its next start.

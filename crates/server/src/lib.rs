@@ -26,13 +26,16 @@ mod outbound;
 mod password_gate;
 mod privileges;
 mod proxy;
+mod refresh;
+mod reload;
 mod rulings;
 mod runtime;
 mod self_signed;
+mod site;
+pub mod staleness;
 mod stats;
 mod store;
 mod tls;
-mod users;
 
 use std::collections::HashMap;
 use std::fs;
@@ -55,9 +58,9 @@ use tracing::{error, info, warn};
 
 use admin::Error;
 use directory::SharedDirectory;
+use refresh::SiteRefresh;
 use runtime::{BuildOptions, Current, Runtime};
 use stats::Stats;
-use users::Users;
 
 /// How long SIGTERM waits for sessions in flight before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,8 +94,8 @@ pub struct Shared {
     /// The directory backend the site is read from (the file backend is
     /// opened again by each reload, with the new file).
     pub directory: std::sync::RwLock<SharedDirectory>,
-    /// The users in force, a snapshot refreshed off the session path.
-    pub users: Arc<Users>,
+    /// Keeps the site in [`Shared::current`] in step with the directory.
+    pub refresh: SiteRefresh,
     /// The outbound queue on disk.
     pub spool: Arc<Spool>,
     /// Counters for the metrics page.
@@ -115,6 +118,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// How current the site in force is at `now` (`directory.max_stale`).
+    pub fn freshness(&self, now: std::time::SystemTime) -> staleness::Freshness {
+        let max = self.current.get().config.directory.max_stale;
+        staleness::freshness(self.refresh.confirmed(), now, Duration::from_secs(max))
+    }
+
     /// The directory in force, where the site comes from.
     pub fn directory(&self) -> SharedDirectory {
         self.directory
@@ -199,13 +208,19 @@ async fn run(
         allow_open_relay,
         generate_certificate: true,
     };
-    let (runtime, notes) = Runtime::build(cfg, None, options)
+    let directory = directory::open_directory(&cfg).map_err(Error::bad_input)?;
+    let (loaded, confirmed) = refresh::load(directory.clone(), None)
+        .await
+        .map_err(Error::internal)?;
+    let (runtime, notes) = Runtime::build(cfg, loaded, None, options)
         .await
         .map_err(|r| Error::bad_input(r.0))?;
     info!("{}", notes.summary());
     let spool = open_spool(&data_dir)?;
     let listen = runtime.config.listen.clone();
-    let (shared, outbound_runner) = start_shared(runtime, spool, allow_open_relay)?;
+    let refresh = SiteRefresh::new(confirmed);
+    let (shared, outbound_runner) =
+        start_shared(runtime, (directory, refresh), spool, allow_open_relay)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Listeners::default();
     listeners
@@ -234,13 +249,7 @@ async fn run(
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
     maildrop::spawn(shared.clone());
-    let users_poller = {
-        let shared = shared.clone();
-        shared
-            .users
-            .clone()
-            .spawn_poller(move || shared.directory())
-    };
+    let site_poller = SiteRefresh::spawn_poller(shared.clone());
     // Before anyone is told the server is ready: a SIGHUP sent on READY=1
     // must find the handler in place, not SIGHUP's default (exit).
     let mut hup = signal(SignalKind::hangup()).map_err(|e| Error::internal(e.to_string()))?;
@@ -258,14 +267,14 @@ async fn run(
                     if let Err(e) = f.reopen() { warn!("cannot reopen the log file: {e}"); }
                 }
                 notifier.reloading();
-                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
-                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                let result = reload::reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = reload::sync_metrics(result, &shared, &mut metrics_endpoint).await;
                 notifier.reloaded(result.is_ok());
             }
             Some(control::Request::Reload(answer)) = requests.recv() => {
                 notifier.reloading();
-                let result = reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
-                let result = sync_metrics(result, &shared, &mut metrics_endpoint).await;
+                let result = reload::reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
+                let result = reload::sync_metrics(result, &shared, &mut metrics_endpoint).await;
                 notifier.reloaded(result.is_ok());
                 let _ = answer.send(result);
             }
@@ -278,7 +287,7 @@ async fn run(
     metrics_endpoint.close();
     listeners.close_all();
     control_task.abort();
-    users_poller.abort();
+    site_poller.abort();
     let _ = fs::remove_file(control::socket_path(&data_dir));
     let _ = shutdown_tx.send(true);
     drain(&shared).await;
@@ -343,17 +352,16 @@ fn open_spool(data_dir: &Path) -> Result<Spool, Error> {
     Ok(spool)
 }
 
-/// The state every connection shares, from the runtime built at start: the
-/// users snapshot (loaded through the directory), the password-check
-/// threads and the queue runner's handle (its runner is returned, to start
-/// once privileges are dropped).
+/// The state every connection shares, from the runtime built at start
+/// (with the site its directory held), the password-check threads and the
+/// queue runner's handle (its runner is returned, to start once privileges
+/// are dropped).
 fn start_shared(
     runtime: Runtime,
+    (directory, refresh): (SharedDirectory, SiteRefresh),
     spool: Spool,
     allow_open_relay: bool,
 ) -> Result<(Arc<Shared>, outbound::Pending), Error> {
-    let directory = directory::open_directory(&runtime.config).map_err(Error::bad_input)?;
-    let users = Arc::new(Users::open(directory.as_ref()).map_err(Error::internal)?);
     let (outbound_handle, outbound_runner) = outbound::channel();
     let limits = &runtime.config.limits;
     let password_gate =
@@ -364,7 +372,7 @@ fn start_shared(
     let shared = Arc::new(Shared {
         current: Current::new(runtime),
         directory: std::sync::RwLock::new(directory),
-        users,
+        refresh,
         spool: Arc::new(spool),
         stats: Stats::default(),
         started: Instant::now(),
@@ -386,116 +394,15 @@ async fn drain(shared: &Shared) {
     }
 }
 
-/// After a reload that was applied, moves the metrics endpoint to the new
-/// `metrics.listen`; a failure to bind is a warning of the report.
-async fn sync_metrics(
-    result: Result<ReloadReport, String>,
-    shared: &Arc<Shared>,
-    endpoint: &mut metrics::Endpoint,
-) -> Result<Vec<String>, String> {
-    let mut report = result?;
-    if let Err(e) = endpoint
-        .sync(shared.current.get().config.metrics.listen, shared)
-        .await
-    {
-        error!("reload: {e}");
-        report.notes.warnings.push(e);
-    }
-    Ok(report.lines())
-}
-
-/// What an applied reload did, for `portcullis reload`.
-struct ReloadReport {
-    notes: check::LoadNotes,
-    changes: check::Changes,
-    /// Listeners bound or closed.
-    listeners: Vec<String>,
-}
-
-impl ReloadReport {
-    /// The relay-list report, what changed, the listeners, the warnings,
-    /// then the summary.
-    fn lines(&self) -> Vec<String> {
-        let mut out = self.notes.relay.log_lines();
-        out.extend(self.changes.lines());
-        out.extend(self.listeners.iter().cloned());
-        out.extend(self.notes.warnings.iter().map(|w| format!("warning: {w}")));
-        out.push(self.notes.summary());
-        out
-    }
-}
-
-/// Reloads, then binds and closes listeners to match.
-async fn reload_and_rebind(
-    shared: &Arc<Shared>,
-    config_path: &Path,
-    listeners: &mut Listeners,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<ReloadReport, String> {
-    match reload(shared, config_path).await {
-        Ok((listen, mut report)) => {
-            match listeners.sync(&listen, shared, shutdown).await {
-                Ok(lines) => report.listeners = lines,
-                Err(e) => {
-                    error!("reload: {e}");
-                    report.notes.warnings.push(e);
-                }
-            }
-            Ok(report)
-        }
-        Err(e) => {
-            error!("reload rejected, the previous configuration stays in force: {e}");
-            Err(e)
-        }
-    }
-}
-
-/// Re-reads the configuration and swaps in a new runtime; the old one stays on any error.
-async fn reload(
-    shared: &Shared,
-    config_path: &Path,
-) -> Result<(config::Listen, ReloadReport), String> {
-    info!("reloading {}", config_path.display());
-    let cfg = Config::load(config_path).map_err(|e| e.to_string())?;
-    let old = shared.current.get();
-    if cfg.data_dir != old.config.data_dir {
-        return Err("data_dir cannot change on reload; restart the server".into());
-    }
-    let options = BuildOptions {
-        allow_open_relay: shared.allow_open_relay,
-        generate_certificate: true,
-    };
-    let (rt, notes) = Runtime::build(cfg, Some(&old), options)
-        .await
-        .map_err(|r| r.0)?;
-    let changes = check::changes(&old.config, &rt.config);
-    if !changes.restart.is_empty() {
-        warn!(keys = %changes.restart.join(" "), "reload: these changes need a restart");
-    }
-    let directory = directory::reopen(&shared.directory(), &old.config, &rt.config)?;
-    let listen = rt.config.listen.clone();
-    shared.current.set(rt);
-    *shared.directory.write().unwrap_or_else(|p| p.into_inner()) = directory;
-    shared.users.refresh_async(shared.directory()).await;
-    shared.outbound.reconfigured();
-    info!("reload applied");
-    let report = ReloadReport {
-        notes,
-        changes,
-        listeners: Vec::new(),
-    };
-    Ok((listen, report))
-}
-
 /// The bound listeners, by address and role; reload binds new ones and closes
 /// dropped ones without touching the rest.
 #[derive(Default)]
-struct Listeners {
+pub(crate) struct Listeners {
     running: HashMap<(SocketAddr, Role), tokio::task::JoinHandle<()>>,
 }
 
 impl Listeners {
-    async fn sync(
+    pub(crate) async fn sync(
         &mut self,
         listen: &config::Listen,
         shared: &Arc<Shared>,

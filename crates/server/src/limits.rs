@@ -72,7 +72,7 @@ pub(crate) fn admit(rt: &Runtime, ip: IpAddr, stats: &Stats) -> Result<Permit, R
             ListMatch::Allow { .. }
         )
     };
-    let trust = if allows(&rt.policy.list) {
+    let trust = if allows(&rt.site.policy.list) {
         Trust::RelayAllow
     } else if allows(&rt.never_ban) {
         Trust::NeverBan

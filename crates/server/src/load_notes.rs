@@ -3,6 +3,10 @@
 
 use portcullis_relay::{LoadReport, Outcome};
 
+/// Why a configuration could not be put in force.
+#[derive(Debug)]
+pub struct Rejected(pub String);
+
 /// What loading a configuration found, besides refusing it: the relay-list
 /// report and every other warning, for the admin to read.
 #[derive(Debug)]

@@ -294,8 +294,7 @@ fn queue(
     drop: &Drop,
 ) -> Result<Vec<String>, NotNow> {
     let rt = shared.current.get();
-    let users = shared.users.get();
-    let ctx = rt.recipients(&users);
+    let ctx = rt.recipients();
     let (id, bounce) = (maildrop::queue_id(name), maildrop::bounce_id(name));
     let (accepted, refused) = sort_recipients(&ctx, drop)?;
     let utf8 = !sender.is_ascii() || drop.recipients.iter().any(|r| !r.is_ascii());

@@ -59,12 +59,12 @@ pub(crate) fn destinations(
 fn route_alias_target(ctx: &Context<'_>, addr: String, d: &mut Destinations) {
     let local = parse_forward_path(&format!("<{addr}>"), true)
         .ok()
-        .filter(|mb| recipient::is_local_domain(&mb.domain, ctx.config, ctx.own_addrs));
+        .filter(|mb| recipient::is_local_domain(&mb.domain, ctx));
     let Some(mb) = local else {
         d.remote.push(addr);
         return;
     };
-    match resolve_local(&mb.local_unquoted(), &ctx.config.aliases, ctx.users) {
+    match resolve_local(&mb.local_unquoted(), &ctx.site.aliases, &ctx.site.users) {
         LocalResolution::Deliver(targets) => {
             let routes = route(targets, &mb.domain.to_string());
             d.mailboxes.extend(routes.mailboxes);

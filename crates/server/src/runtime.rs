@@ -1,28 +1,27 @@
 //! The server's loaded state. A [`Runtime`] is built whole from one
-//! configuration (names resolved, relay list compiled, TLS loaded) off to the
-//! side, then swapped in atomically: a session keeps the `Arc<Runtime>` it
+//! configuration and the site its directory holds (names resolved, relay
+//! list compiled, TLS loaded) off to the side, then swapped in atomically: a session keeps the `Arc<Runtime>` it
 //! started with, so a reload never changes the rules under its feet (docs/reference.md §5).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use portcullis_config::Config;
 use portcullis_directory::recipient::Context;
-use portcullis_directory::users::UserDb;
-use portcullis_relay::{
-    ListMatch, LoadReport, NameResolution, Outcome, RelayList, RelayPolicy, ReverseDns,
-};
+use portcullis_relay::{LoadReport, Outcome, RelayList};
 use tracing::{info, warn};
 
 use super::dns::Dns;
 use super::load_notes::LoadNotes;
+use super::site::{self, compile_relay_list, SiteSnapshot};
 use portcullis_relay::range::canonical;
 
 /// Everything derived from one configuration.
 pub struct Runtime {
     pub config: Arc<Config>,
-    pub policy: Arc<RelayPolicy>,
+    /// The site in force (from the directory), compiled.
+    pub site: Arc<SiteSnapshot>,
     pub dns: Dns,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The machine's own addresses: an address literal of one is a local domain.
@@ -33,9 +32,7 @@ pub struct Runtime {
     pub dkim: Arc<super::dkim::Keys>,
 }
 
-/// Why a configuration could not be put in force.
-#[derive(Debug)]
-pub struct Rejected(pub String);
+pub(crate) use super::load_notes::Rejected;
 
 /// How [`Runtime::build`] runs.
 #[derive(Clone, Copy, Debug)]
@@ -48,37 +45,39 @@ pub struct BuildOptions {
 }
 
 impl Runtime {
-    /// What recipient decisions read: this runtime's policy with `users`.
-    pub fn recipients<'a>(&'a self, users: &'a UserDb) -> Context<'a> {
+    /// What recipient decisions read: this runtime's site and policy.
+    pub fn recipients(&self) -> Context<'_> {
         Context {
-            config: &self.config,
-            users,
-            policy: &self.policy,
+            hostname: &self.config.hostname,
+            site: &self.site.site,
+            policy: &self.site.policy,
             own_addrs: &self.own_addrs,
         }
     }
 
-    /// Builds a runtime: resolves relay-list names, compiles the list, loads
-    /// TLS. Logs the relay-list report and every warning, and returns them.
-    /// `previous` supplies the last addresses of names whose lookup fails
-    /// temporarily. This is the one place a configuration is judged (see
-    /// `check.rs`): every refusal is a sentence in [`Rejected`].
+    /// Builds a runtime: compiles the site (see [`site::compile`]), loads
+    /// TLS and the DKIM keys. Logs the relay-list report and every warning,
+    /// and returns them. `previous` supplies the last addresses of names
+    /// whose lookup fails temporarily. This is the one place a configuration
+    /// is judged (see `check.rs`): every refusal is a sentence in [`Rejected`].
     pub async fn build(
         config: Config,
+        loaded: site::Loaded,
         previous: Option<&Runtime>,
         options: BuildOptions,
     ) -> Result<(Runtime, LoadNotes), Rejected> {
         super::logging::check(&config.log).map_err(Rejected)?;
         let dns = Dns::new(&config.dns)
             .map_err(|e| Rejected(format!("cannot set up the DNS resolver: {e}")))?;
-        let (list, report) = compile_relay_list(
-            &config.relay.allow,
+        let (site, site_notes) = site::compile(
+            loaded,
+            &config,
             &dns,
-            previous.map(|p| p.policy.list.as_ref()),
+            previous.map(|p| p.site.as_ref()),
+            options.allow_open_relay,
         )
-        .await;
-        log_report(&report);
-        let mut warnings = proxy_in_allow_list(&config.listen, &list);
+        .await?;
+        let mut warnings = site_notes.warnings;
         let (never_ban, never_ban_report) = compile_relay_list(
             &config.auth.never_ban,
             &dns,
@@ -86,25 +85,6 @@ impl Runtime {
         )
         .await;
         warnings.extend(log_never_ban(&never_ban_report));
-        // Never an open relay by accident (docs/reference.md §3, §4).
-        if !options.allow_open_relay {
-            if !config.relay.restricted {
-                return Err(Rejected(
-                    "relay.restricted = false makes an open relay; refusing without --allow-open-relay"
-                        .into(),
-                ));
-            }
-            if report.open_relay {
-                return Err(Rejected(format!(
-                    "relay.allow makes an open relay ({}); refusing without --allow-open-relay",
-                    report.open_relay_reasons().join("; ")
-                )));
-            }
-        } else if !config.relay.restricted || report.open_relay {
-            let w = "OPEN RELAY: this server relays mail for anyone (--allow-open-relay)";
-            warn!("{w}");
-            warnings.push(w.to_string());
-        }
         let tls = match super::tls::load(&config, options.generate_certificate) {
             Ok(t) => t,
             Err(e) => {
@@ -116,13 +96,6 @@ impl Runtime {
                 warnings.push(w);
                 None
             }
-        };
-        warnings.extend(alias_warnings(&config));
-        let policy = RelayPolicy {
-            local_only: config.relay.local_only,
-            restricted: config.relay.restricted,
-            authenticated: config.relay.authenticated,
-            list: Arc::new(list),
         };
         let own_addrs = Arc::new(own_addresses(&config));
         let (dkim, dkim_warnings) = super::dkim::Keys::load(&config.data_dir);
@@ -136,7 +109,7 @@ impl Runtime {
         Ok((
             Runtime {
                 config: Arc::new(config),
-                policy: Arc::new(policy),
+                site: Arc::new(site),
                 dns,
                 tls,
                 own_addrs,
@@ -144,85 +117,25 @@ impl Runtime {
                 dkim: Arc::new(dkim),
             },
             LoadNotes {
-                relay: report,
+                relay: site_notes.relay,
                 warnings,
             },
         ))
     }
-}
 
-/// `[aliases]` targets that name no user or alias (mail for them bounces
-/// with 5.1.1), checked against the users file, each logged.
-fn alias_warnings(config: &Config) -> Vec<String> {
-    let found = match portcullis_directory::users::UserDb::load(&config.data_dir.join("users")) {
-        Ok(users) => portcullis_directory::recipient::alias_warnings(config, &users),
-        Err(e) => vec![format!(
-            "cannot check the alias targets against the users file: {e}"
-        )],
-    };
-    for w in &found {
-        warn!("{w}");
-    }
-    found
-}
-
-/// Resolves every name entry (concurrently), then compiles the list.
-pub(crate) async fn compile_relay_list(
-    entries: &[String],
-    dns: &Dns,
-    previous: Option<&RelayList>,
-) -> (RelayList, LoadReport) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for name in RelayList::names_to_resolve(entries) {
-        let dns = dns.clone();
-        tasks.spawn(async move {
-            let answer = dns.resolve_name(&name).await;
-            (name, answer)
-        });
-    }
-    let mut resolved: HashMap<String, NameResolution> = HashMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((name, answer)) = joined {
-            resolved.insert(name, answer);
+    /// This runtime with another site in force: what a change of the
+    /// directory swaps in, the node's own settings untouched.
+    pub fn with_site(&self, site: SiteSnapshot) -> Runtime {
+        Runtime {
+            config: self.config.clone(),
+            site: Arc::new(site),
+            dns: self.dns.clone(),
+            tls: self.tls.clone(),
+            own_addrs: self.own_addrs.clone(),
+            never_ban: self.never_ban.clone(),
+            dkim: self.dkim.clone(),
         }
     }
-    RelayList::compile(entries, &resolved, previous)
-}
-
-/// Behind a load balancer every client arrives from the balancer's address;
-/// if `relay.allow` covers it, any client whose connection the balancer
-/// forwards in its own name would relay: an open relay. Warns (logged and
-/// returned) for each `listen.proxy_from` entry (its network address) that
-/// an allow entry matches.
-pub(crate) fn proxy_in_allow_list(
-    listen: &portcullis_config::Listen,
-    list: &RelayList,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for net in &listen.proxy_from {
-        if let ListMatch::Allow { entry, .. } = list.lookup(net.addr, &ReverseDns::NotChecked) {
-            let w = format!(
-                "relay.allow entry {entry:?} covers the load balancer {net} of listen.proxy_from: \
-                 what it forwards in its own name (PROXY UNKNOWN or LOCAL, or on a listener \
-                 that is not proxied) would relay for anyone (open relay); remove the \
-                 balancer's address from relay.allow"
-            );
-            warn!(target: "relay_list", "{w}");
-            out.push(w);
-        }
-    }
-    out
-}
-
-fn log_report(report: &LoadReport) {
-    for line in &report.lines {
-        if line.is_problem() {
-            warn!(target: "relay_list", "{line}");
-        } else {
-            info!(target: "relay_list", "{line}");
-        }
-    }
-    info!(target: "relay_list", "{}", report.summary());
 }
 
 /// Loopback, every interface address and every listen address.

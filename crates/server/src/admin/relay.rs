@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use portcullis_directory::recipient::{self, Context, Decision};
-use portcullis_directory::users::UserDb;
 use portcullis_relay::range::canonical;
 use portcullis_relay::{RelayPolicy, ReverseDns};
 use portcullis_smtp::address::{parse_forward_path, Mailbox};
@@ -16,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use crate::dns::Dns;
-use crate::runtime::{compile_relay_list, interface_addresses};
+use crate::runtime::interface_addresses;
+use crate::site::compile_relay_list;
 
 /// What to rule on: a client address, an optional AUTH identity, and the
 /// recipients (with or without angle brackets).
@@ -85,26 +85,28 @@ pub fn check_relay(path: &Path, question: &RelayQuestion) -> Result<Vec<Verdict>
         .build()
         .map_err(|e| Error::internal(e.to_string()))?;
     let dns = Dns::new(&cfg.dns).map_err(|e| Error::internal(format!("cannot set up DNS: {e}")))?;
-    let (list, _report) = rt.block_on(compile_relay_list(&cfg.relay.allow, &dns, None));
+    let directory = crate::directory::open_directory(&cfg).map_err(Error::bad_input)?;
+    let site = directory
+        .load(None)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let (list, _report) = rt.block_on(compile_relay_list(&site.relay.allow, &dns, None));
     let rdns = if list.needs_reverse_dns(client) {
         rt.block_on(dns.verified_names(client))
     } else {
         ReverseDns::NotChecked
     };
     let policy = RelayPolicy {
-        local_only: cfg.relay.local_only,
-        restricted: cfg.relay.restricted,
-        authenticated: cfg.relay.authenticated,
+        local_only: site.relay.local_only,
+        restricted: site.relay.restricted,
+        authenticated: site.relay.authenticated,
         list: Arc::new(list),
     };
-    let users =
-        UserDb::load(&cfg.data_dir.join("users")).map_err(|e| Error::internal(e.to_string()))?;
     let mut own: HashSet<IpAddr> = interface_addresses().into_iter().collect();
     own.insert(IpAddr::from([127, 0, 0, 1]));
     own.insert(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
     let ctx = Context {
-        config: &cfg,
-        users: &users,
+        hostname: &cfg.hostname,
+        site: &site,
         policy: &policy,
         own_addrs: &own,
     };

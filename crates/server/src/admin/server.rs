@@ -37,7 +37,7 @@ pub(crate) async fn perform(
         Request::Reload => reload(main_loop).await.map(Reply::Reloaded),
         Request::Queue(op) => queue::run_online(shared, op).await.map(Reply::Queue),
         Request::DirectoryChanged => {
-            shared.users.refresh_async(shared.directory()).await;
+            shared.refresh.refresh(shared).await;
             Ok(Reply::DirectoryRefreshed)
         }
     }
@@ -94,7 +94,7 @@ fn status(shared: &Shared) -> Status {
         relay_denials: s.relay_denials.load(Ordering::Relaxed),
         limit_refusals,
         queued: shared.spool.list().map_or(0, |l| l.len()),
-        relay_entries: rt.config.relay.allow.len(),
+        relay_entries: rt.site.site.relay.allow.len(),
         auth_bans: crate::auth_guard::bans(&shared.auth_throttle),
     }
 }

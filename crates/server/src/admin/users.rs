@@ -122,11 +122,14 @@ pub fn remove(config: &Path, name: &str) -> Result<UserRemoved, Error> {
             name: name.to_string(),
         },
     )?;
-    let (cfg, file) = users_file(config)?;
-    let users = load(&file)?;
+    let cfg = super::config::load(config)?;
+    let site = crate::directory::open_directory(&cfg)
+        .map_err(Error::bad_input)?
+        .load(None)
+        .map_err(|e| Error::internal(e.to_string()))?;
     Ok(UserRemoved {
         name: name.to_ascii_lowercase(),
-        warnings: portcullis_directory::recipient::alias_warnings(&cfg, &users),
+        warnings: portcullis_directory::recipient::alias_warnings(&site, &cfg.hostname),
     })
 }
 

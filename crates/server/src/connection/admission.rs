@@ -41,7 +41,7 @@ pub(super) async fn admit(
     let exempt = portcullis_limits::auth_throttle::exemption(
         ip,
         &ReverseDns::NotChecked,
-        &rt.policy.list,
+        &rt.site.policy.list,
         &rt.never_ban,
     )
     .is_some();
@@ -63,7 +63,7 @@ pub(super) async fn admit(
             return None;
         }
     };
-    let rdns = if rt.policy.list.needs_reverse_dns(ip) || rt.never_ban.needs_reverse_dns(ip) {
+    let rdns = if rt.site.policy.list.needs_reverse_dns(ip) || rt.never_ban.needs_reverse_dns(ip) {
         rt.dns.verified_names(ip).await
     } else {
         ReverseDns::NotChecked

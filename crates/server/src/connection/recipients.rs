@@ -3,6 +3,7 @@
 //! AUTH exchange needs.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use portcullis_directory::recipient::{self, Decision};
 use portcullis_relay::ReverseDns;
@@ -13,6 +14,7 @@ use tracing::info;
 use crate::limits;
 use crate::rulings::{self, Rulings};
 use crate::runtime::Runtime;
+use crate::staleness;
 use crate::stats::Stats;
 use crate::Shared;
 
@@ -25,8 +27,7 @@ pub(super) fn rule_on(
     (ip, rdns): (IpAddr, &ReverseDns),
     rulings: &mut Rulings,
 ) -> Result<(), Reply> {
-    let users = shared.users.get();
-    let ctx = rt.recipients(&users);
+    let ctx = rt.recipients();
     let decision = recipient::decide(&ctx, &check.mailbox, ip, rdns, check.auth_user.as_deref());
     if let Some(destinations) = rulings::destinations(&ctx, &check.mailbox, &decision) {
         rulings.record(check, destinations);
@@ -42,6 +43,15 @@ pub(super) fn rule_on(
         ));
     }
     match &decision {
+        // Fail closed: a grant from a policy the directory has not
+        // confirmed for too long may be one it has since taken back.
+        Decision::Remote(d)
+            if d.reply().is_none() && shared.freshness(SystemTime::now()).is_stale() =>
+        {
+            Stats::bump(&shared.stats.relay_denials);
+            info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay not granted: the directory is stale");
+            return Err(staleness::relay_unconfirmed());
+        }
         Decision::Remote(d) if d.reply().is_none() => {
             Stats::bump(&shared.stats.relay_grants);
             info!(from = %check.mail_from, rcpt = %check.mailbox, relay = %rule, "relay granted");
@@ -65,12 +75,18 @@ pub(super) fn rule_on(
 /// full); an unknown user costs the same hash as a wrong password, so
 /// timing does not reveal which names exist.
 pub(super) async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthAnswer {
-    let users = shared.users.get();
+    if shared.freshness(SystemTime::now()).is_stale() {
+        // Fail closed: the user may have been removed or their password
+        // changed in a directory this node cannot reach.
+        info!("AUTH not checked: the directory is stale; 454");
+        return AuthAnswer::Unavailable;
+    }
+    let rt = shared.current.get();
     match request {
         AuthRequest::Password { user, password, .. } => {
             let verified = shared
                 .password_gate
-                .run(move || match users.get(&user) {
+                .run(move || match rt.site.site.users.get(&user) {
                     Some(creds) => creds.verify_password(password.as_bytes()),
                     None => {
                         portcullis_directory::users::burn_password_check(password.as_bytes());
@@ -87,11 +103,19 @@ pub(super) async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthA
                 }
             }
         }
-        AuthRequest::CramMd5 { user, challenge } => {
-            AuthAnswer::CramMd5Digest(users.get(&user).map(|c| c.cram_md5_digest(&challenge)))
-        }
-        AuthRequest::ScramKeys { user } => {
-            AuthAnswer::ScramKeys(users.get(&user).map(|c| c.scram_keys().clone()))
-        }
+        AuthRequest::CramMd5 { user, challenge } => AuthAnswer::CramMd5Digest(
+            rt.site
+                .site
+                .users
+                .get(&user)
+                .map(|c| c.cram_md5_digest(&challenge)),
+        ),
+        AuthRequest::ScramKeys { user } => AuthAnswer::ScramKeys(
+            rt.site
+                .site
+                .users
+                .get(&user)
+                .map(|c| c.scram_keys().clone()),
+        ),
     }
 }

@@ -152,7 +152,7 @@ async fn check_inbound(
 fn trusted(rt: &Runtime, msg: &Message, ip: IpAddr, rdns: &ReverseDns) -> bool {
     msg.auth_user.is_some()
         || matches!(
-            rt.policy.list.lookup(ip, rdns),
+            rt.site.policy.list.lookup(ip, rdns),
             portcullis_relay::ListMatch::Allow { .. }
         )
 }

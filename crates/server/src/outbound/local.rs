@@ -42,7 +42,6 @@ pub(super) fn deliver(
     };
     let rt = shared.current.get();
     let config = &rt.config;
-    let users = shared.users.get();
     // RFC 5321 §4.4: the sender goes into Return-Path at final delivery.
     let return_path = format!(
         "Return-Path: <{}>\r\n",
@@ -57,7 +56,7 @@ pub(super) fn deliver(
             // A bare `postmaster` (RFC 5321 §4.5.1) has no domain.
             Err(_) => rcpt.clone(),
         };
-        let attempt = match resolve_local(&local_part, &config.aliases, &users) {
+        let attempt = match resolve_local(&local_part, &rt.site.site.aliases, &rt.site.site.users) {
             LocalResolution::Unknown => Attempt::Failed(Failure::local(
                 (5, 1, 1),
                 format!("no such local user: {local_part}"),

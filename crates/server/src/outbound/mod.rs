@@ -334,7 +334,7 @@ impl Runner {
                     continue;
                 }
             };
-            let plan = plan(&env, now, force, &rt.config, &rt.own_addrs);
+            let plan = plan(&env, now, force, &rt);
             let jobs =
                 plan.local.is_some() as usize + plan.failed.is_some() as usize + plan.remote.len();
             if jobs == 0 {

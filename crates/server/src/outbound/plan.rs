@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use portcullis_config::Config;
+use crate::runtime::Runtime;
 use portcullis_directory::recipient::is_local_domain;
 use portcullis_queue::route::route_for;
 use portcullis_queue::{domain_of, Attempt, Route};
@@ -22,13 +22,9 @@ pub(super) struct Plan {
 }
 
 /// Groups the due pending recipients of `env` (all pending when `force`).
-pub(super) fn plan(
-    env: &Envelope,
-    now: u64,
-    force: bool,
-    config: &Config,
-    own: &std::collections::HashSet<IpAddr>,
-) -> Plan {
+pub(super) fn plan(env: &Envelope, now: u64, force: bool, rt: &Runtime) -> Plan {
+    let ctx = rt.recipients();
+    let site = &rt.site.site;
     let mut plan = Plan::default();
     for r in env.pending().filter(|r| force || r.next_attempt <= now) {
         let Some(domain) = domain_of(&r.address) else {
@@ -47,7 +43,7 @@ pub(super) fn plan(
             None => Domain::Name(domain.clone()),
         };
         // Issue 5 §5: mail for a local domain is never sent out.
-        if is_local_domain(&as_domain, config, own) {
+        if is_local_domain(&as_domain, &ctx) {
             plan.local
                 .get_or_insert_with(Vec::new)
                 .push(r.address.clone());
@@ -55,9 +51,9 @@ pub(super) fn plan(
         }
         match route_for(
             &domain,
-            &config.routes,
-            config.relay.smarthost.as_deref(),
-            config.queue.mx_port,
+            &site.routes,
+            site.relay.smarthost.as_deref(),
+            rt.config.queue.mx_port,
         ) {
             Ok(route) => match plan.remote.iter_mut().find(|(rt, _)| *rt == route) {
                 Some((_, list)) => list.push(r.address.clone()),

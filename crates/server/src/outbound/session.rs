@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portcullis_config::{Config, TlsOutbound};
+use portcullis_config::TlsOutbound;
 use portcullis_queue::loops::OwnListeners;
 use portcullis_queue::{Failure, Route};
 use portcullis_smtp::client::{
@@ -18,6 +18,7 @@ use super::conn::{Conn, ConnError};
 use super::mta_sts;
 use super::resolve::{Candidate, Resolver};
 use super::tls::{server_name, TlsClients};
+use crate::runtime::Runtime;
 
 /// Connecting: not in RFC 5321; Postfix's smtp_connect_timeout.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,12 +66,10 @@ pub(super) struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     /// The settings for `route` under `config`.
-    pub(super) fn new(config: &'a Config, route: &Route, domain: &str) -> Settings<'a> {
-        let credentials = match (
-            route,
-            &config.relay.smarthost_user,
-            &config.relay.smarthost_password_file,
-        ) {
+    pub(super) fn new(rt: &'a Runtime, route: &Route, domain: &str) -> Settings<'a> {
+        let config = &rt.config;
+        let relay = &rt.site.site.relay;
+        let credentials = match (route, &relay.smarthost_user, &relay.smarthost_password_file) {
             (Route::Smarthost(_), Some(user), Some(file)) => Some((user.as_str(), file.as_path())),
             _ => None,
         };

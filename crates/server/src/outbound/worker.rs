@@ -175,7 +175,7 @@ impl Worker {
                 .first()
                 .and_then(|r| portcullis_queue::route::domain_of(r))
                 .unwrap_or_default();
-            let settings = session::Settings::new(&rt.config, route, &domain);
+            let settings = session::Settings::new(&rt, route, &domain);
             let opened = session::open(route, &env.resolver, &env.tls, &settings).await?;
             debug!(host = %opened.conn.remote, tls = opened.conn.tls, "session open");
             *session = Some(opened);
