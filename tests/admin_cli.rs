@@ -222,6 +222,12 @@ fn queue_commands_leave_no_broken_pipe_and_flush_says_when_nothing_is_queued() {
     );
     let out = server.cli(&["status"]);
     assert!(out.status.success(), "{}", describe(&out));
+    // The file backend is its own truth: never stale.
+    let status = stdout(&out);
+    assert!(
+        status.contains("directory: files, version ") && status.contains(", always current"),
+        "{status}"
+    );
     let log = server.log();
     assert!(!log.contains("control socket write failed"), "{log}");
 }

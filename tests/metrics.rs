@@ -76,6 +76,9 @@ fn the_counters_move_during_a_run() {
         "# TYPE portcullis_delivery_attempts counter",
         "portcullis_auth_attempts_total{result=\"failure\"} 0",
         "portcullis_tls_handshakes_total{result=\"ok\"} 0",
+        "portcullis_directory_info{backend=\"files\",version=\"users file inode ",
+        "portcullis_directory_confirmed_age_seconds 0",
+        "portcullis_directory_stale 0",
     ] {
         assert!(body.contains(family), "missing {family:?}:\n{body}");
     }

@@ -71,6 +71,7 @@ fn status_lines(s: &Status) -> Vec<String> {
     ));
     out.push(format!("queue: {} messages", s.queued));
     out.push(format!("relay list: {} entries", s.relay_entries));
+    out.push(directory_line(&s.directory));
     out.push(format!("auth bans: {}", s.auth_bans.len()));
     for ban in &s.auth_bans {
         out.push(format!(
@@ -83,4 +84,21 @@ fn status_lines(s: &Status) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `directory: files, version …, always current`, or how long ago the
+/// shared directory confirmed the site, and whether the node fails closed.
+fn directory_line(d: &portcullis_server::admin::status::DirectoryStatus) -> String {
+    let freshness = match d.confirmed_secs_ago {
+        None => "always current".to_string(),
+        Some(ago) if d.stale => format!(
+            "STALE: confirmed {ago} s ago, more than max_stale {} s (relay gets 451, AUTH 454)",
+            d.max_stale_secs
+        ),
+        Some(ago) => format!("confirmed {ago} s ago (max_stale {} s)", d.max_stale_secs),
+    };
+    format!(
+        "directory: {}, version {}, {freshness}",
+        d.backend, d.version
+    )
 }

@@ -49,6 +49,23 @@ pub enum Version {
     Counter(i64),
 }
 
+impl std::fmt::Display for Version {
+    /// `42` for a counter; the users file's identity (inode, size,
+    /// modification time) for the file; `none` when there is nothing yet.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Version::Counter(n) => write!(f, "{n}"),
+            Version::Absent => f.write_str("none"),
+            Version::File { inode, mtime, len } => {
+                let secs = mtime
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                write!(f, "users file inode {inode}, {len} bytes, modified {secs}")
+            }
+        }
+    }
+}
+
 /// One change to the users.
 #[derive(Debug)]
 pub enum UserEdit {

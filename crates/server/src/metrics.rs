@@ -115,7 +115,45 @@ pub fn render(shared: &Shared, queue: QueueFacts) -> String {
     smtp_families(&mut e, shared);
     security_families(&mut e, shared);
     queue_families(&mut e, shared, queue);
+    directory_families(&mut e, shared);
     e.out
+}
+
+/// The directory's backend and version, and how current the site is.
+fn directory_families(e: &mut Exposition, shared: &Shared) {
+    let rt = shared.current.get();
+    let freshness = shared.freshness(std::time::SystemTime::now());
+    // A label value escapes `\` and `"` (Prometheus text format).
+    let version = rt
+        .site
+        .version
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    e.family(
+        "portcullis_directory_info",
+        "gauge",
+        "The directory backend and the version of the site in force.",
+        vec![(
+            format!(
+                "backend=\"{}\",version=\"{version}\"",
+                rt.config.directory.backend.name()
+            ),
+            1,
+        )],
+    );
+    e.family(
+        "portcullis_directory_confirmed_age_seconds",
+        "gauge",
+        "Seconds since the directory last confirmed the site in force (0: the backend is its own truth).",
+        plain(freshness.age().map_or(0, |a| a.as_secs())),
+    );
+    e.family(
+        "portcullis_directory_stale",
+        "gauge",
+        "1 while the site is older than directory.max_stale: relay and AUTH get temporary failures.",
+        plain(u64::from(freshness.is_stale())),
+    );
 }
 
 /// The text exposition format being written, one metric family at a time.

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{ReloadReport, Reply, Request};
 use super::queue;
-use super::status::{Listeners, Status};
+use super::status::{DirectoryStatus, Listeners, Status};
 use super::Error;
 use crate::Shared;
 
@@ -96,5 +96,18 @@ fn status(shared: &Shared) -> Status {
         queued: shared.spool.list().map_or(0, |l| l.len()),
         relay_entries: rt.site.site.relay.allow.len(),
         auth_bans: crate::auth_guard::bans(&shared.auth_throttle),
+        directory: directory_status(shared, &rt),
+    }
+}
+
+/// The directory the site in force came from, and how current it is now.
+fn directory_status(shared: &Shared, rt: &crate::runtime::Runtime) -> DirectoryStatus {
+    let freshness = shared.freshness(std::time::SystemTime::now());
+    DirectoryStatus {
+        backend: rt.config.directory.backend.name().to_string(),
+        version: rt.site.version.to_string(),
+        confirmed_secs_ago: freshness.age().map(|a| a.as_secs()),
+        max_stale_secs: rt.config.directory.max_stale,
+        stale: freshness.is_stale(),
     }
 }

@@ -30,6 +30,24 @@ pub struct Status {
     pub relay_entries: usize,
     /// The AUTH bans in force.
     pub auth_bans: Vec<AuthBan>,
+    /// Where the site comes from, and how current it is.
+    pub directory: DirectoryStatus,
+}
+
+/// The directory the site in force was loaded from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryStatus {
+    /// `directory.backend`.
+    pub backend: String,
+    /// The directory version the site in force was loaded at.
+    pub version: String,
+    /// Seconds since the directory last confirmed the site in force; None:
+    /// the backend is its own truth (the files), always current.
+    pub confirmed_secs_ago: Option<u64>,
+    /// `directory.max_stale`.
+    pub max_stale_secs: u64,
+    /// Past `max_stale`: relay gets 451 4.3.0 and AUTH 454 4.7.0.
+    pub stale: bool,
 }
 
 /// The addresses of one listener role.
