@@ -3,6 +3,9 @@
 //!
 //! Rules, in order:
 //! - names are case-insensitive;
+//! - in domain `example.com`, a user named by that full address
+//!   (`alice@example.com`, a mailbox of that domain only) comes first; then
+//!   the aliases and the bare user names, which hold in every local domain;
 //! - a name that is an alias expands (an alias wins over a user of the same
 //!   name, as in Postfix); otherwise a user name is that user's mailbox;
 //! - `alice+tag` means `alice` when `alice+tag` itself is neither a user nor
@@ -64,13 +67,32 @@ pub enum LocalResolution {
 }
 
 /// Resolves an (already unquoted) local part against the aliases (keys
-/// lower-case, as the config stores them) and the users.
+/// lower-case, as the config stores them) and the bare user names.
 pub fn resolve_local(
     local_part: &str,
     aliases: &BTreeMap<String, Vec<String>>,
     users: &UserDb,
 ) -> LocalResolution {
-    let resolver = Resolver { aliases, users };
+    resolve_in_domain(local_part, "", aliases, users)
+}
+
+/// Resolves an (already unquoted) local part of a recipient in local
+/// domain `domain`: the users of that domain (`local@domain`) first, then
+/// the aliases and bare users of every domain; alias targets given as bare
+/// names are resolved in the same domain. An empty `domain` (the bare
+/// `postmaster`, an address literal) has no users of its own.
+pub fn resolve_in_domain(
+    local_part: &str,
+    domain: &str,
+    aliases: &BTreeMap<String, Vec<String>>,
+    users: &UserDb,
+) -> LocalResolution {
+    let domain = domain.to_ascii_lowercase();
+    let resolver = Resolver {
+        aliases,
+        users,
+        domain: &domain,
+    };
     let Some(name) = resolver.lookup_name(local_part) else {
         return LocalResolution::Unknown;
     };
@@ -93,6 +115,8 @@ pub fn resolve_local(
 struct Resolver<'a> {
     aliases: &'a BTreeMap<String, Vec<String>>,
     users: &'a UserDb,
+    /// The recipient's domain, lower-case (empty: none).
+    domain: &'a str,
 }
 
 #[derive(Default)]
@@ -110,22 +134,35 @@ impl Expansion {
 }
 
 impl Resolver<'_> {
-    fn known(&self, name: &str) -> bool {
-        self.aliases.contains_key(name) || self.users.contains(name) || name == POSTMASTER
+    /// The key `name` stands for in the recipient's domain: the user
+    /// `name@domain`, else the alias or bare user `name` (or postmaster).
+    fn known(&self, name: &str) -> Option<String> {
+        if !self.domain.is_empty() {
+            let address = format!("{name}@{}", self.domain);
+            if self.users.contains(&address) {
+                return Some(address);
+            }
+        }
+        let bare =
+            self.aliases.contains_key(name) || self.users.contains(name) || name == POSTMASTER;
+        bare.then(|| name.to_string())
     }
 
-    /// The name a local part stands for: itself if known, else the part
+    /// The key a local part stands for: itself if known, else the part
     /// before the first '+' if that is known.
     fn lookup_name(&self, local_part: &str) -> Option<String> {
         let name = local_part.to_lowercase();
-        if name.is_empty() {
+        if name.is_empty() || name.contains('@') {
             return None;
         }
-        if self.known(&name) {
-            return Some(name);
+        if let Some(key) = self.known(&name) {
+            return Some(key);
         }
         let (base, _tag) = name.split_once('+')?;
-        (!base.is_empty() && self.known(base)).then(|| base.to_string())
+        if base.is_empty() {
+            return None;
+        }
+        self.known(base)
     }
 
     /// Expands a known name. `stack` holds the aliases being expanded
@@ -224,17 +261,28 @@ pub fn dangling_targets(
     users: &UserDb,
     local_domains: &[String],
 ) -> Vec<String> {
-    let resolver = Resolver { aliases, users };
+    let in_domain = |domain: &str, local: &str| {
+        let domain = domain.to_ascii_lowercase();
+        let resolver = Resolver {
+            aliases,
+            users,
+            domain: &domain,
+        };
+        resolver.lookup_name(local).is_some()
+    };
     let mut out = Vec::new();
     for (alias, targets) in aliases {
         for target in targets {
             let target = target.trim();
-            let local = match target.rsplit_once('@') {
-                None => target,
-                Some((l, d)) if local_domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) => l,
+            let found = match target.rsplit_once('@') {
+                // A bare name: found if some local domain resolves it.
+                None => in_domain("", target) || local_domains.iter().any(|d| in_domain(d, target)),
+                Some((l, d)) if local_domains.iter().any(|ld| ld.eq_ignore_ascii_case(d)) => {
+                    in_domain(d, l)
+                }
                 Some(_) => continue,
             };
-            if resolver.lookup_name(local).is_none() {
+            if !found {
                 out.push(format!(
                     "aliases.{alias}: target {target:?} is no local user or alias; \
                      mail for it bounces with 5.1.1 (add the user, or fix the alias)"
@@ -246,286 +294,4 @@ pub fn dangling_targets(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::users::Credentials;
-
-    fn users(names: &[&str]) -> UserDb {
-        // One real enrolment reused: resolution only looks at names.
-        let creds =
-            Credentials::derive_with("pw", &crate::users::cheap_argon2_for_tests(), 1).unwrap();
-        let mut db = UserDb::new();
-        for name in names {
-            db.add(name, creds.clone()).unwrap();
-        }
-        db
-    }
-
-    fn aliases(entries: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        entries
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-            .collect()
-    }
-
-    fn mailbox(name: &str) -> Target {
-        Target::Mailbox(name.to_string())
-    }
-
-    fn remote(addr: &str) -> Target {
-        Target::Remote(addr.to_string())
-    }
-
-    fn missing(name: &str) -> Target {
-        Target::Missing(name.to_string())
-    }
-
-    fn deliver(targets: Vec<Target>) -> LocalResolution {
-        LocalResolution::Deliver(targets)
-    }
-
-    #[test]
-    fn users_resolve_case_insensitively_and_strangers_are_unknown() {
-        let db = users(&["alice"]);
-        let none = aliases(&[]);
-        assert_eq!(
-            resolve_local("alice", &none, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("ALICE", &none, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("mallory", &none, &db),
-            LocalResolution::Unknown
-        );
-        assert_eq!(resolve_local("", &none, &db), LocalResolution::Unknown);
-        // docs/reference.md §3: '%' and '!' are just characters of a local name.
-        assert_eq!(
-            resolve_local("alice%remote.example", &none, &db),
-            LocalResolution::Unknown
-        );
-    }
-
-    #[test]
-    fn plus_addressing_falls_back_to_the_part_before_the_first_plus() {
-        let db = users(&["alice", "bob"]);
-        let map = aliases(&[("team", &["alice"]), ("bob+lists", &["alice"])]);
-        assert_eq!(
-            resolve_local("alice+news", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("Alice+a+b", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("team+x", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        // The full name wins when it exists itself.
-        assert_eq!(
-            resolve_local("bob+lists", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("bob+other", &map, &db),
-            deliver(vec![mailbox("bob")])
-        );
-        assert_eq!(resolve_local("+alice", &map, &db), LocalResolution::Unknown);
-        assert_eq!(
-            resolve_local("carol+x", &map, &db),
-            LocalResolution::Unknown
-        );
-    }
-
-    #[test]
-    fn aliases_expand_recursively_to_mailboxes_and_remote_addresses() {
-        let db = users(&["alice", "bob"]);
-        let map = aliases(&[
-            ("sales", &["alice", "team"]),
-            ("team", &["bob", "Carol@Remote.EXAMPLE", "alice"]),
-        ]);
-        assert_eq!(
-            resolve_local("Sales", &map, &db),
-            deliver(vec![
-                mailbox("alice"),
-                mailbox("bob"),
-                remote("Carol@remote.example")
-            ])
-        );
-    }
-
-    #[test]
-    fn an_alias_wins_over_a_user_of_the_same_name() {
-        let db = users(&["alice", "bob"]);
-        let map = aliases(&[("alice", &["bob"])]);
-        assert_eq!(
-            resolve_local("alice", &map, &db),
-            deliver(vec![mailbox("bob")])
-        );
-    }
-
-    #[test]
-    fn an_alias_to_itself_keeps_a_copy_in_the_users_mailbox() {
-        let db = users(&["alice"]);
-        let map = aliases(&[("alice", &["alice", "alice@elsewhere.example"])]);
-        assert_eq!(
-            resolve_local("alice", &map, &db),
-            deliver(vec![mailbox("alice"), remote("alice@elsewhere.example")])
-        );
-    }
-
-    #[test]
-    fn loops_between_aliases_terminate() {
-        let db = users(&["alice"]);
-        let map = aliases(&[
-            ("a", &["b", "alice"]),
-            ("b", &["a"]),
-            ("x", &["y"]),
-            ("y", &["x"]),
-        ]);
-        assert_eq!(
-            resolve_local("a", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("b", &map, &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(resolve_local("x", &map, &db), LocalResolution::Unknown);
-    }
-
-    #[test]
-    fn nesting_is_limited_to_ten_aliases() {
-        let db = users(&["alice"]);
-        let chain = |len: usize| {
-            let mut map = BTreeMap::new();
-            for i in 0..len {
-                let next = if i + 1 == len {
-                    "alice".to_string()
-                } else {
-                    format!("a{}", i + 1)
-                };
-                map.insert(format!("a{i}"), vec![next]);
-            }
-            map
-        };
-        assert_eq!(
-            resolve_local("a0", &chain(10), &db),
-            deliver(vec![mailbox("alice")])
-        );
-        assert_eq!(
-            resolve_local("a0", &chain(11), &db),
-            LocalResolution::Unknown
-        );
-    }
-
-    #[test]
-    fn targets_are_deduplicated_and_dangling_ones_marked_missing() {
-        let db = users(&["alice", "bob"]);
-        let map = aliases(&[
-            (
-                "all",
-                &[
-                    "alice",
-                    "ALICE",
-                    "bob",
-                    "alice+tag",
-                    "ghost",
-                    "x@r.example",
-                    "x@R.example",
-                    "@",
-                    "dev",
-                ],
-            ),
-            ("dev", &["bob"]),
-            ("nobody", &["ghost"]),
-        ]);
-        assert_eq!(
-            resolve_local("all", &map, &db),
-            deliver(vec![
-                mailbox("alice"),
-                mailbox("bob"),
-                missing("ghost"),
-                remote("x@r.example")
-            ])
-        );
-        // Nothing receives: refused at RCPT, not accepted and bounced.
-        assert_eq!(resolve_local("nobody", &map, &db), LocalResolution::Unknown);
-    }
-
-    #[test]
-    fn dangling_targets_are_named_at_edit_time() {
-        let db = users(&["alice"]);
-        let map = aliases(&[
-            (
-                "sales",
-                &["alice", "Ghost", "alice+tag", "team", "bob@remote.example"],
-            ),
-            (
-                "team",
-                &["alice@local.test", "nobody@LOCAL.test", "postmaster"],
-            ),
-        ]);
-        let found = dangling_targets(&map, &db, &["local.test".to_string()]);
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(
-            found[0].starts_with("aliases.sales: target \"Ghost\" is no local user"),
-            "{found:?}"
-        );
-        assert!(
-            found[1].starts_with("aliases.team: target \"nobody@LOCAL.test\""),
-            "{found:?}"
-        );
-        assert!(found[0].contains("5.1.1"));
-        assert!(dangling_targets(&aliases(&[("a", &["alice"])]), &db, &[]).is_empty());
-    }
-
-    #[test]
-    fn postmaster_always_resolves() {
-        let db = users(&["alice"]);
-        // RFC 5321 §4.5.1: no user, no alias: its own Maildir.
-        assert_eq!(
-            resolve_local("PostMaster", &aliases(&[]), &db),
-            deliver(vec![mailbox("postmaster")])
-        );
-        assert_eq!(
-            resolve_local("postmaster+x", &aliases(&[]), &db),
-            deliver(vec![mailbox("postmaster")])
-        );
-        // Aliased: wherever the alias says.
-        let map = aliases(&[("postmaster", &["alice", "root@admin.example"])]);
-        assert_eq!(
-            resolve_local("postmaster", &map, &db),
-            deliver(vec![mailbox("alice"), remote("root@admin.example")])
-        );
-        // An alias that leads nowhere still leaves postmaster deliverable.
-        let broken = aliases(&[("postmaster", &["ghost"])]);
-        assert_eq!(
-            resolve_local("postmaster", &broken, &db),
-            deliver(vec![mailbox("postmaster")])
-        );
-        // A target naming postmaster reaches its Maildir.
-        let to_pm = aliases(&[("abuse", &["postmaster"])]);
-        assert_eq!(
-            resolve_local("abuse", &to_pm, &db),
-            deliver(vec![mailbox("postmaster")])
-        );
-    }
-
-    #[test]
-    fn targets_route_to_maildirs_and_the_queue_with_missing_names_in_the_domain() {
-        let routes = route(
-            vec![
-                Target::Mailbox("alice".into()),
-                Target::Remote("bob@elsewhere.example".into()),
-                Target::Missing("carol".into()),
-            ],
-            "local.test",
-        );
-        assert_eq!(routes.mailboxes, ["alice"]);
-        assert_eq!(routes.queued, ["bob@elsewhere.example", "carol@local.test"]);
-    }
-}
+mod tests;

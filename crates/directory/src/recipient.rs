@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use portcullis_smtp::{Domain, Mailbox, Reply};
 
-use crate::aliases::{resolve_local, LocalResolution, Target};
+use crate::aliases::{resolve_in_domain, LocalResolution, Target};
 use crate::source::Site;
 use portcullis_relay::range::canonical;
 use portcullis_relay::{RelayDecision, RelayPolicy, ReverseDns};
@@ -112,6 +112,15 @@ pub fn is_local_domain(domain: &Domain, ctx: &Context<'_>) -> bool {
     }
 }
 
+/// The domain whose users (`local@domain`) a local recipient may be: its
+/// name; an address literal has none.
+pub fn domain_name(domain: &Domain) -> &str {
+    match domain {
+        Domain::Name(n) => n,
+        Domain::Literal(_) => "",
+    }
+}
+
 /// One sentence per `[aliases]` target that leads nowhere (see
 /// [`crate::aliases::dangling_targets`]), for edits, `config check` and reload.
 pub fn alias_warnings(site: &Site, hostname: &str) -> Vec<String> {
@@ -132,7 +141,13 @@ pub fn decide(
     if is_local_domain(&rcpt.domain, ctx) {
         // The local part is never rewritten: `a%b`, `a!b` and `"a@b"` are looked
         // up as names and are simply unknown users (no percent hack, no bang path).
-        return match resolve_local(&rcpt.local_unquoted(), &ctx.site.aliases, &ctx.site.users) {
+        let domain = domain_name(&rcpt.domain);
+        return match resolve_in_domain(
+            &rcpt.local_unquoted(),
+            domain,
+            &ctx.site.aliases,
+            &ctx.site.users,
+        ) {
             LocalResolution::Deliver(targets) => Decision::Local(targets),
             LocalResolution::Unknown => Decision::UnknownUser,
         };

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use portcullis_directory::aliases::{resolve_local, route, LocalResolution};
+use portcullis_directory::aliases::{resolve_in_domain, route, LocalResolution};
 use portcullis_directory::recipient::{self, Context, Decision};
 use portcullis_smtp::address::{parse_forward_path, Mailbox};
 use portcullis_smtp::session::{Message, RecipientCheck};
@@ -64,7 +64,13 @@ fn route_alias_target(ctx: &Context<'_>, addr: String, d: &mut Destinations) {
         d.remote.push(addr);
         return;
     };
-    match resolve_local(&mb.local_unquoted(), &ctx.site.aliases, &ctx.site.users) {
+    let domain = recipient::domain_name(&mb.domain);
+    match resolve_in_domain(
+        &mb.local_unquoted(),
+        domain,
+        &ctx.site.aliases,
+        &ctx.site.users,
+    ) {
         LocalResolution::Deliver(targets) => {
             let routes = route(targets, &mb.domain.to_string());
             d.mailboxes.extend(routes.mailboxes);

@@ -10,7 +10,7 @@ use portcullis_config::Config;
 use portcullis_directory::users::{
     check_password_length, dovecot, validate_user_name, Credentials, UserDb, UsersError,
 };
-use portcullis_directory::{DirectoryError, UserEdit};
+use portcullis_directory::{DirectoryError, Site, UserEdit};
 use portcullis_store::edit_lock::EditLock;
 use serde::{Deserialize, Serialize};
 
@@ -49,17 +49,26 @@ pub struct UserRemoved {
 /// Every user name, sorted. Unlocked: the file is replaced by rename, so
 /// this is the list before or after any concurrent edit, never half of one.
 pub fn list(config: &Path) -> Result<Vec<String>, Error> {
-    let (_, file) = users_file(config)?;
-    Ok(load(&file)?.names().map(str::to_string).collect())
+    let (_, site) = site(config)?;
+    Ok(site.users.names().map(str::to_string).collect())
 }
 
 /// The name `name` would be stored under, or why it cannot be added: for
 /// checking before a password is asked for.
 pub fn check_new(config: &Path, name: &str) -> Result<String, Error> {
-    let (_, file) = users_file(config)?;
-    let db = load(&file)?;
+    let (cfg, site) = site(config)?;
     let stored = validate_user_name(name).map_err(|e| Error::bad_input(e.to_string()))?;
-    if db.contains(&stored) {
+    if let Some((_, domain)) = stored.split_once('@') {
+        // A user of a domain that is not ours could never get mail.
+        let local = domain == cfg.hostname || site.local_domains.iter().any(|d| d == domain);
+        if !local {
+            return Err(Error::bad_input(format!(
+                "cannot add {stored:?}: {domain} is not a local domain (local_domains: {})",
+                site.local_domains.join(", ")
+            )));
+        }
+    }
+    if site.users.contains(&stored) {
         return Err(Error::bad_input(UsersError::Exists(stored).to_string()));
     }
     Ok(stored)
@@ -68,8 +77,8 @@ pub fn check_new(config: &Path, name: &str) -> Result<String, Error> {
 /// Whether `name` is a user (an error naming it if not): for checking
 /// before a password is asked for.
 pub fn check_exists(config: &Path, name: &str) -> Result<(), Error> {
-    let (_, file) = users_file(config)?;
-    if load(&file)?.contains(name) {
+    let (_, site) = site(config)?;
+    if site.users.contains(name) {
         Ok(())
     } else {
         Err(no_such_user(name))
@@ -122,11 +131,7 @@ pub fn remove(config: &Path, name: &str) -> Result<UserRemoved, Error> {
             name: name.to_string(),
         },
     )?;
-    let cfg = super::config::load(config)?;
-    let site = crate::directory::open_directory(&cfg)
-        .map_err(Error::bad_input)?
-        .load(None)
-        .map_err(|e| Error::internal(e.to_string()))?;
+    let (cfg, site) = site(config)?;
     Ok(UserRemoved {
         name: name.to_ascii_lowercase(),
         warnings: portcullis_directory::recipient::alias_warnings(&site, &cfg.hostname),
@@ -147,6 +152,16 @@ pub fn dovecot_sync(config: &Path) -> Result<(), Error> {
     // `user add` saved would otherwise undo it in Dovecot.
     let _lock = lock(&cfg, &file)?;
     dovecot::write_passwd_file(&load(&file)?, passwd).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The configuration and the site its directory holds.
+fn site(config: &Path) -> Result<(Config, Site), Error> {
+    let cfg = super::config::load(config)?;
+    let site = crate::directory::open_directory(&cfg)
+        .map_err(Error::bad_input)?
+        .load(None)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok((cfg, site))
 }
 
 /// The configuration and its users file.

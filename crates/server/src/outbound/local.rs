@@ -7,7 +7,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use portcullis_directory::aliases::{resolve_local, route, LocalResolution};
+use portcullis_directory::aliases::{resolve_in_domain, route, LocalResolution};
+use portcullis_directory::recipient::domain_name;
 use portcullis_queue::{Attempt, Failure};
 use portcullis_smtp::address::parse_forward_path;
 use portcullis_store::content::FileCopy;
@@ -56,7 +57,9 @@ pub(super) fn deliver(
             // A bare `postmaster` (RFC 5321 §4.5.1) has no domain.
             Err(_) => rcpt.clone(),
         };
-        let attempt = match resolve_local(&local_part, &rt.site.site.aliases, &rt.site.site.users) {
+        let in_domain = mailbox.as_ref().map_or("", |mb| domain_name(&mb.domain));
+        let site = &rt.site.site;
+        let attempt = match resolve_in_domain(&local_part, in_domain, &site.aliases, &site.users) {
             LocalResolution::Unknown => Attempt::Failed(Failure::local(
                 (5, 1, 1),
                 format!("no such local user: {local_part}"),
