@@ -32,7 +32,8 @@ pub fn passwd_file(db: &UserDb) -> String {
     );
     for name in db.names() {
         if let Some(creds) = db.get(name) {
-            // Names are [a-z0-9._-] and PHC strings have no ':' or newline
+            // Names are [a-z0-9._-], with one '@' and a domain name for a
+            // user of one domain, and PHC strings have no ':' or newline
             // (users/mod.rs, users/file.rs): the line cannot be split or forged.
             let _ = writeln!(out, "{name}:{{ARGON2ID}}{}", creds.argon2_phc());
         }
