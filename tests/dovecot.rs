@@ -10,10 +10,23 @@ const SKIPPED: i32 = 77;
 
 #[test]
 fn dovecot_serves_portcullis_mail_with_the_portcullis_password() {
+    run("alice");
+}
+
+/// A user of one domain: in the passwd-file and the Maildir by its full
+/// address, and Dovecot (with `%Lu`) logs it in by that address.
+#[test]
+fn dovecot_serves_a_user_of_one_domain_by_its_address() {
+    run("alice@local.test");
+}
+
+/// Runs the script for `user` (a bare name or a full address).
+fn run(user: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/dovecot.sh");
     let out = Command::new("timeout")
         .args(["300", "bash", script])
         .env("PORTCULLIS_BIN", env!("CARGO_BIN_EXE_portcullis"))
+        .env("DOVECOT_USER", user)
         .output()
         .expect("run tests/interop/dovecot.sh");
     let text = format!(
