@@ -35,6 +35,7 @@ pub struct SiteRefresh {
 }
 
 /// What the last refresh refused.
+#[derive(Default)]
 pub(crate) struct Watch {
     /// The version last refused, so a bad site is logged once, not per check.
     refused: Option<Version>,
@@ -75,52 +76,12 @@ impl SiteRefresh {
     pub async fn refresh(&self, shared: &Shared) {
         let mut watch = self.watch.lock().await;
         let rt = shared.current.get();
-        let directory = shared.directory();
-        let Ok((confirmed, version)) =
-            tokio::task::spawn_blocking(move || (directory.last_confirmed(), directory.version()))
-                .await
-        else {
-            return;
-        };
-        if version == rt.site.version {
-            // Only a confirmation of the version in force keeps it fresh:
-            // a newer version not loaded yet is not what we serve.
-            self.set_confirmed(confirmed);
-            return;
-        }
-        if watch.refused == Some(version) {
-            return;
-        }
-        let what = backend_noun(&rt.config);
-        let loaded = match load(shared.directory(), Some(rt.clone())).await {
-            Ok((loaded, _)) => loaded,
-            // Keep the site we have: a half-edited, truncated or deleted
-            // users file, or a database gone away, must not lock anyone out.
-            Err(e) => {
-                warn!("{what} not reloaded: {e}");
-                watch.refused = Some(version);
-                return;
-            }
-        };
-        let users = loaded.site.users.len();
-        match site::compile(
-            loaded,
-            &rt.config,
-            &rt.dns,
-            Some(&rt.site),
-            shared.allow_open_relay,
-        )
-        .await
-        {
-            Ok((snapshot, _)) => {
-                shared.current.set(rt.with_site(snapshot));
+        match next(&rt, shared.directory(), &mut watch, shared.allow_open_relay).await {
+            Refreshed::Unchanged(confirmed) => self.set_confirmed(confirmed),
+            Refreshed::Kept => {}
+            Refreshed::New(new, confirmed) => {
+                shared.current.set(*new);
                 self.set_confirmed(confirmed);
-                watch.refused = None;
-                info!(users, "{what} reloaded");
-            }
-            Err(e) => {
-                warn!("{what} not reloaded, the site in force stays: {}", e.0);
-                watch.refused = Some(version);
             }
         }
     }
@@ -135,6 +96,74 @@ impl SiteRefresh {
                 shared.refresh.refresh(&shared).await;
             }
         })
+    }
+}
+
+/// What one check of the directory found.
+pub(crate) enum Refreshed {
+    /// The site in force is the directory's current one, confirmed then.
+    Unchanged(Option<SystemTime>),
+    /// A new version that could not be loaded or compiled (logged once):
+    /// the site in force stays, unconfirmed.
+    Kept,
+    /// The runtime with the new site, and when the directory confirmed it.
+    New(Box<Runtime>, Option<SystemTime>),
+}
+
+/// Checks `directory` against the site of `rt`: loads a new version whole
+/// and compiles it as a reload does. `watch` remembers a version refused,
+/// so that it is logged once, not at every check.
+pub(crate) async fn next(
+    rt: &Arc<Runtime>,
+    directory: SharedDirectory,
+    watch: &mut Watch,
+    allow_open_relay: bool,
+) -> Refreshed {
+    let probe = directory.clone();
+    let Ok((confirmed, version)) =
+        tokio::task::spawn_blocking(move || (probe.last_confirmed(), probe.version())).await
+    else {
+        return Refreshed::Kept;
+    };
+    if version == rt.site.version {
+        // Only a confirmation of the version in force keeps it fresh: a
+        // newer version not loaded yet is not what we serve.
+        return Refreshed::Unchanged(confirmed);
+    }
+    if watch.refused == Some(version) {
+        return Refreshed::Kept;
+    }
+    let what = backend_noun(&rt.config);
+    let loaded = match load(directory, Some(rt.clone())).await {
+        Ok((loaded, _)) => loaded,
+        // Keep the site we have: a half-edited, truncated or deleted users
+        // file, or a database gone away, must not lock anyone out.
+        Err(e) => {
+            warn!("{what} not reloaded: {e}");
+            watch.refused = Some(version);
+            return Refreshed::Kept;
+        }
+    };
+    let users = loaded.site.users.len();
+    match site::compile(
+        loaded,
+        &rt.config,
+        &rt.dns,
+        Some(&rt.site),
+        allow_open_relay,
+    )
+    .await
+    {
+        Ok((snapshot, _)) => {
+            watch.refused = None;
+            info!(users, version = %snapshot.version, "{what} reloaded");
+            Refreshed::New(Box::new(rt.with_site(snapshot)), confirmed)
+        }
+        Err(e) => {
+            warn!("{what} not reloaded, the site in force stays: {}", e.0);
+            watch.refused = Some(version);
+            Refreshed::Kept
+        }
     }
 }
 
@@ -170,3 +199,6 @@ pub(crate) fn backend_noun(config: &Config) -> &'static str {
         DirectoryBackend::Files => "users file",
     }
 }
+
+#[cfg(test)]
+mod tests;
