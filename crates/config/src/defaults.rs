@@ -167,6 +167,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 
 [delivery]
 # maildir = "/var/mail/{user}/"  # Maildir path template with {user}; absent: <data_dir>/mail/{user}
+# lmtp = "127.0.0.1:24"  # or "unix:/run/dovecot/lmtp": local mail queued, then sent by LMTP; absent: Maildir
 
 [queue]
 # lifetime = 432000      # seconds a message is retried before it is bounced (5 days)

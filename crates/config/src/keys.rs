@@ -399,6 +399,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "Maildir path template containing {user}; absent: <data_dir>/mail/{user}",
     },
     KeyInfo {
+        key: "delivery.lmtp",
+        kind: KeyKind::String,
+        default: "",
+        doc: "\"HOST:PORT\" or \"unix:/path\" of an LMTP server (RFC 2033) that gets local mail, queued first; absent: Maildir",
+    },
+    KeyInfo {
         key: "queue.lifetime",
         kind: KeyKind::Duration,
         default: "432000",

@@ -330,6 +330,27 @@ pub struct Log {
 pub struct Delivery {
     /// Maildir path template with `{user}`; None: `<data_dir>/mail/{user}`.
     pub maildir: Option<String>,
+    /// `delivery.lmtp`: local mail goes by LMTP (RFC 2033) to this server
+    /// instead of into Maildirs; None: Maildir.
+    pub lmtp: Option<Lmtp>,
+}
+
+/// Where `delivery.lmtp` points: the mail store's LMTP server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lmtp {
+    /// `"HOST:PORT"`, normalised (`127.0.0.1:24`, `store.example:24`, `[::1]:24`).
+    Tcp(String),
+    /// `"unix:/path"`: a Unix socket (resolved against the file's directory).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Lmtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lmtp::Tcp(hop) => f.write_str(hop),
+            Lmtp::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// Outbound STARTTLS policy (`tls.outbound`).

@@ -163,6 +163,7 @@ pub(crate) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDelivery {
     pub(crate) maildir: Option<String>,
+    pub(crate) lmtp: Option<String>,
 }
 
 /// `[queue]`

@@ -174,6 +174,7 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         },
         "log.level" => cfg.log.level.clone(),
         "delivery.maildir" => opt(cfg.delivery.maildir.as_deref()),
+        "delivery.lmtp" => opt(cfg.delivery.lmtp.as_ref()),
         "queue.lifetime" => cfg.queue.lifetime.to_string(),
         "queue.retry_min" => cfg.queue.retry_min.to_string(),
         "queue.retry_max" => cfg.queue.retry_max.to_string(),

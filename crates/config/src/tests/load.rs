@@ -205,6 +205,36 @@ file = "portcullis.log"
 }
 
 #[test]
+fn lmtp_takes_a_host_and_port_or_a_unix_socket() {
+    use crate::Lmtp;
+    let lmtp = |v: &str| {
+        load(&format!("[delivery]\nlmtp = \"{v}\""))
+            .unwrap()
+            .delivery
+            .lmtp
+    };
+    assert_eq!(load("").unwrap().delivery.lmtp, None);
+    assert_eq!(lmtp("127.0.0.1:24"), Some(Lmtp::Tcp("127.0.0.1:24".into())));
+    assert_eq!(lmtp("[::1]:24"), Some(Lmtp::Tcp("[::1]:24".into())));
+    assert_eq!(
+        lmtp("Store.Example:24"),
+        Some(Lmtp::Tcp("store.example:24".into()))
+    );
+    assert_eq!(
+        lmtp("unix:/run/dovecot/lmtp"),
+        Some(Lmtp::Unix("/run/dovecot/lmtp".into()))
+    );
+    assert_eq!(
+        lmtp("unix:lmtp.sock"),
+        Some(Lmtp::Unix("/etc/portcullis/lmtp.sock".into()))
+    );
+    assert_eq!(
+        lmtp("unix:/run/dovecot/lmtp").unwrap().to_string(),
+        "unix:/run/dovecot/lmtp"
+    );
+}
+
+#[test]
 fn a_config_named_relatively_anchors_paths_in_the_current_directory() {
     let cfg = Config::from_str("", Path::new("conf/portcullis.toml")).unwrap();
     let cwd = std::env::current_dir().unwrap();
@@ -329,6 +359,18 @@ const BAD_VALUES: &[(&str, &str)] = &[
     (
         "[delivery]\nmaildir = \"/var/mail/\"",
         r#"invalid delivery.maildir "/var/mail/" in F: the path template must contain {user}"#,
+    ),
+    (
+        "[delivery]\nlmtp = \"127.0.0.1\"",
+        r#"invalid delivery.lmtp "127.0.0.1" in F: the port is missing (expected "HOST:PORT" or "unix:/path/to/socket")"#,
+    ),
+    (
+        "[delivery]\nlmtp = \"store.example:99999\"",
+        r#"invalid delivery.lmtp "store.example:99999" in F: port "99999" is not a number from 1 to 65535 (expected "HOST:PORT" or "unix:/path/to/socket")"#,
+    ),
+    (
+        "[delivery]\nlmtp = \"unix:\"",
+        r#"invalid delivery.lmtp "unix:" in F: the socket path is empty (expected "HOST:PORT" or "unix:/path/to/socket")"#,
     ),
     (
         "local_domains = [\"example.com\", \"exa_mple.com\"]",

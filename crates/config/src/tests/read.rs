@@ -73,6 +73,7 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "log.format: text".to_string(),
         "log.level: info".to_string(),
         "delivery.maildir:".to_string(),
+        "delivery.lmtp:".to_string(),
         "queue.lifetime: 432000".to_string(),
         "queue.retry_min: 60".to_string(),
         "queue.retry_max: 3600".to_string(),

@@ -127,7 +127,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
     let inbound = sections::inbound(raw.inbound.unwrap_or_default());
     let dns = sections::dns(&ctx, raw.dns.unwrap_or_default())?;
     let log = sections::log(&ctx, raw.log.unwrap_or_default(), path)?;
-    let delivery = sections::delivery(&ctx, raw.delivery.unwrap_or_default())?;
+    let delivery = sections::delivery(&ctx, raw.delivery.unwrap_or_default(), path)?;
     let queue = limits::queue(&ctx, raw.queue.unwrap_or_default())?;
     let aliases = sections::aliases(&ctx, raw.aliases.unwrap_or_default())?;
     let routes = sections::routes(&ctx, raw.routes.unwrap_or_default())?;

@@ -16,8 +16,8 @@ use super::super::values::{
     parse_log_level, parse_nameserver, resolve_path,
 };
 use super::super::{
-    BareLf, Delivery, DirectoryBackend, DirectorySettings, Dns, Dovecot, Inbound, Log, LogFormat,
-    Metrics, Smtp, Tls, TlsOutbound,
+    BareLf, Delivery, DirectoryBackend, DirectorySettings, Dns, Dovecot, Inbound, Lmtp, Log,
+    LogFormat, Metrics, Smtp, Tls, TlsOutbound,
 };
 use super::Ctx;
 
@@ -138,8 +138,14 @@ pub(super) fn log(ctx: &Ctx<'_>, raw: RawLog, path: &Path) -> Result<Log, Config
     })
 }
 
-/// `[delivery]`: a Maildir path template must name the user.
-pub(super) fn delivery(ctx: &Ctx<'_>, raw: RawDelivery) -> Result<Delivery, ConfigError> {
+/// `[delivery]`: a Maildir path template must name the user; an LMTP
+/// server is `HOST:PORT` (no default port: LMTP has none of its own in
+/// practice) or `unix:` and a socket path, resolved against `path`.
+pub(super) fn delivery(
+    ctx: &Ctx<'_>,
+    raw: RawDelivery,
+    path: &Path,
+) -> Result<Delivery, ConfigError> {
     if let Some(m) = &raw.maildir {
         if !m.contains("{user}") {
             return Err(ctx.invalid(
@@ -149,9 +155,33 @@ pub(super) fn delivery(ctx: &Ctx<'_>, raw: RawDelivery) -> Result<Delivery, Conf
             ));
         }
     }
+    let lmtp = raw
+        .lmtp
+        .map(|l| parse_lmtp(&l, path).map_err(|r| ctx.invalid("delivery.lmtp", quote(&l), r)))
+        .transpose()?;
     Ok(Delivery {
         maildir: raw.maildir,
+        lmtp,
     })
+}
+
+fn parse_lmtp(value: &str, path: &Path) -> Result<Lmtp, String> {
+    const EXPECTED: &str = "expected \"HOST:PORT\" or \"unix:/path/to/socket\"";
+    if let Some(socket) = value.strip_prefix("unix:") {
+        if socket.trim().is_empty() {
+            return Err(format!("the socket path is empty ({EXPECTED})"));
+        }
+        return Ok(Lmtp::Unix(resolve_path(path, socket)));
+    }
+    let has_port = value
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')));
+    if !has_port {
+        return Err(format!("the port is missing ({EXPECTED})"));
+    }
+    parse_host_port(value)
+        .map(Lmtp::Tcp)
+        .map_err(|r| format!("{r} ({EXPECTED})"))
 }
 
 /// `[aliases]`: lower-case names, each defined once with at least one target.
