@@ -2,7 +2,8 @@
 //! server's replies, reading its EHLO capabilities, writing commands, the
 //! dot-stuffing DATA encoder, AUTH PLAIN/LOGIN as a client, and one mail
 //! transaction (MAIL, RCPT…, DATA) as a state machine that turns replies
-//! into per-recipient results, with or without PIPELINING (RFC 2920).
+//! into per-recipient results, with or without PIPELINING (RFC 2920), in
+//! SMTP or in LMTP (RFC 2033: LHLO, one reply per recipient after the data).
 //!
 //! Nothing here touches a socket or a clock: the driver writes what it is
 //! told to write and feeds back the replies it reads, in shape:
@@ -29,7 +30,7 @@ mod transaction;
 
 pub use auth::{AuthClient, AuthMechanism, AuthStep};
 pub use command::{
-    ehlo, helo, mail_from, quit, rcpt_to, rset, starttls, CommandError, MailOptions,
+    ehlo, helo, lhlo, mail_from, quit, rcpt_to, rset, starttls, CommandError, MailOptions,
 };
 pub use dot::{dot_stuff, DotStuffer};
 pub use ehlo::Capabilities;

@@ -34,6 +34,12 @@ pub fn ehlo(name: &str) -> Result<Vec<u8>, CommandError> {
     Ok(format!("EHLO {name}\r\n").into_bytes())
 }
 
+/// `LHLO name` (RFC 2033 §4.1: LMTP's EHLO, answered the same way).
+pub fn lhlo(name: &str) -> Result<Vec<u8>, CommandError> {
+    check("LHLO name", name, false)?;
+    Ok(format!("LHLO {name}\r\n").into_bytes())
+}
+
 /// `HELO name` (RFC 5321 §3.2: the fallback when EHLO is refused).
 pub fn helo(name: &str) -> Result<Vec<u8>, CommandError> {
     check("HELO name", name, false)?;

@@ -7,6 +7,11 @@
 //! command waits for its reply. Either way a recipient's result is decided
 //! by the first negative reply on its way: MAIL's, else its RCPT's, else
 //! DATA's, else the reply to the end of data.
+//!
+//! In LMTP mode (RFC 2033 §4.2) the end of data gets one reply per
+//! recipient whose RCPT was accepted, in RCPT order, and each decides for
+//! its own recipient: one mailbox may take the message while another is
+//! over quota (4xx) or unknown (5xx).
 
 use std::collections::VecDeque;
 
@@ -110,9 +115,20 @@ enum Expect {
     Mail,
     Rcpt(usize),
     Data,
-    /// The reply to the end of data; `true` when the data was an empty
-    /// message sent only to close a DATA that should not have been accepted.
-    EndOfData(bool),
+    /// A reply to the end of data.
+    EndOfData(EndFor),
+}
+
+/// Whom a reply to the end of data decides for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EndFor {
+    /// Nobody: the data was an empty message sent only to close a DATA that
+    /// should not have been accepted.
+    Discarded,
+    /// Every recipient (SMTP: one reply for the message).
+    All,
+    /// This recipient (LMTP: one reply each).
+    Recipient(usize),
 }
 
 /// One transaction.
@@ -121,6 +137,8 @@ pub struct Transaction {
     sender: String,
     options: MailOptions,
     pipelining: bool,
+    /// LMTP (RFC 2033): one reply per accepted recipient after the data.
+    lmtp: bool,
     recipients: Vec<String>,
     /// Results fixed before sending (addresses that cannot be sent).
     local: Vec<Option<Reply>>,
@@ -130,11 +148,14 @@ pub struct Transaction {
     mail: Option<Reply>,
     rcpt: Vec<Option<Reply>>,
     data: Option<Reply>,
-    end: Option<Reply>,
+    /// Each recipient's reply to the end of data.
+    end: Vec<Option<Reply>>,
     /// The data phase ended (the end of data was answered, discarded or not).
     ended: bool,
     /// The 421 the server closed with, if it did.
     closing: Option<Reply>,
+    /// The connection cannot carry another transaction (see [`Outcome`]).
+    unusable: bool,
     finished: bool,
 }
 
@@ -151,6 +172,7 @@ impl Transaction {
             sender: sender.to_string(),
             options,
             pipelining,
+            lmtp: false,
             recipients,
             local: vec![None; n],
             wire: Vec::new(),
@@ -158,11 +180,19 @@ impl Transaction {
             mail: None,
             rcpt: vec![None; n],
             data: None,
-            end: None,
+            end: vec![None; n],
             ended: false,
             closing: None,
+            unusable: false,
             finished: false,
         }
+    }
+
+    /// The same transaction spoken as LMTP (RFC 2033): after the data, one
+    /// reply per accepted recipient, each deciding for its recipient.
+    pub fn lmtp(mut self) -> Transaction {
+        self.lmtp = true;
+        self
     }
 
     /// The first step: the commands to write, or `Done` at once when nothing
@@ -252,16 +282,33 @@ impl Transaction {
                     return self.finish();
                 }
                 if self.mail_accepted() && self.any_recipient_accepted() {
-                    self.expect.push_back(Expect::EndOfData(false));
+                    if self.lmtp {
+                        // RFC 2033 §4.2: one reply per accepted RCPT, in order.
+                        let accepted: Vec<usize> = self.accepted_recipients().collect();
+                        self.expect.extend(
+                            accepted
+                                .into_iter()
+                                .map(|i| Expect::EndOfData(EndFor::Recipient(i))),
+                        );
+                    } else {
+                        self.expect.push_back(Expect::EndOfData(EndFor::All));
+                    }
                     Step::SendMessage
+                } else if self.lmtp {
+                    // An LMTP server owes no reply at all to a message
+                    // without recipients (RFC 2033 §4.2): rather than guess
+                    // what comes after a lone dot, drop the connection.
+                    self.unusable = true;
+                    self.finish()
                 } else {
                     // RFC 2920 §3.1: DATA accepted although no recipient
                     // was: send an empty message (a lone dot) to close it.
-                    self.expect.push_back(Expect::EndOfData(true));
+                    self.expect.push_back(Expect::EndOfData(EndFor::Discarded));
                     Step::Send(b".\r\n".to_vec())
                 }
             }
-            Expect::EndOfData(_) => self.finish(),
+            Expect::EndOfData(_) if self.expect.is_empty() => self.finish(),
+            Expect::EndOfData(_) => Step::Read,
         }
     }
 
@@ -305,10 +352,14 @@ impl Transaction {
             Expect::Rcpt(i) => self.rcpt[i] = Some(reply),
             Expect::Data => self.data = Some(reply),
             // The reply to a discarded empty message decides nothing.
-            Expect::EndOfData(true) => self.ended = true,
-            Expect::EndOfData(false) => {
+            Expect::EndOfData(EndFor::Discarded) => self.ended = true,
+            Expect::EndOfData(EndFor::All) => {
                 self.ended = true;
-                self.end = Some(reply);
+                self.end.fill(Some(reply));
+            }
+            Expect::EndOfData(EndFor::Recipient(i)) => {
+                self.end[i] = Some(reply);
+                self.ended = self.expect.is_empty();
             }
         }
     }
@@ -318,9 +369,15 @@ impl Transaction {
     }
 
     fn any_recipient_accepted(&self) -> bool {
+        self.accepted_recipients().next().is_some()
+    }
+
+    /// The recipients whose RCPT was accepted, in RCPT order.
+    fn accepted_recipients(&self) -> impl Iterator<Item = usize> + '_ {
         self.wire
             .iter()
-            .any(|&i| self.rcpt[i].as_ref().is_some_and(|r| r.code / 100 == 2))
+            .copied()
+            .filter(|&i| self.rcpt[i].as_ref().is_some_and(|r| r.code / 100 == 2))
     }
 
     fn finish(&mut self) -> Step {
@@ -363,7 +420,7 @@ impl Transaction {
         Outcome {
             results,
             reset_needed,
-            connection_unusable: self.closing.is_some(),
+            connection_unusable: self.closing.is_some() || self.unusable,
         }
     }
 
@@ -384,194 +441,9 @@ impl Transaction {
         if data.code != 354 {
             return Some((data.clone(), Stage::Data));
         }
-        self.end.as_ref().map(|r| (r.clone(), Stage::EndOfData))
+        self.end[i].as_ref().map(|r| (r.clone(), Stage::EndOfData))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(code: u16) -> Reply {
-        let class = u8::try_from(code / 100).unwrap();
-        Reply::new(code, (class, 0, 0), format!("reply {code}"))
-    }
-
-    fn rcpts(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn classes(o: &Outcome) -> Vec<Classified> {
-        o.results.iter().map(RcptResult::class).collect()
-    }
-
-    /// Drives a transaction with scripted replies; returns what was written
-    /// (the message as `<MSG>`) and the outcome.
-    fn run(pipelining: bool, to: &[&str], replies: &[u16]) -> (String, Outcome) {
-        let mut tx = Transaction::new("a@s.test", rcpts(to), MailOptions::default(), pipelining);
-        let mut wire = String::new();
-        let mut replies = replies.iter();
-        let mut step = tx.start();
-        loop {
-            match step {
-                Step::Send(bytes) => wire.push_str(&String::from_utf8(bytes).unwrap()),
-                Step::SendMessage => wire.push_str("<MSG>"),
-                Step::Read => {}
-                Step::Done(outcome) => return (wire, outcome),
-            }
-            let code = *replies.next().expect("the transaction wants another reply");
-            step = tx.on_reply(r(code));
-        }
-    }
-
-    #[test]
-    fn without_pipelining_each_command_waits_for_its_reply() {
-        let (wire, o) = run(false, &["b@r.test", "c@r.test"], &[250, 250, 250, 354, 250]);
-        assert_eq!(
-            wire,
-            "MAIL FROM:<a@s.test>\r\nRCPT TO:<b@r.test>\r\nRCPT TO:<c@r.test>\r\nDATA\r\n<MSG>"
-        );
-        assert_eq!(classes(&o), [Classified::Delivered; 2]);
-        assert!(!o.reset_needed && !o.connection_unusable);
-        assert_eq!(o.results[0].stage, Stage::EndOfData);
-    }
-
-    #[test]
-    fn with_pipelining_the_envelope_goes_in_one_write() {
-        let (wire, o) = run(true, &["b@r.test", "c@r.test"], &[250, 250, 250, 354, 250]);
-        assert_eq!(
-            wire,
-            "MAIL FROM:<a@s.test>\r\nRCPT TO:<b@r.test>\r\nRCPT TO:<c@r.test>\r\nDATA\r\n<MSG>"
-        );
-        assert_eq!(classes(&o), [Classified::Delivered; 2]);
-    }
-
-    #[test]
-    fn per_recipient_4xx_and_5xx_are_kept_apart() {
-        for pipelining in [false, true] {
-            let (_, o) = run(
-                pipelining,
-                &["ok@r.test", "busy@r.test", "gone@r.test"],
-                &[250, 250, 450, 550, 354, 250],
-            );
-            assert_eq!(
-                classes(&o),
-                [
-                    Classified::Delivered,
-                    Classified::Temporary,
-                    Classified::Permanent
-                ],
-                "pipelining {pipelining}"
-            );
-            assert_eq!(o.results[2].stage, Stage::RcptTo);
-            assert_eq!(o.results[2].reply.code, 550);
-        }
-    }
-
-    #[test]
-    fn a_refused_mail_from_decides_for_every_recipient() {
-        let (wire, o) = run(false, &["b@r.test", "c@r.test"], &[452]);
-        assert_eq!(wire, "MAIL FROM:<a@s.test>\r\n");
-        assert_eq!(classes(&o), [Classified::Temporary; 2]);
-        assert_eq!(o.results[0].stage, Stage::MailFrom);
-        assert!(!o.reset_needed);
-        // Pipelined: the RCPTs and DATA get 503s, but MAIL's reply decides.
-        let (_, o) = run(true, &["b@r.test"], &[550, 503, 503]);
-        assert_eq!(classes(&o), [Classified::Permanent]);
-        assert_eq!(o.results[0].reply.code, 550);
-    }
-
-    #[test]
-    fn no_recipient_accepted_means_no_data_and_a_reset() {
-        let (wire, o) = run(false, &["b@r.test"], &[250, 550]);
-        assert!(!wire.contains("DATA"));
-        assert_eq!(classes(&o), [Classified::Permanent]);
-        assert!(o.reset_needed);
-        // Pipelined: the server refuses the DATA it got anyway.
-        let (_, o) = run(true, &["b@r.test"], &[250, 550, 554]);
-        assert_eq!(classes(&o), [Classified::Permanent]);
-        assert_eq!(o.results[0].reply.code, 550);
-        assert!(o.reset_needed);
-    }
-
-    #[test]
-    fn a_data_accepted_without_recipients_is_closed_with_an_empty_message() {
-        // RFC 2920 §3.1.
-        let (wire, o) = run(true, &["b@r.test"], &[250, 550, 354, 250]);
-        assert!(wire.ends_with("DATA\r\n.\r\n"), "{wire}");
-        assert!(!wire.contains("<MSG>"));
-        assert_eq!(classes(&o), [Classified::Permanent]);
-        assert!(!o.reset_needed);
-    }
-
-    #[test]
-    fn the_final_reply_decides_for_the_accepted_recipients() {
-        let (_, o) = run(true, &["b@r.test", "c@r.test"], &[250, 250, 550, 354, 452]);
-        assert_eq!(classes(&o), [Classified::Temporary, Classified::Permanent]);
-        assert_eq!(o.results[0].stage, Stage::EndOfData);
-        let (_, o) = run(false, &["b@r.test"], &[250, 250, 354, 554]);
-        assert_eq!(classes(&o), [Classified::Permanent]);
-        let (_, o) = run(false, &["b@r.test"], &[250, 250, 451]);
-        assert_eq!(classes(&o), [Classified::Temporary]);
-        assert_eq!(o.results[0].stage, Stage::Data);
-        assert!(o.reset_needed);
-    }
-
-    #[test]
-    fn a_421_ends_everything_and_marks_the_connection_unusable() {
-        let (_, o) = run(true, &["b@r.test", "c@r.test"], &[250, 250, 421]);
-        assert_eq!(classes(&o), [Classified::Temporary; 2]);
-        assert!(o.connection_unusable);
-        assert_eq!(o.results[1].reply.code, 421);
-        assert_eq!(o.results[0].reply.code, 421);
-    }
-
-    #[test]
-    fn the_awaited_reply_is_known_for_its_timeout() {
-        let mut tx = Transaction::new("a@s", rcpts(&["b@r"]), MailOptions::default(), true);
-        assert_eq!(tx.waiting_for(), None);
-        let _ = tx.start();
-        assert_eq!(tx.waiting_for(), Some(Stage::MailFrom));
-        let _ = tx.on_reply(r(250));
-        assert_eq!(tx.waiting_for(), Some(Stage::RcptTo));
-        let _ = tx.on_reply(r(250));
-        assert_eq!(tx.waiting_for(), Some(Stage::Data));
-        assert_eq!(tx.on_reply(r(354)), Step::SendMessage);
-        assert_eq!(tx.waiting_for(), Some(Stage::EndOfData));
-    }
-
-    #[test]
-    fn an_aborted_transaction_is_temporary_for_the_undecided() {
-        let mut tx = Transaction::new("a@s", rcpts(&["b@r", "c@r"]), MailOptions::default(), true);
-        let _ = tx.start();
-        assert_eq!(tx.on_reply(r(250)), Step::Read);
-        assert_eq!(tx.on_reply(r(550)), Step::Read);
-        let o = tx.abort(Reply::new(451, (4, 4, 2), "connection lost"));
-        assert_eq!(classes(&o), [Classified::Permanent, Classified::Temporary]);
-        assert_eq!(o.results[1].stage, Stage::Connection);
-        assert!(o.connection_unusable);
-    }
-
-    #[test]
-    fn unsendable_addresses_are_decided_locally() {
-        let (wire, o) = run(false, &["bad\r\n@x", "b@r.test"], &[250, 250, 354, 250]);
-        assert!(!wire.contains("bad"));
-        assert_eq!(classes(&o), [Classified::Permanent, Classified::Delivered]);
-        assert_eq!(o.results[0].stage, Stage::Local);
-        let mut tx = Transaction::new("x\ny", rcpts(&["b@r"]), MailOptions::default(), false);
-        let Step::Done(o) = tx.start() else {
-            panic!("a bad sender sends nothing")
-        };
-        assert_eq!(classes(&o), [Classified::Permanent]);
-    }
-
-    #[test]
-    fn a_2xx_before_the_end_of_data_is_not_a_delivery() {
-        let res = RcptResult {
-            recipient: "b@r".into(),
-            reply: r(250),
-            stage: Stage::Data,
-        };
-        assert_eq!(res.class(), Classified::Temporary);
-    }
-}
+mod tests;
