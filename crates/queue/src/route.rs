@@ -96,6 +96,27 @@ pub enum Route {
     },
     /// An address-literal domain (`user@[192.0.2.5]`): that address.
     Literal(IpAddr, u16),
+    /// `delivery.lmtp`: final local mailboxes, to the mail store's LMTP
+    /// server (RFC 2033).
+    Lmtp(LmtpHop),
+}
+
+/// Where the LMTP server listens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LmtpHop {
+    /// A TCP `host:port`.
+    Tcp(Hop),
+    /// A Unix socket.
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for LmtpHop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LmtpHop::Tcp(hop) => write!(f, "{hop}"),
+            LmtpHop::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 impl Route {
@@ -107,6 +128,7 @@ impl Route {
             Route::Smarthost(hop) => format!("smarthost:{hop}"),
             Route::Mx { domain, port } => format!("mx:{domain}:{port}"),
             Route::Literal(ip, port) => format!("literal:{ip}:{port}"),
+            Route::Lmtp(hop) => format!("lmtp:{hop}"),
         }
     }
 }

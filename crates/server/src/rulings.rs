@@ -4,7 +4,7 @@
 //! its transaction, never decided again with whatever the users file or
 //! the aliases say by then.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use portcullis_directory::aliases::{resolve_in_domain, route, LocalResolution};
 use portcullis_directory::recipient::{self, Context, Decision};
@@ -14,8 +14,10 @@ use portcullis_smtp::session::{Message, RecipientCheck};
 /// Where one message goes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
-    /// Local user names (Maildirs), deduplicated.
-    pub mailboxes: BTreeSet<String>,
+    /// Local user names (Maildirs), deduplicated, each with the address an
+    /// LMTP server gets for it (`delivery.lmtp`): `user@domain` of the
+    /// first recipient that reached it.
+    pub mailboxes: BTreeMap<String, String>,
     /// Remote addresses for the queue, deduplicated.
     pub remote: BTreeSet<String>,
 }
@@ -23,7 +25,8 @@ pub(crate) struct Plan {
 /// Where one accepted recipient goes: the part of a [`Plan`] it adds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Destinations {
-    mailboxes: Vec<String>,
+    /// (user, its address for LMTP).
+    mailboxes: Vec<(String, String)>,
     remote: Vec<String>,
 }
 
@@ -35,9 +38,10 @@ pub(crate) fn destinations(
 ) -> Option<Destinations> {
     match decision {
         Decision::Local(targets) => {
-            let routes = route(targets.clone(), &rcpt.domain.to_string());
+            let domain = rcpt.domain.to_string();
+            let routes = route(targets.clone(), &domain);
             let mut d = Destinations {
-                mailboxes: routes.mailboxes,
+                mailboxes: with_addresses(ctx, routes.mailboxes, &domain),
                 remote: Vec::new(),
             };
             for addr in routes.queued {
@@ -72,13 +76,37 @@ fn route_alias_target(ctx: &Context<'_>, addr: String, d: &mut Destinations) {
         &ctx.site.users,
     ) {
         LocalResolution::Deliver(targets) => {
-            let routes = route(targets, &mb.domain.to_string());
-            d.mailboxes.extend(routes.mailboxes);
+            let domain = mb.domain.to_string();
+            let routes = route(targets, &domain);
+            d.mailboxes
+                .extend(with_addresses(ctx, routes.mailboxes, &domain));
             d.remote.extend(routes.queued);
         }
         // Queued so that the runner's local delivery bounces it (5.1.1).
         LocalResolution::Unknown => d.remote.push(addr),
     }
+}
+
+/// Each user with the address its mailbox has at an LMTP server: a user
+/// named by a full address is that address; a bare name is `user@domain`
+/// in the recipient's domain (the bare `<postmaster>` in the host name's).
+fn with_addresses(ctx: &Context<'_>, users: Vec<String>, domain: &str) -> Vec<(String, String)> {
+    users
+        .into_iter()
+        .map(|user| {
+            let address = lmtp_address(&user, domain, ctx.hostname);
+            (user, address)
+        })
+        .collect()
+}
+
+/// The address a local mailbox has at an LMTP server (see [`with_addresses`]).
+pub(crate) fn lmtp_address(user: &str, domain: &str, hostname: &str) -> String {
+    if user.contains('@') {
+        return user.to_string();
+    }
+    let domain = if domain.is_empty() { hostname } else { domain };
+    format!("{user}@{}", domain.to_ascii_lowercase())
 }
 
 /// The rulings of the transaction in progress, from RCPT to the end of DATA.
@@ -114,7 +142,11 @@ impl Rulings {
         let mut plan = Plan::default();
         for rcpt in &msg.recipients {
             let (_, d) = self.accepted.iter().find(|(mailbox, _)| mailbox == rcpt)?;
-            plan.mailboxes.extend(d.mailboxes.iter().cloned());
+            for (user, address) in &d.mailboxes {
+                plan.mailboxes
+                    .entry(user.clone())
+                    .or_insert_with(|| address.clone());
+            }
             plan.remote.extend(d.remote.iter().cloned());
         }
         self.accepted.clear();

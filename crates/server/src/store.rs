@@ -1,5 +1,7 @@
 //! Storing an accepted message before the 250 (docs/reference.md §7): local recipients
-//! into their Maildirs, remote ones into the queue spool, everything fsynced.
+//! into their Maildirs (or, with `delivery.lmtp`, into the queue spool as
+//! final mailboxes for the LMTP server), remote ones into the queue spool,
+//! everything fsynced.
 //! Either every copy is durable or none is kept and the client gets 451.
 //! The content comes from memory or from the session's scratch file
 //! ([`Body`]), copied behind the trace headers without being read whole.
@@ -45,8 +47,16 @@ pub(crate) struct InboundResult {
     pub strip: Option<(Vec<u8>, usize)>,
 }
 
-/// Writes the message durably; returns the queue id for the 250 reply.
-pub(crate) fn store(job: Job) -> Result<String, Reply> {
+/// A stored message.
+pub(crate) struct Stored {
+    /// The queue id for the 250 reply.
+    pub id: String,
+    /// The messages put in the queue spool, for the runner.
+    pub queued: Vec<String>,
+}
+
+/// Writes the message durably.
+pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
     let id = Spool::new_id();
     let client = ClientInfo {
         ip: job.client_ip,
@@ -67,7 +77,8 @@ pub(crate) fn store(job: Job) -> Result<String, Reply> {
         ));
     }
     let mut written: Vec<PathBuf> = Vec::new();
-    let result = write_all(&job, &id, &received, &mut written);
+    let mut queued: Vec<String> = Vec::new();
+    let result = write_all(&job, &id, &received, &mut written, &mut queued);
     match result {
         Ok(()) => {
             info!(
@@ -78,15 +89,15 @@ pub(crate) fn store(job: Job) -> Result<String, Reply> {
                 remote = job.plan.remote.len(),
                 "message accepted"
             );
-            Ok(id)
+            Ok(Stored { id, queued })
         }
         Err(e) => {
             // Nothing half-kept: undo the copies already made before answering 451.
             for path in &written {
                 let _ = std::fs::remove_file(path);
             }
-            if !job.plan.remote.is_empty() {
-                let _ = job.spool.remove(&id);
+            for queued in &queued {
+                let _ = job.spool.remove(queued);
             }
             error!(queue_id = %id, "message not stored: {e}");
             Err(Reply::new(
@@ -103,13 +114,27 @@ fn write_all(
     id: &str,
     received: &str,
     written: &mut Vec<PathBuf>,
+    queued: &mut Vec<String>,
 ) -> std::io::Result<()> {
     let (auth_results, strip) = match &job.inbound {
         Some(r) => (r.header.as_str(), r.strip.as_ref()),
         None => ("", None),
     };
     let (headers, skip) = strip.map_or((&[][..], 0), |(h, n)| (h.as_slice(), *n as u64));
-    if !job.plan.mailboxes.is_empty() {
+    if !job.plan.mailboxes.is_empty() && job.config.delivery.lmtp.is_some() {
+        // RFC 5321 §4.4: the LMTP server adds Return-Path at final delivery.
+        let prefix = format!("{received}{auth_results}");
+        let content = Prefixed {
+            prefix: prefix.as_bytes(),
+            headers,
+            skip,
+            body: &job.body,
+        };
+        let env = for_mailboxes(job, id.to_string());
+        // Recorded before the write: a half-written message is removed too.
+        queued.push(id.to_string());
+        job.spool.store_content(&env, &content)?;
+    } else if !job.plan.mailboxes.is_empty() {
         let prefix = format!(
             "{}{received}{auth_results}",
             headers::return_path(&job.msg.mail_from)
@@ -123,7 +148,7 @@ fn write_all(
         let dirs: Vec<maildir::MaildirPath> = job
             .plan
             .mailboxes
-            .iter()
+            .keys()
             .map(|user| {
                 maildir::maildir_path(
                     job.config.delivery.maildir.as_deref(),
@@ -155,14 +180,19 @@ fn write_all(
             None => String::new(),
         };
         let prefix = format!("{signatures}{received}{auth_results}");
-        let queued = Prefixed {
+        let content = Prefixed {
             prefix: prefix.as_bytes(),
             headers,
             skip,
             body: &job.body,
         };
+        let queue_id = if queued.is_empty() {
+            id.to_string()
+        } else {
+            Spool::new_id()
+        };
         let mut env = Envelope::new(
-            id.to_string(),
+            queue_id.clone(),
             job.msg.mail_from.to_string(),
             job.plan.remote.iter().cloned(),
             job.msg.helo.clone(),
@@ -171,7 +201,27 @@ fn write_all(
         );
         env.body = job.msg.params.body.into();
         env.smtputf8 = job.msg.params.smtputf8;
-        job.spool.store_content(&env, &queued)?;
+        queued.push(queue_id);
+        job.spool.store_content(&env, &content)?;
     }
     Ok(())
+}
+
+/// The envelope of the copy for the LMTP server: one recipient per final
+/// mailbox, never resolved through the aliases again.
+fn for_mailboxes(job: &Job, id: String) -> Envelope {
+    let mut env = Envelope::new(
+        id,
+        job.msg.mail_from.to_string(),
+        job.plan.mailboxes.values().cloned(),
+        job.msg.helo.clone(),
+        Some(job.client_ip),
+        job.msg.auth_user.clone(),
+    );
+    for (r, user) in env.recipients.iter_mut().zip(job.plan.mailboxes.keys()) {
+        r.mailbox = Some(user.clone());
+    }
+    env.body = job.msg.params.body.into();
+    env.smtputf8 = job.msg.params.smtputf8;
+    env
 }

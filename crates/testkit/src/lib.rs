@@ -15,6 +15,7 @@
 pub mod auth_support;
 pub mod client;
 pub mod dns;
+pub mod dovecot;
 pub mod mail;
 pub mod outbound;
 pub mod process;

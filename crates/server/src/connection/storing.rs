@@ -56,7 +56,6 @@ impl Driver<'_> {
             stats.messages_rejected.add("reason=\"local_error\"");
             return Err(local_error());
         };
-        let relayed = !plan.remote.is_empty();
         let job = Job {
             config: self.rt.config.clone(),
             spool: self.shared.spool.clone(),
@@ -78,15 +77,15 @@ impl Driver<'_> {
                 }
             };
         match &result {
-            Ok(id) => {
-                if relayed {
+            Ok(stored) => {
+                for id in &stored.queued {
                     self.shared.outbound.kick(id);
                 }
                 Stats::bump(&stats.messages_accepted);
             }
             Err(_) => stats.messages_rejected.add("reason=\"local_error\""),
         }
-        result
+        result.map(|stored| stored.id)
     }
 }
 

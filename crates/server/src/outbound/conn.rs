@@ -1,5 +1,5 @@
-//! One outbound SMTP connection: a TCP stream (plain, or TLS after
-//! STARTTLS) with the sans-IO reply parser on top, where every read and
+//! One outbound SMTP or LMTP connection: a TCP stream (plain, or TLS after
+//! STARTTLS) or a Unix socket (LMTP) with the sans-IO reply parser on top, where every read and
 //! write has a deadline (RFC 5321 §4.5.3.2).
 
 use std::fmt;
@@ -11,7 +11,7 @@ use portcullis_smtp::client::{ReplyError, ReplyParser};
 use portcullis_smtp::Reply;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -49,6 +49,7 @@ impl fmt::Display for ConnError {
 
 enum Stream {
     Plain(TcpStream),
+    Unix(UnixStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -74,6 +75,16 @@ impl Conn {
         }
     }
 
+    /// Wraps a connected Unix socket (an LMTP server's).
+    pub(super) fn unix(stream: UnixStream, remote: String) -> Conn {
+        Conn {
+            stream: Stream::Unix(stream),
+            parser: ReplyParser::new(),
+            remote,
+            tls: false,
+        }
+    }
+
     /// Reads one reply, waiting at most `limit` for all of it.
     pub(super) async fn read_reply(
         &mut self,
@@ -88,6 +99,7 @@ impl Conn {
             }
             let read = match &mut self.stream {
                 Stream::Plain(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+                Stream::Unix(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
                 Stream::Tls(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
             };
             match read {
@@ -109,6 +121,10 @@ impl Conn {
         let write = async {
             match &mut self.stream {
                 Stream::Plain(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Unix(s) => {
                     s.write_all(bytes).await?;
                     s.flush().await
                 }
@@ -149,8 +165,10 @@ impl Conn {
         if self.parser.buffered() > 0 {
             return Err(ConnError::Injected);
         }
-        let Stream::Plain(tcp) = self.stream else {
-            return Err(ConnError::Tls("TLS is already active".into()));
+        let tcp = match self.stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Unix(_) => return Err(ConnError::Tls("not over a Unix socket".into())),
+            Stream::Tls(_) => return Err(ConnError::Tls("TLS is already active".into())),
         };
         let connector = TlsConnector::from(config);
         let tls = match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
@@ -177,6 +195,9 @@ impl Conn {
             .await;
         match &mut self.stream {
             Stream::Plain(s) => {
+                let _ = s.shutdown().await;
+            }
+            Stream::Unix(s) => {
                 let _ = s.shutdown().await;
             }
             Stream::Tls(s) => {

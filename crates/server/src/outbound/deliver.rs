@@ -143,6 +143,9 @@ async fn transaction(
         options,
         session.caps.pipelining,
     );
+    if session.lmtp {
+        tx = tx.lmtp();
+    }
     let mut step = tx.start();
     let outcome = loop {
         let io: Result<(), ConnError> = match step {

@@ -1,6 +1,13 @@
 //! Queued mail for a local domain: delivered into Maildirs here, never sent
 //! out (issue 5 §5). This is how a DSN reaches a local sender, and what
 //! happens to a queued recipient whose domain became local by a reload.
+//!
+//! With `delivery.lmtp` the recipient is resolved here all the same, but
+//! its final mailboxes are queued again as a new message for the LMTP
+//! server (as an alias's remote targets are), so that they take the same
+//! crash-safe path as mail accepted over SMTP. A recipient queued as a
+//! final mailbox reaches here only when `delivery.lmtp` was turned off
+//! since: it goes into that user's Maildir, without the aliases.
 
 use std::fs::File;
 use std::io;
@@ -13,9 +20,10 @@ use portcullis_queue::{Attempt, Failure};
 use portcullis_smtp::address::parse_forward_path;
 use portcullis_store::content::FileCopy;
 use portcullis_store::maildir::{self, Maildir};
-use portcullis_store::spool::{Envelope, Spool};
+use portcullis_store::spool::{Envelope, RecipientState, Spool};
 use tracing::{error, info};
 
+use crate::rulings::lmtp_address;
 use crate::Shared;
 
 /// Delivers `recipients` of message `id` locally (blocking). Unknown users
@@ -50,7 +58,24 @@ pub(super) fn deliver(
     );
 
     let mut results = Vec::with_capacity(recipients.len());
+    let maildir = |user: &str| {
+        maildir::maildir_path(config.delivery.maildir.as_deref(), &config.data_dir, user)
+    };
     for rcpt in recipients {
+        let resolved = env
+            .recipients
+            .iter()
+            .find(|r| r.address == *rcpt && r.state == RecipientState::Pending)
+            .and_then(|r| r.mailbox.clone());
+        if let Some(user) = resolved {
+            let targets = Targets {
+                dirs: vec![maildir(&user)],
+                ..Targets::default()
+            };
+            let attempt = deliver_targets(shared, env, &message, return_path.as_bytes(), targets);
+            results.push((rcpt.clone(), attempt));
+            continue;
+        }
         let mailbox = parse_forward_path(&format!("<{rcpt}>"), true);
         let local_part = match &mailbox {
             Ok(mb) => mb.local_unquoted(),
@@ -70,19 +95,19 @@ pub(super) fn deliver(
                     Err(_) => config.hostname.clone(),
                 };
                 let routes = route(targets, &domain);
-                let dirs: Vec<_> = routes
-                    .mailboxes
-                    .iter()
-                    .map(|user| {
-                        maildir::maildir_path(
-                            config.delivery.maildir.as_deref(),
-                            &config.data_dir,
-                            user,
-                        )
-                    })
-                    .collect();
-                let remote = routes.queued;
-                deliver_targets(shared, env, &message, return_path.as_bytes(), &dirs, remote)
+                let mut targets = Targets {
+                    queued: routes.queued.into_iter().map(|a| (a, None)).collect(),
+                    ..Targets::default()
+                };
+                for user in routes.mailboxes {
+                    if config.delivery.lmtp.is_some() {
+                        let address = lmtp_address(&user, &domain, &config.hostname);
+                        targets.queued.push((address, Some(user)));
+                    } else {
+                        targets.dirs.push(maildir(&user));
+                    }
+                }
+                deliver_targets(shared, env, &message, return_path.as_bytes(), targets)
             }
         };
         if matches!(attempt, Attempt::Delivered) {
@@ -93,14 +118,24 @@ pub(super) fn deliver(
     results
 }
 
+/// Where one recipient's copies go.
+#[derive(Default)]
+struct Targets {
+    /// Maildirs written here.
+    dirs: Vec<maildir::MaildirPath>,
+    /// Addresses queued again in a new message: an alias's remote targets
+    /// (no mailbox), and final mailboxes for the LMTP server (with the user).
+    queued: Vec<(String, Option<String>)>,
+}
+
 fn deliver_targets(
     shared: &Arc<Shared>,
     env: &Envelope,
     message: &File,
     return_path: &[u8],
-    dirs: &[maildir::MaildirPath],
-    remote: Vec<String>,
+    targets: Targets,
 ) -> Attempt {
+    let Targets { dirs, queued } = targets;
     let copy = |prefix| {
         FileCopy::new(prefix, message).map_err(|e| {
             Attempt::Failed(Failure::local(
@@ -113,7 +148,7 @@ fn deliver_targets(
         Ok(c) => c,
         Err(failed) => return failed,
     };
-    for r in Maildir::deliver_copies(dirs, &local) {
+    for r in Maildir::deliver_copies(&dirs, &local) {
         if let Err(e) = r {
             error!(queue_id = %env.id, "local delivery failed: {e}");
             return Attempt::Failed(Failure::local(
@@ -122,17 +157,20 @@ fn deliver_targets(
             ));
         }
     }
-    if !remote.is_empty() {
-        // An alias pointing outside: a new queued message to its targets.
+    if !queued.is_empty() {
+        // A new queued message to the targets.
         let id = Spool::new_id();
         let mut forward = Envelope::new(
             id.clone(),
             env.sender.clone(),
-            remote,
+            queued.iter().map(|(address, _)| address.clone()),
             String::new(),
             None,
             None,
         );
+        for (r, (_, user)) in forward.recipients.iter_mut().zip(queued) {
+            r.mailbox = user;
+        }
         forward.body = env.body;
         forward.smtputf8 = env.smtputf8;
         let queued = match copy(b"") {

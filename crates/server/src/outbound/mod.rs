@@ -4,7 +4,8 @@
 //!   stores a message it is kicked ([`Outbound::kick`]) and looks at that one at once.
 //! - Each message is due at its earliest pending recipient's `next_attempt`.
 //!   When due, its recipients are grouped by route (`[routes]`, smarthost,
-//!   MX per domain; local domains are delivered into Maildirs here) into
+//!   MX per domain; local domains are delivered into Maildirs here, or with
+//!   `delivery.lmtp` go to the LMTP server as one more destination) into
 //!   jobs, and each job waits in its destination's queue.
 //! - Workers, at most `limits.outbound_connections` in all and
 //!   `limits.outbound_per_destination` per destination, open one session
@@ -23,6 +24,7 @@ mod conn;
 mod deliver;
 mod finish;
 mod limit;
+mod lmtp;
 mod local;
 mod mta_sts;
 mod plan;

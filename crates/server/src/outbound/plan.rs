@@ -1,11 +1,16 @@
 //! How one message's due recipients are grouped: local ones, ones that fail
-//! without a connection, and the rest per remote route.
+//! without a connection, and the rest per remote route. With
+//! `delivery.lmtp`, final local mailboxes (recipients queued with their
+//! `mailbox`) go to the LMTP server's route; other local recipients still go
+//! to local delivery, which resolves them into final mailboxes.
 
 use std::net::IpAddr;
 
 use crate::runtime::Runtime;
+use portcullis_config::Lmtp;
 use portcullis_directory::recipient::is_local_domain;
-use portcullis_queue::route::route_for;
+use portcullis_queue::route::{route_for, LmtpHop};
+use portcullis_queue::Failure;
 use portcullis_queue::{domain_of, Attempt, Route};
 use portcullis_smtp::address::Domain;
 use portcullis_store::spool::Envelope;
@@ -26,7 +31,23 @@ pub(super) fn plan(env: &Envelope, now: u64, force: bool, rt: &Runtime) -> Plan 
     let ctx = rt.recipients();
     let site = &rt.site.site;
     let mut plan = Plan::default();
+    let lmtp = rt.config.delivery.lmtp.as_ref().map(lmtp_route);
     for r in env.pending().filter(|r| force || r.next_attempt <= now) {
+        if r.mailbox.is_some() {
+            match &lmtp {
+                Some(Ok(route)) => plan.add_remote(route.clone(), r.address.clone()),
+                Some(Err(f)) => plan
+                    .failed
+                    .get_or_insert_with(Vec::new)
+                    .push((r.address.clone(), Attempt::Failed(f.clone()))),
+                // `delivery.lmtp` was turned off since: into its Maildir.
+                None => plan
+                    .local
+                    .get_or_insert_with(Vec::new)
+                    .push(r.address.clone()),
+            }
+            continue;
+        }
         let Some(domain) = domain_of(&r.address) else {
             plan.local
                 .get_or_insert_with(Vec::new)
@@ -55,10 +76,7 @@ pub(super) fn plan(env: &Envelope, now: u64, force: bool, rt: &Runtime) -> Plan 
             site.relay.smarthost.as_deref(),
             rt.config.queue.mx_port,
         ) {
-            Ok(route) => match plan.remote.iter_mut().find(|(rt, _)| *rt == route) {
-                Some((_, list)) => list.push(r.address.clone()),
-                None => plan.remote.push((route, vec![r.address.clone()])),
-            },
+            Ok(route) => plan.add_remote(route, r.address.clone()),
             Err(f) => plan
                 .failed
                 .get_or_insert_with(Vec::new)
@@ -66,4 +84,29 @@ pub(super) fn plan(env: &Envelope, now: u64, force: bool, rt: &Runtime) -> Plan 
         }
     }
     plan
+}
+
+impl Plan {
+    fn add_remote(&mut self, route: Route, address: String) {
+        match self.remote.iter_mut().find(|(rt, _)| *rt == route) {
+            Some((_, list)) => list.push(address),
+            None => self.remote.push((route, vec![address])),
+        }
+    }
+}
+
+/// The route to the LMTP server of `delivery.lmtp`.
+fn lmtp_route(lmtp: &Lmtp) -> Result<Route, Failure> {
+    let hop = match lmtp {
+        Lmtp::Tcp(hop) => portcullis_queue::Hop::parse(hop)
+            .map(LmtpHop::Tcp)
+            .map_err(|e| {
+                Failure::local(
+                    (4, 3, 5),
+                    format!("bad delivery.lmtp in the configuration: {e}"),
+                )
+            })?,
+        Lmtp::Unix(path) => LmtpHop::Unix(path.clone()),
+    };
+    Ok(Route::Lmtp(hop))
 }

@@ -10,7 +10,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use portcullis_config::Dns as DnsConfig;
-use portcullis_queue::route::{mx_hosts, HopHost};
+use portcullis_queue::route::{mx_hosts, HopHost, LmtpHop};
 use portcullis_queue::{Failure, MxAnswer, Route};
 
 /// At most this many addresses are tried per delivery (Postfix's
@@ -113,30 +113,38 @@ impl Resolver {
                 name: ip.to_string(),
                 addr: SocketAddr::new(*ip, *port),
             }),
-            Route::Configured(hop) | Route::Smarthost(hop) => match &hop.host {
-                HopHost::Ip(ip) => out.push(Candidate {
-                    name: ip.to_string(),
-                    addr: SocketAddr::new(*ip, hop.port),
-                }),
-                HopHost::Name(name) => match self.addresses(name).await {
-                    Addresses::Found(ips) => out.extend(ips.into_iter().map(|ip| Candidate {
-                        name: name.clone(),
-                        addr: SocketAddr::new(ip, hop.port),
-                    })),
-                    Addresses::None => {
-                        return Err(Failure::local(
-                            (4, 4, 4),
-                            format!("next hop {name} has no address in DNS"),
-                        ))
-                    }
-                    Addresses::TempFail(why) => {
-                        return Err(Failure::local(
-                            (4, 4, 3),
-                            format!("address lookup for {name} failed temporarily: {why}"),
-                        ))
-                    }
-                },
-            },
+            Route::Lmtp(LmtpHop::Unix(path)) => {
+                return Err(Failure::local(
+                    (4, 3, 0),
+                    format!("LMTP socket {} has no network address", path.display()),
+                ))
+            }
+            Route::Configured(hop) | Route::Smarthost(hop) | Route::Lmtp(LmtpHop::Tcp(hop)) => {
+                match &hop.host {
+                    HopHost::Ip(ip) => out.push(Candidate {
+                        name: ip.to_string(),
+                        addr: SocketAddr::new(*ip, hop.port),
+                    }),
+                    HopHost::Name(name) => match self.addresses(name).await {
+                        Addresses::Found(ips) => out.extend(ips.into_iter().map(|ip| Candidate {
+                            name: name.clone(),
+                            addr: SocketAddr::new(ip, hop.port),
+                        })),
+                        Addresses::None => {
+                            return Err(Failure::local(
+                                (4, 4, 4),
+                                format!("next hop {name} has no address in DNS"),
+                            ))
+                        }
+                        Addresses::TempFail(why) => {
+                            return Err(Failure::local(
+                                (4, 4, 3),
+                                format!("address lookup for {name} failed temporarily: {why}"),
+                            ))
+                        }
+                    },
+                }
+            }
             Route::Mx { domain, port } => {
                 let answer = self.mx(domain).await;
                 let implicit = matches!(answer, MxAnswer::NoRecords);

@@ -37,6 +37,8 @@ pub(super) struct Session {
     pub transactions: u32,
     /// When it was opened.
     pub opened: tokio::time::Instant,
+    /// Spoken as LMTP (RFC 2033): one reply per recipient after the data.
+    pub lmtp: bool,
 }
 
 /// How a session attempt to one address failed.
@@ -258,6 +260,7 @@ async fn open_one(
         caps,
         transactions: 0,
         opened: tokio::time::Instant::now(),
+        lmtp: false,
     })
 }
 

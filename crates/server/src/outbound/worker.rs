@@ -15,6 +15,7 @@ use tracing::debug;
 
 use super::deliver::{self, Outgoing};
 use super::finish;
+use super::lmtp;
 use super::resolve::Resolver;
 use super::session::{self, Session};
 use super::tls::{self, TlsClients};
@@ -175,8 +176,13 @@ impl Worker {
                 .first()
                 .and_then(|r| portcullis_queue::route::domain_of(r))
                 .unwrap_or_default();
-            let settings = session::Settings::new(&rt, route, &domain);
-            let opened = session::open(route, &env.resolver, &env.tls, &settings).await?;
+            let opened = match route {
+                Route::Lmtp(hop) => lmtp::open(hop, &env.resolver, &rt.config.hostname).await?,
+                _ => {
+                    let settings = session::Settings::new(&rt, route, &domain);
+                    session::open(route, &env.resolver, &env.tls, &settings).await?
+                }
+            };
             debug!(host = %opened.conn.remote, tls = opened.conn.tls, "session open");
             *session = Some(opened);
         }

@@ -76,6 +76,11 @@ pub struct Recipient {
     pub last_error: Option<String>,
     /// When to try next, in seconds since the Unix epoch.
     pub next_attempt: u64,
+    /// For a final local mailbox (aliases applied when the message was
+    /// accepted): the user whose mailbox gets it. Delivered as it is, by
+    /// LMTP to `address` or into that user's Maildir, never resolved again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
 }
 
 /// Where a recipient stands.
@@ -139,6 +144,7 @@ impl Envelope {
                     attempts: 0,
                     last_error: None,
                     next_attempt: created,
+                    mailbox: None,
                 })
                 .collect(),
             helo,
