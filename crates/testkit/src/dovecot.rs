@@ -192,9 +192,10 @@ userdb {{
 }}
 mail_location = maildir:~/Maildir
 mail_plugins = $mail_plugins quota
+# A full mailbox is a temporary failure (452 4.2.2), for the retry test.
+quota_full_tempfail = yes
 plugin {{
   quota = maildir:User quota
-  quota_full_tempfail = yes
 }}
 service lmtp {{
   inet_listener lmtp {{
