@@ -36,6 +36,7 @@ pub mod staleness;
 mod stats;
 mod store;
 mod tls;
+mod web;
 
 use std::collections::HashMap;
 use std::fs;
