@@ -8,4 +8,5 @@
 
 pub(crate) mod cookie;
 pub(crate) mod origin;
+pub(crate) mod pages;
 pub(crate) mod session;

@@ -1,0 +1,10 @@
+//! The console's pages, rendered on the server with maud. Every page works
+//! as plain HTML forms: no inline script or style, so the CSP can say
+//! `script-src 'self'; style-src 'self'`.
+
+pub(crate) mod layout;
+pub(crate) mod login;
+pub(crate) mod relay;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! What the pages show, read from their HTML.
+
+use std::collections::HashMap;
+
+use portcullis_relay::RelayList;
+
+use super::layout::{page, Viewer};
+use super::login::login;
+use super::relay::{relay, Question, Switches};
+use crate::admin::relay::{Verdict, VerdictKind};
+
+const CSRF: &str = "0123abcd";
+
+fn report(entries: &[&str]) -> portcullis_relay::report::LoadReport {
+    let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+    RelayList::compile(&entries, &HashMap::new(), None).1
+}
+
+fn switches() -> Switches {
+    Switches {
+        restricted: true,
+        local_only: false,
+        authenticated: true,
+    }
+}
+
+#[test]
+fn each_entry_shows_its_compiled_form_or_why_it_is_skipped() {
+    let html = relay(
+        CSRF,
+        &switches(),
+        &report(&["192.168.40-43.*", "192.168.300.*"]),
+        &Question::default(),
+        None,
+    )
+    .into_string();
+    assert!(html.contains("added 192.168.40.0"), "{html}");
+    assert!(html.contains("192.168.43.255"), "{html}");
+    assert!(html.contains("skipped: "), "{html}");
+    assert!(html.contains("192.168.300.*"), "{html}");
+}
+
+#[test]
+fn every_change_form_carries_the_csrf_token_and_questions_are_gets() {
+    let html = relay(
+        CSRF,
+        &switches(),
+        &report(&["10.0.0.0/8"]),
+        &Question::default(),
+        None,
+    )
+    .into_string();
+    let posts = html.matches(r#"method="post""#).count();
+    // Switches, add, and up/down/remove for the one entry.
+    assert_eq!(posts, 5, "{html}");
+    let tokens = html
+        .matches(&format!(r#"name="csrf" value="{CSRF}""#))
+        .count();
+    assert_eq!(tokens, posts, "{html}");
+    assert!(html.contains(r#"form method="get" action="/console/relay#check""#));
+}
+
+#[test]
+fn a_refused_entry_shows_its_sentence_next_to_the_field_with_the_value_kept() {
+    let html = relay(
+        CSRF,
+        &switches(),
+        &report(&[]),
+        &Question::default(),
+        Some((
+            "10.0.0.0/33",
+            "relay.allow: \"10.0.0.0/33\": prefix length 33 is over 32",
+        )),
+    )
+    .into_string();
+    assert!(html.contains(r#"value="10.0.0.0/33""#), "{html}");
+    assert!(html.contains("prefix length 33 is over 32"), "{html}");
+}
+
+#[test]
+fn the_relay_answer_names_the_deciding_rule() {
+    let question = Question {
+        client: "192.168.41.7".into(),
+        auth: String::new(),
+        recipient: "bob@example.org".into(),
+        answer: Some(Ok(vec![Verdict {
+            accepted: true,
+            client: "192.168.41.7".into(),
+            explanation: "relay allowed: 192.168.41.7 matches \"192.168.40-43.*\"".into(),
+            kind: VerdictKind::RelayAllowed,
+            reply: None,
+            recipient: "bob@example.org".into(),
+            rule: "relay.allow[0] \"192.168.40-43.*\"".into(),
+        }])),
+    };
+    let html = relay(CSRF, &switches(), &report(&[]), &question, None).into_string();
+    assert!(html.contains(r#"value="192.168.41.7""#));
+    assert!(
+        html.contains("relay allowed: 192.168.41.7 matches &quot;192.168.40-43.*&quot;"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span class="rule">relay.allow[0] &quot;192.168.40-43.*&quot;</span>"#),
+        "{html}"
+    );
+}
+
+#[test]
+fn switches_show_their_state() {
+    let html = relay(CSRF, &switches(), &report(&[]), &Question::default(), None).into_string();
+    assert!(
+        html.contains(r#"name="restricted" value="on" checked"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains(r#"name="local_only" value="on" checked"#),
+        "{html}"
+    );
+}
+
+#[test]
+fn values_are_escaped() {
+    let html = relay(
+        CSRF,
+        &switches(),
+        &report(&["<script>x</script>"]),
+        &Question::default(),
+        None,
+    )
+    .into_string();
+    assert!(!html.contains("<script>x"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    let html = login(Some("<b>no</b>"), "\"><img>").into_string();
+    assert!(
+        !html.contains("<b>no") && !html.contains("\"><img>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn the_frame_marks_the_current_screen_and_has_no_inline_script_or_style() {
+    let viewer = Viewer {
+        admin: "alice",
+        csrf: CSRF,
+    };
+    let html = page(
+        &viewer,
+        "/console/relay",
+        "Relay",
+        maud::html! { p { "body" } },
+    )
+    .into_string();
+    assert!(
+        html.contains(r#"<a href="/console/relay" aria-current="page">Relay</a>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"action="/console/logout""#));
+    assert!(!html.contains("<script") && !html.contains("<style") && !html.contains("style="));
+}
