@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod cookie;
+pub(crate) mod form;
 pub(crate) mod origin;
 pub(crate) mod pages;
 pub(crate) mod session;
