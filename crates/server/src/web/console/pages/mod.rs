@@ -2,8 +2,10 @@
 //! as plain HTML forms: no inline script or style, so the CSP can say
 //! `script-src 'self'; style-src 'self'`.
 
+pub(crate) mod dashboard;
 pub(crate) mod layout;
 pub(crate) mod login;
+pub(crate) mod preview;
 pub(crate) mod relay;
 
 #[cfg(test)]

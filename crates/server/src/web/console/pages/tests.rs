@@ -157,3 +157,28 @@ fn the_frame_marks_the_current_screen_and_has_no_inline_script_or_style() {
     assert!(html.contains(r#"action="/console/logout""#));
     assert!(!html.contains("<script") && !html.contains("<style") && !html.contains("style="));
 }
+
+#[test]
+fn the_preview_shows_both_lists_and_saves_the_new_one_with_its_fingerprint() {
+    use super::preview::preview;
+    let after = vec!["!192.168.41.7".to_string(), "192.168.40-43.*".to_string()];
+    let html = preview(
+        CSRF,
+        r#"move relay.allow[1] "!192.168.41.7" above "192.168.40-43.*""#,
+        &after,
+        "f00d",
+        &report(&["192.168.40-43.*", "!192.168.41.7"]),
+        &report(&["!192.168.41.7", "192.168.40-43.*"]),
+    )
+    .into_string();
+    assert!(
+        html.contains("move relay.allow[1] &quot;!192.168.41.7&quot; above"),
+        "{html}"
+    );
+    assert!(html.contains("added exception 192.168.41.7"), "{html}");
+    assert!(html.contains(r#"name="fingerprint" value="f00d""#));
+    // The new order is what the save form posts.
+    let exception = html.find(r#"name="entry" value="!192.168.41.7""#);
+    let range = html.find(r#"name="entry" value="192.168.40-43.*""#);
+    assert!(exception.is_some() && exception < range, "{html}");
+}
