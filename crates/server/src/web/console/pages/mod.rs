@@ -6,7 +6,9 @@ pub(crate) mod dashboard;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod preview;
+pub(crate) mod queue;
 pub(crate) mod relay;
+pub(crate) mod users;
 
 #[cfg(test)]
 mod tests;

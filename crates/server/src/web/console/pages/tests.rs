@@ -182,3 +182,67 @@ fn the_preview_shows_both_lists_and_saves_the_new_one_with_its_fingerprint() {
     let range = html.find(r#"name="entry" value="192.168.40-43.*""#);
     assert!(exception.is_some() && exception < range, "{html}");
 }
+
+#[test]
+fn a_refused_user_form_shows_its_sentence_by_that_users_row_only() {
+    use super::users::{users, Refusal, UserRow};
+    let rows = vec![
+        UserRow {
+            name: "alice".into(),
+            admin: true,
+        },
+        UserRow {
+            name: "bob".into(),
+            admin: false,
+        },
+    ];
+    let refusal = Refusal {
+        user: "bob",
+        sentence: "the password for \"bob\" is too short",
+    };
+    let html = users(CSRF, &rows, Some(&refusal)).into_string();
+    assert_eq!(html.matches("too short").count(), 1, "{html}");
+    let bob = html.find(">bob<").unwrap();
+    assert!(html.find("too short").unwrap() > bob, "{html}");
+    // alice is an admin: her form revokes; bob's grants.
+    assert!(
+        html.contains(r#"name="admin" value="off""#) && html.contains(r#"name="admin" value="on""#)
+    );
+    assert_eq!(
+        html.matches(r#"method="post""#).count(),
+        html.matches(r#"name="csrf""#).count()
+    );
+}
+
+#[test]
+fn the_queue_shows_each_recipients_state_and_last_error() {
+    use super::queue::queue;
+    use crate::admin::queue::QueuedMessage;
+    use portcullis_store::spool::Envelope;
+    let envelope: Envelope = serde_json::from_value(serde_json::json!({
+        "version": 1, "id": "0001abc", "created": 0, "sender": "",
+        "recipients": [{"address": "bob@example.org", "state": "pending",
+                        "attempts": 2, "last_error": "451 4.7.1 try later",
+                        "next_attempt": 0}],
+        "helo": "client.example", "client_ip": null, "auth_user": null,
+    }))
+    .unwrap_or_else(|e| panic!("envelope fixture: {e}"));
+    let html = queue(
+        CSRF,
+        &[QueuedMessage {
+            envelope,
+            size: 1234,
+        }],
+    )
+    .into_string();
+    assert!(
+        html.contains("bob@example.org — pending, 2 attempts"),
+        "{html}"
+    );
+    assert!(html.contains("451 4.7.1 try later"));
+    assert!(
+        html.contains("&lt;&gt;"),
+        "the null sender shows as <>: {html}"
+    );
+    assert!(html.contains(r#"name="id" value="0001abc""#));
+}

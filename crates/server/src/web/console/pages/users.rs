@@ -1,0 +1,73 @@
+//! The Users and admins screen: add, remove, reset a password, grant or
+//! revoke the admin right.
+
+use maud::{html, Markup};
+
+use super::layout::csrf_field;
+
+/// One user as the screen lists it.
+pub(crate) struct UserRow {
+    /// The user's name.
+    pub(crate) name: String,
+    /// Whether the user may log in to the console and API.
+    pub(crate) admin: bool,
+}
+
+/// A refused form: which form (the user's name, or "" for the add form),
+/// and the admin API's sentence.
+pub(crate) struct Refusal<'a> {
+    /// The user the refused form was about ("" for the add form).
+    pub(crate) user: &'a str,
+    /// The sentence, shown next to that form's fields.
+    pub(crate) sentence: &'a str,
+}
+
+/// The Users screen's body.
+pub(crate) fn users(csrf: &str, rows: &[UserRow], refusal: Option<&Refusal<'_>>) -> Markup {
+    let error_for = |user: &str| refusal.filter(|r| r.user == user).map(|r| r.sentence);
+    html! {
+        form #add-user method="post" action="/console/users/add" {
+            (csrf_field(csrf))
+            label { "Name" input name="name" autocomplete="off" required; }
+            label { "Password" input type="password" name="password" autocomplete="new-password" required; }
+            label.switch { input type="checkbox" name="admin" value="on"; "Admin" }
+            button type="submit" { "Add user" }
+            @if let Some(sentence) = error_for("") { p.error.field-error role="alert" { (sentence) } }
+        }
+        table.users {
+            thead { tr { th { "User" } th { "Admin" } th { "Password" } th { } } }
+            tbody {
+                @for u in rows {
+                    tr {
+                        td { (u.name) }
+                        td {
+                            form.inline method="post" action="/console/users/admin" {
+                                (csrf_field(csrf))
+                                input type="hidden" name="name" value=(u.name);
+                                input type="hidden" name="admin" value=(if u.admin { "off" } else { "on" });
+                                (if u.admin { "yes " } else { "no " })
+                                button type="submit" { (if u.admin { "Revoke" } else { "Grant" }) }
+                            }
+                        }
+                        td {
+                            form.inline method="post" action="/console/users/password" {
+                                (csrf_field(csrf))
+                                input type="hidden" name="name" value=(u.name);
+                                input type="password" name="password" autocomplete="new-password" required aria-label=(format!("New password for {}", u.name));
+                                button type="submit" { "Reset" }
+                            }
+                            @if let Some(sentence) = error_for(&u.name) { p.error.field-error role="alert" { (sentence) } }
+                        }
+                        td {
+                            form.inline method="post" action="/console/users/remove" {
+                                (csrf_field(csrf))
+                                input type="hidden" name="name" value=(u.name);
+                                button type="submit" { "Remove" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
