@@ -8,6 +8,7 @@
 
 pub(crate) mod cookie;
 pub(crate) mod form;
+pub(crate) mod guard;
 pub(crate) mod headers;
 pub(crate) mod origin;
 pub(crate) mod pages;
