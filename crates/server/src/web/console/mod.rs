@@ -6,6 +6,8 @@
 // them.
 #![allow(dead_code)]
 
+pub(crate) mod assets;
+pub(crate) mod audit;
 pub(crate) mod cookie;
 pub(crate) mod form;
 pub(crate) mod guard;

@@ -65,7 +65,7 @@ pub(crate) fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " — Portcullis" }
-            link rel="stylesheet" href="/console/static/console.css";
+            link rel="stylesheet" href=(crate::web::console::assets::CSS_PATH);
         }
     }
 }

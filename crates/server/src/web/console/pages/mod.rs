@@ -3,6 +3,7 @@
 //! `script-src 'self'; style-src 'self'`.
 
 pub(crate) mod dashboard;
+pub(crate) mod decisions;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod preview;

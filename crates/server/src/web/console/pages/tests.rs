@@ -246,3 +246,40 @@ fn the_queue_shows_each_recipients_state_and_last_error() {
     );
     assert!(html.contains(r#"name="id" value="0001abc""#));
 }
+
+#[test]
+fn decisions_are_filtered_by_client_prefix_and_rule_text() {
+    use super::decisions::{decisions, DecisionRow, Filter};
+    let row = |client: &str, granted, rule: &str| DecisionRow {
+        at: "2026-12-04T01:00:00Z".into(),
+        client: client.into(),
+        recipient: "bob@example.org".into(),
+        granted,
+        rule: rule.into(),
+    };
+    let rows = vec![
+        row("192.168.41.7", false, "relay.allow[0] \"!192.168.41.7\""),
+        row("192.168.42.1", true, "relay.allow[1] \"192.168.40-43.*\""),
+        row("203.0.113.9", false, "not in relay.allow"),
+    ];
+    let filter = Filter {
+        client: "192.168.4".into(),
+        rule: String::new(),
+    };
+    let html = decisions(&rows, &filter).into_string();
+    assert!(html.contains("192.168.41.7") && html.contains("192.168.42.1"));
+    assert!(!html.contains("203.0.113.9"), "{html}");
+    let filter = Filter {
+        client: String::new(),
+        rule: "40-43".into(),
+    };
+    let html = decisions(&rows, &filter).into_string();
+    assert!(
+        html.contains("192.168.42.1") && !html.contains("192.168.41.7"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td class="accepted">granted</td>"#),
+        "{html}"
+    );
+}
