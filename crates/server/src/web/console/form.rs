@@ -1,6 +1,7 @@
 //! Console form bodies (`application/x-www-form-urlencoded`), and the
 //! relay-list edits they ask for.
 
+use portcullis_config::EditOp;
 use ring::digest::{digest, SHA256};
 
 /// A parsed form body: its fields in order.
@@ -110,6 +111,30 @@ impl ListEdit {
     }
 }
 
+/// The `config` edit a form on the domains screen asks for: `kind` is
+/// `domain`, `alias` or `route`, `action` is `add` or `remove`.
+pub(crate) fn domain_edit(kind: &str, action: &str, form: &Form) -> Result<EditOp, String> {
+    let name = form.required("name")?.to_string();
+    let value = || form.required("value").map(str::to_string);
+    match (kind, action) {
+        ("domain", "add") => Ok(EditOp::Add("local_domains".into(), vec![name])),
+        ("domain", "remove") => Ok(EditOp::Remove("local_domains".into(), vec![name])),
+        ("alias", "add") => {
+            let targets = value()?
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+            Ok(EditOp::Set(format!("aliases.{name}"), targets))
+        }
+        ("route", "add") => Ok(EditOp::Set(format!("routes.{name}"), vec![value()?])),
+        ("alias", "remove") => Ok(EditOp::Unset(format!("aliases.{name}"))),
+        ("route", "remove") => Ok(EditOp::Unset(format!("routes.{name}"))),
+        _ => Err(format!("unknown edit \"{kind}/{action}\"")),
+    }
+}
+
 /// A fingerprint of the list a preview was made from. Saving checks it, so
 /// an edit previewed against a list another admin has since changed is
 /// refused instead of silently undoing that admin's change.
@@ -195,6 +220,35 @@ mod tests {
         );
         assert!(ListEdit::from_form("add", &Form::parse(b"entry=")).is_err());
         assert!(ListEdit::from_form("sideways", &Form::parse(b"index=0")).is_err());
+    }
+
+    #[test]
+    fn domain_forms_become_config_edits() {
+        let f = Form::parse(b"name=example.net&value=bob%2C+carol@example.org");
+        assert_eq!(
+            domain_edit("domain", "add", &f),
+            Ok(EditOp::Add(
+                "local_domains".into(),
+                vec!["example.net".into()]
+            ))
+        );
+        assert_eq!(
+            domain_edit("alias", "add", &f),
+            Ok(EditOp::Set(
+                "aliases.example.net".into(),
+                vec!["bob".into(), "carol@example.org".into()]
+            ))
+        );
+        assert_eq!(
+            domain_edit("route", "remove", &f),
+            Ok(EditOp::Unset("routes.example.net".into()))
+        );
+        let no_value = Form::parse(b"name=example.net");
+        assert_eq!(
+            domain_edit("route", "add", &no_value),
+            Err("the field \"value\" is empty".into())
+        );
+        assert!(domain_edit("zone", "add", &f).is_err());
     }
 
     #[test]

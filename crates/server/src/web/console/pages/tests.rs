@@ -283,3 +283,32 @@ fn decisions_are_filtered_by_client_prefix_and_rule_text() {
         "{html}"
     );
 }
+
+#[test]
+fn a_refused_domain_edit_shows_its_sentence_by_its_own_form() {
+    use super::domains::{domains, Domains};
+    let d = Domains {
+        local: vec!["example.com".into()],
+        aliases: vec![("postmaster".into(), vec!["alice".into()])],
+        routes: vec![("example.net".into(), "mx.internal:2525".into())],
+    };
+    let html = domains(
+        CSRF,
+        &d,
+        Some((
+            "route",
+            "routes.example.net: \"mx:99999\" is not a host[:port]",
+        )),
+    )
+    .into_string();
+    let routes = html.find(r#"id="routes""#).unwrap();
+    assert!(
+        html.find("is not a host[:port]").unwrap() > routes,
+        "{html}"
+    );
+    assert!(html.contains("mx.internal:2525") && html.contains("postmaster"));
+    assert_eq!(
+        html.matches(r#"method="post""#).count(),
+        html.matches(r#"name="csrf""#).count()
+    );
+}

@@ -1,0 +1,78 @@
+//! The Aliases, local domains and routes screen. Each form becomes one
+//! `config` edit (see `form::domain_edit`), validated by the admin API as
+//! `portcullis config set/add/remove/unset` would be.
+
+use maud::{html, Markup};
+
+use super::layout::csrf_field;
+
+/// What the screen shows, read from the configuration.
+#[derive(Default)]
+pub(crate) struct Domains {
+    /// `local_domains`.
+    pub(crate) local: Vec<String>,
+    /// `[aliases]`: name and targets.
+    pub(crate) aliases: Vec<(String, Vec<String>)>,
+    /// `[routes]`: domain and host[:port].
+    pub(crate) routes: Vec<(String, String)>,
+}
+
+/// The screen's body. `refusal` is (form name, sentence) of a refused edit:
+/// the form is `domain`, `alias` or `route`.
+pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) -> Markup {
+    let error = |form: &str| -> Markup {
+        html! {
+            @if let Some((_, sentence)) = refusal.filter(|(f, _)| *f == form) {
+                p.error.field-error role="alert" { (sentence) }
+            }
+        }
+    };
+    html! {
+        section #local-domains {
+            h2 { "Local domains" }
+            ul { @for dom in &d.local { li { (dom) " " (remove(csrf, "domain", dom)) } } }
+            form method="post" action="/console/domains/domain/add" {
+                (csrf_field(csrf))
+                label { "Domain" input name="name" required; }
+                button type="submit" { "Add" }
+                (error("domain"))
+            }
+        }
+        section #aliases {
+            h2 { "Aliases" }
+            table { tbody { @for (name, targets) in &d.aliases {
+                tr { td { (name) } td { (targets.join(", ")) } td { (remove(csrf, "alias", name)) } }
+            } } }
+            form method="post" action="/console/domains/alias/add" {
+                (csrf_field(csrf))
+                label { "Name" input name="name" required; }
+                label { "Targets (comma-separated)" input name="value" required; }
+                button type="submit" { "Set" }
+                (error("alias"))
+            }
+        }
+        section #routes {
+            h2 { "Routes" }
+            table { tbody { @for (domain, host) in &d.routes {
+                tr { td { (domain) } td { (host) } td { (remove(csrf, "route", domain)) } }
+            } } }
+            form method="post" action="/console/domains/route/add" {
+                (csrf_field(csrf))
+                label { "Domain" input name="name" required; }
+                label { "Host[:port]" input name="value" required; }
+                button type="submit" { "Set" }
+                (error("route"))
+            }
+        }
+    }
+}
+
+fn remove(csrf: &str, kind: &str, name: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/console/domains/{kind}/remove")) {
+            (csrf_field(csrf))
+            input type="hidden" name="name" value=(name);
+            button type="submit" { "Remove" }
+        }
+    }
+}
