@@ -10,6 +10,7 @@ pub(crate) mod login;
 pub(crate) mod preview;
 pub(crate) mod queue;
 pub(crate) mod relay;
+pub(crate) mod report;
 pub(crate) mod users;
 
 #[cfg(test)]

@@ -312,3 +312,29 @@ fn a_refused_domain_edit_shows_its_sentence_by_its_own_form() {
         html.matches(r#"name="csrf""#).count()
     );
 }
+
+#[test]
+fn after_a_change_the_page_shows_what_changed_and_the_reload_report() {
+    use super::report::change_report;
+    use crate::admin::config::Edited;
+    let edited = Edited {
+        key: "relay.restricted".into(),
+        before: Some("false".into()),
+        after: "true".into(),
+        needs_restart: false,
+        data_dir: "/var/lib/portcullis".into(),
+        warnings: vec![],
+    };
+    let reload = Ok(vec!["relay list: 2 entries added, 0 skipped".to_string()]);
+    let html = change_report(&edited, &reload).into_string();
+    assert!(
+        html.contains("<code>relay.restricted</code>: <code>false</code> → <code>true</code>"),
+        "{html}"
+    );
+    assert!(html.contains("2 entries added"), "{html}");
+    let html = change_report(&edited, &Err("no server is running".into())).into_string();
+    assert!(
+        html.contains("Not reloaded: no server is running"),
+        "{html}"
+    );
+}
