@@ -1,6 +1,6 @@
-//! Fail closed (docs/cluster.md): a node serves the site its directory last
-//! confirmed, but once that confirmation is older than
-//! `directory.max_stale` it no longer grants what the site might have
+//! Fail closed (`directory.max_stale`, docs/reference.md): a node serves
+//! the site its directory last confirmed, but once that confirmation is
+//! older than `max_stale` it no longer grants what the site might have
 //! taken back meanwhile: relay gets `451 4.3.0` and AUTH `454 4.7.0`, while
 //! mail for known local users is still accepted. Pure: `now` is passed in.
 
