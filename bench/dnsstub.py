@@ -38,14 +38,14 @@ def _txt_rdata(text):
 
 
 class DnsStub:
-    """Serves {name: [txt, ...]} on 127.0.0.1:<port> until stop()."""
+    """Serves {name: [txt, ...]} on `addr` (default 127.0.0.1:<any port>) until stop()."""
 
-    def __init__(self, txt_records, ttl=300):
+    def __init__(self, txt_records, ttl=300, addr=("127.0.0.1", 0)):
         self.txt = {k.lower().rstrip("."): v for k, v in txt_records.items()}
         self.ttl = ttl
         self.queries = Counter()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(addr)
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()

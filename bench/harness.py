@@ -7,6 +7,7 @@ by run so drift on a shared machine hits both alike.
 """
 
 import argparse
+import copy
 import datetime
 import os
 import platform
@@ -22,6 +23,10 @@ from pathlib import Path
 import mailauth
 import scenarios
 from report import Row, markdown, median
+from dnsstub import DnsStub
+from peers import DNS_STUB, PEERS
+
+PEER_NAMES = {cls.name for cls in PEERS.values()}
 from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +38,9 @@ def parse_args():
                    help="tiny sizes, one run: checks that the harness works (~10-20 s)")
     p.add_argument("--runs", type=int, help="runs per scenario (default 3; --quick: 1)")
     p.add_argument("--messages", type=int, help="messages per run (default 20000; --quick: 200)")
+    p.add_argument("--peer-messages", type=int,
+                   help="messages per run for OpenSMTPD, Exim and chasquid (default: --messages); "
+                        "they run at 20-300 msgs/s here, so a full run fits in its time with fewer")
     p.add_argument("--sessions", type=int, default=50, help="concurrent SMTP sessions (default 50)")
     p.add_argument("--size", type=int, default=2048, help="message body bytes (default 2048)")
     p.add_argument("--idle", type=int, help="idle sessions to hold (default 10000; --quick: 200)")
@@ -43,7 +51,13 @@ def parse_args():
     p.add_argument("--work", required=True, help="scratch directory on a disk-backed file system")
     p.add_argument("--out", help="Markdown file to write (default bench/results.md; "
                                   "--quick: bench/results-quick.md, not kept in git)")
-    p.add_argument("--only", default="startup,idle,accept,relay,list,lookup",
+    p.add_argument("--peers", default="postfix",
+                   help="comma-separated servers to compare with: postfix, opensmtpd, exim, chasquid "
+                        "(default: postfix)")
+    p.add_argument("--peers-root", default=os.environ.get("BENCH_PEERS_ROOT", ""),
+                   help="where bench/run.sh extracted the OpenSMTPD, Exim, chasquid and maildrop "
+                        "packages (dpkg-deb -x)")
+    p.add_argument("--only", default="startup,idle,accept,relay,fsync,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
     p.add_argument("--profile", action="store_true",
                    help="also record `perf` on Portcullis during one extra accept and relay run (bench/profile/)")
@@ -52,14 +66,22 @@ def parse_args():
                         "checks on vs off and relay with DKIM signing vs without "
                         "(bench/results-mail-auth.md)")
     a = p.parse_args()
+    p_ = p
     q = a.quick
     a.runs = a.runs or (1 if q else 3)
     a.messages = a.messages or (200 if q else 20000)
     a.idle = a.idle or (200 if q else 10000)
     a.list_entries = a.list_entries or (10000 if q else 1000000)
     a.timeout = max(60, a.messages // 20)
+    a.peer_messages = a.peer_messages or a.messages
     a.stall = 2 if q else 10
     a.only = set(a.only.split(","))
+    a.peers = [p for p in a.peers.split(",") if p]
+    for p in a.peers:
+        if p != "postfix" and p not in PEERS:
+            p_.error(f"unknown peer {p!r}: pick among postfix, {', '.join(PEERS)}")
+    if any(p in PEERS for p in a.peers) and not a.peers_root:
+        p_.error("--peers-root (or BENCH_PEERS_ROOT) is needed for OpenSMTPD, Exim and chasquid")
     default_out = "results-quick.md" if q else "results-mail-auth.md" if a.mail_auth else "results.md"
     a.out = os.path.abspath(a.out or REPO / "bench" / default_out)
     return a
@@ -86,40 +108,65 @@ def machine_lines(cfg, work):
     commit = cfg.commit
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [
-        "# Portcullis vs Postfix" + (" (--quick: harness check only, figures are meaningless)" if cfg.quick else ""),
+        "# Portcullis vs " + ", ".join(cfg.names[1:]) + (" (--quick: harness check only, figures are meaningless)" if cfg.quick else ""),
         "",
         f"- date: {now}",
         f"- machine: {os.cpu_count()} × {cpu}, {mem_gib:.0f} GiB RAM, Linux {platform.release()}; "
         f"work dir on {fs}",
-        f"- Portcullis {commit} (release build); Postfix {pf_version} (Debian package, private instance)",
+        f"- Portcullis {commit} (release build); Postfix {pf_version} (Debian package, private instance)"
+        + peer_versions(cfg),
         f"- load: smtp-source, {cfg.messages:,} messages of {cfg.size:,} body bytes over "
-        f"{cfg.sessions} concurrent sessions (-d: message after message per session); "
+        f"{cfg.sessions} concurrent sessions (-d: message after message per session)"
+        + (f", {cfg.peer_messages:,} per run for OpenSMTPD, Exim and chasquid"
+           if cfg.peer_messages != cfg.messages and set(cfg.names) & PEER_NAMES else "") + "; "
         f"{cfg.idle:,} idle sessions; relay list of {cfg.list_entries:,} entries",
-        f"- each figure is the median of {cfg.runs} run(s), the two servers alternating; "
+        f"- each figure is the median of {cfg.runs} run(s), the servers alternating; "
         f"load average {cfg.load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
         "(other work on the machine slows both servers alike)",
     ]
 
 
+def peer_versions(cfg):
+    """The versions bench/run.sh noted when it extracted the peers' packages."""
+    try:
+        lines = (Path(cfg.peers_root) / "versions.txt").read_text().split("\n")
+    except OSError:
+        return ""
+    wanted = {"opensmtpd": "OpenSMTPD", "exim": "Exim", "chasquid": "chasquid"}
+    got = [l.split() for l in lines if len(l.split()) == 2]
+    return "".join(f"; {l[0]} {l[1]}" for l in got
+                   if any(l[0].startswith(p) for p in cfg.peers if p in wanted) or l[0] == "maildrop"
+                   and "chasquid" in cfg.peers) + (" (Debian packages extracted with dpkg-deb -x, "
+                                                   "private instances)" if got else "")
+
+
 NOTES = [
-    "Durability, both servers, in every figure: Portcullis answers 250 only after the "
-    "message file and its Maildir `new/` directory are fsynced (docs/reference.md §7; queue files "
-    "likewise). Postfix, by default, fsyncs its queue file before 250 and fsyncs the "
-    "Maildir file on delivery (`local(8)`, tmp/ then link into new/); it does not fsync "
-    "directories. Both write one log line set per message to a file.",
+    "Durability: Portcullis answers 250 only after the message file and its Maildir `new/` "
+    "directory are fsynced (docs/reference.md; queue files likewise). Postfix fsyncs its queue file "
+    "before 250 and the Maildir file on delivery (it does not fsync directories). Exim fsyncs its spool files before 250 and the "
+    "Maildir file on delivery. OpenSMTPD and chasquid **never fsync their queue**: their 250 "
+    "comes once the queue file is written and renamed, not once it is on disk (the fsync row: "
+    "0 per relayed message); only their Maildir delivery (`mail.maildir`, maildrop) fsyncs. No "
+    "setting of theirs changes that, so their figures carry less durable work than the others'. "
+    "Every server writes its log lines to a file.",
     "",
     "How each figure is taken: messages/s = N ÷ seconds from the start of smtp-source until "
     "the N-th file is in the Maildir's `new/` (or the sink has counted N); \"accepted\" stops the "
     "clock when smtp-source has its last 250. CPU = utime+stime of every process of the server "
-    "(Postfix: master and all its children, reaped ones included, via /proc/PID/stat), read "
-    "before and after. Memory under load is the peak of the summed PSS of the server's "
-    "processes, sampled every 0.5 s. Per idle session: Portcullis = growth of its RSS ÷ "
-    "sessions; Postfix = private memory of one busy smtpd (it runs one process per session, "
-    "at most `default_process_limit` = 100; further clients wait unanswered in the listen "
-    "backlog). Start-up = from exec to the first 220 greeting (Postfix: `postfix start`, "
-    "which runs its configuration checks first). Lookups for Portcullis come from the "
-    "criterion bench `relay_lookup` (mixed notations); for Postfix from `postmap -q - cidr:` "
-    "over the same list as the load row ((time for Q lookups − time for one) ÷ Q).",
+    "(master and all children, reaped ones included, via /proc/PID/stat; OpenSMTPD, Exim and "
+    "chasquid run as the init of a PID namespace, so even detached delivery processes are "
+    "reaped inside their tree), read before and after. Memory under load is the peak of the "
+    "summed PSS of the server's processes, sampled every 0.5 s. Per idle session: Portcullis = "
+    "growth of its RSS ÷ sessions; Postfix = private memory of one busy smtpd (one process per "
+    "session, at most `default_process_limit` = 100; further clients wait unanswered in the "
+    "listen backlog); OpenSMTPD, Exim, chasquid = growth of the private memory summed over their "
+    "processes ÷ sessions held (Exim: one process per session, 421 past `smtp_accept_max`). "
+    "Start-up = from exec to the first 220 greeting (Postfix: `postfix start`, which runs its "
+    "configuration checks first; the peers: `unshare` and its bind mounts included). fsyncs: "
+    "`strace -f -c` attached to every thread of every process of the server while it takes 500 "
+    "messages and finishes them. Lookups for Portcullis come from the criterion bench "
+    "`relay_lookup` (mixed notations); for Postfix from `postmap -q - cidr:` over the same list "
+    "as the load row ((time for Q lookups − time for one) ÷ Q).",
 ]
 
 
@@ -188,48 +235,57 @@ def main():
         log(f"written to {cfg.out}")
         return
 
-    sink_pc, sink_pf = Sink(work, "portcullis"), Sink(work, "postfix")
-    pc = Portcullis(cfg.binary, work, cfg.user, sink_pc.port, max_sessions=cfg.idle + 100)
-    pf = Postfix(work, cfg.user, sink_pf.port)
-    servers = [pc, pf]
+    sinks = {name: Sink(work, name) for name in ["portcullis", *cfg.peers]}
+    pc = Portcullis(cfg.binary, work, cfg.user, sinks["portcullis"].port, max_sessions=cfg.idle + 100)
+    pf = Postfix(work, cfg.user, sinks["postfix"].port) if "postfix" in cfg.peers else None
+    servers = [pc] + [pf if p == "postfix" else PEERS[p](work, cfg.user, sinks[p].port, cfg.peers_root)
+                      for p in cfg.peers]
+    sink_of = {s.name: sinks[key] for s, key in zip(servers, ["portcullis", *cfg.peers])}
+    cfg.names = [s.name for s in servers]
+    stub = DnsStub({}, addr=(DNS_STUB, 53)) if set(cfg.peers) & set(PEERS) else None
     res = {}
     try:
-        pc.setup()
-        pf.setup()
+        for s in servers:
+            s.setup()
         if "startup" in cfg.only:
             # One untimed start each first: Portcullis makes its TLS key, Postfix its queue tree.
-            pc.start(); pc.stop()
-            pf.start(); pf.stop()
+            for s in servers:
+                s.start()
+                s.stop()
             res["startup"] = run_alternating(cfg, servers, scenarios.startup_and_idle, "start-up")
-        pc.start()
-        pf.start()
+        for s in servers:
+            s.start()
         if "idle" in cfg.only:
-            res["idle"] = run_alternating(
-                cfg, servers,
-                lambda s: (scenarios.idle_sessions_portcullis(s, cfg.idle) if s is pc
-                           else scenarios.idle_sessions_postfix(s, cfg.idle)),
-                "idle sessions")
+            res["idle"] = run_alternating(cfg, servers, lambda s: idle_sessions(s, cfg.idle), "idle sessions")
             # A fresh process again: the load scenarios must not inherit the idle waves' heap.
-            pc.stop()
-            pc.start()
+            for s in servers:
+                s.stop()
+                s.start()
         if "accept" in cfg.only:
             res["accept"] = run_alternating(
-                cfg, servers, lambda s: scenarios.accept_deliver(s, cfg, work), "accept + local delivery")
+                cfg, servers, lambda s: scenarios.accept_deliver(s, cfg_for(cfg, s), work),
+                "accept + local delivery")
             if cfg.profile:
                 profile(cfg, pc, work, "accept", lambda: scenarios.accept_deliver(pc, cfg, work))
         if "relay" in cfg.only:
-            sinks = {pc.name: sink_pc, pf.name: sink_pf}
             res["relay"] = run_alternating(
-                cfg, servers, lambda s: scenarios.relay(s, sinks[s.name], cfg, work), "relay")
+                cfg, servers, lambda s: scenarios.relay(s, sink_of[s.name], cfg_for(cfg, s), work), "relay")
             if cfg.profile and pc.name not in res["relay"][1]:
-                profile(cfg, pc, work, "relay", lambda: scenarios.relay(pc, sink_pc, cfg, work))
+                profile(cfg, pc, work, "relay", lambda: scenarios.relay(pc, sink_of[pc.name], cfg, work))
+        if "fsync" in cfg.only:
+            res["fsync"] = fsync_counts(cfg, servers, sink_of, work)
     finally:
-        for s in (pc, pf, sink_pc, sink_pf):
+        for s in [*servers, *sinks.values()]:
             try:
                 s.stop()
             except Exception as e:
                 log(f"stopping {getattr(s, 'name', 'sink')}: {e}")
+        if stub:
+            stub.stop()
         remove_system_user(cfg.user)
+    if pf is None:
+        # The list rows compare with Postfix's postmap; without Postfix, Portcullis alone.
+        pf = Postfix(work, cfg.user, 0)
     if "list" in cfg.only:
         res["list"] = relay_list_load(cfg, pc, pf, work)
     if "lookup" in cfg.only and not cfg.quick:
@@ -240,10 +296,46 @@ def main():
         except Exception as e:
             res["lookup"] = {"error": f"error: {e}"}
 
-    text = markdown(build_rows(cfg, res), machine_lines(cfg, work), NOTES)
+    text = markdown(build_rows(cfg, res), cfg.names, machine_lines(cfg, work), NOTES)
     print(text)
     Path(cfg.out).write_text(text)
     log(f"written to {cfg.out}")
+
+
+def cfg_for(cfg, server):
+    """The settings for one server: the peers other than Postfix take
+    --peer-messages messages per run (with a timeout to match)."""
+    if server.name not in PEER_NAMES:
+        return cfg
+    c = copy.copy(cfg)
+    c.messages = cfg.peer_messages
+    # OpenSMTPD relays about 20 msgs/s here (see BENCHMARKS.md).
+    c.timeout = max(60, c.messages // 10)
+    c.stall = max(cfg.stall, 10)  # it pauses between its batches of 100
+    return c
+
+
+def idle_sessions(server, k):
+    if isinstance(server, Portcullis):
+        return scenarios.idle_sessions_portcullis(server, k)
+    if isinstance(server, Postfix):
+        return scenarios.idle_sessions_postfix(server, k)
+    return scenarios.idle_sessions_peer(server, k)
+
+
+def fsync_counts(cfg, servers, sink_of, work):
+    """fsync-family calls per message, local delivery and relay, each server in turn."""
+    out = {}
+    for s in servers:
+        for label, sink in (("local", None), ("relay", sink_of[s.name])):
+            log(f"fsyncs per message under strace: {s.name}, {label}")
+            try:
+                out[(s.name, label)] = scenarios.fsyncs_per_message(s, cfg, work, sink)
+                log(f"  {out[(s.name, label)]}")
+            except Exception as e:
+                out[(s.name, label)] = f"error: {e}"
+                log(f"  failed: {e}")
+    return out
 
 
 def relay_list_load(cfg, pc, pf, work):
@@ -276,77 +368,79 @@ def relay_list_load(cfg, pc, pf, work):
 def build_rows(cfg, res):
     rows = []
     n, c, size = cfg.messages, cfg.sessions, cfg.size
+    names = cfg.names
+
+    def figures(scenario, key, only=None):
+        r, e = res[scenario]
+        return {name: pick(r, e, name, key) for name in (only or names)}
+
     if "accept" in res:
-        r, e = res["accept"]
-        g = lambda name, key: pick(r, e, name, key)
         rows += [
-            Row(f"accept + local delivery, msgs/s end to end ({n:,} × {size:,} B, {c} sessions, durable)",
-                g("Portcullis", "delivered_per_s"), g("Postfix", "delivered_per_s"), "int", "higher",
-                ("≥ 2× Postfix", at_least(2.0))),
+            Row(f"accept + local delivery, msgs/s end to end ({n:,} × {size:,} B, {c} sessions, durable)"
+                + (f" (OpenSMTPD, Exim, chasquid: {cfg.peer_messages:,} messages)" if cfg.peer_messages != n
+                   and set(names) & PEER_NAMES else ""),
+                figures("accept", "delivered_per_s"), "int", "higher", ("≥ 2× Postfix", at_least(2.0))),
             Row("accept + local delivery, msgs/s accepted (last 250 to the client)",
-                g("Portcullis", "accepted_per_s"), g("Postfix", "accepted_per_s"), "int", "higher"),
+                figures("accept", "accepted_per_s"), "int", "higher"),
             Row("accept + local delivery, CPU s per 1,000 msgs (all processes)",
-                g("Portcullis", "cpu_per_1000"), g("Postfix", "cpu_per_1000"), 2, "lower"),
+                figures("accept", "cpu_per_1000"), 2, "lower"),
             Row("accept + local delivery, peak memory (MiB PSS, all processes)",
-                g("Portcullis", "peak_pss_mib"), g("Postfix", "peak_pss_mib"), 1, "lower"),
+                figures("accept", "peak_pss_mib"), 1, "lower"),
         ]
     if "relay" in res:
-        r, e = res["relay"]
-        g = lambda name, key: pick(r, e, name, key)
         rows += [
-            Row("relay to smtp-sink, msgs/s end to end", g("Portcullis", "relayed_per_s"),
-                g("Postfix", "relayed_per_s"), "int", "higher", ("≥ Postfix", at_least(1.0))),
-            Row("relay to smtp-sink, CPU s per 1,000 msgs", g("Portcullis", "cpu_per_1000"),
-                g("Postfix", "cpu_per_1000"), 2, "lower"),
-            Row("relay to smtp-sink, peak memory (MiB PSS)", g("Portcullis", "peak_pss_mib"),
-                g("Postfix", "peak_pss_mib"), 1, "lower"),
+            Row("relay to smtp-sink, msgs/s end to end", figures("relay", "relayed_per_s"), "int", "higher",
+                ("≥ Postfix", at_least(1.0))),
+            Row("relay to smtp-sink, CPU s per 1,000 msgs", figures("relay", "cpu_per_1000"), 2, "lower"),
+            Row("relay to smtp-sink, peak memory (MiB PSS)", figures("relay", "peak_pss_mib"), 1, "lower"),
         ]
+    if "fsync" in res:
+        for label, text in (("local", "accept + local delivery"), ("relay", "relay to smtp-sink")):
+            vals = {}
+            for name in names:
+                v = res["fsync"].get((name, label))
+                vals[name] = v if isinstance(v, str) or v is None else sum(v.values())
+            rows.append(Row(f"{text}: fsync + fdatasync calls per message (`strace -f -c`)", vals, 1, "lower"))
     if "idle" in res:
-        r, e = res["idle"]
-        g = lambda name, key: pick(r, e, name, key)
+        k = cfg.idle
+        only_pc = lambda key: {**{name: "—" for name in names}, "Portcullis": figures("idle", key)["Portcullis"],
+                               **({"Postfix": "n/a (≤ 100 sessions)"} if "Postfix" in names else {})}
+        big = ("< 200 MiB at 10,000", below(200) if k >= 10000 else (lambda *a: None))
         rows += [
-            Row("idle sessions held at once", g("Portcullis", "held"), g("Postfix", "held"), "int", "higher"),
-            Row("memory per idle session (KiB)", g("Portcullis", "per_session_kib"),
-                g("Postfix", "per_session_kib"), "int", "lower"),
-            Row(f"RSS with {cfg.idle:,} idle sessions, fresh process (MiB)", g("Portcullis", "rss_total_mib"),
-                "n/a (≤ 100 sessions)" if "Postfix" not in e else e["Postfix"], 1, "lower",
-                ("< 200 MiB at 10,000", below(200) if cfg.idle >= 10000 else (lambda *a: None))),
-            Row(f"RSS with {cfg.idle:,} idle sessions, second wave after the first closed (MiB)",
-                g("Portcullis", "rss_second_wave_mib"),
-                "n/a (≤ 100 sessions)" if "Postfix" not in e else e["Postfix"], 1, "lower",
-                ("< 200 MiB at 10,000", below(200) if cfg.idle >= 10000 else (lambda *a: None))),
+            Row(f"idle sessions held at once (of {k:,} opened)", figures("idle", "held"), "int", "higher"),
+            Row("memory per idle session (KiB)", figures("idle", "per_session_kib"), "int", "lower"),
+            Row(f"RSS with {k:,} idle sessions, fresh process (MiB)", only_pc("rss_total_mib"), 1, "lower", big),
+            Row(f"RSS with {k:,} idle sessions, second wave after the first closed (MiB)",
+                only_pc("rss_second_wave_mib"), 1, "lower", big),
         ]
     if "lookup" in res or "list" in res:
         lk = res.get("lookup", {})
         err = lk.get("error")
         lst = res.get("list", {})
         big = cfg.list_entries
+        two = lambda pc_v, pf_v: {"Portcullis": pc_v, "Postfix": pf_v}
         for size_ in (10, 10000, 1000000):
             pc_v = err or lk.get(f"relay_lookup/{size_}")
             if "lookup" not in res:
                 pc_v = "skipped (--quick)" if cfg.quick else None
             pf_v = lst.get("pf_lookup_ns") if size_ == big else None
             target = ("< 1 µs", below(1000)) if size_ == 1000000 else None
-            rows.append(Row(f"relay-list lookup, {size_:,} entries (ns)", pc_v, pf_v, "ns", "lower", target))
+            rows.append(Row(f"relay-list lookup, {size_:,} entries (ns)", two(pc_v, pf_v), "ns", "lower", target))
         if "lookup" in res:
             comp = err or lk.get("relay_compile/1000000")
             rows.append(Row("relay-list compile, 1,000,000 entries, in memory (ms)",
-                            comp / 1e6 if isinstance(comp, float) else comp, None, 1, "lower"))
+                            two(comp / 1e6 if isinstance(comp, float) else comp, None), 1, "lower"))
         if lst:
             pc_v = lst["error"].get("pc") or median(lst["pc"])
             pf_v = lst["error"].get("pf") or median(lst["pf"])
             rows.append(Row(f"load a {big:,}-entry relay list (s; `config check` / `postmap cidr:`)",
-                            pc_v, pf_v, "s", "lower"))
+                            two(pc_v, pf_v), "s", "lower"))
     if "startup" in res:
-        r, e = res["startup"]
-        g = lambda name, key: pick(r, e, name, key)
         rows += [
-            Row("start-up to first 220 greeting (ms)", g("Portcullis", "startup_ms"),
-                g("Postfix", "startup_ms"), 1, "lower", ("< 100 ms", below(100))),
-            Row("idle memory (MiB RSS, summed over processes)", g("Portcullis", "idle_rss_mib"),
-                g("Postfix", "idle_rss_mib"), 1, "lower"),
-            Row("idle memory (MiB PSS, summed over processes)", g("Portcullis", "idle_pss_mib"),
-                g("Postfix", "idle_pss_mib"), 1, "lower"),
+            Row("start-up to first 220 greeting (ms)", figures("startup", "startup_ms"), 1, "lower",
+                ("< 100 ms", below(100))),
+            Row("idle memory (MiB RSS, summed over processes)", figures("startup", "idle_rss_mib"), 1, "lower"),
+            Row("idle memory (MiB PSS, summed over processes)", figures("startup", "idle_pss_mib"), 1, "lower"),
         ]
     return rows
 

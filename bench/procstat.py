@@ -124,6 +124,11 @@ def tree_memory_kib(root):
     return {"rss": rss, "pss": pss, "procs": n}
 
 
+def tree_private_kib(root):
+    """Private (clean + dirty) memory summed over the tree, in KiB."""
+    return sum(rollup_kib(pid).get("Private", 0) for pid in tree_pids(root))
+
+
 class PeakSampler:
     """Samples a tree's summed PSS every `interval` seconds in a thread; keeps the peak."""
 

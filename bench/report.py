@@ -1,6 +1,6 @@
-"""The one comparison table: scenario, Portcullis, Postfix, ratio, target;
-with the machine, the date and the settings. Printed to stdout and written
-as Markdown (bench/results.md)."""
+"""The one comparison table: scenario, a column per server, a ratio
+Portcullis ÷ peer per peer, target; with the machine, the date and the
+settings. Printed to stdout and written as Markdown (bench/results.md)."""
 
 import statistics
 
@@ -25,41 +25,43 @@ def fmt(value, kind):
 
 
 class Row:
-    """One line of the table. `better` is "higher" or "lower" (for the ratio's
-    reading); `target` is (text, predicate on (pc, pf, ratio)) or None."""
+    """One line of the table. `values` maps a server's name to its figure (a
+    number, a string saying why there is none, or None); `better` is "higher"
+    or "lower" (for the ratio's reading); `target` is (text, predicate on
+    (Portcullis, Postfix, ratio to Postfix)) or None."""
 
-    def __init__(self, scenario, pc, pf, kind, better, target=None):
-        self.scenario, self.pc, self.pf, self.kind = scenario, pc, pf, kind
+    def __init__(self, scenario, values, kind, better, target=None):
+        self.scenario, self.values, self.kind = scenario, values, kind
         self.better, self.target = better, target
 
-    def ratio(self):
-        if isinstance(self.pc, (int, float)) and isinstance(self.pf, (int, float)) and self.pf:
-            return self.pc / self.pf
+    def ratio(self, peer):
+        pc, other = self.values.get("Portcullis"), self.values.get(peer)
+        if isinstance(pc, (int, float)) and isinstance(other, (int, float)) and other:
+            return pc / other
         return None
 
-    def cells(self):
-        r = self.ratio()
-        if r is None:
-            ratio = "—"
-        elif r >= 0.01:
-            ratio = f"{r:.2f}×"
-        else:
-            ratio = f"1/{1 / r:,.0f}"
+    def cells(self, names):
+        out = [self.scenario] + [fmt(self.values.get(n), self.kind) for n in names]
+        for peer in names[1:]:
+            r = self.ratio(peer)
+            out.append("—" if r is None else f"{r:.2f}×" if r >= 0.01 else f"1/{1 / r:,.0f}")
         target = ""
         if self.target:
             text, met = self.target
-            verdict = met(self.pc, self.pf, r)
+            verdict = met(self.values.get("Portcullis"), self.values.get("Postfix"), self.ratio("Postfix"))
             target = f"{text}: " + ("met" if verdict else "**not met**" if verdict is False else "n/a")
-        return [self.scenario, fmt(self.pc, self.kind), fmt(self.pf, self.kind), ratio, target]
+        return out + [target]
 
 
-def markdown(rows, header_lines, notes):
+def markdown(rows, names, header_lines, notes):
+    """names: the servers' column order, Portcullis first."""
     out = list(header_lines)
     out.append("")
-    out.append("| scenario | Portcullis | Postfix | ratio (Portcullis ÷ Postfix) | target |")
-    out.append("|---|---:|---:|---:|---|")
+    out.append("| scenario | " + " | ".join(names) + " | "
+               + " | ".join(f"÷ {n}" for n in names[1:]) + " | target |")
+    out.append("|---|" + "---:|" * (2 * len(names) - 1) + "---|")
     for row in rows:
-        out.append("| " + " | ".join(row.cells()) + " |")
+        out.append("| " + " | ".join(row.cells(names)) + " |")
     out.append("")
     out.extend(notes)
     return "\n".join(out) + "\n"

@@ -8,6 +8,8 @@
 #                           on vs off, DKIM signing vs none (bench/results-mail-auth.md)
 #   bench/run.sh --journaled-fs   run on a fresh journaled ext4 (a loop-mounted
 #                           image) instead of the scratch dir's own file system
+#   bench/run.sh --peers postfix,opensmtpd,exim,chasquid
+#                           compare with these servers (default: postfix alone)
 #
 # On a fresh Debian machine it installs what it needs (Postfix, which ships
 # smtp-source and smtp-sink; python3), builds Portcullis in release mode,
@@ -17,6 +19,12 @@
 # system instance is never configured, started or touched. Needs root (to
 # install packages, and because Postfix's local delivery runs as a system
 # user the harness creates and removes).
+#
+# OpenSMTPD, Exim and chasquid (+ maildrop) conflict with Postfix as Debian
+# packages, so they are never installed: `apt-get download` + `dpkg-deb -x`
+# unpack them into a cache dir (BENCH_PEERS_CACHE, default
+# /var/tmp/portcullis-bench-peers), from where the harness runs private
+# instances; only their shared libraries are installed as packages.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +55,13 @@ for arg in "$@"; do
         *) args+=("$arg") ;;
     esac
 done
+peers=postfix
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+        --peers=*) peers="${args[$i]#--peers=}" ;;
+        --peers) peers="${args[$((i + 1))]:-}" ;;
+    esac
+done
 
 export PATH="$PATH:/usr/sbin:/sbin"
 need_apt=()
@@ -54,6 +69,8 @@ command -v postfix >/dev/null && [ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v findmnt >/dev/null || need_apt+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+command -v strace >/dev/null || need_apt+=(strace)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ "$profile" = 1 ]; then command -v perf >/dev/null || need_apt+=(linux-perf); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} ..." >&2
@@ -65,9 +82,58 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# The peers' packages, unpacked side by side (they conflict as packages).
+peer_debs=()
+case ",$peers," in *,opensmtpd,*) peer_debs+=(opensmtpd) ;; esac
+case ",$peers," in *,exim,*) peer_debs+=(exim4-daemon-light exim4-base) ;; esac
+case ",$peers," in *,chasquid,*) peer_debs+=(chasquid maildrop) ;; esac
+if [ ${#peer_debs[@]} -gt 0 ]; then
+    need_apt=()
+    cache="${BENCH_PEERS_CACHE:-/var/tmp/portcullis-bench-peers}"
+    mkdir -p "$cache/debs"
+    chmod 755 "$cache"
+    export BENCH_PEERS_ROOT="$cache/root"
+    missing=()
+    for p in "${peer_debs[@]}"; do
+        ls "$cache/debs/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "downloading ${missing[*]} (unpacked, not installed) ..." >&2
+        apt-get update -qq
+        (cd "$cache/debs" && apt-get download -qq "${missing[@]}")
+    fi
+    libs=()
+    for p in "${peer_debs[@]}"; do
+        deb="$(ls "$cache/debs/${p}_"*.deb | tail -1)"
+        dpkg-deb -x "$deb" "$BENCH_PEERS_ROOT"
+        echo "$p $(dpkg-deb -f "$deb" Version)" >>"$cache/versions.new"
+        # Their libraries (never another MTA): what Depends names, minus the
+        # packages that are themselves MTA parts, debconf or system tools.
+        for dep in $(dpkg-deb -f "$deb" Depends | tr ',|' '\n\n' | sed 's/(.*)//; s/ //g'); do
+            case "$dep" in
+                lib*|courier-authlib) dpkg-query -W -f='${Status}' "$dep" 2>/dev/null | grep -q 'ok installed' ||
+                    libs+=("$dep") ;;
+            esac
+        done
+    done
+    mv "$cache/versions.new" "$BENCH_PEERS_ROOT/versions.txt"
+    need_apt+=("${libs[@]}")
+    if [ ${#need_apt[@]} -gt 0 ]; then
+        echo "installing ${need_apt[*]} ..." >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    fi
+fi
+
 echo "building Portcullis (cargo build --release) ..." >&2
 (cd "$repo" && cargo build --release --quiet)
-if [ "$quick" = 0 ] && [ "$mailauth" = 0 ]; then
+only_lookup=1
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+        --only=*) [[ ",${args[$i]#--only=}," == *,lookup,* ]] || only_lookup=0 ;;
+        --only) [[ ",${args[$((i + 1))]:-}," == *,lookup,* ]] || only_lookup=0 ;;
+    esac
+done
+if [ "$quick" = 0 ] && [ "$mailauth" = 0 ] && [ "$only_lookup" = 1 ]; then
     # Build the criterion bench now, so its compile time does not land in a measurement.
     (cd "$repo" && cargo bench -p portcullis-relay --bench relay_lookup --no-run --quiet)
 fi
@@ -89,7 +155,9 @@ cleanup() {
     fi
     if [ -f "$scratch/pids" ]; then
         while read -r pid; do
-            if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'smtp-sink|portcullis serve'; then
+            if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'smtp-sink|portcullis serve|^unshare '; then
+                # A peer's namespace dies with its init, unshare's one child.
+                for child in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do kill -9 "$child" 2>/dev/null || true; done
                 kill "$pid" 2>/dev/null || true
             fi
         done <"$scratch/pids"

@@ -103,7 +103,8 @@ def relay(server, sink, cfg, work, sender=SENDER):
     snap0 = procstat.cpu_snapshot(root)
     with procstat.PeakSampler(server.root) as peak, open(log_path, "wb") as log:
         t0 = time.monotonic()
-        src = smtp_source(server.port, n, cfg.sessions, cfg.size, f"bench@{RELAY_DOMAIN}", log, sender)
+        rcpt = getattr(server, "relay_rcpt", f"bench@{RELAY_DOMAIN}")
+        src = smtp_source(server.port, n, cfg.sessions, cfg.size, rcpt, log, sender)
         try:
             rc = src.wait(timeout=cfg.timeout)
         except subprocess.TimeoutExpired:
@@ -221,6 +222,82 @@ def idle_sessions_postfix(server, k):
         "smtpd_rss_kib": statistics.median(rss) if rss else 0,
         "tree_pss_mib": tree["pss"] / 1024,
     }
+
+
+def idle_sessions_peer(server, k):
+    """k idle sessions (or as many as the server greets: Exim answers 421
+    past `smtp_accept_max`) on a freshly started server; per session = growth
+    of the private memory summed over its processes ÷ sessions held (pages a
+    forked child still shares with its parent are not counted)."""
+    server.stop()
+    server.start()
+    time.sleep(0.5)
+    before = procstat.tree_private_kib(server.root())
+    socks = open_sessions(server.port, k, timeout=5)
+    try:
+        time.sleep(1.0)
+        after = procstat.tree_private_kib(server.root())
+        tree = procstat.tree_memory_kib(server.root())
+    finally:
+        close_sessions(socks)
+    if not socks:
+        raise RuntimeError(f"{server.name} held no idle session")
+    return {
+        "held": len(socks),
+        "per_session_kib": (after - before) / len(socks),
+        "tree_pss_mib": tree["pss"] / 1024,
+        "tree_rss_mib": tree["rss"] / 1024,
+    }
+
+
+FSYNC_CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs", "sync", "msync")
+
+
+def fsyncs_per_message(server, cfg, work, sink=None):
+    """`strace -f -c` on every process of the server while it takes m
+    messages (local delivery, or relay to `sink` when given) and finishes
+    them; returns {syscall: calls per message} for the fsync family."""
+    m = 50 if cfg.quick else 500
+    _wait_quiet(server)
+    label = "relay" if sink else "local"
+    out = work / f"strace-{server.name}-{label}.txt"
+    cmd = ["strace", "-f", "-c", "-o", str(out), "-e", "trace=" + ",".join(FSYNC_CALLS)]
+    for p in procstat.tree_pids(server.root()):
+        # Every thread (a Go or tokio runtime's threads exist before the attach).
+        for tid in os.listdir(f"/proc/{p}/task"):
+            cmd += ["-p", tid]
+    tracer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached before the first message
+        if sink:
+            base = sink.count
+            rcpt = getattr(server, "relay_rcpt", f"bench@{RELAY_DOMAIN}")
+        else:
+            fresh_maildir(server.maildir())
+            rcpt = f"{cfg.user}@localhost"
+        with open(work / f"source-strace-{server.name}.log", "wb") as log:
+            src = smtp_source(server.port, m, min(cfg.sessions, 10), cfg.size, rcpt, log)
+            if src.wait(timeout=cfg.timeout * 4) != 0:
+                raise RuntimeError(f"smtp-source failed against {server.name} under strace")
+        deadline = time.monotonic() + cfg.timeout * 4
+        done = (lambda: sink.count - base >= m) if sink else (
+            lambda: count_files(server.maildir() / "new") >= m)
+        while not done():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} did not finish {m} messages under strace")
+            time.sleep(0.05)
+        _wait_quiet(server, timeout=60)
+        time.sleep(1.0)  # queue files removed: their fsyncs, if any, are in
+    finally:
+        tracer.send_signal(2)
+        tracer.wait(timeout=30)
+    calls = {}
+    for line in out.read_text().splitlines():
+        f = line.split()
+        if f and f[-1] in FSYNC_CALLS and len(f) >= 5:
+            calls[f[-1]] = int(f[3])
+    return {k: v / m for k, v in calls.items()}
 
 
 def startup_and_idle(server):
