@@ -305,6 +305,9 @@ class Chasquid(Peer):
     # AUTH), so the relay load goes to a local alias that forwards to the
     # remote address: the same queue-and-send work, plus an alias lookup.
     relay_rcpt = "relay@localhost"
+    # Its queue holds at most 200 messages (fixed in the code); past that it
+    # answers 451, at which smtp-source gives up: a run stays at 200.
+    max_messages = 200
 
     def setup(self):
         home = self.dir.parent / "home" / self.user
