@@ -186,6 +186,9 @@ class OpenSMTPD(Peer):
         self.conf = self.dir / "smtpd.conf"
         self.conf.write_text(f"""# Written by bench/peers.py: a private OpenSMTPD for the benchmark.
 listen on 127.0.0.1 port {self.port} hostname opensmtpd.bench.test
+# Its one default the load cannot pass: 100 messages per session (smtp-source
+# spreads the messages over its sessions unevenly, some send more).
+smtp limit max-mails 100000
 action "local" maildir "{self.maildir()}"
 action "relay" relay host smtp://127.0.0.1:{self.sink_port}
 match from local for domain "{RELAY_DOMAIN}" action "relay"

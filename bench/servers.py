@@ -149,7 +149,7 @@ level = "info"
     def knows_key(self, key):
         """True if this build has the config key (the harness runs against
         whatever the tree holds, older or newer)."""
-        r = subprocess.run([self.binary, "config", "read", key, "--config", str(self.dir / "absent.toml")],
+        r = subprocess.run([self.binary, "config", "read", key, "--config", str(self.config)],
                            capture_output=True)
         return r.returncode == 0
 
@@ -166,6 +166,9 @@ level = "info"
 
     def setup(self):
         self.dir.mkdir(parents=True, exist_ok=True)
+        # `config read` wants an existing file: this one without [limits] first.
+        self._has_connection_limit = False
+        self.config.write_text(self.config_text())
         self._has_connection_limit = self.knows_key("limits.connections")
         self.config.write_text(self.config_text())
         r = subprocess.run(
