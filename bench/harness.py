@@ -12,7 +12,6 @@ import datetime
 import os
 import platform
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import scenarios
 from report import Row, markdown, median
 from dnsstub import DnsStub
 from peers import DNS_STUB, PEERS
+from profiling import profile
 
 PEER_NAMES = {cls.name for cls in PEERS.values()}
 from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user
@@ -60,7 +60,7 @@ def parse_args():
     p.add_argument("--only", default="startup,idle,accept,relay,fsync,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
     p.add_argument("--profile", action="store_true",
-                   help="also record `perf` on Portcullis during one extra accept and relay run (bench/profile/)")
+                   help="also record `perf` on each server during one extra accept and relay run (bench/profile/)")
     p.add_argument("--mail-auth", action="store_true",
                    help="instead of the comparison: Portcullis alone, accept with inbound SPF/DKIM/DMARC "
                         "checks on vs off and relay with DKIM signing vs without "
@@ -266,12 +266,15 @@ def main():
                 cfg, servers, lambda s: scenarios.accept_deliver(s, cfg_for(cfg, s), work),
                 "accept + local delivery")
             if cfg.profile:
-                profile(cfg, pc, work, "accept", lambda: scenarios.accept_deliver(pc, cfg, work))
+                for s in servers:
+                    profile(cfg, s, work, "accept", lambda s=s: scenarios.accept_deliver(s, cfg_for(cfg, s), work))
         if "relay" in cfg.only:
             res["relay"] = run_alternating(
                 cfg, servers, lambda s: scenarios.relay(s, sink_of[s.name], cfg_for(cfg, s), work), "relay")
-            if cfg.profile and pc.name not in res["relay"][1]:
-                profile(cfg, pc, work, "relay", lambda: scenarios.relay(pc, sink_of[pc.name], cfg, work))
+            if cfg.profile:
+                for s in (s for s in servers if s.name not in res["relay"][1]):
+                    profile(cfg, s, work, "relay",
+                            lambda s=s: scenarios.relay(s, sink_of[s.name], cfg_for(cfg, s), work))
         if "fsync" in cfg.only:
             res["fsync"] = fsync_counts(cfg, servers, sink_of, work)
     finally:
@@ -444,41 +447,6 @@ def build_rows(cfg, res):
             Row("idle memory (MiB PSS, summed over processes)", figures("startup", "idle_pss_mib"), 1, "lower"),
         ]
     return rows
-
-
-def profile(cfg, pc, work, label, run):
-    """One extra run of a scenario on Portcullis under `perf record`; writes a
-    flat profile (self time by symbol) and a cumulative one (time under each
-    function, children included) to bench/profile/<results>-<label>-*.txt."""
-    perf = shutil.which("perf")
-    if not perf:
-        log("profile: perf not installed (apt-get install linux-perf); skipped")
-        return
-    out_dir = Path(cfg.out).parent / "profile"
-    try:
-        out_dir.mkdir(exist_ok=True)
-    except OSError as e:
-        log(f"profile: cannot create {out_dir}: {e}; skipped")
-        return
-    data = work / f"perf-{label}.data"
-    log(f"profile: perf record on Portcullis during one more {label} run")
-    # DWARF unwinding: the release build has debug info (profile.release debug = 1)
-    # but no frame pointers.
-    rec = subprocess.Popen([perf, "record", "-F", "499", "-g", "--call-graph", "dwarf,16384",
-                            "-o", str(data), "-p", str(pc.root())],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    try:
-        log(f"  under perf: {run()}")
-    finally:
-        rec.send_signal(signal.SIGINT)
-        rec.wait()
-    for name, args in (("flat", ["--no-children", "--sort", "dso,symbol"]),
-                       ("cumulative", ["--children", "--sort", "symbol"])):
-        with open(out_dir / f"{Path(cfg.out).stem}-{label}-{name}.txt", "w") as f:
-            subprocess.run([perf, "report", "-i", str(data), "--stdio", "--percent-limit", "0.5",
-                            "-g", "none", *args], stdout=f, stderr=subprocess.DEVNULL)
-    log(f"profile written to {out_dir}/{Path(cfg.out).stem}-{label}-*.txt")
 
 
 def _terminate(signum, _frame):
