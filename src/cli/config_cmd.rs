@@ -7,7 +7,7 @@ use clap::Subcommand;
 use portcullis_config::{self as config, Config, EditOp};
 use portcullis_server::admin::{self, client, config::Edited};
 
-use super::output::say;
+use super::output::{self, say};
 use super::Failure;
 
 #[derive(Subcommand, Debug)]
@@ -153,10 +153,7 @@ pub(super) fn check_and_report(
     strict: bool,
 ) -> Result<(), Failure> {
     let report = admin::config::check(path, allow_open_relay)?;
-    for line in &report.lines {
-        say!("{line}")?;
-    }
-    say!("{}", report.summary)?;
+    output::lines(report.lines.iter().chain([&report.summary]))?;
     if strict {
         report.strict()?;
     }

@@ -14,19 +14,37 @@ pub(crate) fn line(args: fmt::Arguments<'_>) -> Result<(), Failure> {
         .write_fmt(args)
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
-    match written {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Failure::closed_pipe()),
-        Err(e) => Err(Failure::runtime(format!("cannot write to stdout: {e}"))),
-    }
+    written.map_err(failure)
 }
 
 /// Writes each line of `text` (which may end in a newline) to stdout.
 pub(crate) fn text(text: &str) -> Result<(), Failure> {
-    for l in text.lines() {
-        line(format_args!("{l}"))?;
+    lines(text.lines())
+}
+
+/// Writes many lines to stdout through one buffer, flushed once at the end:
+/// a report of a million relay entries is then a few hundred writes, not a
+/// million (stdout is line-buffered).
+pub(crate) fn lines<I>(items: I) -> Result<(), Failure>
+where
+    I: IntoIterator,
+    I::Item: fmt::Display,
+{
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let written = items
+        .into_iter()
+        .try_for_each(|item| writeln!(out, "{item}"))
+        .and_then(|()| out.flush());
+    written.map_err(failure)
+}
+
+/// A failed write to stdout: a reader that went away ends quietly.
+fn failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::closed_pipe()
+    } else {
+        Failure::runtime(format!("cannot write to stdout: {e}"))
     }
-    Ok(())
 }
 
 /// `say!("...", args)`: one line on stdout, `?`-able (see [`line`]).

@@ -5,25 +5,25 @@ use std::path::Path;
 
 use portcullis_server::admin::{self, client, status::Status};
 
-use super::output::say;
+use super::output::{self, say};
 use super::Failure;
 
 /// `reload`: the report, then `reload applied`; a rejection is the error.
 pub(super) fn reload(config: &Path) -> Result<(), Failure> {
     let report = client::reload(&client::data_dir_of(config)?)?;
-    for line in &report.lines {
-        say!("{line}")?;
-    }
-    say!("reload applied")
+    output::lines(
+        report
+            .lines
+            .iter()
+            .map(String::as_str)
+            .chain(["reload applied"]),
+    )
 }
 
 /// `status`.
 pub(super) fn status(config: &Path) -> Result<(), Failure> {
     let status = client::status(&client::data_dir_of(config)?)?;
-    for line in status_lines(&status) {
-        say!("{line}")?;
-    }
-    Ok(())
+    output::lines(status_lines(&status))
 }
 
 /// `unban ADDRESS`.
