@@ -13,6 +13,7 @@
 //! `build.rs`).
 
 pub mod auth_support;
+pub mod browser;
 pub mod client;
 pub mod dns;
 pub mod dovecot;
