@@ -16,6 +16,8 @@ pub(crate) const LISTEN_SMTP: &str = "127.0.0.1:2525";
 pub(crate) const LISTEN_SUBMISSION: &str = "127.0.0.1:2587";
 /// `listen.submissions` when absent.
 pub(crate) const LISTEN_SUBMISSIONS: &str = "127.0.0.1:2465";
+/// `admin.listen` when absent: the console and JSON API, on loopback only.
+pub(crate) const LISTEN_ADMIN: &str = "127.0.0.1:2580";
 /// `relay.allow` when absent: only this machine may relay without AUTH.
 pub(crate) const RELAY_ALLOW: &[&str] = &["127.0.0.1", "::1"];
 /// `limits.message_size` when absent (25 MiB).
@@ -177,6 +179,9 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # mx_port = 25           # port of MX hosts: a testing knob, leave it at 25
 # mta_sts_port = 443     # HTTPS port of MTA-STS policy hosts: a testing knob, leave it at 443
 
+[admin]
+# listen = ["127.0.0.1:2580"]  # HTTPS admin console and JSON API (/api/v1/) with the server's certificate; []: off
+
 [metrics]
 # listen = "127.0.0.1:9325"  # Prometheus metrics at GET /metrics; absent: off
 
@@ -336,6 +341,7 @@ pub fn default_list(key: &str, hostname: &str) -> Vec<String> {
         "listen.smtp" => owned(&[LISTEN_SMTP]),
         "listen.submission" => owned(&[LISTEN_SUBMISSION]),
         "listen.submissions" => owned(&[LISTEN_SUBMISSIONS]),
+        "admin.listen" => owned(&[LISTEN_ADMIN]),
         "relay.allow" => owned(RELAY_ALLOW),
         "auth.mechanisms" => owned(super::values::MECHANISMS),
         _ => Vec::new(),

@@ -441,6 +441,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "HTTPS port of MTA-STS policy hosts (RFC 8461): a testing knob, leave it at 443",
     },
     KeyInfo {
+        key: "admin.listen",
+        kind: KeyKind::List,
+        default: "127.0.0.1:2580",
+        doc: "IP:port list serving the HTTPS admin console and JSON API (/api/v1/) with the server's certificate; empty: off",
+    },
+    KeyInfo {
         key: "metrics.listen",
         kind: KeyKind::String,
         default: "",
@@ -497,6 +503,7 @@ pub const SECTIONS: &[&str] = &[
     "log",
     "delivery",
     "queue",
+    "admin",
     "metrics",
     "dovecot",
     "directory",

@@ -84,6 +84,8 @@ pub struct Config {
     pub routes: BTreeMap<String, String>,
     /// `[metrics]`
     pub metrics: Metrics,
+    /// `[admin]`: the HTTPS console and JSON API.
+    pub admin: Admin,
     /// `[dovecot]`
     pub dovecot: Dovecot,
     /// `[directory]`: where the site (domains, users, aliases, relay
@@ -159,6 +161,14 @@ impl Listen {
     pub fn proxy_allowed(&self, ip: std::net::IpAddr) -> bool {
         self.proxy_from.iter().any(|n| n.contains(ip))
     }
+}
+
+/// The HTTPS admin console and JSON API.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Admin {
+    /// The addresses it is served on (with the server's certificate);
+    /// empty: off.
+    pub listen: Vec<SocketAddr>,
 }
 
 /// The Prometheus endpoint.

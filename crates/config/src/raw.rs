@@ -28,6 +28,7 @@ pub(crate) struct RawConfig {
     pub(crate) aliases: Option<BTreeMap<String, OneOrMany>>,
     pub(crate) routes: Option<BTreeMap<String, String>>,
     pub(crate) metrics: Option<RawMetrics>,
+    pub(crate) admin: Option<RawAdmin>,
     pub(crate) dovecot: Option<RawDovecot>,
     pub(crate) directory: Option<RawDirectory>,
 }
@@ -50,6 +51,13 @@ pub(crate) struct RawListen {
     pub(crate) submissions: Option<Vec<String>>,
     pub(crate) proxy_from: Option<Vec<String>>,
     pub(crate) proxied: Option<Vec<String>>,
+}
+
+/// `[admin]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<Vec<String>>,
 }
 
 /// `[metrics]`

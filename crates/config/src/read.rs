@@ -181,6 +181,7 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "queue.delay_warning" => cfg.queue.delay_warning.to_string(),
         "queue.mx_port" => cfg.queue.mx_port.to_string(),
         "queue.mta_sts_port" => cfg.queue.mta_sts_port.to_string(),
+        "admin.listen" => join(&cfg.admin.listen),
         "metrics.listen" => opt(cfg.metrics.listen),
         "dovecot.passwd_file" => opt(cfg.dovecot.passwd_file.as_ref().map(|p| p.display())),
         "directory.backend" => cfg.directory.backend.name().to_string(),

@@ -1,5 +1,6 @@
 //! The operations keys (issue 8): `listen.proxy_from` / `listen.proxied`
-//! (PROXY protocol), `metrics.listen` and `dovecot.passwd_file`.
+//! (PROXY protocol), `metrics.listen` and `dovecot.passwd_file`; and
+//! `admin.listen` (issue 15).
 
 use std::path::PathBuf;
 
@@ -69,6 +70,22 @@ fn metrics_listen_is_an_address() {
     assert!(error("[metrics]\nlisten = \"localhost:9325\"")
         .starts_with("invalid metrics.listen \"localhost:9325\" in /etc/portcullis/portcullis.toml: not a socket address"));
     assert!(error("[metrics]\nport = 9325").contains("metrics.port"));
+}
+
+#[test]
+fn admin_listen_is_loopback_by_default_and_an_empty_list_turns_it_off() {
+    let cfg = load("").unwrap();
+    assert_eq!(cfg.admin.listen, vec!["127.0.0.1:2580".parse().unwrap()]);
+    let cfg = load("[admin]\nlisten = []").unwrap();
+    assert!(cfg.admin.listen.is_empty());
+    let cfg = load("[admin]\nlisten = [\"127.0.0.1:8443\", \"[::1]:8443\"]").unwrap();
+    assert_eq!(cfg.admin.listen.len(), 2);
+    assert_eq!(
+        error("[admin]\nlisten = [\"127.0.0.1:2580\", \"console:443\"]"),
+        "invalid admin.listen \"console:443\" in /etc/portcullis/portcullis.toml: not a socket \
+         address (expected IP:port, e.g. \"127.0.0.1:2525\" or \"[::1]:2525\")"
+    );
+    assert!(error("[admin]\nlisten = \"127.0.0.1:2580\"").contains("admin.listen"));
 }
 
 #[test]

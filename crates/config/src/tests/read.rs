@@ -80,6 +80,7 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "queue.delay_warning: 14400".to_string(),
         "queue.mx_port: 25".to_string(),
         "queue.mta_sts_port: 443".to_string(),
+        "admin.listen: 127.0.0.1:2580".to_string(),
         "metrics.listen:".to_string(),
         "dovecot.passwd_file:".to_string(),
         "directory.backend: files".to_string(),

@@ -132,6 +132,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
     let aliases = sections::aliases(&ctx, raw.aliases.unwrap_or_default())?;
     let routes = sections::routes(&ctx, raw.routes.unwrap_or_default())?;
     let metrics = sections::metrics(&ctx, raw.metrics.unwrap_or_default())?;
+    let admin = sections::admin(&ctx, raw.admin.unwrap_or_default(), &hostname)?;
     let dovecot = sections::dovecot(&ctx, raw.dovecot.unwrap_or_default(), path)?;
     let directory = sections::directory(&ctx, raw.directory.unwrap_or_default(), path)?;
 
@@ -155,6 +156,7 @@ pub(crate) fn validate(raw: RawConfig, path: &Path, file: &str) -> Result<Config
         queue,
         routes,
         metrics,
+        admin,
         dovecot,
         directory,
     })

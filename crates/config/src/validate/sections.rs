@@ -1,22 +1,22 @@
 //! The smaller sections: `[tls]`, `[smtp]`, `[inbound]`, `[dns]`, `[log]`,
-//! `[delivery]`, `[aliases]`, `[routes]`, `[metrics]`, `[dovecot]` and
+//! `[delivery]`, `[aliases]`, `[routes]`, `[admin]`, `[metrics]`, `[dovecot]` and
 //! `[directory]`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::super::defaults;
+use super::super::defaults::{self, default_list};
 use super::super::error::{quote, ConfigError};
 use super::super::raw::{
-    OneOrMany, RawDelivery, RawDirectory, RawDns, RawDovecot, RawInbound, RawLog, RawMetrics,
-    RawSmtp, RawTls,
+    OneOrMany, RawAdmin, RawDelivery, RawDirectory, RawDns, RawDovecot, RawInbound, RawLog,
+    RawMetrics, RawSmtp, RawTls,
 };
 use super::super::values::{
     parse_alias_name, parse_alias_target, parse_domain, parse_host_port, parse_listen,
     parse_log_level, parse_nameserver, resolve_path,
 };
 use super::super::{
-    BareLf, Delivery, DirectoryBackend, DirectorySettings, Dns, Dovecot, Inbound, Lmtp, Log,
+    Admin, BareLf, Delivery, DirectoryBackend, DirectorySettings, Dns, Dovecot, Inbound, Lmtp, Log,
     LogFormat, Metrics, Smtp, Tls, TlsOutbound,
 };
 use super::Ctx;
@@ -228,6 +228,16 @@ pub(super) fn routes(
         }
     }
     Ok(out)
+}
+
+/// `[admin]`: the console's addresses (loopback when absent; `[]`: off).
+pub(super) fn admin(ctx: &Ctx<'_>, raw: RawAdmin, hostname: &str) -> Result<Admin, ConfigError> {
+    let listen = raw
+        .listen
+        .unwrap_or_else(|| default_list("admin.listen", hostname));
+    Ok(Admin {
+        listen: ctx.each("admin.listen", listen, parse_listen)?,
+    })
 }
 
 /// `[metrics]`: the optional listen address.
