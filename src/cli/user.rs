@@ -1,4 +1,4 @@
-//! `portcullis user add|remove|list|password|dovecot-sync`: the arguments
+//! `portcullis user add|remove|list|password|admin|dovecot-sync`: the arguments
 //! of [`admin::users`] (passwords read from the terminal or stdin here), and
 //! its answers as lines.
 
@@ -22,10 +22,19 @@ pub(crate) enum UserCommand {
         /// Accept a password shorter than 8 characters.
         #[arg(long)]
         weak: bool,
+        /// Give the user the admin right (the console and the JSON API).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Grant (on) or revoke (off) a user's admin right.
+    Admin {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
     /// Remove a user (their Maildir is kept).
     Remove { name: String },
-    /// List users, one per line.
+    /// List users, one per line (admins marked "(admin)").
     List,
     /// Change a user's password.
     Password {
@@ -46,8 +55,9 @@ pub(super) fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
     match cmd {
         UserCommand::DovecotSync => Ok(admin::users::dovecot_sync(config)?),
         UserCommand::List => {
-            for name in admin::users::list(config)? {
-                say!("{name}")?;
+            for user in admin::users::list(config)? {
+                let mark = if user.admin { " (admin)" } else { "" };
+                say!("{}{mark}", user.name)?;
             }
             Ok(())
         }
@@ -55,6 +65,7 @@ pub(super) fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             name,
             password_stdin,
             weak,
+            admin,
         } => {
             // Checked before the password is asked for.
             admin::users::check_new(config, &name)?;
@@ -65,6 +76,7 @@ pub(super) fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
                     name,
                     password,
                     weak,
+                    admin,
                 },
             )?;
             let folded = if added.folded {
@@ -72,7 +84,14 @@ pub(super) fn run(config: &Path, cmd: UserCommand) -> Result<(), Failure> {
             } else {
                 String::new()
             };
-            say!("added user {}{folded}; {NO_RELOAD}", added.name)
+            let right = if admin { " with the admin right" } else { "" };
+            say!("added user {}{right}{folded}; {NO_RELOAD}", added.name)
+        }
+        UserCommand::Admin { name, state } => {
+            let on = state == "on";
+            let name = admin::users::set_admin(config, &name, on)?;
+            let done = if on { "granted" } else { "revoked" };
+            say!("{done} the admin right of {name}; {NO_RELOAD}")
         }
         UserCommand::Password {
             name,

@@ -149,7 +149,15 @@ pub fn edit_config_file(
 
 fn apply(db: &mut UserDb, edit: UserEdit) -> Result<(), UsersError> {
     match edit {
-        UserEdit::Add { name, credentials } => db.add(&name, credentials),
+        UserEdit::Add {
+            name,
+            credentials,
+            admin,
+        } => {
+            db.add(&name, credentials)?;
+            db.set_admin(&name, admin)
+        }
+        UserEdit::Admin { name, admin } => db.set_admin(&name, admin),
         UserEdit::Password { name, credentials } => db.set_password(&name, credentials),
         UserEdit::Remove { name } => db.remove(&name).map(drop),
     }

@@ -75,6 +75,8 @@ pub enum UserEdit {
         name: String,
         /// Derived from the password (the slow step, done by the caller).
         credentials: Credentials,
+        /// With the admin right (the console and the JSON API).
+        admin: bool,
     },
     /// New credentials for an existing user.
     Password {
@@ -82,6 +84,13 @@ pub enum UserEdit {
         name: String,
         /// Derived from the new password.
         credentials: Credentials,
+    },
+    /// The admin right of an existing user, granted or revoked.
+    Admin {
+        /// The user (case-insensitive).
+        name: String,
+        /// Whether they have it after the change.
+        admin: bool,
     },
     /// A user goes (their mail stays where it is).
     Remove {

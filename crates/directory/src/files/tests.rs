@@ -35,6 +35,7 @@ fn add(name: &str, password: &str) -> UserEdit {
     UserEdit::Add {
         name: name.into(),
         credentials: creds(password),
+        admin: false,
     }
 }
 
@@ -89,6 +90,34 @@ fn edits_add_change_and_remove_users_and_change_the_version() {
         .unwrap();
     assert_eq!(names(&after), ["bob"]);
     assert_eq!(names(&d.load(None).unwrap().users), ["bob"]);
+    // The admin right: granted with the user or later, kept across a
+    // password change, revoked, and stored in the file.
+    let root = UserEdit::Add {
+        name: "Root".into(),
+        credentials: creds("pw-root"),
+        admin: true,
+    };
+    assert!(d.edit_users(root).unwrap().is_admin("root"));
+    let grant = UserEdit::Admin {
+        name: "bob".into(),
+        admin: true,
+    };
+    assert!(d.edit_users(grant).unwrap().is_admin("BOB"));
+    let after = d
+        .edit_users(UserEdit::Password {
+            name: "bob".into(),
+            credentials: creds("pw-bob-3"),
+        })
+        .unwrap();
+    assert!(after.is_admin("bob"));
+    let revoke = UserEdit::Admin {
+        name: "root".into(),
+        admin: false,
+    };
+    let after = d.edit_users(revoke).unwrap();
+    assert!(!after.is_admin("root") && after.is_admin("bob"));
+    let site = d.load(None).unwrap();
+    assert!(!site.users.is_admin("root") && site.users.is_admin("bob"));
     // The file is private.
     let mode = fs::metadata(d.users_file()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -113,6 +142,13 @@ fn bad_edits_are_refused_with_one_sentence_naming_the_value_and_change_nothing()
         (
             UserEdit::Remove {
                 name: "carol".into(),
+            },
+            "no such user \"carol\"",
+        ),
+        (
+            UserEdit::Admin {
+                name: "carol".into(),
+                admin: true,
             },
             "no such user \"carol\"",
         ),

@@ -3,7 +3,12 @@
 //! ```text
 //! # portcullis users v1
 //! alice:argon2:$argon2id$v=19$m=19456,t=2,p=1$…$…:scram:4096,<salt>,<StoredKey>,<ServerKey>:cram:<64 hex>
+//! root:argon2:…:scram:…:cram:<64 hex>:admin
 //! ```
+//!
+//! A trailing `:admin` gives the user the admin right (the console and the
+//! JSON API). It is optional, so files written before it existed read
+//! unchanged, and a user without the right is written as before.
 //!
 //! The first non-blank line is the version header; later lines starting
 //! with `#` and blank lines are ignored (the file is rewritten by the tool,
@@ -24,13 +29,19 @@ pub(crate) const HEADER: &str = "# portcullis users v1";
 const HEADER_PREFIX: &str = "# portcullis users v";
 
 /// What the file documents about its own format, right after the header.
-const FORMAT_COMMENT: &str = "# name:argon2:<PHC>:scram:<iterations>,<salt>,<StoredKey>,<ServerKey>:cram:<inner+outer MD5 state, hex>";
+const FORMAT_COMMENT: &str = "# name:argon2:<PHC>:scram:<iterations>,<salt>,<StoredKey>,<ServerKey>:cram:<inner+outer MD5 state, hex>[:admin]";
 
-/// Renders the whole file.
-pub(crate) fn render<'a>(users: impl Iterator<Item = (&'a str, &'a Credentials)>) -> String {
+/// One user as the file holds it: name, credentials, and the admin right.
+pub(crate) type Entry = (String, Credentials, bool);
+
+/// Renders the whole file from (name, credentials, admin right).
+pub(crate) fn render<'a>(users: impl Iterator<Item = (&'a str, &'a Credentials, bool)>) -> String {
     let mut out = format!("{HEADER}\n{FORMAT_COMMENT}\n");
-    for (name, creds) in users {
+    for (name, creds, admin) in users {
         out.push_str(&render_line(name, creds));
+        if admin {
+            out.push_str(":admin");
+        }
         out.push('\n');
     }
     out
@@ -49,9 +60,9 @@ fn render_line(name: &str, creds: &Credentials) -> String {
     )
 }
 
-/// Parses the whole file into (name, credentials) pairs in file order.
-/// Errors are `(line number, reason)`.
-pub(crate) fn parse(text: &str) -> Result<Vec<(String, Credentials)>, (usize, String)> {
+/// Parses the whole file into (name, credentials, admin right) in file
+/// order. Errors are `(line number, reason)`.
+pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
     let mut users = Vec::new();
     let mut seen_header = false;
     for (index, line) in text.lines().enumerate() {
@@ -69,7 +80,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(String, Credentials)>, (usize, St
             continue;
         }
         let user = parse_line(line).map_err(|reason| (number, reason))?;
-        if users.iter().any(|(name, _)| *name == user.0) {
+        if users.iter().any(|(name, _, _): &Entry| *name == user.0) {
             return Err((number, format!("user {:?} is listed twice", user.0)));
         }
         users.push(user);
@@ -97,11 +108,15 @@ fn check_header(line: &str) -> Result<(), String> {
     }
 }
 
-fn parse_line(line: &str) -> Result<(String, Credentials), String> {
-    let fields: Vec<&str> = line.split(':').collect();
+fn parse_line(line: &str) -> Result<Entry, String> {
+    let mut fields: Vec<&str> = line.split(':').collect();
+    let admin = fields.len() == 8 && fields.last() == Some(&"admin");
+    if admin {
+        fields.pop();
+    }
     let [name, "argon2", phc, "scram", scram, "cram", cram] = fields.as_slice() else {
         return Err(
-            "expected name:argon2:<PHC>:scram:<i>,<salt>,<StoredKey>,<ServerKey>:cram:<hex>"
+            "expected name:argon2:<PHC>:scram:<i>,<salt>,<StoredKey>,<ServerKey>:cram:<hex>[:admin]"
                 .to_string(),
         );
     };
@@ -113,7 +128,7 @@ fn parse_line(line: &str) -> Result<(String, Credentials), String> {
     let cram = parse_cram(cram).map_err(|e| format!("user {name:?}: {e}"))?;
     let creds = Credentials::from_parts(phc.to_string(), scram, cram)
         .map_err(|e| format!("user {name:?}: {e}"))?;
-    Ok((name, creds))
+    Ok((name, creds, admin))
 }
 
 fn parse_scram(field: &str) -> Result<ScramKeys, String> {
@@ -187,18 +202,35 @@ mod tests {
     fn render_then_parse_round_trips() {
         let a = creds("alpha");
         let b = creds("beta");
-        let text = render([("alice", &a), ("bob", &b)].into_iter());
+        let text = render([("alice", &a, false), ("bob", &b, true)].into_iter());
         assert!(text.starts_with("# portcullis users v1\n"));
         let parsed = parse(&text).unwrap();
         assert_eq!(
             parsed,
-            vec![("alice".to_string(), a), ("bob".to_string(), b)]
+            vec![
+                ("alice".to_string(), a, false),
+                ("bob".to_string(), b, true)
+            ]
         );
     }
 
     #[test]
+    fn the_admin_right_is_an_optional_last_field() {
+        let text = render([("root", &creds("x"), true), ("ann", &creds("y"), false)].into_iter());
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert!(lines[0].ends_with(":admin"), "{}", lines[0]);
+        assert_eq!(lines[1].split(':').count(), 7, "{}", lines[1]);
+        // A file written before the field existed reads as before.
+        let old = text.replace(":admin", "");
+        assert!(parse(&old).unwrap().iter().all(|(_, _, admin)| !admin));
+        let (line, reason) = parse(&text.replace(":admin", ":root")).unwrap_err();
+        assert_eq!(line, 3);
+        assert!(reason.contains("[:admin]"), "{reason}");
+    }
+
+    #[test]
     fn line_has_the_documented_shape_and_no_password() {
-        let text = render([("carol", &creds("p4ssw0rd-visible?"))].into_iter());
+        let text = render([("carol", &creds("p4ssw0rd-visible?"), false)].into_iter());
         let line = text.lines().nth(2).unwrap();
         assert!(!text.contains("p4ssw0rd"));
         let fields: Vec<&str> = line.split(':').collect();
@@ -223,7 +255,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_the_problem() {
-        let good = render([("dave", &creds("x"))].into_iter());
+        let good = render([("dave", &creds("x"), false)].into_iter());
         let cases: Vec<(String, usize, &str)> = vec![
             ("alice:argon2:x\n".into(), 1, "expected the header"),
             (

@@ -26,7 +26,7 @@ mod file;
 mod md5_state;
 mod saslprep;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -193,6 +193,8 @@ pub fn check_password_length(password: &str) -> Result<(), UsersError> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserDb {
     users: BTreeMap<String, Credentials>,
+    /// The users with the admin right (the console and the JSON API).
+    admins: BTreeSet<String>,
 }
 
 impl UserDb {
@@ -260,7 +262,11 @@ impl UserDb {
             std::process::id(),
             rand::random::<u32>()
         ));
-        let text = file::render(self.users.iter().map(|(n, c)| (n.as_str(), c)));
+        let text = file::render(
+            self.users
+                .iter()
+                .map(|(n, c)| (n.as_str(), c, self.admins.contains(n))),
+        );
         let result = write_new_file(&tmp, mode, text.as_bytes(), old.as_ref())
             .and_then(|()| fs::rename(&tmp, path).map_err(|e| ("rename", e)));
         if let Err((action, source)) = result {
@@ -320,10 +326,30 @@ impl UserDb {
         }
     }
 
-    /// Removes a user and returns its credentials.
+    /// Removes a user (and their admin right) and returns its credentials.
     pub fn remove(&mut self, name: &str) -> Result<Credentials, UsersError> {
         let key = name.to_ascii_lowercase();
+        self.admins.remove(&key);
         self.users.remove(&key).ok_or(UsersError::NoSuchUser(key))
+    }
+
+    /// Whether `name` (case-insensitive) is a user with the admin right.
+    pub fn is_admin(&self, name: &str) -> bool {
+        self.admins.contains(&name.to_ascii_lowercase())
+    }
+
+    /// Grants (`true`) or revokes the admin right of an existing user.
+    pub fn set_admin(&mut self, name: &str, admin: bool) -> Result<(), UsersError> {
+        let key = name.to_ascii_lowercase();
+        if !self.users.contains_key(&key) {
+            return Err(UsersError::NoSuchUser(key));
+        }
+        if admin {
+            self.admins.insert(key);
+        } else {
+            self.admins.remove(&key);
+        }
+        Ok(())
     }
 }
 
@@ -354,8 +380,17 @@ fn read(path: &Path) -> Result<Option<(UserDb, bool)>, UsersError> {
         line,
         reason,
     })?;
+    let admins = users
+        .iter()
+        .filter(|(_, _, admin)| *admin)
+        .map(|(name, _, _)| name.clone())
+        .collect();
     let db = UserDb {
-        users: users.into_iter().collect(),
+        users: users
+            .into_iter()
+            .map(|(name, creds, _)| (name, creds))
+            .collect(),
+        admins,
     };
     Ok(Some((db, file::has_header(&text))))
 }

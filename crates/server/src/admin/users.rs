@@ -1,4 +1,4 @@
-//! `user add|remove|list|password|dovecot-sync`: local users in the users
+//! `user add|remove|list|password|admin|dovecot-sync`: local users in the users
 //! file of the data directory. Passwords are never stored in plain text
 //! (see `portcullis_directory::users`). Every change is one read-modify-write
 //! under an [`EditLock`] ([`edit`]), so concurrent commands never lose one;
@@ -26,6 +26,18 @@ pub struct NewUser {
     /// Accept a password shorter than 8 characters (false when left out).
     #[serde(default)]
     pub weak: bool,
+    /// With the admin right: the console and the JSON API (false when left out).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// A user as `user list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The name as stored (lower-case).
+    pub name: String,
+    /// Whether the user has the admin right.
+    pub admin: bool,
 }
 
 /// A user added.
@@ -46,11 +58,18 @@ pub struct UserRemoved {
     pub warnings: Vec<String>,
 }
 
-/// Every user name, sorted. Unlocked: the file is replaced by rename, so
+/// Every user, sorted by name. Unlocked: the file is replaced by rename, so
 /// this is the list before or after any concurrent edit, never half of one.
-pub fn list(config: &Path) -> Result<Vec<String>, Error> {
+pub fn list(config: &Path) -> Result<Vec<UserInfo>, Error> {
     let (_, site) = site(config)?;
-    Ok(site.users.names().map(str::to_string).collect())
+    Ok(site
+        .users
+        .names()
+        .map(|name| UserInfo {
+            name: name.to_string(),
+            admin: site.users.is_admin(name),
+        })
+        .collect())
 }
 
 /// The name `name` would be stored under, or why it cannot be added: for
@@ -94,6 +113,7 @@ pub fn add(config: &Path, user: NewUser) -> Result<UserAdded, Error> {
         UserEdit::Add {
             name: stored.clone(),
             credentials: creds,
+            admin: user.admin,
         },
     )?;
     Ok(UserAdded {
@@ -116,6 +136,20 @@ pub fn set_password(
         UserEdit::Password {
             name: name.to_string(),
             credentials: creds,
+        },
+    )?;
+    Ok(name.to_ascii_lowercase())
+}
+
+/// `user admin NAME on|off`: grants or revokes the admin right; returns
+/// the name as stored.
+pub fn set_admin(config: &Path, name: &str, admin: bool) -> Result<String, Error> {
+    check_exists(config, name)?;
+    edit(
+        config,
+        UserEdit::Admin {
+            name: name.to_string(),
+            admin,
         },
     )?;
     Ok(name.to_ascii_lowercase())
@@ -215,7 +249,7 @@ fn derive(password: &str, weak: bool) -> Result<Credentials, Error> {
 }
 
 fn no_such_user(name: &str) -> Error {
-    Error::bad_input(format!("no such user \"{name}\""))
+    Error::not_found(format!("no such user \"{name}\""))
 }
 
 #[cfg(test)]
@@ -228,7 +262,11 @@ mod tests {
         let user: NewUser =
             serde_json::from_str(r#"{"name": "Alice", "password": "s3cret-pw"}"#).unwrap();
         assert_eq!(user.name, "Alice");
-        assert!(!user.weak);
+        assert!(!user.weak && !user.admin);
+        let user: NewUser =
+            serde_json::from_str(r#"{"name": "root", "password": "s3cret-pw", "admin": true}"#)
+                .unwrap();
+        assert!(user.admin);
     }
 
     #[test]
