@@ -116,6 +116,8 @@ pub struct Shared {
     /// Messages held whole in memory for DKIM verification at once: with
     /// 4 MiB each, this bounds what many sessions ending DATA together cost.
     pub verifying: Arc<tokio::sync::Semaphore>,
+    /// The latest relay decisions, for the admin API.
+    pub decisions: admin::decisions::DecisionLog,
 }
 
 impl Shared {
@@ -218,20 +220,18 @@ async fn run(
         .map_err(|r| Error::bad_input(r.0))?;
     info!("{}", notes.summary());
     let spool = open_spool(&data_dir)?;
-    let listen = runtime.config.listen.clone();
     let refresh = SiteRefresh::new(confirmed);
     let (shared, outbound_runner) =
         start_shared(runtime, (directory, refresh), spool, allow_open_relay)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut listeners = Listeners::default();
-    listeners
-        .sync(&listen, &shared, &shutdown_rx)
-        .await
-        .map_err(Error::internal)?;
-    // Bound with the listeners, before any privilege drop, like them.
-    let mut metrics_endpoint = metrics::Endpoint::default();
-    metrics_endpoint
-        .sync(shared.current.get().config.metrics.listen, &shared)
+    let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
+    let api = web::api::Api {
+        shared: shared.clone(),
+        main_loop: req_tx.clone(),
+        config_path: Arc::new(config_path.to_path_buf()),
+    };
+    // Bound before any privilege drop (ports below 1024 need root).
+    let mut bound = reload::Bound::start(&shared, web::api::router(api), &shutdown_rx)
         .await
         .map_err(Error::internal)?;
     // Issue 7 §5: the listeners are bound (ports below 1024 need root); from
@@ -246,7 +246,6 @@ async fn run(
     }
     let control = control::bind(&data_dir)
         .map_err(|e| Error::internal(format!("cannot open the control socket: {e}")))?;
-    let (req_tx, mut requests) = tokio::sync::mpsc::channel(8);
     let control_task = tokio::spawn(control::serve(control, shared.clone(), req_tx));
     outbound::start(outbound_runner, shared.clone());
     maildrop::spawn(shared.clone());
@@ -267,16 +266,10 @@ async fn run(
                 if let Some(f) = &log_file {
                     if let Err(e) = f.reopen() { warn!("cannot reopen the log file: {e}"); }
                 }
-                notifier.reloading();
-                let result = reload::reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
-                let result = reload::sync_metrics(result, &shared, &mut metrics_endpoint).await;
-                notifier.reloaded(result.is_ok());
+                let _ = bound.reload(&shared, config_path, &shutdown_rx, &notifier).await;
             }
             Some(control::Request::Reload(answer)) = requests.recv() => {
-                notifier.reloading();
-                let result = reload::reload_and_rebind(&shared, config_path, &mut listeners, &shutdown_rx).await;
-                let result = reload::sync_metrics(result, &shared, &mut metrics_endpoint).await;
-                notifier.reloaded(result.is_ok());
+                let result = bound.reload(&shared, config_path, &shutdown_rx, &notifier).await;
                 let _ = answer.send(result);
             }
             _ = term.recv() => break,
@@ -285,13 +278,13 @@ async fn run(
     }
     info!("shutting down: draining sessions");
     notifier.stopping();
-    metrics_endpoint.close();
-    listeners.close_all();
+    bound.close_all();
     control_task.abort();
     site_poller.abort();
     let _ = fs::remove_file(control::socket_path(&data_dir));
     let _ = shutdown_tx.send(true);
     drain(&shared).await;
+    bound.drain_admin().await;
     // Removes the pid file and releases the data directory.
     drop(instance);
     info!("stopped");
@@ -383,6 +376,7 @@ fn start_shared(
         password_gate,
         outbound: outbound_handle,
         verifying: Arc::new(tokio::sync::Semaphore::new(inbound::VERIFYING_AT_ONCE)),
+        decisions: admin::decisions::DecisionLog::default(),
     });
     Ok((shared, outbound_runner))
 }

@@ -31,6 +31,29 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Checks `password` of `user` against the site in force on a checking
+/// thread (the one check of SMTP AUTH and the admin API). An unknown user
+/// costs the same hash as a wrong password, so timing does not reveal which
+/// names exist.
+pub(crate) async fn verify(
+    shared: &crate::Shared,
+    rt: &std::sync::Arc<crate::runtime::Runtime>,
+    user: String,
+    password: String,
+) -> Result<bool, Busy> {
+    let rt = rt.clone();
+    shared
+        .password_gate
+        .run(move || match rt.site.site.users.get(&user) {
+            Some(creds) => creds.verify_password(password.as_bytes()),
+            None => {
+                portcullis_directory::users::burn_password_check(password.as_bytes());
+                false
+            }
+        })
+        .await
+}
+
 /// Why a check was not run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Busy {

@@ -9,12 +9,83 @@ use portcullis_config::{self as config, Config};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::notify::Notifier;
 use crate::runtime::{BuildOptions, Runtime};
+use crate::web::listener::AdminListeners;
 use crate::{check, directory, metrics, refresh, site, Listeners, Shared};
+
+/// Everything the server listens on: the SMTP listeners, the metrics
+/// endpoint and the admin console and API, bound at start and moved by
+/// each reload to what the new configuration says.
+pub(crate) struct Bound {
+    listeners: Listeners,
+    metrics: metrics::Endpoint,
+    admin: AdminListeners,
+}
+
+impl Bound {
+    /// Binds what the configuration in force names. The SMTP listeners and
+    /// the metrics endpoint must bind; an admin address that cannot is
+    /// logged and left out, as the mail must flow without the console.
+    pub(crate) async fn start(
+        shared: &Arc<Shared>,
+        admin_router: axum::Router,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Bound, String> {
+        let cfg = shared.current.get().config.clone();
+        let mut bound = Bound {
+            listeners: Listeners::default(),
+            metrics: metrics::Endpoint::default(),
+            admin: AdminListeners::new(admin_router),
+        };
+        bound.listeners.sync(&cfg.listen, shared, shutdown).await?;
+        bound.metrics.sync(cfg.metrics.listen, shared).await?;
+        bound.admin.sync(&cfg.admin.listen, shared, shutdown).await;
+        Ok(bound)
+    }
+
+    /// Reloads (SIGHUP or `portcullis reload`), telling systemd, and moves
+    /// the listeners; the report lines or why the reload was rejected.
+    pub(crate) async fn reload(
+        &mut self,
+        shared: &Arc<Shared>,
+        config_path: &Path,
+        shutdown: &watch::Receiver<bool>,
+        notifier: &Notifier,
+    ) -> Result<Vec<String>, String> {
+        notifier.reloading();
+        let result = reload_and_rebind(shared, config_path, &mut self.listeners, shutdown).await;
+        let result = match result {
+            Ok(mut report) => {
+                let want = shared.current.get().config.admin.listen.clone();
+                let (changed, failed) = self.admin.sync(&want, shared, shutdown).await;
+                report.listeners.extend(changed);
+                report.notes.warnings.extend(failed);
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        };
+        let result = sync_metrics(result, shared, &mut self.metrics).await;
+        notifier.reloaded(result.is_ok());
+        result
+    }
+
+    /// Stops accepting anything; connections in flight go on.
+    pub(crate) fn close_all(&mut self) {
+        self.metrics.close();
+        self.listeners.close_all();
+        self.admin.close_all();
+    }
+
+    /// Waits (bounded) for the admin requests in flight after shutdown.
+    pub(crate) async fn drain_admin(&self) {
+        self.admin.drain().await;
+    }
+}
 
 /// After a reload that was applied, moves the metrics endpoint to the new
 /// `metrics.listen`; a failure to bind is a warning of the report.
-pub(crate) async fn sync_metrics(
+async fn sync_metrics(
     result: Result<ReloadReport, String>,
     shared: &Arc<Shared>,
     endpoint: &mut metrics::Endpoint,
@@ -52,7 +123,7 @@ impl ReloadReport {
 }
 
 /// Reloads, then binds and closes listeners to match.
-pub(crate) async fn reload_and_rebind(
+async fn reload_and_rebind(
     shared: &Arc<Shared>,
     config_path: &Path,
     listeners: &mut Listeners,

@@ -12,6 +12,7 @@
 //! crate's build output for the root package's integration tests (see
 //! `build.rs`).
 
+pub mod api;
 pub mod auth_support;
 pub mod browser;
 pub mod client;

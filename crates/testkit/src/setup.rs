@@ -27,6 +27,8 @@ pub struct Setup {
     pub submission_port: u16,
     /// The `submissions` (implicit TLS) listener's port.
     pub submissions_port: u16,
+    /// The admin console and API's HTTPS port (on 127.0.0.1).
+    pub admin_port: u16,
     /// The only resolver the server uses.
     pub dns: DnsStub,
     extra: String,
@@ -65,6 +67,7 @@ impl Setup {
             smtp_port: 0,
             submission_port: 0,
             submissions_port: 0,
+            admin_port: 0,
             dns: DnsStub::start(zone),
             extra: extra_toml.to_string(),
             dns_options: String::new(),
@@ -101,6 +104,7 @@ impl Setup {
         self.smtp_port = free_port(self.listen_ip);
         self.submission_port = free_port(lo);
         self.submissions_port = free_port(lo);
+        self.admin_port = free_port(lo);
         self.write_config();
     }
 
@@ -120,9 +124,16 @@ impl Setup {
              submissions = [\"127.0.0.1:{}\"]\n\
              {}\
              \n\
+             [admin]\n\
+             listen = [\"127.0.0.1:{}\"]\n\
+             \n\
              [dns]\n\
              nameservers = [\"{}\"]\n",
-            self.submission_port, self.submissions_port, self.listen_options, self.dns.addr
+            self.submission_port,
+            self.submissions_port,
+            self.listen_options,
+            self.admin_port,
+            self.dns.addr
         );
         if !self.dns_options.is_empty() {
             t.push_str(&self.dns_options);

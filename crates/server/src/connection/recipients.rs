@@ -42,6 +42,20 @@ pub(super) fn rule_on(
             d.rule_kind()
         ));
     }
+    if let Decision::Remote(d) = &decision {
+        let outcome = match d.reply() {
+            None if shared.freshness(SystemTime::now()).is_stale() => "tempfail",
+            None => "granted",
+            Some(r) if r.code < 500 => "tempfail",
+            Some(_) => "denied",
+        };
+        shared.decisions.record(
+            ip.to_string(),
+            check.mailbox.to_string(),
+            outcome,
+            rule.clone(),
+        );
+    }
     match &decision {
         // Fail closed: a grant from a policy the directory has not
         // confirmed for too long may be one it has since taken back.
@@ -84,16 +98,7 @@ pub(super) async fn authenticate(shared: &Shared, request: AuthRequest) -> AuthA
     let rt = shared.current.get();
     match request {
         AuthRequest::Password { user, password, .. } => {
-            let verified = shared
-                .password_gate
-                .run(move || match rt.site.site.users.get(&user) {
-                    Some(creds) => creds.verify_password(password.as_bytes()),
-                    None => {
-                        portcullis_directory::users::burn_password_check(password.as_bytes());
-                        false
-                    }
-                })
-                .await;
+            let verified = crate::password_gate::verify(shared, &rt, user, password).await;
             match verified {
                 Ok(v) => AuthAnswer::Verified(v),
                 Err(busy) => {

@@ -1,0 +1,135 @@
+//! `GET config`, `GET config/KEY`, `PUT config/KEY`, `POST config/KEY/add`
+//! and `config/KEY/remove` (each `{"values": [...]}`), and `POST
+//! check-relay`: [`admin::config`] and [`admin::relay`], with each change
+//! reloaded at once.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use portcullis_config::EditOp;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::auth::Admin;
+use super::reply::{ApiError, Body};
+use super::{blocking, Api};
+use crate::admin::config::{Edited, Setting};
+use crate::admin::protocol::{Reply, Request};
+use crate::admin::relay::{RelayQuestion, Verdict};
+use crate::admin::{self, server};
+
+/// The body of a change: the values, as `config set|add|remove KEY VALUE...`
+/// takes them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Values {
+    values: Vec<String>,
+}
+
+/// A change written and put in force.
+#[derive(Debug, Serialize)]
+pub(crate) struct Applied {
+    /// What the edit changed.
+    #[serde(flatten)]
+    edited: Edited,
+    /// The reload's report lines (empty when nothing changed).
+    reload: Vec<String>,
+}
+
+/// `GET config`: every effective key.
+pub(crate) async fn read_all(
+    State(api): State<Api>,
+    _: Admin,
+) -> Result<Json<Vec<Setting>>, ApiError> {
+    let path = api.config_path.clone();
+    blocking(move || admin::config::read(&path, None, false))
+        .await
+        .map(Json)
+}
+
+/// `GET config/KEY`: one key, or a whole section.
+pub(crate) async fn read_key(
+    State(api): State<Api>,
+    _: Admin,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Setting>>, ApiError> {
+    let path = api.config_path.clone();
+    blocking(move || admin::config::read(&path, Some(&key), false))
+        .await
+        .map(Json)
+}
+
+/// `PUT config/KEY`.
+pub(crate) async fn set(
+    State(api): State<Api>,
+    admin: Admin,
+    Path(key): Path<String>,
+    Body(v): Body<Values>,
+) -> Result<Json<Applied>, ApiError> {
+    apply(api, admin, EditOp::Set(key, v.values)).await
+}
+
+/// `POST config/KEY/add`.
+pub(crate) async fn add(
+    State(api): State<Api>,
+    admin: Admin,
+    Path(key): Path<String>,
+    Body(v): Body<Values>,
+) -> Result<Json<Applied>, ApiError> {
+    apply(api, admin, EditOp::Add(key, v.values)).await
+}
+
+/// `POST config/KEY/remove`.
+pub(crate) async fn remove(
+    State(api): State<Api>,
+    admin: Admin,
+    Path(key): Path<String>,
+    Body(v): Body<Values>,
+) -> Result<Json<Applied>, ApiError> {
+    apply(api, admin, EditOp::Remove(key, v.values)).await
+}
+
+/// Edits the file as `config …` does, then reloads as `reload` does.
+async fn apply(api: Api, admin: Admin, op: EditOp) -> Result<Json<Applied>, ApiError> {
+    let change = describe(&op);
+    let path = api.config_path.clone();
+    let allow_open_relay = api.shared.allow_open_relay;
+    let edited = match blocking(move || admin::config::edit(&path, op, allow_open_relay)).await {
+        Ok(edited) => edited,
+        Err(e) => {
+            info!(target: "portcullis::api", admin = %admin.name, client = %admin.peer.ip(), change = %change, reason = %e.message(), "admin API change refused");
+            return Err(e);
+        }
+    };
+    info!(target: "portcullis::api", admin = %admin.name, client = %admin.peer.ip(), change = %change, before = ?edited.before, after = %edited.after, "admin API changed the configuration");
+    let reload = if edited.changed() {
+        match server::perform(&api.shared, &api.main_loop, Request::Reload).await? {
+            Reply::Reloaded(report) => report.lines,
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    Ok(Json(Applied { edited, reload }))
+}
+
+/// The change in the words of the command line, for the log.
+fn describe(op: &EditOp) -> String {
+    match op {
+        EditOp::Set(k, v) => format!("config set {k} {}", v.join(" ")),
+        EditOp::Add(k, v) => format!("config add {k} {}", v.join(" ")),
+        EditOp::Remove(k, v) => format!("config remove {k} {}", v.join(" ")),
+        EditOp::Unset(k) => format!("config unset {k}"),
+    }
+}
+
+/// `POST check-relay`: what `check-relay --json` prints.
+pub(crate) async fn check_relay(
+    State(api): State<Api>,
+    _: Admin,
+    Body(question): Body<RelayQuestion>,
+) -> Result<Json<Vec<Verdict>>, ApiError> {
+    let path = api.config_path.clone();
+    blocking(move || admin::relay::check_relay(&path, &question))
+        .await
+        .map(Json)
+}
