@@ -445,3 +445,63 @@ fn status_and_reload() {
     );
     assert_eq!(api.get("status").status, 0);
 }
+
+/// docs/api.md's ```console blocks, run as written (as tests/readme.rs runs
+/// the README's) against a server whose ports replace the examples'.
+#[test]
+fn the_curl_examples_of_docs_api_md_print_what_they_show() {
+    use common::transcript::{console_steps, run_step, serve};
+    use std::net::IpAddr;
+
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md"),
+    )
+    .expect("read docs/api.md");
+    let steps = console_steps(&doc);
+    let endpoints = [
+        "/status",
+        "/config/",
+        "/check-relay",
+        "/users",
+        "/queue",
+        "/reload",
+        "/decisions",
+    ];
+    for endpoint in endpoints {
+        assert!(
+            steps.iter().any(|s| s.command.contains(endpoint)),
+            "docs/api.md has no example of {endpoint}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let ports = [
+        ("2525", common::free_port(lo)),
+        ("2587", common::free_port(lo)),
+        ("2465", common::free_port(lo)),
+        ("2580", common::free_port(lo)),
+    ];
+    let dns = common::DnsStub::start(common::Zone::new());
+    std::fs::write(
+        dir.path().join("portcullis.toml"),
+        format!(
+            "hostname = \"mail.example.com\"\n\n[listen]\nsmtp = [\"127.0.0.1:{}\"]\n\
+             submission = [\"127.0.0.1:{}\"]\nsubmissions = [\"127.0.0.1:{}\"]\n\n\
+             [admin]\nlisten = [\"127.0.0.1:{}\"]\n\n[dns]\nnameservers = [\"{}\"]\n\n\
+             [relay]\nallow = [\"127.0.0.1\"]\n",
+            ports[0].1, ports[1].1, ports[2].1, ports[3].1, dns.addr
+        ),
+    )
+    .unwrap();
+    let _server = serve(dir.path());
+    for step in &steps {
+        let mut command = step.command.clone();
+        for (default, port) in ports {
+            command = command.replace(
+                &format!("127.0.0.1:{default}"),
+                &format!("127.0.0.1:{port}"),
+            );
+        }
+        run_step("docs/api.md", step, &command, dir.path());
+    }
+}
