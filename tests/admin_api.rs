@@ -505,3 +505,97 @@ fn the_curl_examples_of_docs_api_md_print_what_they_show() {
         run_step("docs/api.md", step, &command, dir.path());
     }
 }
+
+/// A certificate for `mx.test` written as the PEM pair `cert`, `key`.
+fn write_cert(cert: &std::path::Path, key: &std::path::Path) {
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["mx.test".to_string()]).unwrap();
+    std::fs::write(cert, params.self_signed(&key_pair).unwrap().pem()).unwrap();
+    std::fs::write(key, key_pair.serialize_pem()).unwrap();
+}
+
+/// `GET status` verified against `cert` as the only trust anchor.
+fn status_trusting(server: &Server, cert: &std::path::Path) -> u16 {
+    let url = format!("https://mx.test:{}/api/v1/status", server.admin_port);
+    let resolve = format!("mx.test:{}:127.0.0.1", server.admin_port);
+    let args = [
+        "--cacert",
+        cert.to_str().unwrap(),
+        "--resolve",
+        &resolve,
+        "--no-insecure",
+        &url,
+    ];
+    root(server).raw("GET", &args).status
+}
+
+#[test]
+fn a_renewed_certificate_is_served_after_sighup() {
+    let setup = Setup::new("");
+    let (cert, key) = (
+        setup.dir().join("fullchain.pem"),
+        setup.dir().join("privkey.pem"),
+    );
+    let first = setup.dir().join("first.pem");
+    write_cert(&cert, &key);
+    std::fs::copy(&cert, &first).unwrap();
+    let setup = Setup::new(&format!(
+        "[tls]\ncert = {}\nkey = {}\n",
+        common::toml_str(&cert.to_string_lossy()),
+        common::toml_str(&key.to_string_lossy())
+    ));
+    add_user(&setup, "root", ROOT_PW, true);
+    let server = setup.start();
+    assert_eq!(status_trusting(&server, &first), 200, "{}", server.log());
+    // Renewed in place (as certbot does), then SIGHUP, as for SMTP.
+    write_cert(&cert, &key);
+    let pid = std::fs::read_to_string(server.data_dir.join("portcullis.pid")).unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", pid.trim()])
+        .status();
+    assert!(kill.expect("run kill").success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status_trusting(&server, &cert) != 200 {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        status_trusting(&server, &first),
+        0,
+        "the old certificate is still served"
+    );
+}
+
+#[test]
+fn a_taken_admin_port_leaves_the_mail_running_and_says_so() {
+    let setup = Setup::new("");
+    let taken = std::net::TcpListener::bind(("127.0.0.1", setup.admin_port)).unwrap();
+    let server = setup.start();
+    let log = server.log();
+    let sentence = format!(
+        "cannot listen on 127.0.0.1:{} (admin.listen)",
+        server.admin_port
+    );
+    assert!(log.contains(&sentence), "{log}");
+    let mut c = server.ehlo_from(Ipv4Addr::LOCALHOST);
+    c.quit_collect();
+    // Once the port is free, a reload binds it.
+    drop(taken);
+    let out = server.cli(&["reload"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let listening = format!("listening on 127.0.0.1:{} (admin)", server.admin_port);
+    assert!(report.contains(&listening), "{}", describe(&out));
+}
+
+#[test]
+fn shutdown_does_not_wait_for_idle_api_connections() {
+    let mut server = server("");
+    assert_eq!(root(&server).get("status").status, 200);
+    // A client that connected and said nothing (not even its TLS hello).
+    let _idle = std::net::TcpStream::connect(("127.0.0.1", server.admin_port)).unwrap();
+    let started = std::time::Instant::now();
+    let status = server.stop();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}

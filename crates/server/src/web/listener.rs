@@ -159,10 +159,15 @@ impl Connection {
         acceptor: TlsAcceptor,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return debug!(peer = %peer, "admin TLS handshake failed: {e}"),
-            Err(_) => return debug!(peer = %peer, "admin TLS handshake timed out"),
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+        let stream = tokio::select! {
+            result = handshake => match result {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return debug!(peer = %peer, "admin TLS handshake failed: {e}"),
+                Err(_) => return debug!(peer = %peer, "admin TLS handshake timed out"),
+            },
+            // No request yet, so none to finish: shutdown need not wait.
+            () = stopped(&mut shutdown) => return,
         };
         let router = self.router;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
