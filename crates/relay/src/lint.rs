@@ -48,7 +48,8 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
     for (index, entry) in entries.iter().enumerate() {
         let Some(entry) = entry else { continue };
         let k = index as u32;
-        let this = describe(list, k);
+        // Named only in a warning: most entries of a long list get none.
+        let this = Describe(list, k);
         let warn = |kind, message: String| ReportLine {
             index: Some(index),
             raw: list.raw(k).to_string(),
@@ -171,7 +172,16 @@ fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<ReportLine>, bool
 
 /// `relay.allow[3] "192.168.*.*"`.
 fn describe(list: &RelayList, index: u32) -> String {
-    format!("relay.allow[{index}] {:?}", list.raw(index))
+    Describe(list, index).to_string()
+}
+
+/// An entry's name, formatted only when a warning is written.
+struct Describe<'a>(&'a RelayList, u32);
+
+impl std::fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relay.allow[{}] {:?}", self.1, self.0.raw(self.1))
+    }
 }
 
 fn family_name(range: &IpRange) -> &'static str {
