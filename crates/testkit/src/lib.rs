@@ -20,6 +20,7 @@ pub mod dns;
 pub mod dovecot;
 pub mod mail;
 pub mod outbound;
+pub mod postgres;
 pub mod process;
 mod server;
 mod setup;
