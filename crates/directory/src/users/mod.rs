@@ -262,11 +262,7 @@ impl UserDb {
             std::process::id(),
             rand::random::<u32>()
         ));
-        let text = file::render(
-            self.users
-                .iter()
-                .map(|(n, c)| (n.as_str(), c, self.admins.contains(n))),
-        );
+        let text = self.to_text();
         let result = write_new_file(&tmp, mode, text.as_bytes(), old.as_ref())
             .and_then(|()| fs::rename(&tmp, path).map_err(|e| ("rename", e)));
         if let Err((action, source)) = result {
@@ -277,6 +273,39 @@ impl UserDb {
             return Err(io_error(action, &tmp, source));
         }
         sync_dir(&dir).map_err(|source| io_error("fsync directory", &dir, source))
+    }
+
+    /// The users in the users file's format (header, then one line per
+    /// user): what a shared directory stores, so both backends hold the
+    /// very same credentials.
+    pub fn to_text(&self) -> String {
+        file::render(
+            self.users
+                .iter()
+                .map(|(n, c)| (n.as_str(), c, self.admins.contains(n))),
+        )
+    }
+
+    /// Reads users in the users file's format; `origin` names the source
+    /// in errors.
+    pub fn from_text(text: &str, origin: &Path) -> Result<UserDb, UsersError> {
+        let users = file::parse(text).map_err(|(line, reason)| UsersError::Parse {
+            path: origin.to_path_buf(),
+            line,
+            reason,
+        })?;
+        let admins = users
+            .iter()
+            .filter(|(_, _, admin)| *admin)
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        Ok(UserDb {
+            users: users
+                .into_iter()
+                .map(|(name, creds, _)| (name, creds))
+                .collect(),
+            admins,
+        })
     }
 
     /// The credentials of `name` (case-insensitive).
@@ -375,23 +404,7 @@ fn read(path: &Path) -> Result<Option<(UserDb, bool)>, UsersError> {
         });
     }
     let text = io::read_to_string(file).map_err(|source| io_error("read", path, source))?;
-    let users = file::parse(&text).map_err(|(line, reason)| UsersError::Parse {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    })?;
-    let admins = users
-        .iter()
-        .filter(|(_, _, admin)| *admin)
-        .map(|(name, _, _)| name.clone())
-        .collect();
-    let db = UserDb {
-        users: users
-            .into_iter()
-            .map(|(name, creds, _)| (name, creds))
-            .collect(),
-        admins,
-    };
+    let db = UserDb::from_text(&text, path)?;
     Ok(Some((db, file::has_header(&text))))
 }
 

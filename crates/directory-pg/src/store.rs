@@ -1,0 +1,194 @@
+//! One connection to the directory database, used by blocking code (the
+//! command line, or a thread of its own in the server): each call runs to
+//! completion on a small runtime this store owns, so it must not be called
+//! from inside an async task.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use portcullis_config::Relay;
+use portcullis_directory::{users::UserDb, DirectoryError, Site};
+use tokio::runtime::Runtime;
+use tokio_postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+use crate::schema;
+
+/// Any number: the advisory lock that serialises `init` across nodes.
+const INIT_LOCK: i64 = 0x706f_7274_6375;
+
+/// Names the database in the users-file parser's errors.
+const USERS_ORIGIN: &str = "the directory database's users table";
+
+/// A connection to the directory database.
+pub struct PgStore {
+    runtime: Runtime,
+    client: Client,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host/db`). The error
+    /// never repeats the URL, which holds a password.
+    pub fn connect(url: &str) -> Result<PgStore, DirectoryError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| failed("URL is not valid", &e))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                DirectoryError::Failed(format!("cannot start the database client: {e}"))
+            })?;
+        let (client, connection) = runtime
+            .block_on(config.connect(NoTls))
+            .map_err(|e| failed("cannot be reached", &e))?;
+        runtime.spawn(connection);
+        Ok(PgStore { runtime, client })
+    }
+
+    /// Creates the schema, or brings an older one up to date; running it
+    /// again changes nothing. Returns the schema version.
+    pub fn init(&mut self) -> Result<i32, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let tx = client.transaction().await.map_err(|e| failed("init", &e))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])
+                .await
+                .map_err(|e| failed("init", &e))?;
+            tx.batch_execute(schema::VERSION_TABLE)
+                .await
+                .map_err(|e| failed("init", &e))?;
+            let applied = applied_version(&tx).await?;
+            let mut version = applied;
+            for (to, sql) in schema::pending(applied) {
+                tx.batch_execute(sql)
+                    .await
+                    .map_err(|e| failed(&format!("migration {to}"), &e))?;
+                version = to;
+            }
+            tx.execute("DELETE FROM portcullis_schema", &[])
+                .await
+                .map_err(|e| failed("init", &e))?;
+            tx.execute("INSERT INTO portcullis_schema VALUES ($1)", &[&version])
+                .await
+                .map_err(|e| failed("init", &e))?;
+            tx.commit().await.map_err(|e| failed("init", &e))?;
+            Ok(version)
+        })
+    }
+
+    /// The schema version (0: `directory init` never ran).
+    pub fn schema_version(&mut self) -> Result<i32, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let tx = client.transaction().await.map_err(|e| failed("read", &e))?;
+            let exists: bool = tx
+                .query_one("SELECT to_regclass('portcullis_schema') IS NOT NULL", &[])
+                .await
+                .map_err(|e| failed("read", &e))?
+                .get(0);
+            if exists {
+                applied_version(&tx).await
+            } else {
+                Ok(0)
+            }
+        })
+    }
+
+    /// The policy version: bumped by every change to the site.
+    pub fn policy_version(&mut self) -> Result<i64, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let row = client
+                .query_one("SELECT version FROM policy_version", &[])
+                .await
+                .map_err(|e| failed("read", &e))?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// Replaces the whole site in one transaction (`directory import`);
+    /// returns the policy version after it.
+    pub fn write_site(&mut self, site: &Site) -> Result<i64, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| failed("write", &e))?;
+            crate::rows::replace(&tx, site)
+                .await
+                .map_err(|e| failed("write", &e))?;
+            let version: i64 = tx
+                .query_one("SELECT version FROM policy_version", &[])
+                .await
+                .map_err(|e| failed("write", &e))?
+                .get(0);
+            tx.commit().await.map_err(|e| failed("write", &e))?;
+            Ok(version)
+        })
+    }
+
+    /// Reads the whole site and its policy version from one snapshot of
+    /// the database.
+    pub fn read_site(&mut self) -> Result<(Site, i64), DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(|e| failed("read", &e))?;
+            let rows = crate::rows::read(&tx)
+                .await
+                .map_err(|e| failed("read", &e))?;
+            tx.commit().await.map_err(|e| failed("read", &e))?;
+            site_of(rows)
+        })
+    }
+}
+
+async fn applied_version(tx: &Transaction<'_>) -> Result<i32, DirectoryError> {
+    let row = tx
+        .query_opt("SELECT max(version) FROM portcullis_schema", &[])
+        .await
+        .map_err(|e| failed("read", &e))?;
+    Ok(row.and_then(|r| r.get::<_, Option<i32>>(0)).unwrap_or(0))
+}
+
+/// Builds the site from the rows read, checking the users' credentials
+/// exactly as the users file is checked.
+fn site_of(rows: crate::rows::Rows) -> Result<(Site, i64), DirectoryError> {
+    let mut users_text = UserDb::new().to_text();
+    for line in &rows.user_lines {
+        users_text.push_str(line);
+        users_text.push('\n');
+    }
+    let users = UserDb::from_text(&users_text, Path::new(USERS_ORIGIN))
+        .map_err(|e| DirectoryError::Failed(e.to_string()))?;
+    let setting = |key: &str| rows.relay_settings.get(key).map(String::as_str);
+    let flag = |key: &str, default: bool| setting(key).map_or(default, |v| v == "true");
+    let relay = Relay {
+        local_only: flag("local_only", false),
+        restricted: flag("restricted", true),
+        allow: rows.relay_allow,
+        authenticated: flag("authenticated", true),
+        smarthost: setting("smarthost").map(str::to_string),
+        smarthost_user: setting("smarthost_user").map(str::to_string),
+        smarthost_password_file: setting("smarthost_password_file").map(PathBuf::from),
+    };
+    let site = Site {
+        local_domains: rows.domains,
+        users,
+        aliases: rows.aliases.into_iter().collect::<BTreeMap<_, _>>(),
+        relay,
+        routes: rows.routes.into_iter().collect(),
+    };
+    Ok((site, rows.version))
+}
+
+/// One sentence for a database failure, with the server's own message
+/// when it sent one.
+fn failed(what: &str, e: &dyn std::fmt::Display) -> DirectoryError {
+    DirectoryError::Failed(format!("the directory database: {what}: {e}"))
+}

@@ -1,0 +1,131 @@
+//! Against a private PostgreSQL cluster (testkit), never a system one.
+
+use std::collections::BTreeMap;
+
+use portcullis_config::Relay;
+use portcullis_directory::users::{Credentials, UserDb};
+use portcullis_directory::Site;
+use portcullis_testkit::postgres::{unavailable, PgCluster};
+
+use super::*;
+
+fn cluster() -> Option<PgCluster> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    Some(PgCluster::start())
+}
+
+fn site() -> Site {
+    let mut users = UserDb::new();
+    let creds = Credentials::derive("correct horse battery").unwrap();
+    users.add("alice@example.com", creds.clone()).unwrap();
+    users.add("bob", creds).unwrap();
+    users.set_admin("bob", true).unwrap();
+    Site {
+        local_domains: vec!["example.com".into(), "example.net".into()],
+        users,
+        aliases: BTreeMap::from([("postmaster".into(), vec!["bob".into()])]),
+        relay: Relay {
+            local_only: false,
+            restricted: true,
+            allow: vec![
+                "127.0.0.1".into(),
+                "192.168.40-43.*".into(),
+                "!192.168.41.7".into(),
+            ],
+            authenticated: true,
+            smarthost: None,
+            smarthost_user: None,
+            smarthost_password_file: None,
+        },
+        routes: BTreeMap::from([("example.org".into(), "127.0.0.1:2525".into())]),
+    }
+}
+
+#[test]
+fn init_creates_the_schema_once_and_again_changes_nothing() {
+    let Some(pg) = cluster() else { return };
+    let mut store = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 0);
+    assert_eq!(store.init().unwrap(), schema::CURRENT);
+    let version = store.policy_version().unwrap();
+    assert_eq!(store.init().unwrap(), schema::CURRENT);
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT);
+    assert_eq!(store.policy_version().unwrap(), version);
+}
+
+#[test]
+fn a_site_written_is_read_back_whole_with_a_new_policy_version() {
+    let Some(pg) = cluster() else { return };
+    let mut store = PgStore::connect(&pg.url()).unwrap();
+    store.init().unwrap();
+    let before = store.policy_version().unwrap();
+    let written = site();
+    let after = store.write_site(&written).unwrap();
+    assert!(after > before, "{after} > {before}");
+    let (read, version) = store.read_site().unwrap();
+    assert_eq!(read, written);
+    assert_eq!(version, after);
+    assert!(read.users.is_admin("bob") && !read.users.is_admin("alice@example.com"));
+    // Credentials, never a password.
+    let stored = pg.psql(
+        "portcullis",
+        "SELECT string_agg(credentials, ' ') FROM users",
+    );
+    assert!(stored.contains("$argon2id$") && !stored.contains("correct horse"));
+}
+
+#[test]
+fn a_change_by_hand_bumps_the_version_and_is_announced() {
+    let Some(pg) = cluster() else { return };
+    let mut store = PgStore::connect(&pg.url()).unwrap();
+    store.init().unwrap();
+    store.write_site(&site()).unwrap();
+    let before = store.policy_version().unwrap();
+    pg.psql(
+        "portcullis",
+        "INSERT INTO relay_allow VALUES (3, '10.1.2.3')",
+    );
+    assert_eq!(store.policy_version().unwrap(), before + 1);
+    let (read, _) = store.read_site().unwrap();
+    assert_eq!(
+        read.relay.allow.last().map(String::as_str),
+        Some("10.1.2.3")
+    );
+}
+
+#[test]
+fn a_broken_credentials_row_is_refused_naming_the_table() {
+    let Some(pg) = cluster() else { return };
+    let mut store = PgStore::connect(&pg.url()).unwrap();
+    store.init().unwrap();
+    store.write_site(&site()).unwrap();
+    pg.psql(
+        "portcullis",
+        "UPDATE users SET credentials = 'bob:plain:hunter2' WHERE name = 'bob'",
+    );
+    let err = store.read_site().unwrap_err().to_string();
+    assert!(err.contains("users table"), "{err}");
+}
+
+#[test]
+fn an_unreachable_or_malformed_url_is_one_sentence_without_the_password() {
+    let err = PgStore::connect("postgres://u:s3cret@127.0.0.1:1/db")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot be reached") && !err.contains("s3cret"),
+        "{err}"
+    );
+    let err = PgStore::connect("postgres://u:s3cret@[::1/db")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("not valid") && !err.contains("s3cret"),
+        "{err}"
+    );
+}
