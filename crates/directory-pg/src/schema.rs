@@ -57,8 +57,8 @@ CREATE TRIGGER bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON routes
 /// The schema version this code writes and reads.
 pub const CURRENT: i32 = MIGRATIONS.len() as i32;
 
-/// Creates the version table if needed and returns the SQL that remains to
-/// run, with the version each step reaches.
+/// The migrations a database at version `applied` still needs, each with
+/// the version it reaches.
 pub(crate) fn pending(applied: i32) -> impl Iterator<Item = (i32, &'static str)> {
     MIGRATIONS
         .iter()
