@@ -4,6 +4,7 @@
 
 mod check_relay;
 mod config_cmd;
+mod directory;
 mod dkim;
 mod dns_records;
 mod failure;
@@ -76,6 +77,9 @@ pub(crate) enum Command {
     /// DKIM signing keys: `dkim generate DOMAIN` makes one and prints its DNS record.
     #[command(subcommand)]
     Dkim(dkim::DkimCommand),
+    /// The shared directory's database (directory.url_file): `init`, `import`, `status`.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// Print the DNS records each local domain should publish (MX, SPF, DKIM,
     /// DMARC, MTA-STS, TLS-RPT), ready to paste.
     DnsRecords {
@@ -179,6 +183,7 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         Command::User(cmd) => user::run(config, cmd),
         Command::Queue(cmd) => queue::run(config, cmd),
         Command::Dkim(cmd) => dkim::run(config, cmd),
+        Command::Directory(cmd) => directory::run(config, cmd),
         Command::DnsRecords { domain } => dns_records::run(config, domain),
         Command::Reload => server_cmd::reload(config),
         Command::Status => server_cmd::status(config),

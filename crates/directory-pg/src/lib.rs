@@ -14,7 +14,7 @@ mod rows;
 pub mod schema;
 mod store;
 
-pub use store::PgStore;
+pub use store::{NodeSeen, PgStore};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use portcullis_config::Relay;
 use portcullis_directory::{users::UserDb, DirectoryError, Site};
@@ -18,6 +19,17 @@ const INIT_LOCK: i64 = 0x706f_7274_6375;
 
 /// Names the database in the users-file parser's errors.
 const USERS_ORIGIN: &str = "the directory database's users table";
+
+/// A node's heartbeat row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSeen {
+    /// The node's host name.
+    pub name: String,
+    /// The policy version it serves (None: none loaded yet).
+    pub applied: Option<i64>,
+    /// When it last reported.
+    pub seen_at: SystemTime,
+}
 
 /// A connection to the directory database.
 pub struct PgStore {
@@ -102,6 +114,29 @@ impl PgStore {
                 .await
                 .map_err(|e| failed("read", &e))?;
             Ok(row.get(0))
+        })
+    }
+
+    /// Every node that ever reported, with the policy version it has
+    /// applied and when it was last seen, by name.
+    pub fn nodes(&mut self) -> Result<Vec<NodeSeen>, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let rows = client
+                .query(
+                    "SELECT name, applied, seen_at FROM nodes ORDER BY name",
+                    &[],
+                )
+                .await
+                .map_err(|e| failed("read", &e))?;
+            Ok(rows
+                .iter()
+                .map(|r| NodeSeen {
+                    name: r.get(0),
+                    applied: r.get(1),
+                    seen_at: r.get(2),
+                })
+                .collect())
         })
     }
 

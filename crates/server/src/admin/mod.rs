@@ -18,6 +18,7 @@
 pub mod client;
 pub mod config;
 pub mod decisions;
+pub mod directory;
 pub mod dkim;
 pub mod dns_records;
 mod error;

@@ -1,0 +1,121 @@
+//! `portcullis directory init|import|status` against a private PostgreSQL
+//! cluster (testkit; never the system instance): a node on the file backend
+//! moves its site into the shared database.
+
+use portcullis_testkit as common;
+
+use std::process::Output;
+
+use common::postgres::{unavailable, PgCluster};
+use common::{describe, Setup};
+
+const SITE: &str = r#"
+[relay]
+allow = ["127.0.0.1", "192.168.40-43.*"]
+
+[aliases]
+postmaster = ["alice"]
+
+[directory]
+url_file = "directory.url"
+"#;
+
+fn cluster() -> Option<PgCluster> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    Some(PgCluster::start())
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(setup: &Setup, args: &[&str]) -> String {
+    let out = setup.cli(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+    text(&out)
+}
+
+#[test]
+fn a_file_backed_site_is_initialised_imported_and_shown() {
+    let Some(pg) = cluster() else { return };
+    let setup = Setup::new(SITE);
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    let out = setup.cli_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    let before = ok(&setup, &["directory", "status"]);
+    assert!(
+        before.contains("backend: files") && before.contains("schema: 0"),
+        "{before}"
+    );
+    assert!(ok(&setup, &["directory", "init"]).contains("directory schema at version 1"));
+    assert!(ok(&setup, &["directory", "init"]).contains("directory schema at version 1"));
+
+    let imported = ok(&setup, &["directory", "import"]);
+    assert!(
+        imported.contains("imported 2 domains, 1 users, 1 aliases, 2 relay entries and 0 routes"),
+        "{imported}"
+    );
+    assert_eq!(
+        pg.psql(
+            "portcullis",
+            "SELECT entry FROM relay_allow ORDER BY position"
+        ),
+        "127.0.0.1\n192.168.40-43.*"
+    );
+    let creds = pg.psql("portcullis", "SELECT credentials FROM users");
+    assert!(creds.starts_with("alice:argon2:$argon2id$"), "{creds}");
+    assert!(!creds.contains("correct horse"));
+    let version = pg.psql("portcullis", "SELECT version FROM policy_version");
+    let status = ok(&setup, &["directory", "status"]);
+    assert!(
+        status.contains(&format!("policy version: {version}")),
+        "{status}"
+    );
+    assert!(status.contains("schema: 1 (this build: 1)"), "{status}");
+}
+
+#[test]
+fn import_before_init_and_a_missing_url_file_are_refused_in_one_sentence() {
+    let Some(pg) = cluster() else { return };
+    let setup = Setup::new(SITE);
+    let out = setup.cli(&["directory", "init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read directory.url_file") && err.contains("directory.url"),
+        "{err}"
+    );
+
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    let out = setup.cli(&["directory", "import"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run `portcullis directory init` first"));
+}
+
+#[test]
+fn a_database_that_is_down_is_a_runtime_failure_that_keeps_the_password_secret() {
+    let Some(mut pg) = cluster() else { return };
+    let setup = Setup::new(SITE);
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    pg.stop();
+    let out = setup.cli(&["directory", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert!(!err.contains("directory-test-password"), "{err}");
+}
+
+#[test]
+fn without_a_url_file_the_commands_say_which_key_to_set() {
+    let setup = Setup::new("");
+    let out = setup.cli(&["directory", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("directory.url_file is not set"));
+}
