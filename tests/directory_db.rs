@@ -79,6 +79,25 @@ fn a_file_backed_site_is_initialised_imported_and_shown() {
         "{status}"
     );
     assert!(status.contains("schema: 1 (this build: 1)"), "{status}");
+
+    // Back out as files: the settings read as the server reads them, and
+    // the same users with the same credentials.
+    let out_dir = setup.dir().join("exported");
+    let exported = ok(&setup, &["directory", "export", out_dir.to_str().unwrap()]);
+    assert!(
+        exported.contains(&format!("exported policy version {version}")),
+        "{exported}"
+    );
+    let site = std::fs::read_to_string(out_dir.join("site.toml")).unwrap();
+    assert!(
+        site.contains("\"192.168.40-43.*\"") && site.contains("postmaster"),
+        "{site}"
+    );
+    let users = std::fs::read_to_string(out_dir.join("users")).unwrap();
+    assert_eq!(users.lines().last(), Some(creds.as_str()));
+    let again = setup.cli(&["directory", "export", out_dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! `portcullis directory init|import|status`: the shared directory's
+//! `portcullis directory init|import|export|status`: the shared directory's
 //! database ([`admin::directory`]), rendered for the terminal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use portcullis_server::admin;
@@ -16,6 +16,12 @@ pub(crate) enum DirectoryCommand {
     /// Copy this node's file-backed domains, users, aliases, relay policy
     /// and routes into the database, replacing what it held.
     Import,
+    /// Write the database's site out as the file backend keeps it:
+    /// DIR/site.toml (local_domains, [relay], [aliases], [routes]) and DIR/users.
+    Export {
+        /// A new or empty directory.
+        dir: PathBuf,
+    },
     /// Show the backend, the schema and policy versions, and every node.
     Status,
 }
@@ -36,6 +42,15 @@ pub(super) fn run(config: &Path, cmd: DirectoryCommand) -> Result<(), Failure> {
                 i.relay_entries,
                 i.routes,
                 i.policy_version
+            )
+        }
+        DirectoryCommand::Export { dir } => {
+            let e = admin::directory::export(config, &dir)?;
+            say!(
+                "exported policy version {} to {} and {}",
+                e.policy_version,
+                e.settings.display(),
+                e.users.display()
             )
         }
         DirectoryCommand::Status => {

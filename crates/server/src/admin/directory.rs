@@ -1,11 +1,12 @@
-//! `directory init|import|status`: the shared directory's database, named
+//! `directory init|import|export|status`: the shared directory's database, named
 //! by `directory.url_file`. A node still on the file backend uses them to
 //! move its site into the database before it switches `directory.backend`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use portcullis_config::{Config, DirectoryBackend};
+use portcullis_config::{Config, DirectoryBackend, EditOp};
+use portcullis_directory::Site;
 use portcullis_directory_pg::{schema, NodeSeen, PgStore};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,95 @@ pub fn import(config: &Path) -> Result<Imported, Error> {
         relay_entries: site.relay.allow.len(),
         routes: site.routes.len(),
         policy_version,
+    })
+}
+
+/// What `directory export` wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    /// `DIR/site.toml`: `local_domains`, `[relay]`, `[aliases]`, `[routes]`.
+    pub settings: PathBuf,
+    /// `DIR/users`: the users file.
+    pub users: PathBuf,
+    /// The policy version exported.
+    pub policy_version: i64,
+}
+
+/// `directory export DIR`: writes the database's site out as the file
+/// backend keeps it: the settings as a configuration fragment (validated
+/// as the server loads it) and the users file, which `data_dir` holds.
+/// Existing files are never overwritten.
+pub fn export(config: &Path, dir: &Path) -> Result<Exported, Error> {
+    let cfg = super::config::load(config)?;
+    let (site, policy_version) = connect(&cfg)?
+        .read_site()
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let settings = dir.join("site.toml");
+    let users = dir.join("users");
+    for path in [&settings, &users] {
+        if path.exists() {
+            return Err(Error::conflict(format!(
+                "{} exists already: export into an empty directory",
+                path.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::bad_input(format!("cannot create {}: {e}", dir.display())))?;
+    let text = settings_text(&site, &settings)?;
+    std::fs::write(&settings, text)
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", settings.display())))?;
+    site.users
+        .save(&users)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok(Exported {
+        settings,
+        users,
+        policy_version,
+    })
+}
+
+/// The site's settings as TOML, made by the same edits `config set` makes,
+/// so the result is exactly what the configuration loader reads.
+fn settings_text(site: &Site, path: &Path) -> Result<String, Error> {
+    let flag = |b: bool| vec![b.to_string()];
+    let relay = &site.relay;
+    let mut ops = vec![
+        EditOp::Set("local_domains".into(), site.local_domains.clone()),
+        EditOp::Set("relay.local_only".into(), flag(relay.local_only)),
+        EditOp::Set("relay.restricted".into(), flag(relay.restricted)),
+        EditOp::Set("relay.authenticated".into(), flag(relay.authenticated)),
+        EditOp::Set("relay.allow".into(), relay.allow.clone()),
+    ];
+    let optional = [
+        ("relay.smarthost", relay.smarthost.clone()),
+        ("relay.smarthost_user", relay.smarthost_user.clone()),
+        (
+            "relay.smarthost_password_file",
+            relay
+                .smarthost_password_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        ),
+    ];
+    ops.extend(
+        optional
+            .into_iter()
+            .filter_map(|(key, value)| Some(EditOp::Set(key.into(), vec![value?]))),
+    );
+    ops.extend(
+        site.aliases
+            .iter()
+            .map(|(name, targets)| EditOp::Set(format!("aliases.{name}"), targets.clone())),
+    );
+    ops.extend(
+        site.routes
+            .iter()
+            .map(|(domain, target)| EditOp::Set(format!("routes.{domain}"), vec![target.clone()])),
+    );
+    let header = "# The shared directory's site, written by `portcullis directory export`.\n";
+    ops.into_iter().try_fold(header.to_string(), |text, op| {
+        portcullis_config::edit_at(&text, op, path).map_err(|e| Error::bad_input(e.to_string()))
     })
 }
 
