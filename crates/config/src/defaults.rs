@@ -189,7 +189,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # passwd_file = "/etc/dovecot/portcullis.passwd"  # passwd-file kept in step by `portcullis user`; absent: off
 
 [directory]
-# backend = "files"      # where the site (domains, users, aliases, relay, routes) comes from: "files"
+# backend = "files"      # where the site (domains, users, aliases, relay, routes) comes from: "files" or "postgres"
 # url_file = "/etc/portcullis/directory.url"  # a database backend's connection URL (keeps its password out of this file)
 # max_stale = 120        # seconds a snapshot the directory has not confirmed is served; then relay 451, AUTH 454
 

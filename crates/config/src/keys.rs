@@ -462,7 +462,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "directory.backend",
         kind: KeyKind::String,
         default: "files",
-        doc: "where the site (local domains, users, aliases, relay policy, routes) comes from: \"files\" (the users file and this file's sections)",
+        doc: "where the site (local domains, users, aliases, relay policy, routes) comes from: \"files\" (the users file and this file's sections) or \"postgres\" (the database directory.url_file names, shared by every node)",
     },
     KeyInfo {
         key: "directory.url_file",

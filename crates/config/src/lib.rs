@@ -114,6 +114,8 @@ pub enum DirectoryBackend {
     /// sections and `local_domains` of this file.
     #[default]
     Files,
+    /// A shared PostgreSQL database (`directory.url_file` names it).
+    Postgres,
 }
 
 impl DirectoryBackend {
@@ -121,6 +123,7 @@ impl DirectoryBackend {
     pub fn name(self) -> &'static str {
         match self {
             DirectoryBackend::Files => "files",
+            DirectoryBackend::Postgres => "postgres",
         }
     }
 }

@@ -5,15 +5,20 @@
 //! Every change bumps one policy version and announces it on
 //! [`schema::CHANNEL`], so nodes can tell they are current.
 //!
-//! This is the storage layer; the server's backend built on it (live
-//! updates, heartbeats, the snapshot kept on disk) comes next.
+//! [`PgDirectory`] is the server's backend on it: the version watched
+//! twice a second with a heartbeat per node, whole-site loads, and edits
+//! judged as the file backend judges them.
 
 #![forbid(unsafe_code)]
 
+mod backend;
 mod rows;
 pub mod schema;
+mod settings;
 mod store;
 
+pub use backend::PgDirectory;
+pub use settings::{settings_text, take_settings, with_site};
 pub use store::{NodeSeen, PgStore};
 
 #[cfg(test)]

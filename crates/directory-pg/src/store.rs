@@ -162,6 +162,52 @@ impl PgStore {
         })
     }
 
+    /// Changes the site in one transaction that holds the policy version's
+    /// row lock from the read to the write, so no concurrent change is lost:
+    /// `change` gets the site as it is and either edits it (then it is
+    /// written) or refuses (then nothing is).
+    pub fn modify<T>(
+        &mut self,
+        change: impl FnOnce(&mut Site) -> Result<T, DirectoryError>,
+    ) -> Result<T, DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| failed("write", &e))?;
+            tx.execute("SELECT version FROM policy_version FOR UPDATE", &[])
+                .await
+                .map_err(|e| failed("write", &e))?;
+            let rows = crate::rows::read(&tx)
+                .await
+                .map_err(|e| failed("read", &e))?;
+            let (mut site, _) = site_of(rows)?;
+            let out = change(&mut site)?;
+            crate::rows::replace(&tx, &site)
+                .await
+                .map_err(|e| failed("write", &e))?;
+            tx.commit().await.map_err(|e| failed("write", &e))?;
+            Ok(out)
+        })
+    }
+
+    /// Records that node `name` serves policy version `applied`.
+    pub fn heartbeat(&mut self, name: &str, applied: Option<i64>) -> Result<(), DirectoryError> {
+        let PgStore { runtime, client } = self;
+        runtime.block_on(async {
+            client
+                .execute(
+                    "INSERT INTO nodes VALUES ($1, $2, now()) ON CONFLICT (name) \
+                     DO UPDATE SET applied = $2, seen_at = now()",
+                    &[&name, &applied],
+                )
+                .await
+                .map_err(|e| failed("write", &e))?;
+            Ok(())
+        })
+    }
+
     /// Reads the whole site and its policy version from one snapshot of
     /// the database.
     pub fn read_site(&mut self) -> Result<(Site, i64), DirectoryError> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use portcullis_config::{Config, DirectoryBackend};
 use portcullis_directory::{Directory, FileDirectory};
+use portcullis_directory_pg::PgDirectory;
 
 /// A directory shared by the tasks of the server.
 pub type SharedDirectory = Arc<dyn Directory + Send + Sync>;
@@ -14,7 +15,24 @@ pub type SharedDirectory = Arc<dyn Directory + Send + Sync>;
 pub fn open_directory(config: &Config) -> Result<SharedDirectory, String> {
     match config.directory.backend {
         DirectoryBackend::Files => Ok(Arc::new(FileDirectory::new(Arc::new(config.clone())))),
+        DirectoryBackend::Postgres => Ok(Arc::new(PgDirectory::open(
+            database_url(config)?,
+            Arc::new(config.clone()),
+            config.hostname.clone(),
+        ))),
     }
+}
+
+/// The URL in the file `directory.url_file` names, or one sentence saying
+/// why it cannot be had (the URL itself is never repeated: it holds a
+/// password).
+pub(crate) fn database_url(config: &Config) -> Result<String, String> {
+    let path = config.directory.url_file.as_ref().ok_or(
+        "directory.url_file is not set: name the file that holds postgres://user:password@host/db",
+    )?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read directory.url_file {}: {e}", path.display()))?;
+    Ok(text.trim().to_string())
 }
 
 /// The directory to serve after a reload from `old` to `new`. The file
@@ -28,7 +46,6 @@ pub(crate) fn reopen(
 ) -> Result<SharedDirectory, String> {
     match (old.directory.backend, new.directory.backend) {
         (DirectoryBackend::Files, DirectoryBackend::Files) => open_directory(new),
-        #[allow(unreachable_patterns)]
         _ => Ok(current.clone()),
     }
 }

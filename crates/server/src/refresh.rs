@@ -197,6 +197,7 @@ pub(crate) async fn load(
 pub(crate) fn backend_noun(config: &Config) -> &'static str {
     match config.directory.backend {
         DirectoryBackend::Files => "users file",
+        DirectoryBackend::Postgres => "directory database",
     }
 }
 

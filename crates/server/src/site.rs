@@ -133,6 +133,7 @@ pub(crate) fn keep(old: &SiteSnapshot, config: &Config) -> Loaded {
             users: old.site.users.clone(),
             ..from_config(config)
         },
+        portcullis_config::DirectoryBackend::Postgres => old.site.clone(),
     };
     Loaded {
         site,

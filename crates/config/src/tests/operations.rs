@@ -121,6 +121,8 @@ fn the_directory_refuses_an_unknown_backend_and_a_zero_staleness() {
         "{e}"
     );
     assert_eq!(e.lines().count(), 1, "{e}");
+    let e = error("[directory]\nbackend = \"postgres\"");
+    assert!(e.contains("needs directory.url_file"), "{e}");
     assert!(error("[directory]\nmax_stale = 0").contains("must be a positive whole number"));
     assert!(error("[directory]\nmax_stale = -5").contains("directory.max_stale"));
     assert!(error("[directory]\nmax_stale = \"2x\"").contains("directory.max_stale"));

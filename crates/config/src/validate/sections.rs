@@ -277,16 +277,24 @@ pub(super) fn directory(
 ) -> Result<DirectorySettings, ConfigError> {
     let backend = match raw.backend.as_deref() {
         None | Some("files") => DirectoryBackend::Files,
+        Some("postgres") => DirectoryBackend::Postgres,
         Some(other) => {
             return Err(ctx.invalid(
                 "directory.backend",
                 quote(other),
-                "not a directory backend (expected \"files\")",
+                "not a directory backend (expected \"files\" or \"postgres\")",
             ))
         }
     };
     if let Some(f) = &raw.url_file {
         ctx.nonempty("directory.url_file", f, "\"/etc/portcullis/directory.url\"")?;
+    }
+    if backend == DirectoryBackend::Postgres && raw.url_file.is_none() {
+        return Err(ctx.invalid(
+            "directory.backend",
+            quote("postgres"),
+            "needs directory.url_file, the file holding postgres://user:password@host/db",
+        ));
     }
     Ok(DirectorySettings {
         backend,

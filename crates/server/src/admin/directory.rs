@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use portcullis_config::{Config, DirectoryBackend, EditOp};
-use portcullis_directory::Site;
+use portcullis_config::{Config, DirectoryBackend};
 use portcullis_directory_pg::{schema, NodeSeen, PgStore};
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +118,8 @@ pub fn export(config: &Path, dir: &Path) -> Result<Exported, Error> {
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::bad_input(format!("cannot create {}: {e}", dir.display())))?;
-    let text = settings_text(&site, &settings)?;
+    let text = portcullis_directory_pg::settings_text(&site, &settings)
+        .map_err(|e| Error::bad_input(e.to_string()))?;
     std::fs::write(&settings, text)
         .map_err(|e| Error::internal(format!("cannot write {}: {e}", settings.display())))?;
     site.users
@@ -132,56 +132,10 @@ pub fn export(config: &Path, dir: &Path) -> Result<Exported, Error> {
     })
 }
 
-/// The site's settings as TOML, made by the same edits `config set` makes,
-/// so the result is exactly what the configuration loader reads.
-fn settings_text(site: &Site, path: &Path) -> Result<String, Error> {
-    let flag = |b: bool| vec![b.to_string()];
-    let relay = &site.relay;
-    let mut ops = vec![
-        EditOp::Set("local_domains".into(), site.local_domains.clone()),
-        EditOp::Set("relay.local_only".into(), flag(relay.local_only)),
-        EditOp::Set("relay.restricted".into(), flag(relay.restricted)),
-        EditOp::Set("relay.authenticated".into(), flag(relay.authenticated)),
-        EditOp::Set("relay.allow".into(), relay.allow.clone()),
-    ];
-    let optional = [
-        ("relay.smarthost", relay.smarthost.clone()),
-        ("relay.smarthost_user", relay.smarthost_user.clone()),
-        (
-            "relay.smarthost_password_file",
-            relay
-                .smarthost_password_file
-                .as_ref()
-                .map(|p| p.display().to_string()),
-        ),
-    ];
-    ops.extend(
-        optional
-            .into_iter()
-            .filter_map(|(key, value)| Some(EditOp::Set(key.into(), vec![value?]))),
-    );
-    ops.extend(
-        site.aliases
-            .iter()
-            .map(|(name, targets)| EditOp::Set(format!("aliases.{name}"), targets.clone())),
-    );
-    ops.extend(
-        site.routes
-            .iter()
-            .map(|(domain, target)| EditOp::Set(format!("routes.{domain}"), vec![target.clone()])),
-    );
-    let header = "# The shared directory's site, written by `portcullis directory export`.\n";
-    ops.into_iter().try_fold(header.to_string(), |text, op| {
-        portcullis_config::edit_at(&text, op, path).map_err(|e| Error::bad_input(e.to_string()))
-    })
-}
-
 /// `directory status`.
 pub fn status(config: &Path) -> Result<DirectoryStatus, Error> {
     let cfg = super::config::load(config)?;
-    let backend = match cfg.directory.backend {
-        DirectoryBackend::Files => "files",
-    };
+    let backend = cfg.directory.backend.name();
     let mut store = connect(&cfg)?;
     let internal = |e: portcullis_directory::DirectoryError| Error::internal(e.to_string());
     let schema = store.schema_version().map_err(internal)?;

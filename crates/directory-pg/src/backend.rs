@@ -1,0 +1,210 @@
+//! The directory backend a node serves from when `directory.backend =
+//! "postgres"`. A thread of its own keeps one connection, asks the policy
+//! version every [`POLL`] and writes the node's heartbeat, so `version` and
+//! `last_confirmed` answer from memory (the server asks them every 250 ms)
+//! and a change made on any node is in force everywhere within a second.
+//! Loads and edits run on a fresh thread with their own connection, so the
+//! database client never runs inside the server's async runtime.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use portcullis_config::{edit_at, Config, EditOp};
+use portcullis_directory::files::edited_key;
+use portcullis_directory::users::UserDb;
+use portcullis_directory::{
+    is_directory_key, Directory, DirectoryError, Judge, SettingEdited, Site, UserEdit, Version,
+};
+
+use crate::settings::{settings_text, take_settings, with_site};
+use crate::PgStore;
+
+/// How often the version is asked and the heartbeat written.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What the watcher thread learnt last.
+#[derive(Default)]
+struct Watched {
+    version: Option<i64>,
+    confirmed: Option<SystemTime>,
+    /// The version this node serves, for its heartbeat.
+    applied: Option<i64>,
+}
+
+/// The PostgreSQL directory of one node.
+pub struct PgDirectory {
+    url: String,
+    node: Arc<Config>,
+    watched: Arc<Mutex<Watched>>,
+}
+
+impl PgDirectory {
+    /// The directory at `url`, for the node configured by `node`; starts
+    /// the watcher thread, which ends when the directory is dropped.
+    pub fn open(url: String, node: Arc<Config>, name: String) -> PgDirectory {
+        let watched = Arc::new(Mutex::new(Watched::default()));
+        let weak = Arc::downgrade(&watched);
+        let watch_url = url.clone();
+        let _ = std::thread::Builder::new()
+            .name("directory-watch".into())
+            .spawn(move || watch(&watch_url, &name, &weak));
+        PgDirectory { url, node, watched }
+    }
+
+    /// Runs `f` with a fresh connection on a thread of its own.
+    fn with_store<T: Send>(
+        &self,
+        f: impl FnOnce(&mut PgStore) -> Result<T, DirectoryError> + Send,
+    ) -> Result<T, DirectoryError> {
+        let url = &self.url;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| f(&mut PgStore::connect(url)?))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(DirectoryError::Failed(
+                        "the database client panicked".into(),
+                    ))
+                })
+        })
+    }
+
+    fn confirm(&self, version: i64) {
+        let mut w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        w.version = Some(version);
+        w.confirmed = Some(SystemTime::now());
+        w.applied = Some(version);
+    }
+}
+
+impl Directory for PgDirectory {
+    fn version(&self) -> Version {
+        let w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        w.version.map_or(Version::Absent, Version::Counter)
+    }
+
+    fn load(&self, _in_force: Option<&UserDb>) -> Result<Site, DirectoryError> {
+        let (site, version) = self.with_store(PgStore::read_site)?;
+        self.confirm(version);
+        Ok(site)
+    }
+
+    fn edit_users(&self, edit: UserEdit) -> Result<UserDb, DirectoryError> {
+        self.with_store(move |store| {
+            store.modify(move |site| {
+                apply_user_edit(&mut site.users, edit)?;
+                Ok(site.users.clone())
+            })
+        })
+    }
+
+    fn edit_setting(&self, op: EditOp, judge: &Judge<'_>) -> Result<SettingEdited, DirectoryError> {
+        let key = edited_key(&op).to_string();
+        if !is_directory_key(&key) {
+            return Err(DirectoryError::Refused(format!(
+                "{key:?} is not a directory setting (local_domains, aliases, relay.*, routes)"
+            )));
+        }
+        // The judge is not Send: read, judge here, then write only if the
+        // site did not change meanwhile (else try again, a few times).
+        for _ in 0..5 {
+            let (site, _) = self.with_store(PgStore::read_site)?;
+            let before = with_site(&self.node, &site);
+            let after = edited(&site, &self.node, op.clone())?;
+            let warnings = judge(&after).map_err(DirectoryError::Refused)?;
+            let written = self.with_store(|store| {
+                store.modify(|now| {
+                    if *now != site {
+                        return Ok(false); // changed since it was judged
+                    }
+                    take_settings(now, &after);
+                    Ok(true)
+                })
+            })?;
+            if written {
+                return Ok(SettingEdited {
+                    before: Some(before),
+                    after,
+                    warnings,
+                });
+            }
+        }
+        Err(DirectoryError::Failed(
+            "the directory kept changing under this edit; try again".into(),
+        ))
+    }
+
+    fn last_confirmed(&self) -> Option<SystemTime> {
+        self.watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .confirmed
+    }
+}
+
+/// `node` with the site's settings and `op` applied, validated as
+/// `config set` validates.
+fn edited(site: &Site, node: &Config, op: EditOp) -> Result<Config, DirectoryError> {
+    let refused = |e: String| DirectoryError::Refused(e);
+    let path = Path::new("portcullis.toml");
+    let text = settings_text(site, path).map_err(|e| refused(e.to_string()))?;
+    let text = edit_at(&text, op, path).map_err(|e| refused(e.to_string()))?;
+    let fragment = Config::from_str(&text, path).map_err(|e| refused(e.to_string()))?;
+    let mut edited_site = site.clone();
+    take_settings(&mut edited_site, &fragment);
+    Ok(with_site(node, &edited_site))
+}
+
+fn apply_user_edit(users: &mut UserDb, edit: UserEdit) -> Result<(), DirectoryError> {
+    let refused =
+        |e: portcullis_directory::users::UsersError| DirectoryError::Refused(e.to_string());
+    match edit {
+        UserEdit::Add {
+            name,
+            credentials,
+            admin,
+        } => {
+            users.add(&name, credentials).map_err(refused)?;
+            if admin {
+                users.set_admin(&name, true).map_err(refused)?;
+            }
+        }
+        UserEdit::Password { name, credentials } => {
+            users.set_password(&name, credentials).map_err(refused)?
+        }
+        UserEdit::Remove { name } => {
+            users.remove(&name).map_err(refused)?;
+        }
+        UserEdit::Admin { name, admin } => users.set_admin(&name, admin).map_err(refused)?,
+    }
+    Ok(())
+}
+
+/// The watcher: one connection, the version every [`POLL`], the heartbeat;
+/// after any failure, connect again (LISTEN is not needed: the poll is
+/// twice a second).
+fn watch(url: &str, name: &str, watched: &Weak<Mutex<Watched>>) {
+    let mut store: Option<PgStore> = None;
+    while let Some(shared) = watched.upgrade() {
+        if store.is_none() {
+            store = PgStore::connect(url).ok();
+        }
+        if let Some(s) = store.as_mut() {
+            let applied = shared.lock().unwrap_or_else(|p| p.into_inner()).applied;
+            match s
+                .policy_version()
+                .and_then(|v| s.heartbeat(name, applied).map(|()| v))
+            {
+                Ok(version) => {
+                    let mut w = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    w.version = Some(version);
+                    w.confirmed = Some(SystemTime::now());
+                }
+                Err(_) => store = None,
+            }
+        }
+        drop(shared);
+        std::thread::sleep(POLL);
+    }
+}

@@ -1,0 +1,109 @@
+//! Two nodes serving one site from a private PostgreSQL cluster (testkit;
+//! never the system instance): a change made through one is in force on
+//! the other within two seconds, and when the database goes away the nodes
+//! fail closed after `max_stale`, then catch up when it returns.
+
+use portcullis_testkit as common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::postgres::{unavailable, PgCluster};
+use common::{describe, Server, Setup};
+
+/// A client the site does not trust yet.
+const NEWCOMER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
+
+fn node_toml(backend: &str) -> String {
+    format!(
+        "[relay]\nallow = [\"127.0.0.1\"]\n\n[directory]\nbackend = \"{backend}\"\nurl_file = \"directory.url\"\nmax_stale = 3\n"
+    )
+}
+
+/// A node serving from the database, its site imported from its own files.
+fn first_node(pg: &PgCluster) -> Server {
+    let setup = Setup::new(&node_toml("files"));
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    for args in [&["directory", "init"][..], &["directory", "import"]] {
+        let out = setup.cli(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+    }
+    let out = setup.cli(&["config", "set", "directory.backend", "postgres"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    setup.start()
+}
+
+fn second_node(pg: &PgCluster) -> Server {
+    let setup = Setup::new(&node_toml("postgres"));
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    setup.start()
+}
+
+/// The reply to a relayed RCPT from `src`.
+fn relay_reply(node: &Server, src: Ipv4Addr) -> (u16, String) {
+    let mut c = node.ehlo_from(src);
+    c.expect("MAIL FROM:<a@client.test>", 250);
+    let reply = c.cmd("RCPT TO:<bob@example.org>");
+    c.quit_clean();
+    reply
+}
+
+/// Waits (bounded) until the RCPT reply from `src` has `code`.
+fn until_relay(node: &Server, src: Ipv4Addr, code: u16, within: Duration) -> (u16, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = relay_reply(node, src);
+        if reply.0 == code || Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_database() {
+    let Some(mut pg) = unavailable().map_or_else(
+        || Some(PgCluster::start()),
+        |why| {
+            eprintln!("skipped: {why}");
+            None
+        },
+    ) else {
+        return;
+    };
+    let a = first_node(&pg);
+    let b = second_node(&pg);
+    assert_eq!(relay_reply(&b, NEWCOMER).0, 554, "not trusted yet");
+
+    let out = a.cli(&["config", "add", "relay.allow", "127.0.0.9"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let reply = until_relay(&b, NEWCOMER, 250, Duration::from_secs(2));
+    assert_eq!(reply.0, 250, "node B within 2 s: {reply:?}\n{}", b.log());
+    let status = a.cli(&["directory", "status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("backend: postgres"));
+
+    // Removed just before the database goes away: never granted again.
+    let out = a.cli(&["config", "remove", "relay.allow", "127.0.0.9"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        until_relay(&b, NEWCOMER, 554, Duration::from_secs(2)).0,
+        554
+    );
+    pg.stop();
+    let reply = until_relay(&b, Ipv4Addr::LOCALHOST, 451, Duration::from_secs(8));
+    assert_eq!(reply.0, 451, "past max_stale: {reply:?}");
+    assert!(reply.1.contains("4.3.0"), "{reply:?}");
+    assert_eq!(
+        relay_reply(&b, NEWCOMER).0 / 100,
+        5,
+        "never a grant for the removed entry"
+    );
+
+    pg.start_again();
+    let reply = until_relay(&b, Ipv4Addr::LOCALHOST, 250, Duration::from_secs(8));
+    assert_eq!(reply.0, 250, "caught up without a restart: {reply:?}");
+    assert_eq!(
+        until_relay(&a, Ipv4Addr::LOCALHOST, 250, Duration::from_secs(8)).0,
+        250
+    );
+}
