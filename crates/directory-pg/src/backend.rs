@@ -18,6 +18,7 @@ use portcullis_directory::{
 };
 
 use crate::settings::{settings_text, take_settings, with_site};
+use crate::snapshot;
 use crate::PgStore;
 
 /// How often the version is asked and the heartbeat written.
@@ -70,10 +71,10 @@ impl PgDirectory {
         })
     }
 
-    fn confirm(&self, version: i64) {
+    fn confirm(&self, version: i64, confirmed: SystemTime) {
         let mut w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
         w.version = Some(version);
-        w.confirmed = Some(SystemTime::now());
+        w.confirmed = Some(confirmed);
         w.applied = Some(version);
     }
 }
@@ -84,10 +85,33 @@ impl Directory for PgDirectory {
         w.version.map_or(Version::Absent, Version::Counter)
     }
 
-    fn load(&self, _in_force: Option<&UserDb>) -> Result<Site, DirectoryError> {
-        let (site, version) = self.with_store(PgStore::read_site)?;
-        self.confirm(version);
-        Ok(site)
+    /// The database's site, kept on disk as the node's snapshot. Without
+    /// the database, a node that serves nothing yet (it is starting) takes
+    /// the snapshot, with the time the database last confirmed it, so the
+    /// fail-closed rule runs from that time.
+    fn load(&self, in_force: Option<&UserDb>) -> Result<Site, DirectoryError> {
+        let snapshots = snapshot::dir(&self.node.data_dir);
+        match self.with_store(PgStore::read_site) {
+            Ok((site, version)) => {
+                let now = SystemTime::now();
+                self.confirm(version, now);
+                if let Err(e) = snapshot::save(&snapshots, &site, version, now) {
+                    tracing::warn!("{e}");
+                }
+                Ok(site)
+            }
+            Err(e) if in_force.is_none() => {
+                let (site, version, confirmed) = snapshot::load(&snapshots)
+                    .map_err(|s| DirectoryError::Failed(format!("{e}; {s}")))?;
+                tracing::warn!(
+                    "{e}: serving the directory snapshot of policy version {version} from {}",
+                    snapshots.display()
+                );
+                self.confirm(version, confirmed);
+                Ok(site)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn edit_users(&self, edit: UserEdit) -> Result<UserDb, DirectoryError> {

@@ -15,6 +15,7 @@ mod backend;
 mod rows;
 pub mod schema;
 mod settings;
+mod snapshot;
 mod store;
 
 pub use backend::PgDirectory;
