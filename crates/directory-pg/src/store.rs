@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use portcullis_config::Relay;
 use portcullis_directory::{users::UserDb, DirectoryError, Site};
@@ -16,6 +16,11 @@ use crate::schema;
 
 /// Any number: the advisory lock that serialises `init` across nodes.
 const INIT_LOCK: i64 = 0x706f_7274_6375;
+
+/// How long connecting may take unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle time before TCP keepalives probe a silent connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
 /// Names the database in the users-file parser's errors.
 const USERS_ORIGIN: &str = "the directory database's users table";
@@ -41,8 +46,14 @@ impl PgStore {
     /// Connects to `url` (`postgres://user:password@host/db`). The error
     /// never repeats the URL, which holds a password.
     pub fn connect(url: &str) -> Result<PgStore, DirectoryError> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| failed("URL is not valid", &e))?;
+        // A database host that drops packets must not hang a load or the
+        // watcher for minutes: give up on it and fail closed instead.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives_idle(KEEPALIVE_IDLE);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
