@@ -231,7 +231,7 @@ async fn run(
         config_path: Arc::new(config_path.to_path_buf()),
     };
     // Bound before any privilege drop (ports below 1024 need root).
-    let mut bound = reload::Bound::start(&shared, web::api::router(api), &shutdown_rx)
+    let mut bound = reload::Bound::start(&shared, web::router(api), &shutdown_rx)
         .await
         .map_err(Error::internal)?;
     // Issue 7 §5: the listeners are bound (ports below 1024 need root); from

@@ -53,7 +53,7 @@ impl FromRequestParts<Api> for Admin {
 }
 
 /// Checks the password (throttled like SMTP AUTH), then the admin right.
-async fn login(
+pub(crate) async fn login(
     api: &Api,
     peer: SocketAddr,
     user: String,

@@ -3,6 +3,8 @@
 //! check-relay`: [`admin::config`] and [`admin::relay`], with each change
 //! reloaded at once.
 
+use std::net::IpAddr;
+
 use axum::extract::{Path, State};
 use axum::Json;
 use portcullis_config::EditOp;
@@ -90,26 +92,41 @@ pub(crate) async fn remove(
 
 /// Edits the file as `config …` does, then reloads as `reload` does.
 async fn apply(api: Api, admin: Admin, op: EditOp) -> Result<Json<Applied>, ApiError> {
+    let (edited, reload) = apply_edit(&api, &admin.name, admin.peer.ip(), op).await?;
+    let reload = reload.map_err(ApiError::from)?;
+    Ok(Json(Applied { edited, reload }))
+}
+
+/// A change as the API and the console make it: the file edited as
+/// `config …` edits it (refused with the admin API's sentence), logged
+/// with `admin` and `client`, then, if it changed anything, a reload whose
+/// report lines (or failure) come back with the edit.
+pub(crate) async fn apply_edit(
+    api: &Api,
+    admin: &str,
+    client: IpAddr,
+    op: EditOp,
+) -> Result<(Edited, Result<Vec<String>, admin::Error>), ApiError> {
     let change = describe(&op);
     let path = api.config_path.clone();
     let allow_open_relay = api.shared.allow_open_relay;
     let edited = match blocking(move || admin::config::edit(&path, op, allow_open_relay)).await {
         Ok(edited) => edited,
         Err(e) => {
-            info!(target: "portcullis::api", admin = %admin.name, client = %admin.peer.ip(), change = %change, reason = %e.message(), "admin API change refused");
+            info!(target: "portcullis::api", admin = %admin, client = %client, change = %change, reason = %e.message(), "admin change refused");
             return Err(e);
         }
     };
-    info!(target: "portcullis::api", admin = %admin.name, client = %admin.peer.ip(), change = %change, before = ?edited.before, after = %edited.after, "admin API changed the configuration");
-    let reload = if edited.changed() {
-        match server::perform(&api.shared, &api.main_loop, Request::Reload).await? {
-            Reply::Reloaded(report) => report.lines,
-            _ => Vec::new(),
-        }
-    } else {
-        Vec::new()
+    info!(target: "portcullis::api", admin = %admin, client = %client, change = %change, before = ?edited.before, after = %edited.after, "admin changed the configuration");
+    if !edited.changed() {
+        return Ok((edited, Ok(Vec::new())));
+    }
+    let reload = match server::perform(&api.shared, &api.main_loop, Request::Reload).await {
+        Ok(Reply::Reloaded(report)) => Ok(report.lines),
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(e),
     };
-    Ok(Json(Applied { edited, reload }))
+    Ok((edited, reload))
 }
 
 /// The change in the words of the command line, for the log.

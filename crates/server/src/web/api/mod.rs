@@ -5,10 +5,10 @@
 //! applied at once, as `config …` then `reload` are, and logged with the
 //! admin's name, the change and the client address.
 
-mod auth;
-mod config;
-mod reply;
-mod server_ops;
+pub(crate) mod auth;
+pub(crate) mod config;
+pub(crate) mod reply;
+pub(crate) mod server_ops;
 mod users;
 
 use std::path::PathBuf;
@@ -36,7 +36,8 @@ pub(crate) struct Api {
     pub(crate) config_path: Arc<PathBuf>,
 }
 
-/// The routes of `/api/v1/`.
+/// The routes of `/api/v1/` (the fallback and the headers are added by
+/// [`crate::web::router`], which merges them with the console's).
 pub(crate) fn router(api: Api) -> Router {
     let v1 = Router::new()
         .route("/status", get(server_ops::status))
@@ -52,21 +53,17 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/queue/{id}", delete(server_ops::delete))
         .route("/reload", post(server_ops::reload))
         .route("/decisions", get(server_ops::decisions));
-    Router::new()
-        .nest("/api/v1", v1)
-        .fallback(unknown)
-        .with_state(api)
-        .layer(axum::middleware::map_response(secure_headers))
+    Router::new().nest("/api/v1", v1).with_state(api)
 }
 
 /// 404 naming the path.
-async fn unknown(method: Method, uri: Uri) -> ApiError {
+pub(crate) async fn unknown(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
 }
 
 /// Answers carry configuration and queue contents: never cached, never
 /// sniffed, never framed.
-async fn secure_headers(mut response: Response) -> Response {
+pub(crate) async fn secure_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in PAGE {
         headers.insert(
@@ -79,7 +76,7 @@ async fn secure_headers(mut response: Response) -> Response {
 
 /// Runs an admin operation that reads or writes files (and may wait on a
 /// lock or a password hash) off the async threads.
-async fn blocking<T, F>(op: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, F>(op: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, crate::admin::Error> + Send + 'static,
     T: Send + 'static,

@@ -42,6 +42,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// The HTTP status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The sentence.
     pub(crate) fn message(&self) -> &str {
         &self.message

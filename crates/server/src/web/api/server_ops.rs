@@ -19,7 +19,7 @@ use crate::admin::{server, Error};
 /// How many decisions `GET decisions` gives without `?limit=`.
 const DEFAULT_LIMIT: usize = 100;
 
-async fn perform(api: &Api, request: Request) -> Result<Reply, ApiError> {
+pub(crate) async fn perform(api: &Api, request: Request) -> Result<Reply, ApiError> {
     Ok(server::perform(&api.shared, &api.main_loop, request).await?)
 }
 
@@ -35,7 +35,7 @@ pub(crate) async fn status(State(api): State<Api>, _: Admin) -> Result<Json<Stat
     }
 }
 
-async fn queue_op(api: &Api, op: QueueOp) -> Result<QueueOutput, ApiError> {
+pub(crate) async fn queue_op(api: &Api, op: QueueOp) -> Result<QueueOutput, ApiError> {
     match perform(api, Request::Queue(op)).await? {
         Reply::Queue(output) => Ok(output),
         other => Err(unexpected(other)),

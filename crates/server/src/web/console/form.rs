@@ -31,6 +31,15 @@ impl Form {
         }
     }
 
+    /// Every value of `name`, in order (a list posted as repeated fields).
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// Whether a checkbox is ticked (a browser sends unticked ones not at all).
     pub(crate) fn checked(&self, name: &str) -> bool {
         self.get(name) == Some("on")

@@ -112,6 +112,7 @@ impl SessionStore {
     }
 
     /// How many sessions are held (expired ones included until swept).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
