@@ -40,24 +40,25 @@ pub(crate) fn router(api: Api) -> Router {
         api,
         sessions: Arc::new(SessionStore::default()),
     };
-    let c = Router::new()
-        .route("/", get(screens::dashboard))
-        .route("/login", get(login_page).post(log_in))
-        .route("/logout", post(log_out))
-        .route("/static/console.css", get(css))
-        .route("/relay", get(screens::relay))
-        .route("/relay/{action}", post(relay_actions::relay_post))
-        .route("/users", get(screens::users))
-        .route("/users/{action}", post(actions::users_post))
-        .route("/queue", get(screens::queue))
-        .route("/queue/{action}", post(actions::queue_post))
-        .route("/decisions", get(screens::decisions))
-        .route("/domains", get(screens::domains))
-        .route("/domains/{kind}/{action}", post(actions::domains_post));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
-        .nest("/console", c)
+        .route("/console/", get(screens::dashboard))
+        .route("/console/login", get(login_page).post(log_in))
+        .route("/console/logout", post(log_out))
+        .route("/console/static/console.css", get(css))
+        .route("/console/relay", get(screens::relay))
+        .route("/console/relay/{action}", post(relay_actions::relay_post))
+        .route("/console/users", get(screens::users))
+        .route("/console/users/{action}", post(actions::users_post))
+        .route("/console/queue", get(screens::queue))
+        .route("/console/queue/{action}", post(actions::queue_post))
+        .route("/console/decisions", get(screens::decisions))
+        .route("/console/domains", get(screens::domains))
+        .route(
+            "/console/domains/{kind}/{action}",
+            post(actions::domains_post),
+        )
         .with_state(console)
 }
 

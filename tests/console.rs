@@ -1,0 +1,305 @@
+//! The admin console over HTTPS: an admin drives it in headless Chromium
+//! (log in, edit the relay list and read the compiled entries, ask "would
+//! this relay?", add a user, flush the queue, see a refusal next to its
+//! field), and curl checks what a browser hides: the CSRF token and Origin
+//! checks, the login redirect, the cookie's attributes and the headers.
+//!
+//! With `PORTCULLIS_SCREENSHOTS=1` the browser test saves a PNG of each
+//! screen into docs/console/.
+
+use portcullis_testkit as common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::api::{Api, ApiReply};
+use common::browser::Browser;
+use common::{describe, Server, Setup};
+
+const ROOT_PW: &str = "root-pw-12345";
+const ANN_PW: &str = "ann-pw-12345";
+
+/// A server with an admin `root` and a plain user `ann`.
+fn server() -> Server {
+    let setup = Setup::new("");
+    for (name, password, admin) in [("root", ROOT_PW, true), ("ann", ANN_PW, false)] {
+        let mut args = vec!["user", "add", name, "--password-stdin"];
+        if admin {
+            args.push("--admin");
+        }
+        let out = setup.cli_stdin(&args, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    setup.start()
+}
+
+fn base(server: &Server) -> String {
+    format!("https://127.0.0.1:{}", server.admin_port)
+}
+
+// ---- plain HTTP: curl ----
+
+/// `method url` with curl and `extra` arguments (headers, a body).
+fn curl(server: &Server, method: &str, path: &str, extra: &[&str]) -> ApiReply {
+    let url = format!("{}{path}", base(server));
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push(&url);
+    Api::new(server.admin_port).raw(method, &args)
+}
+
+/// Logs in as `user` with curl; the reply carries the Set-Cookie.
+fn curl_login(server: &Server, user: &str, password: &str) -> ApiReply {
+    let origin = format!("Origin: {}", base(server));
+    let body = format!("user={user}&password={password}");
+    curl(
+        server,
+        "POST",
+        "/console/login",
+        &["-H", &origin, "--data-binary", &body],
+    )
+}
+
+/// The session cookie (`name=value`) a successful login set.
+fn session_cookie(reply: &ApiReply) -> String {
+    let set = reply
+        .header("set-cookie")
+        .unwrap_or_else(|| panic!("no Set-Cookie: {reply:?}"));
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token in a page's forms.
+fn csrf_of(page: &str) -> String {
+    let at = page.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
+    page[at..at + 64].to_string()
+}
+
+#[test]
+fn a_page_without_a_session_sends_the_browser_to_the_login_page() {
+    let server = server();
+    for path in [
+        "/console/",
+        "/console/relay",
+        "/console/users",
+        "/console/queue",
+    ] {
+        let reply = curl(&server, "GET", path, &[]);
+        assert_eq!(reply.status, 303, "{path}: {reply:?}");
+        assert_eq!(reply.header("location").as_deref(), Some("/console/login"));
+    }
+    let login = curl(&server, "GET", "/console/login", &[]);
+    assert_eq!(login.status, 200, "{login:?}");
+    assert!(login.body.contains(r#"action="/console/login""#));
+    // The API is still there, beside the console.
+    let api = Api::new(server.admin_port)
+        .user("root", ROOT_PW)
+        .get("status");
+    assert_eq!(api.status, 200, "{api:?}");
+}
+
+#[test]
+fn only_an_admin_logs_in_and_the_cookie_is_http_only_secure_and_strict() {
+    let server = server();
+    let ann = curl_login(&server, "ann", ANN_PW);
+    assert_eq!(ann.status, 403, "{ann:?}");
+    assert!(
+        ann.body.contains("does not have the admin right"),
+        "{ann:?}"
+    );
+    assert!(ann.header("set-cookie").is_none(), "{ann:?}");
+    let wrong = curl_login(&server, "root", "nope");
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert!(
+        wrong.body.contains("wrong user name or password"),
+        "{wrong:?}"
+    );
+
+    let root = curl_login(&server, "root", ROOT_PW);
+    assert_eq!(root.status, 303, "{root:?}");
+    assert_eq!(root.header("location").as_deref(), Some("/console/"));
+    let set = root.header("set-cookie").unwrap();
+    assert!(set.starts_with("__Host-portcullis="), "{set}");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.split("; ").any(|p| p == flag), "{flag} in {set}");
+    }
+    let cookie = session_cookie(&root);
+    let page = curl(&server, "GET", "/console/", &["-b", &cookie]);
+    assert_eq!(page.status, 200, "{page:?}");
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(page.header("cache-control").as_deref(), Some("no-store"));
+}
+
+#[test]
+fn a_change_needs_the_sessions_csrf_token_and_our_origin() {
+    let server = server();
+    let cookie = session_cookie(&curl_login(&server, "root", ROOT_PW));
+    let page = curl(&server, "GET", "/console/queue", &["-b", &cookie]);
+    let csrf = csrf_of(&page.body);
+    let origin = format!("Origin: {}", base(&server));
+    let flush = |headers: &[&str], body: &str| {
+        let mut extra = vec!["-b", cookie.as_str(), "--data-binary", body];
+        extra.extend_from_slice(headers);
+        curl(&server, "POST", "/console/queue/flush", &extra)
+    };
+    let no_token = flush(&["-H", &origin], "");
+    assert_eq!(no_token.status, 403, "{no_token:?}");
+    assert!(no_token.body.contains("CSRF token"), "{no_token:?}");
+    let good = format!("csrf={csrf}");
+    let foreign = flush(&["-H", "Origin: https://evil.example"], &good);
+    assert_eq!(foreign.status, 403, "{foreign:?}");
+    assert!(foreign.body.contains("Origin"), "{foreign:?}");
+    let no_origin = flush(&[], &good);
+    assert_eq!(no_origin.status, 403, "{no_origin:?}");
+    let ok = flush(&["-H", &origin], &good);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert!(ok.body.contains("Flushed"), "{ok:?}");
+    // Without a session a change goes to the login page, after the Origin check.
+    let anon = curl(
+        &server,
+        "POST",
+        "/console/queue/flush",
+        &["-H", &origin, "--data-binary", &good],
+    );
+    assert_eq!(anon.status, 303, "{anon:?}");
+    // Logged out, the cookie is worth nothing.
+    let out = curl(
+        &server,
+        "POST",
+        "/console/logout",
+        &["-b", &cookie, "-H", &origin, "--data-binary", &good],
+    );
+    assert_eq!(out.status, 303, "{out:?}");
+    let after = curl(&server, "GET", "/console/", &["-b", &cookie]);
+    assert_eq!(after.status, 303, "{after:?}");
+}
+
+// ---- the browser ----
+
+/// Waits until the page's HTML contains `needle`.
+fn wait_for(browser: &Browser, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let source = browser.source();
+        if source.contains(needle) {
+            return source;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} on {}:\n{source}",
+            browser.url()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Saves the window as docs/console/NAME.png when screenshots are asked for.
+fn shot(browser: &Browser, name: &str) {
+    if std::env::var_os("PORTCULLIS_SCREENSHOTS").is_none() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+/// Asks the Relay screen's box and returns the rule that answered.
+fn ask(browser: &Browser, client: &str, recipient: &str) -> String {
+    browser.fill("#check input[name=client]", client);
+    browser.fill("#check input[name=recipient]", recipient);
+    browser.click("#check button");
+    wait_for(browser, "class=\"rule\"");
+    browser.text("#check .rule")
+}
+
+/// Adds `entry` on the Relay screen, previews it, saves it.
+fn add_entry(browser: &Browser, entry: &str) {
+    browser.fill("#add input[name=entry]", entry);
+    browser.click("#add button");
+    wait_for(browser, "Save and reload");
+    browser.click("form[action='/console/relay/save'] button");
+    wait_for(browser, "<h3>Reload</h3>");
+}
+
+#[test]
+fn an_admin_drives_the_console_in_a_browser() {
+    let server = server();
+    let browser = Browser::start();
+    let base = base(&server);
+    browser.goto(&format!("{base}/console/relay"));
+    wait_for(&browser, r#"action="/console/login""#);
+    shot(&browser, "login");
+    browser.fill("input[name=user]", "root");
+    browser.fill("input[name=password]", ROOT_PW);
+    browser.click("form button");
+    wait_for(&browser, "Relay grants");
+    shot(&browser, "dashboard");
+
+    // Relay: the range compiles to its addresses, and it answers the question.
+    browser.goto(&format!("{base}/console/relay"));
+    browser.fill("#add input[name=entry]", "192.168.40-43.*");
+    browser.click("#add button");
+    let preview = wait_for(&browser, "Save and reload");
+    assert!(preview.contains("192.168.40.0"), "{preview}");
+    assert!(preview.contains("192.168.43.255"), "{preview}");
+    shot(&browser, "relay-preview");
+    browser.click("form[action='/console/relay/save'] button");
+    let saved = wait_for(&browser, "<h3>Reload</h3>");
+    assert!(saved.contains("added 192.168.40.0"), "{saved}");
+    let rule = ask(&browser, "192.168.41.7", "bob@example.org");
+    assert!(rule.contains("192.168.40-43.*"), "{rule}");
+    assert!(browser.source().contains(r#"<li class="accepted">"#));
+
+    // An exception, moved above the range, now answers instead.
+    browser.goto(&format!("{base}/console/relay"));
+    add_entry(&browser, "!192.168.41.7");
+    browser.execute(
+        "const row = [...document.querySelectorAll('table.entries tr')]
+           .find(r => r.textContent.includes('!192.168.41.7'));
+         row.querySelector(\"form[action='/console/relay/up'] button\").click();
+         return true;",
+    );
+    wait_for(&browser, "above");
+    browser.click("form[action='/console/relay/save'] button");
+    wait_for(&browser, "<h3>Reload</h3>");
+    let rule = ask(&browser, "192.168.41.7", "bob@example.org");
+    assert!(rule.contains("!192.168.41.7"), "{rule}");
+    assert!(browser.source().contains(r#"<li class="refused">"#));
+    shot(&browser, "relay");
+
+    // A bad entry: its sentence next to the field, the value kept.
+    browser.goto(&format!("{base}/console/relay"));
+    browser.fill("#add input[name=entry]", "192.168.300.*");
+    browser.click("#add button");
+    let refused = wait_for(&browser, "field-error");
+    assert!(
+        browser.text("#add .field-error").contains("192.168.300.*"),
+        "{refused}"
+    );
+
+    // Users: add one; it is listed.
+    browser.goto(&format!("{base}/console/users"));
+    browser.fill("#add-user input[name=name]", "carol");
+    browser.fill("#add-user input[name=password]", "carol-pw-12345");
+    browser.click("#add-user button");
+    wait_for(&browser, "added user carol");
+    shot(&browser, "users");
+    browser.fill("#add-user input[name=name]", "carol");
+    browser.fill("#add-user input[name=password]", "carol-pw-12345");
+    browser.click("#add-user button");
+    wait_for(&browser, "field-error");
+    assert!(browser.text("#add-user .field-error").contains("carol"));
+
+    // Queue: flush.
+    browser.goto(&format!("{base}/console/queue"));
+    browser.click("form[action='/console/queue/flush'] button");
+    wait_for(&browser, "Flushed");
+    shot(&browser, "queue");
+
+    for (path, name) in [("decisions", "decisions"), ("domains", "domains")] {
+        browser.goto(&format!("{base}/console/{path}"));
+        wait_for(&browser, "<h1>");
+        shot(&browser, name);
+    }
+}
