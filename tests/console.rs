@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::api::{Api, ApiReply};
 use common::browser::Browser;
-use common::{describe, Server, Setup};
+use common::{describe, server_with_queued_remote, Server, Setup};
 
 const ROOT_PW: &str = "root-pw-12345";
 const ANN_PW: &str = "ann-pw-12345";
@@ -175,6 +175,44 @@ fn a_change_needs_the_sessions_csrf_token_and_our_origin() {
     assert_eq!(after.status, 303, "{after:?}");
 }
 
+#[test]
+fn a_queued_message_is_listed_opened_and_deleted() {
+    let (server, id) = server_with_queued_remote(b"Subject: q\r\n\r\nqueued body\r\n");
+    let out = server.cli_stdin(
+        &["user", "add", "root", "--password-stdin", "--admin"],
+        Some(&format!("{ROOT_PW}\n")),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let cookie = session_cookie(&curl_login(&server, "root", ROOT_PW));
+    let list = curl(&server, "GET", "/console/queue", &["-b", &cookie]);
+    assert!(list.body.contains(&id), "{list:?}");
+    assert!(list.body.contains("bob@remote.example"), "{list:?}");
+    let one = curl(
+        &server,
+        "GET",
+        &format!("/console/queue/{id}"),
+        &["-b", &cookie],
+    );
+    assert_eq!(one.status, 200, "{one:?}");
+    assert!(one.body.contains("queued body"), "{one:?}");
+    let none = curl(&server, "GET", "/console/queue/nonsense", &["-b", &cookie]);
+    assert!(none.status >= 400, "{none:?}");
+    let origin = format!("Origin: {}", base(&server));
+    let body = format!("csrf={}&id={id}", csrf_of(&list.body));
+    let deleted = curl(
+        &server,
+        "POST",
+        "/console/queue/delete",
+        &["-b", &cookie, "-H", &origin, "--data-binary", &body],
+    );
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    assert!(
+        deleted.body.contains(&format!("Deleted {id}")),
+        "{deleted:?}"
+    );
+    assert!(deleted.body.contains("The queue is empty."), "{deleted:?}");
+}
+
 // ---- the browser ----
 
 /// Waits until the page's HTML contains `needle`.
@@ -217,7 +255,7 @@ fn ask(browser: &Browser, client: &str, recipient: &str) -> String {
 fn add_entry(browser: &Browser, entry: &str) {
     browser.fill("#add input[name=entry]", entry);
     browser.click("#add button");
-    wait_for(browser, "Save and reload");
+    wait_for(browser, "/console/relay/save");
     browser.click("form[action='/console/relay/save'] button");
     wait_for(browser, "<h3>Reload</h3>");
 }
@@ -240,7 +278,7 @@ fn an_admin_drives_the_console_in_a_browser() {
     browser.goto(&format!("{base}/console/relay"));
     browser.fill("#add input[name=entry]", "192.168.40-43.*");
     browser.click("#add button");
-    let preview = wait_for(&browser, "Save and reload");
+    let preview = wait_for(&browser, "/console/relay/save");
     assert!(preview.contains("192.168.40.0"), "{preview}");
     assert!(preview.contains("192.168.43.255"), "{preview}");
     shot(&browser, "relay-preview");

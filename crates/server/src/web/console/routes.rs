@@ -52,7 +52,10 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/console/users", get(screens::users))
         .route("/console/users/{action}", post(actions::users_post))
         .route("/console/queue", get(screens::queue))
-        .route("/console/queue/{action}", post(actions::queue_post))
+        .route(
+            "/console/queue/{action}",
+            get(screens::queue_message).post(actions::queue_post),
+        )
         .route("/console/decisions", get(screens::decisions))
         .route("/console/domains", get(screens::domains))
         .route(

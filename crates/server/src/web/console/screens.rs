@@ -23,7 +23,7 @@ use super::session::Session;
 use crate::admin;
 use crate::admin::decisions::CAPACITY;
 use crate::admin::protocol::{Reply, Request};
-use crate::admin::queue::{QueueOp, QueueOutput};
+use crate::admin::queue::{QueueId, QueueOp, QueueOutput};
 use crate::admin::relay::RelayQuestion;
 use crate::web::api::reply::ApiError;
 use crate::web::api::{blocking, server_ops};
@@ -259,4 +259,31 @@ pub(crate) async fn domains_screen(
         "Aliases, domains, routes",
         body,
     )
+}
+
+/// `GET /console/queue/{id}`: one queued message, its envelope and content.
+pub(crate) async fn queue_message(
+    State(c): State<Console>,
+    ctx: Ctx,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let session = match ctx.page(&c) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let shown = match QueueId::parse(&id) {
+        Ok(id) => server_ops::queue_op(&c.api, QueueOp::Show { id }).await,
+        Err(e) => Err(e.into()),
+    };
+    match shown {
+        Ok(QueueOutput::Show { message, content }) => {
+            let body = html! {
+                (q::queue(&session.csrf, std::slice::from_ref(&message)))
+                pre.content { (content) }
+            };
+            screen(&session, "/console/queue", "Queued message", body)
+        }
+        Ok(_) => queue_screen(&c, &session, html! {}).await,
+        Err(e) => failed(&session, "/console/queue", "Queued message", &e),
+    }
 }

@@ -49,7 +49,7 @@ pub(crate) fn relay(
                 (switch("restricted", "Restricted relay: only listed clients may relay", switches.restricted))
                 (switch("local_only", "Local only: accept mail for local domains only", switches.local_only))
                 (switch("authenticated", "Authenticated clients may relay", switches.authenticated))
-                button type="submit" { "Preview" }
+                button type="submit" { "Save and reload" }
             }
         }
         section #allow {
