@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::audit;
+use super::context::{Console, Ctx};
 use super::form::{domain_edit, Form};
 use super::pages::report::change_report;
 use super::pages::users::Refusal;
-use super::routes::{Console, Ctx};
 use super::screens::{domains_screen, queue_screen, users_screen};
 use crate::admin;
 use crate::admin::queue::{QueueId, QueueOp, QueueOutput};

@@ -11,11 +11,11 @@ use maud::{html, Markup};
 use portcullis_config::EditOp;
 use portcullis_relay::report::Outcome;
 
+use super::context::{screen, Console, Ctx};
 use super::form::{fingerprint, Form, ListEdit};
 use super::pages::preview::preview;
 use super::pages::relay::Question;
 use super::pages::report::change_report;
-use super::routes::{screen, Console, Ctx};
 use super::screens::{compile, config, relay_screen};
 use super::session::Session;
 use crate::web::api::config::apply_edit;

@@ -11,6 +11,7 @@ use portcullis_relay::report::LoadReport;
 use portcullis_relay::RelayList;
 use serde::Deserialize;
 
+use super::context::{screen, Console, Ctx};
 use super::pages::decisions::{DecisionRow, Filter};
 use super::pages::domains::Domains;
 use super::pages::relay::{Question, Switches};
@@ -18,7 +19,6 @@ use super::pages::users::{Refusal, UserRow};
 use super::pages::{
     dashboard as dash, decisions as dec, domains as dom, queue as q, relay as rel, users as usr,
 };
-use super::routes::{screen, Console, Ctx};
 use super::session::Session;
 use crate::admin;
 use crate::admin::decisions::CAPACITY;
