@@ -335,9 +335,37 @@ fn an_admin_drives_the_console_in_a_browser() {
     wait_for(&browser, "Flushed");
     shot(&browser, "queue");
 
-    for (path, name) in [("decisions", "decisions"), ("domains", "domains")] {
-        browser.goto(&format!("{base}/console/{path}"));
-        wait_for(&browser, "<h1>");
-        shot(&browser, name);
-    }
+    // Domains: a local domain added is saved and reloaded; a route without
+    // its host is refused next to its form.
+    browser.goto(&format!("{base}/console/domains"));
+    browser.fill(
+        "form[action='/console/domains/domain/add'] input[name=name]",
+        "new.example",
+    );
+    browser.click("form[action='/console/domains/domain/add'] button");
+    let saved = wait_for(&browser, "<h3>Reload</h3>");
+    assert!(saved.contains("<li>new.example"), "{saved}");
+    shot(&browser, "domains");
+    let out = server.cli(&["config", "read", "local_domains"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("new.example"),
+        "{}",
+        describe(&out)
+    );
+
+    // Switches: local_only on, saved and reloaded.
+    browser.goto(&format!("{base}/console/relay"));
+    browser.click("#switches input[name=local_only]");
+    browser.click("#switches button");
+    wait_for(&browser, "relay.local_only");
+    let out = server.cli(&["config", "read", "relay.local_only"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("true"),
+        "{}",
+        describe(&out)
+    );
+
+    browser.goto(&format!("{base}/console/decisions"));
+    wait_for(&browser, "<h1>Decisions</h1>");
+    shot(&browser, "decisions");
 }
