@@ -9,6 +9,7 @@
 
 use portcullis_testkit as common;
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,11 @@ const ANN_PW: &str = "ann-pw-12345";
 
 /// A server with an admin `root` and a plain user `ann`.
 fn server() -> Server {
-    let setup = Setup::new("");
+    server_with("")
+}
+
+fn server_with(extra_toml: &str) -> Server {
+    let setup = Setup::new(extra_toml);
     for (name, password, admin) in [("root", ROOT_PW, true), ("ann", ANN_PW, false)] {
         let mut args = vec!["user", "add", name, "--password-stdin"];
         if admin {
@@ -49,14 +54,16 @@ fn curl(server: &Server, method: &str, path: &str, extra: &[&str]) -> ApiReply {
 
 /// Logs in as `user` with curl; the reply carries the Set-Cookie.
 fn curl_login(server: &Server, user: &str, password: &str) -> ApiReply {
+    curl_login_from(server, Ipv4Addr::LOCALHOST, user, password)
+}
+
+fn curl_login_from(server: &Server, from: Ipv4Addr, user: &str, password: &str) -> ApiReply {
     let origin = format!("Origin: {}", base(server));
     let body = format!("user={user}&password={password}");
-    curl(
-        server,
-        "POST",
-        "/console/login",
-        &["-H", &origin, "--data-binary", &body],
-    )
+    let url = format!("{}/console/login", base(server));
+    Api::new(server.admin_port)
+        .from(from)
+        .raw("POST", &["-H", &origin, "--data-binary", &body, &url])
 }
 
 /// The session cookie (`name=value`) a successful login set.
@@ -129,6 +136,27 @@ fn only_an_admin_logs_in_and_the_cookie_is_http_only_secure_and_strict() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
     assert_eq!(page.header("cache-control").as_deref(), Some("no-store"));
+}
+
+#[test]
+fn wrong_console_passwords_count_toward_the_smtp_auth_ban() {
+    // 127.0.0.9 is not in relay.allow, so it is not exempt from bans.
+    let server = server_with("[auth]\ndelay_after = 10\nban_after = 3\n");
+    let from = Ipv4Addr::new(127, 0, 0, 9);
+    for _ in 0..3 {
+        let guess = curl_login_from(&server, from, "root", "guess");
+        assert_eq!(guess.status, 401, "{guess:?}");
+    }
+    let banned = curl_login_from(&server, from, "root", ROOT_PW);
+    assert_eq!(banned.status, 429, "{banned:?}");
+    assert!(banned.body.contains("127.0.0.9 is banned"), "{banned:?}");
+    assert!(banned.header("set-cookie").is_none(), "{banned:?}");
+    // The same ban as SMTP AUTH's: the API refuses the address too.
+    let api = Api::new(server.admin_port)
+        .user("root", ROOT_PW)
+        .from(from)
+        .get("status");
+    assert_eq!(api.status, 429, "{api:?}");
 }
 
 #[test]
