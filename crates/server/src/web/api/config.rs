@@ -130,7 +130,7 @@ pub(crate) async fn apply_edit(
 }
 
 /// The change in the words of the command line, for the log.
-fn describe(op: &EditOp) -> String {
+pub(crate) fn describe(op: &EditOp) -> String {
     match op {
         EditOp::Set(k, v) => format!("config set {k} {}", v.join(" ")),
         EditOp::Add(k, v) => format!("config add {k} {}", v.join(" ")),

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::audit;
-use super::context::{Console, Ctx};
+use super::context::{config_edit, Console, Ctx};
 use super::form::{domain_edit, Form};
 use super::pages::report::change_report;
 use super::pages::users::Refusal;
@@ -17,7 +17,6 @@ use super::screens::{domains_screen, queue_screen, users_screen};
 use crate::admin;
 use crate::admin::queue::{QueueId, QueueOp, QueueOutput};
 use crate::admin::users::NewUser;
-use crate::web::api::config::apply_edit;
 use crate::web::api::reply::ApiError;
 use crate::web::api::{blocking, server_ops};
 
@@ -178,9 +177,8 @@ pub(crate) async fn domains_post(
             return (StatusCode::BAD_REQUEST, page).into_response();
         }
     };
-    match apply_edit(&c.api, &session.admin, ip, op).await {
+    match config_edit(&c, &session.admin, ip, op).await {
         Ok((edited, reload)) => {
-            let reload = reload.map_err(|e| e.message);
             domains_screen(&c, &session, None, change_report(&edited, &reload)).await
         }
         Err(e) => {

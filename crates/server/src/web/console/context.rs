@@ -2,6 +2,7 @@
 //! passes ([`guard::admit`] on the request's headers) and the frame a
 //! screen is drawn in.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,12 +12,16 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::Markup;
+use portcullis_config::EditOp;
 
 use super::audit;
 use super::form::Form;
 use super::guard::{self, Refused};
 use super::pages::layout::{page, Viewer};
 use super::session::{Session, SessionStore};
+use crate::admin::config::Edited;
+use crate::web::api::config::{apply_edit, describe};
+use crate::web::api::reply::ApiError;
 use crate::web::api::Api;
 use crate::web::listener::Peer;
 
@@ -113,4 +118,25 @@ pub(crate) fn screen(session: &Session, current: &str, title: &str, body: Markup
         csrf: &session.csrf,
     };
     Html(page(&viewer, current, title, body).into_string()).into_response()
+}
+
+/// A configuration change made in the console: the API's own edit and
+/// reload ([`apply_edit`]), logged under the console's target too.
+pub(crate) async fn config_edit(
+    c: &Console,
+    admin: &str,
+    client: IpAddr,
+    op: EditOp,
+) -> Result<(Edited, Result<Vec<String>, String>), ApiError> {
+    let what = describe(&op);
+    match apply_edit(&c.api, admin, client, op).await {
+        Ok((edited, reload)) => {
+            audit::change(admin, client, &what);
+            Ok((edited, reload.map_err(|e| e.message)))
+        }
+        Err(e) => {
+            audit::refused(Some(admin), client, &what, e.message());
+            Err(e)
+        }
+    }
 }

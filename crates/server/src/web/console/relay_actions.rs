@@ -11,14 +11,13 @@ use maud::{html, Markup};
 use portcullis_config::EditOp;
 use portcullis_relay::report::Outcome;
 
-use super::context::{screen, Console, Ctx};
+use super::context::{config_edit, screen, Console, Ctx};
 use super::form::{fingerprint, Form, ListEdit};
 use super::pages::preview::preview;
 use super::pages::relay::Question;
 use super::pages::report::change_report;
 use super::screens::{compile, config, relay_screen};
 use super::session::Session;
-use crate::web::api::config::apply_edit;
 
 /// `POST /console/relay/{add,remove,up,down,save,switches}`.
 pub(crate) async fn relay_post(
@@ -106,9 +105,9 @@ async fn switches(c: &Console, s: &Session, ip: std::net::IpAddr, form: &Form) -
     for key in ["restricted", "local_only", "authenticated"] {
         let value = if form.checked(key) { "true" } else { "false" };
         let op = EditOp::Set(format!("relay.{key}"), vec![value.into()]);
-        match apply_edit(&c.api, &s.admin, ip, op).await {
+        match config_edit(c, &s.admin, ip, op).await {
             Ok((edited, reload)) if edited.changed() => {
-                reports.push(change_report(&edited, &reload.map_err(|e| e.message)));
+                reports.push(change_report(&edited, &reload));
             }
             Ok(_) => {}
             Err(e) => {
@@ -132,9 +131,9 @@ async fn switches(c: &Console, s: &Session, ip: std::net::IpAddr, form: &Form) -
 /// Saves `op`, reloads, and shows the report above the Relay screen; a
 /// refusal shows its sentence next to the add field.
 async fn applied(c: &Console, s: &Session, ip: std::net::IpAddr, op: EditOp) -> Response {
-    match apply_edit(&c.api, &s.admin, ip, op).await {
+    match config_edit(c, &s.admin, ip, op).await {
         Ok((edited, reload)) => {
-            let above = change_report(&edited, &reload.map_err(|e| e.message));
+            let above = change_report(&edited, &reload);
             relay_screen(c, s, &Question::default(), None, above).await
         }
         Err(e) => refused(c, s, "", e.message()).await,
