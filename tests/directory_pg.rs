@@ -79,8 +79,23 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let reply = until_relay(&b, NEWCOMER, 250, Duration::from_secs(2));
     assert_eq!(reply.0, 250, "node B within 2 s: {reply:?}\n{}", b.log());
-    let status = a.cli(&["directory", "status"]);
-    assert!(String::from_utf8_lossy(&status.stdout).contains("backend: postgres"));
+    // The serving nodes report the version they applied (the harness gives
+    // both the same host name, so they share one row).
+    let version = pg.psql("portcullis", "SELECT version FROM policy_version");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        let out = a.cli(&["directory", "status"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains(&format!(": applied {version},")) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.contains("backend: postgres"), "{status}");
+    assert!(
+        status.contains(&format!("node mx.test: applied {version},")),
+        "{status}"
+    );
 
     // Removed just before the database goes away: never granted again.
     let out = a.cli(&["config", "remove", "relay.allow", "127.0.0.9"]);
@@ -106,4 +121,34 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
         until_relay(&a, Ipv4Addr::LOCALHOST, 250, Duration::from_secs(8)).0,
         250
     );
+}
+
+/// docs/cluster.md's ```console blocks, run as written (as tests/readme.rs
+/// runs the README's) against a private cluster.
+#[test]
+fn the_commands_of_docs_cluster_md_print_what_they_show() {
+    use common::transcript::{console_steps, run_step};
+
+    let Some(pg) = unavailable().map_or_else(
+        || Some(PgCluster::start()),
+        |why| {
+            eprintln!("skipped: {why}");
+            None
+        },
+    ) else {
+        return;
+    };
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"),
+    )
+    .expect("read docs/cluster.md");
+    let setup = Setup::new(
+        "[relay]\nallow = [\"127.0.0.1\"]\n\n[directory]\nurl_file = \"directory.url\"\n",
+    );
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    let steps = console_steps(&doc);
+    assert!(steps.len() >= 4, "docs/cluster.md shows its commands");
+    for step in &steps {
+        run_step("docs/cluster.md", step, &step.command, setup.dir());
+    }
 }

@@ -42,14 +42,16 @@ pub struct PgDirectory {
 
 impl PgDirectory {
     /// The directory at `url`, for the node configured by `node`; starts
-    /// the watcher thread, which ends when the directory is dropped.
-    pub fn open(url: String, node: Arc<Config>, name: String) -> PgDirectory {
+    /// the watcher thread, which ends when the directory is dropped. A
+    /// serving node passes its `name` for the heartbeat; a command does not,
+    /// so `directory status` lists servers only.
+    pub fn open(url: String, node: Arc<Config>, name: Option<String>) -> PgDirectory {
         let watched = Arc::new(Mutex::new(Watched::default()));
         let weak = Arc::downgrade(&watched);
         let watch_url = url.clone();
         let _ = std::thread::Builder::new()
             .name("directory-watch".into())
-            .spawn(move || watch(&watch_url, &name, &weak));
+            .spawn(move || watch(&watch_url, name.as_deref(), &weak));
         PgDirectory { url, node, watched }
     }
 
@@ -208,7 +210,7 @@ fn apply_user_edit(users: &mut UserDb, edit: UserEdit) -> Result<(), DirectoryEr
 /// The watcher: one connection, the version every [`POLL`], the heartbeat;
 /// after any failure, connect again (LISTEN is not needed: the poll is
 /// twice a second).
-fn watch(url: &str, name: &str, watched: &Weak<Mutex<Watched>>) {
+fn watch(url: &str, name: Option<&str>, watched: &Weak<Mutex<Watched>>) {
     let mut store: Option<PgStore> = None;
     while let Some(shared) = watched.upgrade() {
         if store.is_none() {
@@ -216,10 +218,11 @@ fn watch(url: &str, name: &str, watched: &Weak<Mutex<Watched>>) {
         }
         if let Some(s) = store.as_mut() {
             let applied = shared.lock().unwrap_or_else(|p| p.into_inner()).applied;
-            match s
-                .policy_version()
-                .and_then(|v| s.heartbeat(name, applied).map(|()| v))
-            {
+            let polled = s.policy_version().and_then(|v| match name {
+                Some(n) => s.heartbeat(n, applied).map(|()| v),
+                None => Ok(v),
+            });
+            match polled {
                 Ok(version) => {
                     let mut w = shared.lock().unwrap_or_else(|p| p.into_inner());
                     w.version = Some(version);

@@ -13,12 +13,22 @@ pub type SharedDirectory = Arc<dyn Directory + Send + Sync>;
 
 /// Opens the backend `config` names, or says in one sentence why not.
 pub fn open_directory(config: &Config) -> Result<SharedDirectory, String> {
+    open(config, None)
+}
+
+/// The directory `serve` serves from: a shared one also records this
+/// node's heartbeat under its host name.
+pub(crate) fn open_served_directory(config: &Config) -> Result<SharedDirectory, String> {
+    open(config, Some(config.hostname.clone()))
+}
+
+fn open(config: &Config, node_name: Option<String>) -> Result<SharedDirectory, String> {
     match config.directory.backend {
         DirectoryBackend::Files => Ok(Arc::new(FileDirectory::new(Arc::new(config.clone())))),
         DirectoryBackend::Postgres => Ok(Arc::new(PgDirectory::open(
             database_url(config)?,
             Arc::new(config.clone()),
-            config.hostname.clone(),
+            node_name,
         ))),
     }
 }

@@ -211,7 +211,7 @@ async fn run(
         allow_open_relay,
         generate_certificate: true,
     };
-    let directory = directory::open_directory(&cfg).map_err(Error::bad_input)?;
+    let directory = directory::open_served_directory(&cfg).map_err(Error::bad_input)?;
     let (loaded, confirmed) = refresh::load(directory.clone(), None)
         .await
         .map_err(Error::internal)?;
