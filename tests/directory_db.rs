@@ -6,7 +6,7 @@ use portcullis_testkit as common;
 
 use std::process::Output;
 
-use common::postgres::{unavailable, PgCluster};
+use common::postgres::PgCluster;
 use common::{describe, Setup};
 
 const SITE: &str = r#"
@@ -20,14 +20,6 @@ postmaster = ["alice"]
 url_file = "directory.url"
 "#;
 
-fn cluster() -> Option<PgCluster> {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return None;
-    }
-    Some(PgCluster::start())
-}
-
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -40,7 +32,9 @@ fn ok(setup: &Setup, args: &[&str]) -> String {
 
 #[test]
 fn a_file_backed_site_is_initialised_imported_and_shown() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let setup = Setup::new(SITE);
     pg.write_url_file(&setup.dir().join("directory.url"));
     let out = setup.cli_stdin(
@@ -102,7 +96,9 @@ fn a_file_backed_site_is_initialised_imported_and_shown() {
 
 #[test]
 fn import_before_init_and_a_missing_url_file_are_refused_in_one_sentence() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let setup = Setup::new(SITE);
     let out = setup.cli(&["directory", "init"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
@@ -120,7 +116,9 @@ fn import_before_init_and_a_missing_url_file_are_refused_in_one_sentence() {
 
 #[test]
 fn a_database_that_is_down_is_a_runtime_failure_that_keeps_the_password_secret() {
-    let Some(mut pg) = cluster() else { return };
+    let Some(mut pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let setup = Setup::new(SITE);
     pg.write_url_file(&setup.dir().join("directory.url"));
     pg.stop();

@@ -8,7 +8,7 @@ use portcullis_testkit as common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::postgres::{unavailable, PgCluster};
+use common::postgres::PgCluster;
 use common::{describe, Server, Setup};
 
 /// A client the site does not trust yet.
@@ -62,13 +62,7 @@ fn until_relay(node: &Server, src: Ipv4Addr, code: u16, within: Duration) -> (u1
 
 #[test]
 fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_database() {
-    let Some(mut pg) = unavailable().map_or_else(
-        || Some(PgCluster::start()),
-        |why| {
-            eprintln!("skipped: {why}");
-            None
-        },
-    ) else {
+    let Some(mut pg) = PgCluster::start_if_available() else {
         return;
     };
     let a = first_node(&pg);
@@ -129,13 +123,7 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
 fn the_commands_of_docs_cluster_md_print_what_they_show() {
     use common::transcript::{console_steps, run_step};
 
-    let Some(pg) = unavailable().map_or_else(
-        || Some(PgCluster::start()),
-        |why| {
-            eprintln!("skipped: {why}");
-            None
-        },
-    ) else {
+    let Some(pg) = PgCluster::start_if_available() else {
         return;
     };
     let doc = std::fs::read_to_string(

@@ -119,7 +119,8 @@ impl Directory for PgDirectory {
     fn edit_users(&self, edit: UserEdit) -> Result<UserDb, DirectoryError> {
         self.with_store(move |store| {
             store.modify(move |site| {
-                apply_user_edit(&mut site.users, edit)?;
+                edit.apply_to(&mut site.users)
+                    .map_err(|e| DirectoryError::Refused(e.to_string()))?;
                 Ok(site.users.clone())
             })
         })
@@ -180,31 +181,6 @@ fn edited(site: &Site, node: &Config, op: EditOp) -> Result<Config, DirectoryErr
     let mut edited_site = site.clone();
     take_settings(&mut edited_site, &fragment);
     Ok(with_site(node, &edited_site))
-}
-
-fn apply_user_edit(users: &mut UserDb, edit: UserEdit) -> Result<(), DirectoryError> {
-    let refused =
-        |e: portcullis_directory::users::UsersError| DirectoryError::Refused(e.to_string());
-    match edit {
-        UserEdit::Add {
-            name,
-            credentials,
-            admin,
-        } => {
-            users.add(&name, credentials).map_err(refused)?;
-            if admin {
-                users.set_admin(&name, true).map_err(refused)?;
-            }
-        }
-        UserEdit::Password { name, credentials } => {
-            users.set_password(&name, credentials).map_err(refused)?
-        }
-        UserEdit::Remove { name } => {
-            users.remove(&name).map_err(refused)?;
-        }
-        UserEdit::Admin { name, admin } => users.set_admin(&name, admin).map_err(refused)?,
-    }
-    Ok(())
 }
 
 /// The watcher: one connection, the version every [`POLL`], the heartbeat;

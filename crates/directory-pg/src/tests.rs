@@ -5,17 +5,9 @@ use std::collections::BTreeMap;
 use portcullis_config::Relay;
 use portcullis_directory::users::{Credentials, UserDb};
 use portcullis_directory::Site;
-use portcullis_testkit::postgres::{unavailable, PgCluster};
+use portcullis_testkit::postgres::PgCluster;
 
 use super::*;
-
-fn cluster() -> Option<PgCluster> {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return None;
-    }
-    Some(PgCluster::start())
-}
 
 fn site() -> Site {
     let mut users = UserDb::new();
@@ -46,7 +38,9 @@ fn site() -> Site {
 
 #[test]
 fn init_creates_the_schema_once_and_again_changes_nothing() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let mut store = PgStore::connect(&pg.url()).unwrap();
     assert_eq!(store.schema_version().unwrap(), 0);
     assert_eq!(store.init().unwrap(), schema::CURRENT);
@@ -58,7 +52,9 @@ fn init_creates_the_schema_once_and_again_changes_nothing() {
 
 #[test]
 fn a_site_written_is_read_back_whole_with_a_new_policy_version() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let mut store = PgStore::connect(&pg.url()).unwrap();
     store.init().unwrap();
     let before = store.policy_version().unwrap();
@@ -79,7 +75,9 @@ fn a_site_written_is_read_back_whole_with_a_new_policy_version() {
 
 #[test]
 fn a_change_by_hand_bumps_the_version_and_is_announced() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let mut store = PgStore::connect(&pg.url()).unwrap();
     store.init().unwrap();
     store.write_site(&site()).unwrap();
@@ -98,7 +96,9 @@ fn a_change_by_hand_bumps_the_version_and_is_announced() {
 
 #[test]
 fn a_broken_credentials_row_is_refused_naming_the_table() {
-    let Some(pg) = cluster() else { return };
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
     let mut store = PgStore::connect(&pg.url()).unwrap();
     store.init().unwrap();
     store.write_site(&site()).unwrap();

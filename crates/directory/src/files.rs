@@ -16,7 +16,7 @@ use portcullis_store::edit_lock::EditLock;
 use crate::source::{
     is_directory_key, Directory, DirectoryError, Judge, SettingEdited, Site, UserEdit, Version,
 };
-use crate::users::{dovecot, UserDb, UsersError};
+use crate::users::{dovecot, UserDb};
 
 /// The configuration file's sections plus the users file.
 pub struct FileDirectory {
@@ -86,7 +86,8 @@ impl Directory for FileDirectory {
         // concurrent edit sees the previous one's result, none is lost.
         let _lock = self.lock()?;
         let mut db = UserDb::load(path).map_err(|e| failed(e.to_string()))?;
-        apply(&mut db, edit).map_err(|e| DirectoryError::Refused(e.to_string()))?;
+        edit.apply_to(&mut db)
+            .map_err(|e| DirectoryError::Refused(e.to_string()))?;
         db.save(path)
             .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
         // Dovecot checks the same passwords from its own copy.
@@ -145,22 +146,6 @@ pub fn edit_config_file(
         after,
         warnings,
     })
-}
-
-fn apply(db: &mut UserDb, edit: UserEdit) -> Result<(), UsersError> {
-    match edit {
-        UserEdit::Add {
-            name,
-            credentials,
-            admin,
-        } => {
-            db.add(&name, credentials)?;
-            db.set_admin(&name, admin)
-        }
-        UserEdit::Admin { name, admin } => db.set_admin(&name, admin),
-        UserEdit::Password { name, credentials } => db.set_password(&name, credentials),
-        UserEdit::Remove { name } => db.remove(&name).map(drop),
-    }
 }
 
 fn failed(sentence: String) -> DirectoryError {

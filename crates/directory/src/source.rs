@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use portcullis_config::{Config, EditOp, Relay};
 
-use crate::users::{Credentials, UserDb};
+use crate::users::{Credentials, UserDb, UsersError};
 
 /// Everything a directory holds, read at once.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +97,26 @@ pub enum UserEdit {
         /// The user (case-insensitive).
         name: String,
     },
+}
+
+impl UserEdit {
+    /// Applies the edit to `db`: the one meaning of a user edit, whatever
+    /// backend stores the result.
+    pub fn apply_to(self, db: &mut UserDb) -> Result<(), UsersError> {
+        match self {
+            UserEdit::Add {
+                name,
+                credentials,
+                admin,
+            } => {
+                db.add(&name, credentials)?;
+                db.set_admin(&name, admin)
+            }
+            UserEdit::Admin { name, admin } => db.set_admin(&name, admin),
+            UserEdit::Password { name, credentials } => db.set_password(&name, credentials),
+            UserEdit::Remove { name } => db.remove(&name).map(drop),
+        }
+    }
 }
 
 /// Whether `key` names a directory setting (`local_domains`, `aliases`,

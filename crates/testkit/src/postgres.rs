@@ -86,6 +86,16 @@ impl PgCluster {
         cluster
     }
 
+    /// A started cluster, or None (with the reason on stderr) where
+    /// PostgreSQL is not installed outside CI.
+    pub fn start_if_available() -> Option<PgCluster> {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(PgCluster::start())
+    }
+
     /// `postgres://portcullis:…@127.0.0.1:PORT/portcullis`.
     pub fn url(&self) -> String {
         format!(
@@ -234,11 +244,9 @@ mod tests {
 
     #[test]
     fn a_private_cluster_answers_goes_away_and_comes_back() {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
+        let Some(mut pg) = PgCluster::start_if_available() else {
             return;
-        }
-        let mut pg = PgCluster::start();
+        };
         assert_eq!(pg.psql(ROLE, "SELECT current_user"), ROLE);
         pg.stop();
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, pg.port())).is_err());
