@@ -39,12 +39,16 @@ pub struct SiteRefresh {
 pub(crate) struct Watch {
     /// The version last refused, so a bad site is logged once, not per check.
     refused: Option<Version>,
+    /// The version a shared database could not give, so its absence is
+    /// logged once while every check tries again.
+    unreachable: Option<Version>,
 }
 
 impl Watch {
     /// A reload loaded the directory: whatever was refused before is moot.
     pub(crate) fn loaded(&mut self) {
         self.refused = None;
+        self.unreachable = None;
     }
 }
 
@@ -52,7 +56,7 @@ impl SiteRefresh {
     /// A refresher for a site the directory confirmed at `confirmed`.
     pub fn new(confirmed: Option<SystemTime>) -> SiteRefresh {
         SiteRefresh {
-            watch: tokio::sync::Mutex::new(Watch { refused: None }),
+            watch: tokio::sync::Mutex::new(Watch::default()),
             confirmed: Mutex::new(confirmed),
         }
     }
@@ -139,8 +143,17 @@ pub(crate) async fn next(
         // Keep the site we have: a half-edited, truncated or deleted users
         // file, or a database gone away, must not lock anyone out.
         Err(e) => {
-            warn!("{what} not reloaded: {e}");
-            watch.refused = Some(version);
+            if watch.unreachable != Some(version) {
+                warn!("{what} not reloaded: {e}");
+            }
+            // A file that cannot be read stays so until it changes; a
+            // shared database (one that confirms) may come back with the
+            // same version, so it is tried again at every check.
+            if confirmed.is_some() {
+                watch.unreachable = Some(version);
+            } else {
+                watch.refused = Some(version);
+            }
             return Refreshed::Kept;
         }
     };
@@ -155,7 +168,7 @@ pub(crate) async fn next(
     .await
     {
         Ok((snapshot, _)) => {
-            watch.refused = None;
+            watch.loaded();
             info!(users, version = %snapshot.version, "{what} reloaded");
             Refreshed::New(Box::new(rt.with_site(snapshot)), confirmed)
         }
@@ -180,6 +193,11 @@ pub(crate) async fn load(
         let version = directory.version();
         let users = in_force.as_ref().map(|rt| &rt.site.site.users);
         let site = directory.load(users).map_err(|e| e.to_string())?;
+        // A backend that had confirmed nothing yet (a node starting) dates
+        // the site by this read, or by its snapshot on disk when it is cut
+        // off; without that, a node started without its database would
+        // never go stale.
+        let confirmed = confirmed.or_else(|| directory.last_confirmed());
         Ok((
             Loaded {
                 site,

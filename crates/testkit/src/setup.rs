@@ -34,6 +34,7 @@ pub struct Setup {
     extra: String,
     dns_options: String,
     listen_options: String,
+    hostname: String,
 }
 
 impl Setup {
@@ -72,6 +73,7 @@ impl Setup {
             extra: extra_toml.to_string(),
             dns_options: String::new(),
             listen_options: String::new(),
+            hostname: "mx.test".to_string(),
         };
         setup.pick_ports();
         setup
@@ -94,6 +96,14 @@ impl Setup {
         self
     }
 
+    /// Names the server `name` instead of `mx.test` (nodes of one cluster
+    /// report their heartbeat under their host names).
+    pub fn with_hostname(mut self, name: &str) -> Setup {
+        self.hostname = name.to_string();
+        self.write_config();
+        self
+    }
+
     /// The temporary directory holding everything of this test.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -111,10 +121,11 @@ impl Setup {
     /// The configuration text the harness writes.
     pub fn config_text(&self) -> String {
         let data = toml_str(&self.data_dir.to_string_lossy());
+        let hostname = toml_str(&self.hostname);
         let smtp = SocketAddr::new(self.listen_ip, self.smtp_port);
         let mut t = format!(
             "# Written by the Portcullis test harness.\n\
-             hostname = \"mx.test\"\n\
+             hostname = {hostname}\n\
              data_dir = {data}\n\
              local_domains = [\"local.test\", \"localhost\"]\n\
              \n\

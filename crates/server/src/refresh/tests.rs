@@ -1,7 +1,8 @@
 //! One check of the directory, against an in-memory backend: a new version
-//! is swapped in whole, a version that cannot be loaded or compiled keeps
-//! the site in force and is not tried again, and only a confirmation of the
-//! version in force counts as one.
+//! is swapped in whole; a version that cannot be compiled, or a file that
+//! cannot be read, keeps the site in force and is not tried again until it
+//! changes, while a database that cannot be reached is tried at every check;
+//! and only a confirmation of the version in force counts as one.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,15 @@ impl Memory {
         Arc::new(Memory {
             state: Mutex::new((Version::Counter(version), site)),
             confirmed: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000)),
+            loads: Mutex::new(0),
+        })
+    }
+
+    /// A directory that is its own truth (as the users file is).
+    fn unconfirmed(version: i64, site: Result<Site, String>) -> Arc<Memory> {
+        Arc::new(Memory {
+            state: Mutex::new((Version::Counter(version), site)),
+            confirmed: None,
             loads: Mutex::new(0),
         })
     }
@@ -158,17 +168,35 @@ fn a_site_that_does_not_compile_keeps_the_one_in_force_and_is_tried_once() {
 }
 
 #[test]
-fn a_directory_that_cannot_be_read_keeps_the_site_in_force() {
+fn a_database_that_cannot_be_read_keeps_the_site_in_force_and_is_tried_until_it_returns() {
     let rt = runtime(site("192.0.2.1"));
     let memory = Memory::new(2, Err("connection refused".into()));
     let mut watch = Watch::default();
+    for _ in 0..2 {
+        assert!(matches!(
+            block_on(next(&rt, memory.clone(), &mut watch, false)),
+            Refreshed::Kept
+        ));
+    }
+    assert_eq!(memory.loads(), 2, "tried again at the next check");
+    // Back with the same version: it is loaded at once.
+    memory.state.lock().unwrap().1 = Ok(site("192.0.2.9"));
     assert!(matches!(
         block_on(next(&rt, memory.clone(), &mut watch, false)),
-        Refreshed::Kept
+        Refreshed::New(..)
     ));
-    assert!(matches!(
-        block_on(next(&rt, memory.clone(), &mut watch, false)),
-        Refreshed::Kept
-    ));
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_not_read_again_until_it_changes() {
+    let rt = runtime(site("192.0.2.1"));
+    let memory = Memory::unconfirmed(2, Err("users file truncated".into()));
+    let mut watch = Watch::default();
+    for _ in 0..2 {
+        assert!(matches!(
+            block_on(next(&rt, memory.clone(), &mut watch, false)),
+            Refreshed::Kept
+        ));
+    }
     assert_eq!(memory.loads(), 1);
 }
