@@ -144,6 +144,28 @@ pub(crate) fn domain_edit(kind: &str, action: &str, form: &Form) -> Result<EditO
     }
 }
 
+/// The `config` edit a form on the Settings screen asks for: `set` takes
+/// the field as `config set KEY VALUE...` takes its words (a list's values
+/// separated by spaces, anything else as one value); `unset` puts the
+/// default back. The key and value are judged by the admin API, not here.
+pub(crate) fn setting_edit(action: &str, form: &Form) -> Result<EditOp, String> {
+    let key = form.required("key")?.to_string();
+    let value = form.get("value").unwrap_or_default().trim();
+    match action {
+        "set" => {
+            let is_list = portcullis_config::keys::lookup(&key).is_some_and(|k| k.kind.is_list());
+            let values = if is_list {
+                value.split_whitespace().map(str::to_string).collect()
+            } else {
+                vec![value.to_string()]
+            };
+            Ok(EditOp::Set(key, values))
+        }
+        "unset" => Ok(EditOp::Unset(key)),
+        other => Err(format!("unknown settings action \"{other}\"")),
+    }
+}
+
 /// A fingerprint of the list a preview was made from. Saving checks it, so
 /// an edit previewed against a list another admin has since changed is
 /// refused instead of silently undoing that admin's change.
@@ -258,6 +280,35 @@ mod tests {
             Err("the field \"value\" is empty".into())
         );
         assert!(domain_edit("zone", "add", &f).is_err());
+    }
+
+    #[test]
+    fn settings_forms_become_config_edits_in_the_command_lines_words() {
+        let list = Form::parse(b"key=auth.mechanisms&value=+CRAM-MD5++PLAIN+");
+        assert_eq!(
+            setting_edit("set", &list),
+            Ok(EditOp::Set(
+                "auth.mechanisms".into(),
+                vec!["CRAM-MD5".into(), "PLAIN".into()]
+            ))
+        );
+        let one = Form::parse(b"key=relay.smarthost&value=+mx.example.net%3A587+");
+        assert_eq!(
+            setting_edit("set", &one),
+            Ok(EditOp::Set(
+                "relay.smarthost".into(),
+                vec!["mx.example.net:587".into()]
+            ))
+        );
+        assert_eq!(
+            setting_edit("unset", &list),
+            Ok(EditOp::Unset("auth.mechanisms".into()))
+        );
+        assert_eq!(
+            setting_edit("set", &Form::parse(b"value=x")),
+            Err("the field \"key\" is empty".into())
+        );
+        assert!(setting_edit("toggle", &list).is_err());
     }
 
     #[test]

@@ -15,3 +15,4 @@ mod relay_actions;
 pub(crate) mod routes;
 mod screens;
 pub(crate) mod session;
+mod settings;

@@ -18,7 +18,7 @@ use super::guard::Refused;
 use super::origin::same_origin;
 use super::pages::login::login;
 use super::session::SessionStore;
-use super::{actions, assets, audit, cookie, relay_actions, screens};
+use super::{actions, assets, audit, cookie, relay_actions, screens, settings};
 use crate::web::api::{auth, Api};
 
 /// The console's routes; `/` sends a browser to the dashboard.
@@ -49,6 +49,8 @@ pub(crate) fn router(api: Api) -> Router {
             "/console/domains/{kind}/{action}",
             post(actions::domains_post),
         )
+        .route("/console/settings", get(settings::settings))
+        .route("/console/settings/{action}", post(settings::settings_post))
         .with_state(console)
 }
 

@@ -9,6 +9,7 @@ pub(crate) const SCREENS: &[(&str, &str)] = &[
     ("/console/relay", "Relay"),
     ("/console/users", "Users"),
     ("/console/domains", "Aliases, domains, routes"),
+    ("/console/settings", "Settings"),
     ("/console/queue", "Queue"),
     ("/console/decisions", "Decisions"),
 ];

@@ -11,6 +11,7 @@ pub(crate) mod preview;
 pub(crate) mod queue;
 pub(crate) mod relay;
 pub(crate) mod report;
+pub(crate) mod settings;
 pub(crate) mod users;
 
 #[cfg(test)]

@@ -338,3 +338,54 @@ fn after_a_change_the_page_shows_what_changed_and_the_reload_report() {
         "{html}"
     );
 }
+
+#[test]
+fn settings_show_each_key_with_a_form_and_a_refusal_under_its_own_field() {
+    use super::settings::{settings, Refusal, Row};
+    let row = |key: &str, value: &str, default: bool| Row {
+        key: key.into(),
+        value: value.into(),
+        default,
+    };
+    let rows = [
+        row("auth.mechanisms", "CRAM-MD5", false),
+        row("auth.plaintext_requires_tls", "true", true),
+        row("auth.ban_after", "10", true),
+    ];
+    let refusal = Refusal {
+        key: "auth.ban_after",
+        value: "ten",
+        sentence: "invalid auth.ban_after ten: expected a whole number",
+    };
+    let html = settings(CSRF, "auth", &rows, Some(&refusal)).into_string();
+    // Set and Default for each of the three keys, each with the token.
+    let posts = html.matches(r#"method="post""#).count();
+    assert_eq!(posts, 6, "{html}");
+    let tokens = html
+        .matches(&format!(r#"name="csrf" value="{CSRF}""#))
+        .count();
+    assert_eq!(tokens, posts, "{html}");
+    assert!(html.contains(r#"<tr id="set-auth-mechanisms">"#), "{html}");
+    assert!(html.contains(r#"value="CRAM-MD5""#), "{html}");
+    assert!(html.contains(r#"<option value="true" selected>"#), "{html}");
+    // The refusal sits in its key's row, with the value as typed.
+    let ban = &html[html.find(r#"id="set-auth-ban-after""#).unwrap()..];
+    assert!(ban.contains(r#"value="ten""#), "{ban}");
+    assert!(ban.contains("expected a whole number"), "{ban}");
+    let before_ban = &html[..html.find(r#"id="set-auth-ban-after""#).unwrap()];
+    assert!(!before_ban.contains("field-error"), "{before_ban}");
+}
+
+#[test]
+fn keys_with_a_screen_of_their_own_link_to_it() {
+    use super::settings::{settings, Row};
+    let rows = [Row {
+        key: "relay.allow".into(),
+        value: "127.0.0.1 ::1".into(),
+        default: true,
+    }];
+    let html = settings(CSRF, "relay", &rows, None).into_string();
+    assert!(!html.contains(r#"method="post""#), "{html}");
+    assert!(html.contains(r#"href="/console/relay""#), "{html}");
+    assert!(html.contains(r#"aria-current="page">relay<"#), "{html}");
+}
