@@ -10,11 +10,10 @@
 use portcullis_testkit as common;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use common::api::{Api, ApiReply};
 use common::browser::Browser;
+use common::console::add_relay_entry;
 use common::{describe, server_with_queued_remote, Server, Setup};
 
 const ROOT_PW: &str = "root-pw-12345";
@@ -243,49 +242,13 @@ fn a_queued_message_is_listed_opened_and_deleted() {
 
 // ---- the browser ----
 
-/// Waits until the page's HTML contains `needle`.
-fn wait_for(browser: &Browser, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let source = browser.source();
-        if source.contains(needle) {
-            return source;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} on {}:\n{source}",
-            browser.url()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Saves the window as docs/console/NAME.png when screenshots are asked for.
-fn shot(browser: &Browser, name: &str) {
-    if std::env::var_os("PORTCULLIS_SCREENSHOTS").is_none() {
-        return;
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
-    std::fs::create_dir_all(&dir).unwrap();
-    browser.screenshot(&dir.join(format!("{name}.png")));
-}
-
 /// Asks the Relay screen's box and returns the rule that answered.
 fn ask(browser: &Browser, client: &str, recipient: &str) -> String {
     browser.fill("#check input[name=client]", client);
     browser.fill("#check input[name=recipient]", recipient);
     browser.click("#check button");
-    wait_for(browser, "class=\"rule\"");
+    browser.wait_for("class=\"rule\"");
     browser.text("#check .rule")
-}
-
-/// Adds `entry` on the Relay screen, previews it, saves it.
-fn add_entry(browser: &Browser, entry: &str) {
-    browser.fill("#add input[name=entry]", entry);
-    browser.click("#add button");
-    wait_for(browser, "/console/relay/save");
-    browser.click("form[action='/console/relay/save'] button");
-    wait_for(browser, "<h3>Reload</h3>");
 }
 
 #[test]
@@ -294,24 +257,24 @@ fn an_admin_drives_the_console_in_a_browser() {
     let browser = Browser::start();
     let base = base(&server);
     browser.goto(&format!("{base}/console/relay"));
-    wait_for(&browser, r#"action="/console/login""#);
-    shot(&browser, "login");
+    browser.wait_for(r#"action="/console/login""#);
+    browser.shot("login");
     browser.fill("input[name=user]", "root");
     browser.fill("input[name=password]", ROOT_PW);
     browser.click("form button");
-    wait_for(&browser, "Relay grants");
-    shot(&browser, "dashboard");
+    browser.wait_for("Relay grants");
+    browser.shot("dashboard");
 
     // Relay: the range compiles to its addresses, and it answers the question.
     browser.goto(&format!("{base}/console/relay"));
     browser.fill("#add input[name=entry]", "192.168.40-43.*");
     browser.click("#add button");
-    let preview = wait_for(&browser, "/console/relay/save");
+    let preview = browser.wait_for("/console/relay/save");
     assert!(preview.contains("192.168.40.0"), "{preview}");
     assert!(preview.contains("192.168.43.255"), "{preview}");
-    shot(&browser, "relay-preview");
+    browser.shot("relay-preview");
     browser.click("form[action='/console/relay/save'] button");
-    let saved = wait_for(&browser, "<h3>Reload</h3>");
+    let saved = browser.wait_for("<h3>Reload</h3>");
     assert!(saved.contains("added 192.168.40.0"), "{saved}");
     let rule = ask(&browser, "192.168.41.7", "bob@example.org");
     assert!(rule.contains("192.168.40-43.*"), "{rule}");
@@ -319,26 +282,26 @@ fn an_admin_drives_the_console_in_a_browser() {
 
     // An exception, moved above the range, now answers instead.
     browser.goto(&format!("{base}/console/relay"));
-    add_entry(&browser, "!192.168.41.7");
+    add_relay_entry(&browser, "!192.168.41.7");
     browser.execute(
         "const row = [...document.querySelectorAll('table.entries tr')]
            .find(r => r.textContent.includes('!192.168.41.7'));
          row.querySelector(\"form[action='/console/relay/up'] button\").click();
          return true;",
     );
-    wait_for(&browser, "above");
+    browser.wait_for("above");
     browser.click("form[action='/console/relay/save'] button");
-    wait_for(&browser, "<h3>Reload</h3>");
+    browser.wait_for("<h3>Reload</h3>");
     let rule = ask(&browser, "192.168.41.7", "bob@example.org");
     assert!(rule.contains("!192.168.41.7"), "{rule}");
     assert!(browser.source().contains(r#"<li class="refused">"#));
-    shot(&browser, "relay");
+    browser.shot("relay");
 
     // A bad entry: its sentence next to the field, the value kept.
     browser.goto(&format!("{base}/console/relay"));
     browser.fill("#add input[name=entry]", "192.168.300.*");
     browser.click("#add button");
-    let refused = wait_for(&browser, "field-error");
+    let refused = browser.wait_for("field-error");
     assert!(
         browser.text("#add .field-error").contains("192.168.300.*"),
         "{refused}"
@@ -349,19 +312,19 @@ fn an_admin_drives_the_console_in_a_browser() {
     browser.fill("#add-user input[name=name]", "carol");
     browser.fill("#add-user input[name=password]", "carol-pw-12345");
     browser.click("#add-user button");
-    wait_for(&browser, "added user carol");
-    shot(&browser, "users");
+    browser.wait_for("added user carol");
+    browser.shot("users");
     browser.fill("#add-user input[name=name]", "carol");
     browser.fill("#add-user input[name=password]", "carol-pw-12345");
     browser.click("#add-user button");
-    wait_for(&browser, "field-error");
+    browser.wait_for("field-error");
     assert!(browser.text("#add-user .field-error").contains("carol"));
 
     // Queue: flush.
     browser.goto(&format!("{base}/console/queue"));
     browser.click("form[action='/console/queue/flush'] button");
-    wait_for(&browser, "Flushed");
-    shot(&browser, "queue");
+    browser.wait_for("Flushed");
+    browser.shot("queue");
 
     // Domains: a local domain added is saved and reloaded; a route without
     // its host is refused next to its form.
@@ -371,9 +334,9 @@ fn an_admin_drives_the_console_in_a_browser() {
         "new.example",
     );
     browser.click("form[action='/console/domains/domain/add'] button");
-    let saved = wait_for(&browser, "<h3>Reload</h3>");
+    let saved = browser.wait_for("<h3>Reload</h3>");
     assert!(saved.contains("<li>new.example"), "{saved}");
-    shot(&browser, "domains");
+    browser.shot("domains");
     let out = server.cli(&["config", "read", "local_domains"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("new.example"),
@@ -385,7 +348,7 @@ fn an_admin_drives_the_console_in_a_browser() {
     browser.goto(&format!("{base}/console/relay"));
     browser.click("#switches input[name=local_only]");
     browser.click("#switches button");
-    wait_for(&browser, "relay.local_only");
+    browser.wait_for("relay.local_only");
     let out = server.cli(&["config", "read", "relay.local_only"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("true"),
@@ -394,6 +357,6 @@ fn an_admin_drives_the_console_in_a_browser() {
     );
 
     browser.goto(&format!("{base}/console/decisions"));
-    wait_for(&browser, "<h1>Decisions</h1>");
-    shot(&browser, "decisions");
+    browser.wait_for("<h1>Decisions</h1>");
+    browser.shot("decisions");
 }

@@ -13,7 +13,8 @@ use portcullis_testkit::auth_support;
 
 use std::net::Ipv4Addr;
 
-use auth_support::{Smtp, TlsOptions, ALICE_PW};
+use auth_support::{Smtp, ALICE_PW};
+use common::relay_probe::{send, Got, Via, EVERY_MECHANISM};
 use common::{describe, Server, Setup, Zone};
 
 /// The server itself.
@@ -25,52 +26,6 @@ const ROAMING: Ipv4Addr = Ipv4Addr::new(127, 0, 55, 5);
 
 const LOCAL_USER: &str = "bob@local.test";
 const INTERNET: &str = "someone@example.org";
-
-/// How a client logs in before its RCPT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    None,
-    ScramSha256,
-    CramMd5,
-    /// After STARTTLS (PLAIN needs TLS).
-    Plain,
-    /// After STARTTLS (LOGIN needs TLS).
-    Login,
-}
-
-const EVERY_MECHANISM: [Via; 4] = [Via::ScramSha256, Via::CramMd5, Via::Plain, Via::Login];
-
-/// What a client got: the AUTH reply when AUTH failed, else the RCPT reply.
-#[derive(Debug, PartialEq, Eq)]
-enum Got {
-    AuthRefused(u16),
-    Rcpt(u16),
-}
-
-/// Connects from `src` to the smtp listener, logs in as alice with `login`,
-/// and tries `RCPT TO:<rcpt>`.
-fn send(server: &Server, src: Ipv4Addr, login: Via, rcpt: &str) -> Got {
-    let mut c = Smtp::plain(src, server.smtp_port).greeted();
-    c.ehlo("client.test");
-    if matches!(login, Via::Plain | Via::Login) {
-        c.starttls(&TlsOptions::for_server(server));
-        c.ehlo("client.test");
-    }
-    let reply = match login {
-        Via::None => None,
-        Via::ScramSha256 => Some(c.auth_scram_sha256("alice", ALICE_PW)),
-        Via::CramMd5 => Some(c.auth_cram_md5("alice", ALICE_PW)),
-        Via::Plain => Some(c.auth_plain("alice", ALICE_PW)),
-        Via::Login => Some(c.auth_login("alice", ALICE_PW)),
-    };
-    if let Some((code, _)) = reply {
-        if code != 235 {
-            return Got::AuthRefused(code);
-        }
-    }
-    c.expect("MAIL FROM:<alice@local.test>", 250, "2.1.0");
-    Got::Rcpt(c.cmd(&format!("RCPT TO:<{rcpt}>")).0)
-}
 
 /// Runs `portcullis <args>` against the server's file, asserting success.
 fn run(server: &Server, args: &[&str]) -> String {

@@ -122,6 +122,51 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
+    /// Waits until the page's HTML contains `needle`, and returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let source = self.source();
+            if source.contains(needle) {
+                return source;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on {}:\n{source}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves the window as docs/console/NAME.png when the run asks for
+    /// screenshots (`PORTCULLIS_SCREENSHOTS=1`).
+    pub fn shot(&self, name: &str) {
+        if std::env::var_os("PORTCULLIS_SCREENSHOTS").is_none() {
+            return;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        self.screenshot(&dir.join(format!("{name}.png")));
+    }
+
+    /// Whether the checkbox matching `css` is ticked.
+    pub fn is_checked(&self, css: &str) -> bool {
+        let element = self.find(css);
+        self.run(element.prop("checked"))
+            .unwrap_or_else(|e| panic!("checked of {css}: {e}"))
+            .as_deref()
+            == Some("true")
+    }
+
+    /// Ticks or unticks the checkbox matching `css`, by clicking it as a
+    /// user would.
+    pub fn set_checked(&self, css: &str, on: bool) {
+        if self.is_checked(css) != on {
+            self.click(css);
+        }
+    }
+
     fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.run(
             self.client

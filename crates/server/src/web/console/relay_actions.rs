@@ -118,14 +118,12 @@ async fn switches(c: &Console, s: &Session, ip: std::net::IpAddr, form: &Form) -
             }
         }
     }
-    relay_screen(
-        c,
-        s,
-        &Question::default(),
-        None,
-        html! { @for r in &reports { (r) } },
-    )
-    .await
+    let above = if reports.is_empty() {
+        html! { section.report role="status" { p { "The switches already were so; nothing changed." } } }
+    } else {
+        html! { @for r in &reports { (r) } }
+    };
+    relay_screen(c, s, &Question::default(), None, above).await
 }
 
 /// Saves `op`, reloads, and shows the report above the Relay screen; a
