@@ -111,11 +111,24 @@ fn seed_10_1_restricted_relay_in_the_console() {
         "myserver.example.com",
         "example.com",
     ] {
-        let page = add_relay_entry(&browser, entry);
-        assert!(page.contains(&format!("<code>{entry}</code>")), "{page}");
+        browser.fill("#add input[name=entry]", entry);
+        browser.click("#add button");
+        let preview = browser.wait_for("/console/relay/save");
+        assert!(
+            preview.contains(&format!("<code>{entry}</code>")),
+            "{preview}"
+        );
+        if entry == "myserver.example.com" {
+            // Resolved as the reload will resolve it, before saving.
+            assert!(preview.contains("127.0.90.9"), "{preview}");
+        }
+        browser.click("form[action='/console/relay/save'] button");
+        browser.wait_for("<h3>Reload</h3>");
     }
     let page = browser.source();
     assert!(page.contains("added 127.0.50.0-127.0.53.255"), "{page}");
+    // A host name shows the addresses the server resolved it to.
+    assert!(page.contains("myserver.example.com: 127.0.90.9"), "{page}");
     // A malformed range is refused next to the field; nothing is written.
     browser.fill("#add input[name=entry]", "127.0.300.*");
     browser.click("#add button");

@@ -16,7 +16,7 @@ use super::form::{fingerprint, Form, ListEdit};
 use super::pages::preview::preview;
 use super::pages::relay::Question;
 use super::pages::report::change_report;
-use super::screens::{compile, config, relay_screen};
+use super::screens::{compile, compile_resolved, config, relay_screen};
 use super::session::Session;
 
 /// `POST /console/relay/{add,remove,up,down,save,switches}`.
@@ -63,7 +63,7 @@ async fn edit_preview(c: &Console, s: &Session, action: &str, form: &Form) -> Re
         Ok(done) => done,
         Err(sentence) => return refused(c, s, &typed, &sentence).await,
     };
-    let after_report = compile(&after);
+    let after_report = compile_resolved(c, &after).await;
     if action == "add" {
         // A new entry that would be skipped is refused now, with the
         // compiler's sentence, rather than saved and ignored.
@@ -81,7 +81,7 @@ async fn edit_preview(c: &Console, s: &Session, action: &str, form: &Form) -> Re
         &said,
         &after,
         &fingerprint(&current),
-        &compile(&current),
+        &compile(c, &current),
         &after_report,
     );
     screen(s, "/console/relay", "Relay: preview", body)

@@ -40,9 +40,23 @@ pub(crate) async fn config(c: &Console) -> Result<Config, ApiError> {
     blocking(move || admin::config::load(&path)).await
 }
 
-/// The allow list compiled as a reload compiles it (names left unresolved).
-pub(crate) fn compile(entries: &[String]) -> LoadReport {
-    RelayList::compile(entries, &HashMap::new(), None).1
+/// The allow list compiled as a reload compiles it, without asking DNS: a
+/// name shows the addresses the running server resolved it to (a name not
+/// in force yet shows that it has none). Cheap enough for every page view.
+pub(crate) fn compile(c: &Console, entries: &[String]) -> LoadReport {
+    let running = c.api.shared.current.get();
+    RelayList::compile(entries, &HashMap::new(), Some(&running.site.policy.list)).1
+}
+
+/// The allow list compiled exactly as a reload would compile it now: its
+/// names resolved through the server's resolver. For a preview, so a new
+/// host name shows the addresses it will allow.
+pub(crate) async fn compile_resolved(c: &Console, entries: &[String]) -> LoadReport {
+    let running = c.api.shared.current.get();
+    let previous = Some(running.site.policy.list.as_ref());
+    crate::site::compile_relay_list(entries, &running.dns, previous)
+        .await
+        .1
 }
 
 pub(crate) async fn dashboard(State(c): State<Console>, ctx: Ctx) -> Response {
@@ -63,7 +77,7 @@ pub(crate) async fn dashboard(State(c): State<Console>, ctx: Ctx) -> Response {
         Err(e) => return failed(&session, "/console/", "Dashboard", &e),
     };
     let warnings: Vec<String> = match config(&c).await {
-        Ok(cfg) => compile(&cfg.relay.allow)
+        Ok(cfg) => compile(&c, &cfg.relay.allow)
             .warnings()
             .map(|w| w.to_string())
             .collect(),
@@ -130,7 +144,7 @@ pub(crate) async fn relay_screen(
         local_only: cfg.relay.local_only,
         authenticated: cfg.relay.authenticated,
     };
-    let report = compile(&cfg.relay.allow);
+    let report = compile(c, &cfg.relay.allow);
     let body = html! {
         (above)
         (rel::relay(&session.csrf, &switches, &report, question, add_error))
