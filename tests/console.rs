@@ -358,5 +358,4 @@ fn an_admin_drives_the_console_in_a_browser() {
 
     browser.goto(&format!("{base}/console/decisions"));
     browser.wait_for("<h1>Decisions</h1>");
-    browser.shot("decisions");
 }

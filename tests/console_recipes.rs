@@ -252,4 +252,14 @@ fn seed_10_2_default_and_phases_one_to_three_in_the_console() {
     let offered = auth_offered(&server, ROAMING);
     assert_eq!(offered.as_deref(), Some("AUTH SCRAM-SHA-256 CRAM-MD5"));
     local_users_get_mail_from_anyone(&server);
+
+    // Every one of those RCPTs is on the Decisions screen, with its rule
+    // and a UTC time.
+    browser.goto(&format!("{base}/console/decisions?client=127.0.44."));
+    let page = browser.wait_for("<h1>Decisions</h1>");
+    assert!(page.contains("127.0.44.0"), "{page}");
+    assert!(page.contains(" UTC</time>"), "{page}");
+    browser.goto(&format!("{base}/console/decisions"));
+    browser.wait_for("<h1>Decisions</h1>");
+    browser.shot("decisions");
 }

@@ -224,10 +224,10 @@ pub(crate) async fn decisions(
         .latest(CAPACITY)
         .into_iter()
         .map(|d| DecisionRow {
-            at: d.time.to_string(),
+            at: d.time,
             client: d.client,
             recipient: d.recipient,
-            granted: d.decision == "granted",
+            decision: d.decision,
             rule: d.rule,
         })
         .collect();

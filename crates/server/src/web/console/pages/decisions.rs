@@ -5,14 +5,14 @@ use maud::{html, Markup};
 
 /// One relay decision as the screen lists it.
 pub(crate) struct DecisionRow {
-    /// When, as the log shows times.
-    pub(crate) at: String,
+    /// When, as seconds since the Unix epoch.
+    pub(crate) at: u64,
     /// The client address.
     pub(crate) client: String,
     /// The recipient.
     pub(crate) recipient: String,
-    /// Whether relaying was granted.
-    pub(crate) granted: bool,
+    /// `granted`, `denied` or `tempfail`.
+    pub(crate) decision: String,
     /// The rule that decided.
     pub(crate) rule: String,
 }
@@ -46,14 +46,43 @@ pub(crate) fn decisions(rows: &[DecisionRow], filter: &Filter) -> Markup {
             tbody {
                 @for row in rows.iter().filter(|r| filter.keeps(r)) {
                     tr {
-                        td { (row.at) }
+                        td { time datetime=(utc(row.at, "T", "Z")) { (utc(row.at, " ", " UTC")) } }
                         td { (row.client) }
                         td { (row.recipient) }
-                        @if row.granted { td.accepted { "granted" } } @else { td.refused { "denied" } }
+                        td class=(decision_class(&row.decision)) { (row.decision) }
                         td.rule { (row.rule) }
                     }
                 }
             }
         }
     }
+}
+
+/// The colour of a decision: a temporary failure is neither a grant nor a
+/// denial.
+fn decision_class(decision: &str) -> &'static str {
+    match decision {
+        "granted" => "accepted",
+        "denied" => "refused",
+        _ => "warning",
+    }
+}
+
+/// `secs` since the Unix epoch as a UTC date and time, `2026-12-04` `sep`
+/// `05:00:11` `zone`: with " " and " UTC" for people, "T" and "Z" for the
+/// `datetime` attribute (RFC 3339).
+pub(crate) fn utc(secs: u64, sep: &str, zone: &str) -> String {
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}{zone}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

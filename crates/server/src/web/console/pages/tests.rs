@@ -250,17 +250,21 @@ fn the_queue_shows_each_recipients_state_and_last_error() {
 #[test]
 fn decisions_are_filtered_by_client_prefix_and_rule_text() {
     use super::decisions::{decisions, DecisionRow, Filter};
-    let row = |client: &str, granted, rule: &str| DecisionRow {
-        at: "2026-12-04T01:00:00Z".into(),
+    let row = |client: &str, decision: &str, rule: &str| DecisionRow {
+        at: 1_796_360_400,
         client: client.into(),
         recipient: "bob@example.org".into(),
-        granted,
+        decision: decision.into(),
         rule: rule.into(),
     };
     let rows = vec![
-        row("192.168.41.7", false, "relay.allow[0] \"!192.168.41.7\""),
-        row("192.168.42.1", true, "relay.allow[1] \"192.168.40-43.*\""),
-        row("203.0.113.9", false, "not in relay.allow"),
+        row("192.168.41.7", "denied", "relay.allow[0] \"!192.168.41.7\""),
+        row(
+            "192.168.42.1",
+            "granted",
+            "relay.allow[1] \"192.168.40-43.*\"",
+        ),
+        row("203.0.113.9", "tempfail", "not in relay.allow"),
     ];
     let filter = Filter {
         client: "192.168.4".into(),
@@ -282,6 +286,25 @@ fn decisions_are_filtered_by_client_prefix_and_rule_text() {
         html.contains(r#"<td class="accepted">granted</td>"#),
         "{html}"
     );
+    // Times are UTC for people, RFC 3339 for machines.
+    assert!(
+        html.contains(r#"<time datetime="2026-12-04T05:00:00Z">2026-12-04 05:00:00 UTC</time>"#),
+        "{html}"
+    );
+    let all = decisions(&rows, &Filter::default()).into_string();
+    assert!(
+        all.contains(r#"<td class="warning">tempfail</td>"#),
+        "{all}"
+    );
+    assert!(all.contains(r#"<td class="refused">denied</td>"#), "{all}");
+}
+
+#[test]
+fn utc_times_count_from_the_epoch() {
+    use super::decisions::utc;
+    assert_eq!(utc(0, " ", " UTC"), "1970-01-01 00:00:00 UTC");
+    assert_eq!(utc(951_782_400, "T", "Z"), "2000-02-29T00:00:00Z");
+    assert_eq!(utc(u64::MAX, " ", " UTC"), "1970-01-01 00:00:00 UTC");
 }
 
 #[test]
