@@ -30,7 +30,7 @@ pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) ->
     html! {
         section #local-domains {
             h2 { "Local domains" }
-            ul { @for dom in &d.local { li { (dom) " " (remove(csrf, "domain", dom)) } } }
+            ul { @for dom in &d.local { li data-domain=(dom) { (dom) " " (remove(csrf, "domain", dom)) } } }
             form method="post" action="/console/domains/domain/add" {
                 (csrf_field(csrf))
                 label { "Domain" input name="name" required; }
@@ -41,7 +41,7 @@ pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) ->
         section #aliases {
             h2 { "Aliases" }
             table { tbody { @for (name, targets) in &d.aliases {
-                tr { td { (name) } td { (targets.join(", ")) } td { (remove(csrf, "alias", name)) } }
+                tr data-alias=(name) { td { (name) } td { (targets.join(", ")) } td { (remove(csrf, "alias", name)) } }
             } } }
             form method="post" action="/console/domains/alias/add" {
                 (csrf_field(csrf))
@@ -54,7 +54,7 @@ pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) ->
         section #routes {
             h2 { "Routes" }
             table { tbody { @for (domain, host) in &d.routes {
-                tr { td { (domain) } td { (host) } td { (remove(csrf, "route", domain)) } }
+                tr data-route=(domain) { td { (domain) } td { (host) } td { (remove(csrf, "route", domain)) } }
             } } }
             form method="post" action="/console/domains/route/add" {
                 (csrf_field(csrf))

@@ -96,7 +96,7 @@ fn entries(csrf: &str, report: &LoadReport) -> Markup {
             tbody {
                 @for line in &report.lines {
                     @if let Some(index) = line.index {
-                        tr {
+                        tr data-entry=(line.raw) {
                             td { (index) }
                             td { code { (line.raw) } }
                             @match &line.outcome {

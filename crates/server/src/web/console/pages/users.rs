@@ -38,7 +38,7 @@ pub(crate) fn users(csrf: &str, rows: &[UserRow], refusal: Option<&Refusal<'_>>)
             thead { tr { th { "User" } th { "Admin" } th { "Password" } th { } } }
             tbody {
                 @for u in rows {
-                    tr {
+                    tr data-user=(u.name) {
                         td { (u.name) }
                         td {
                             form.inline method="post" action="/console/users/admin" {
