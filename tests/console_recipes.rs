@@ -171,95 +171,132 @@ fn seed_10_1_restricted_relay_in_the_console() {
 fn seed_10_2_default_and_phases_one_to_three_in_the_console() {
     let server = server(Zone::new());
     let (browser, base) = console(&server);
+    let admin = Admin {
+        server: &server,
+        browser: &browser,
+        base: &base,
+    };
+    admin.default_local_mail_only();
+    admin.phase_one_the_server_and_cram_md5_users();
+    admin.an_unknown_mechanism_is_refused_under_its_field();
+    admin.phase_two_the_office_range();
+    admin.phase_three_any_mechanism();
+    admin.every_decision_is_on_the_decisions_screen();
+}
 
-    // The default: local mail only; nobody sends out, not even with AUTH.
-    switches(&browser, &base, true, true, true);
-    assert_eq!(read(&server, "relay.local_only"), "relay.local_only: true");
-    local_users_get_mail_from_anyone(&server);
-    for src in [SERVER, OFFICE, ROAMING] {
-        let got = send(&server, src, Via::None, INTERNET);
-        assert_eq!(got, Got::Rcpt(550), "{src}");
+/// The admin at the console of `server`.
+struct Admin<'a> {
+    server: &'a Server,
+    browser: &'a Browser,
+    base: &'a str,
+}
+
+impl Admin<'_> {
+    /// "not to send email to the Internet outside of your domain": nobody
+    /// sends out, not even with AUTH.
+    fn default_local_mail_only(&self) {
+        let (server, browser, base) = (self.server, self.browser, self.base);
+        switches(browser, base, true, true, true);
+        assert_eq!(read(server, "relay.local_only"), "relay.local_only: true");
+        local_users_get_mail_from_anyone(server);
+        for src in [SERVER, OFFICE, ROAMING] {
+            let got = send(server, src, Via::None, INTERNET);
+            assert_eq!(got, Got::Rcpt(550), "{src}");
+        }
+        let got = send(server, ROAMING, Via::CramMd5, INTERNET);
+        assert_eq!(got, Got::Rcpt(550));
     }
-    let got = send(&server, ROAMING, Via::CramMd5, INTERNET);
-    assert_eq!(got, Got::Rcpt(550));
 
-    // Phase I: the server itself, and CRAM-MD5 users, send out.
-    switches(&browser, &base, true, false, true);
-    browser.goto(&format!("{base}/console/relay"));
-    add_relay_entry(&browser, "::1");
-    let page = mechanisms(&browser, &base, Some("CRAM-MD5"));
-    assert!(page.contains("→ <code>CRAM-MD5</code>"), "{page}");
-    assert!(page.contains("<h3>Reload</h3>"), "{page}");
-    browser.shot("settings");
-    assert_eq!(
-        read(&server, "auth.mechanisms"),
-        "auth.mechanisms: CRAM-MD5"
-    );
-    assert_eq!(read(&server, "relay.allow"), "relay.allow: 127.0.0.1 ::1");
-    assert_eq!(send(&server, SERVER, Via::None, INTERNET), Got::Rcpt(250));
-    assert_eq!(send(&server, OFFICE, Via::None, INTERNET), Got::Rcpt(554));
-    let got = send(&server, ROAMING, Via::CramMd5, INTERNET);
-    assert_eq!(got, Got::Rcpt(250));
-    for login in [Via::ScramSha256, Via::Plain, Via::Login] {
-        let got = send(&server, ROAMING, login, INTERNET);
-        assert_eq!(got, Got::AuthRefused(504), "{login:?}");
+    /// Phase I: the server itself, and CRAM-MD5 users, send out.
+    fn phase_one_the_server_and_cram_md5_users(&self) {
+        let (server, browser, base) = (self.server, self.browser, self.base);
+        switches(browser, base, true, false, true);
+        browser.goto(&format!("{base}/console/relay"));
+        add_relay_entry(browser, "::1");
+        let page = mechanisms(browser, base, Some("CRAM-MD5"));
+        assert!(page.contains("→ <code>CRAM-MD5</code>"), "{page}");
+        assert!(page.contains("<h3>Reload</h3>"), "{page}");
+        browser.shot("settings");
+        let read_back = read(server, "auth.mechanisms");
+        assert_eq!(read_back, "auth.mechanisms: CRAM-MD5");
+        assert_eq!(read(server, "relay.allow"), "relay.allow: 127.0.0.1 ::1");
+        assert_eq!(send(server, SERVER, Via::None, INTERNET), Got::Rcpt(250));
+        assert_eq!(send(server, OFFICE, Via::None, INTERNET), Got::Rcpt(554));
+        let got = send(server, ROAMING, Via::CramMd5, INTERNET);
+        assert_eq!(got, Got::Rcpt(250));
+        for login in [Via::ScramSha256, Via::Plain, Via::Login] {
+            let got = send(server, ROAMING, login, INTERNET);
+            assert_eq!(got, Got::AuthRefused(504), "{login:?}");
+        }
+        let offered = auth_offered(server, ROAMING);
+        assert_eq!(offered.as_deref(), Some("AUTH CRAM-MD5"));
+        let log = server.log();
+        assert!(
+            log.lines().any(|l| l.contains("console change")
+                && l.contains("root")
+                && l.contains("config set auth.mechanisms CRAM-MD5")),
+            "{log}"
+        );
     }
-    let offered = auth_offered(&server, ROAMING);
-    assert_eq!(offered.as_deref(), Some("AUTH CRAM-MD5"));
-    let log = server.log();
-    assert!(
-        log.lines().any(|l| l.contains("console change")
-            && l.contains("root")
-            && l.contains("config set auth.mechanisms CRAM-MD5")),
-        "{log}"
-    );
 
-    // A mechanism Portcullis does not have: the sentence under the field,
-    // the typed value kept, the file as it was.
-    browser.fill(
-        "#set-auth-mechanisms input[name=value]",
-        "CRAM-MD5 DIGEST-MD5",
-    );
-    browser.click("#set-auth-mechanisms form[action='/console/settings/set'] button");
-    browser.wait_for("field-error");
-    let sentence = browser.text("#set-auth-mechanisms .field-error");
-    assert!(sentence.contains("DIGEST-MD5"), "{sentence}");
-    assert_eq!(
-        read(&server, "auth.mechanisms"),
-        "auth.mechanisms: CRAM-MD5"
-    );
-
-    // Phase II: the office range sends out without AUTH.
-    browser.goto(&format!("{base}/console/relay"));
-    add_relay_entry(&browser, "127.0.40-43.*");
-    for src in [OFFICE, Ipv4Addr::new(127, 0, 40, 0), SERVER] {
-        let got = send(&server, src, Via::None, INTERNET);
-        assert_eq!(got, Got::Rcpt(250), "{src}");
+    /// A mechanism Portcullis does not have: the sentence under the field,
+    /// the typed value kept, the file as it was.
+    fn an_unknown_mechanism_is_refused_under_its_field(&self) {
+        let row = "#set-auth-mechanisms";
+        self.browser
+            .fill(&format!("{row} input[name=value]"), "CRAM-MD5 DIGEST-MD5");
+        self.browser.click(&format!(
+            "{row} form[action='/console/settings/set'] button"
+        ));
+        self.browser.wait_for("field-error");
+        let sentence = self.browser.text(&format!("{row} .field-error"));
+        assert!(sentence.contains("DIGEST-MD5"), "{sentence}");
+        let kept = self.browser.source();
+        assert!(kept.contains(r#"value="CRAM-MD5 DIGEST-MD5""#), "{kept}");
+        let read_back = read(self.server, "auth.mechanisms");
+        assert_eq!(read_back, "auth.mechanisms: CRAM-MD5");
     }
-    let outside = Ipv4Addr::new(127, 0, 44, 0);
-    assert_eq!(send(&server, outside, Via::None, INTERNET), Got::Rcpt(554));
-    let got = send(&server, ROAMING, Via::ScramSha256, INTERNET);
-    assert_eq!(got, Got::AuthRefused(504));
 
-    // Phase III: the default mechanisms again; any of them sends out.
-    let page = mechanisms(&browser, &base, None);
-    assert!(page.contains("<h3>Reload</h3>"), "{page}");
-    for login in EVERY_MECHANISM {
-        let got = send(&server, ROAMING, login, INTERNET);
-        assert_eq!(got, Got::Rcpt(250), "{login:?}");
+    /// Phase II: the office range sends out without AUTH.
+    fn phase_two_the_office_range(&self) {
+        let server = self.server;
+        self.browser.goto(&format!("{}/console/relay", self.base));
+        add_relay_entry(self.browser, "127.0.40-43.*");
+        for src in [OFFICE, Ipv4Addr::new(127, 0, 40, 0), SERVER] {
+            let got = send(server, src, Via::None, INTERNET);
+            assert_eq!(got, Got::Rcpt(250), "{src}");
+        }
+        let outside = Ipv4Addr::new(127, 0, 44, 0);
+        assert_eq!(send(server, outside, Via::None, INTERNET), Got::Rcpt(554));
+        let got = send(server, ROAMING, Via::ScramSha256, INTERNET);
+        assert_eq!(got, Got::AuthRefused(504));
     }
-    assert_eq!(send(&server, ROAMING, Via::None, INTERNET), Got::Rcpt(554));
-    let offered = auth_offered(&server, ROAMING);
-    assert_eq!(offered.as_deref(), Some("AUTH SCRAM-SHA-256 CRAM-MD5"));
-    local_users_get_mail_from_anyone(&server);
 
-    // Every one of those RCPTs is on the Decisions screen, with its rule
-    // and a UTC time.
-    browser.goto(&format!("{base}/console/decisions?client=127.0.44."));
-    let page = browser.wait_for("<h1>Decisions</h1>");
-    assert!(page.contains("127.0.44.0"), "{page}");
-    assert!(page.contains(" UTC</time>"), "{page}");
-    browser.goto(&format!("{base}/console/decisions"));
-    browser.wait_for("<h1>Decisions</h1>");
-    browser.shot("decisions");
+    /// Phase III: the default mechanisms again; any of them sends out.
+    fn phase_three_any_mechanism(&self) {
+        let server = self.server;
+        let page = mechanisms(self.browser, self.base, None);
+        assert!(page.contains("<h3>Reload</h3>"), "{page}");
+        for login in EVERY_MECHANISM {
+            let got = send(server, ROAMING, login, INTERNET);
+            assert_eq!(got, Got::Rcpt(250), "{login:?}");
+        }
+        assert_eq!(send(server, ROAMING, Via::None, INTERNET), Got::Rcpt(554));
+        let offered = auth_offered(server, ROAMING);
+        assert_eq!(offered.as_deref(), Some("AUTH SCRAM-SHA-256 CRAM-MD5"));
+        local_users_get_mail_from_anyone(server);
+    }
+
+    /// Every one of those RCPTs is on the Decisions screen, with its rule
+    /// and a UTC time.
+    fn every_decision_is_on_the_decisions_screen(&self) {
+        let (browser, base) = (self.browser, self.base);
+        browser.goto(&format!("{base}/console/decisions?client=127.0.44."));
+        let page = browser.wait_for("<h1>Decisions</h1>");
+        assert!(page.contains("127.0.44.0"), "{page}");
+        assert!(page.contains(" UTC</time>"), "{page}");
+        browser.goto(&format!("{base}/console/decisions"));
+        browser.wait_for("<h1>Decisions</h1>");
+        browser.shot("decisions");
+    }
 }
