@@ -203,6 +203,54 @@ fn a_change_needs_the_sessions_csrf_token_and_our_origin() {
 }
 
 #[test]
+fn a_settings_change_passes_the_same_gate_and_the_admin_apis_check() {
+    let server = server();
+    let cookie = session_cookie(&curl_login(&server, "root", ROOT_PW));
+    let page = curl(&server, "GET", "/console/settings", &["-b", &cookie]);
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("auth.mechanisms"), "{page:?}");
+    let csrf = csrf_of(&page.body);
+    let origin = format!("Origin: {}", base(&server));
+    let set = |headers: &[&str], body: &str| {
+        let mut extra = vec!["-b", cookie.as_str(), "--data-binary", body];
+        extra.extend_from_slice(headers);
+        curl(&server, "POST", "/console/settings/set", &extra)
+    };
+    let change = "key=auth.mechanisms&value=CRAM-MD5";
+    let no_token = set(&["-H", &origin], change);
+    assert_eq!(no_token.status, 403, "{no_token:?}");
+    let with_token = format!("csrf={csrf}&{change}");
+    let foreign = set(&["-H", "Origin: https://evil.example"], &with_token);
+    assert_eq!(foreign.status, 403, "{foreign:?}");
+    let read = || {
+        let out = server.cli(&["config", "read", "auth.mechanisms"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        read(),
+        "auth.mechanisms: SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN"
+    );
+    // An unknown key gets the command line's sentence, with its suggestion.
+    let typo = format!("csrf={csrf}&key=auth.mechanism&value=PLAIN");
+    let refused = set(&["-H", &origin], &typo);
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let sentence =
+        "unknown key &quot;auth.mechanism&quot; (did you mean &quot;auth.mechanisms&quot;?)";
+    assert!(refused.body.contains(sentence), "{refused:?}");
+    let ok = set(&["-H", &origin], &with_token);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(read(), "auth.mechanisms: CRAM-MD5");
+    let unknown = curl(
+        &server,
+        "GET",
+        "/console/settings?section=nowhere",
+        &["-b", &cookie],
+    );
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert!(unknown.body.contains("nowhere"), "{unknown:?}");
+}
+
+#[test]
 fn a_queued_message_is_listed_opened_and_deleted() {
     let (server, id) = server_with_queued_remote(b"Subject: q\r\n\r\nqueued body\r\n");
     let out = server.cli_stdin(

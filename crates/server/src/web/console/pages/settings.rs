@@ -88,6 +88,10 @@ pub(crate) fn settings(
             }
         }
         section #settings {
+            // A key no row shows (say, mistyped by hand) gets its sentence here.
+            @if let Some(r) = refusal.filter(|r| !rows.iter().any(|row| row.key == r.key)) {
+                p.error role="alert" { (r.sentence) }
+            }
             p.hint {
                 "Each field takes what " code { "portcullis config set KEY" } " takes: a list's values "
                 "separated by spaces, in the order they apply. Saving validates the value as the "
