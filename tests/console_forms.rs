@@ -186,7 +186,13 @@ fn domains_aliases_and_routes_are_added_and_removed() {
     let sentence = browser.text("#routes .field-error");
     assert!(sentence.contains("mx.partner.example:port"), "{sentence}");
     assert!(!read(&server, "routes").contains("partner.example"));
-    browser.fill(&format!("{form} input[name=name]"), "partner.example");
+    // The refused form keeps what was typed, to be corrected in place.
+    let kept = browser.source();
+    assert!(
+        kept.contains(r#"value="mx.partner.example:port""#),
+        "{kept}"
+    );
+    assert!(kept.contains(r#"value="partner.example""#), "{kept}");
     browser.fill(
         &format!("{form} input[name=value]"),
         "mx.partner.example:2526",

@@ -11,9 +11,11 @@ use maud::html;
 use super::audit;
 use super::context::{config_edit, Console, Ctx};
 use super::form::{domain_edit, Form};
+use super::pages::domains::Refusal as DomainRefusal;
 use super::pages::report::change_report;
 use super::pages::users::Refusal;
 use super::screens::{domains_screen, queue_screen, users_screen};
+use super::session::Session;
 use crate::admin;
 use crate::admin::queue::{QueueId, QueueOp, QueueOutput};
 use crate::admin::users::NewUser;
@@ -98,6 +100,7 @@ pub(crate) async fn users_post(
             let refusal = Refusal {
                 user,
                 sentence: e.message(),
+                typed_name: form.get("name").unwrap_or_default(),
             };
             let page = users_screen(&c, &session, Some(&refusal), html! {}).await;
             (e.status(), page).into_response()
@@ -173,17 +176,41 @@ pub(crate) async fn domains_post(
     let op = match domain_edit(&kind, &action, &form) {
         Ok(op) => op,
         Err(sentence) => {
-            let page = domains_screen(&c, &session, Some((&kind, &sentence)), html! {}).await;
-            return (StatusCode::BAD_REQUEST, page).into_response();
+            return domain_refused(
+                &c,
+                &session,
+                &kind,
+                &form,
+                &sentence,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
     };
     match config_edit(&c, &session.admin, ip, op).await {
         Ok((edited, reload)) => {
             domains_screen(&c, &session, None, change_report(&edited, &reload)).await
         }
-        Err(e) => {
-            let page = domains_screen(&c, &session, Some((&kind, e.message())), html! {}).await;
-            (e.status(), page).into_response()
-        }
+        Err(e) => domain_refused(&c, &session, &kind, &form, e.message(), e.status()).await,
     }
+}
+
+/// The domains screen with `sentence` under the `kind` form, which keeps
+/// what was typed into it.
+async fn domain_refused(
+    c: &Console,
+    session: &Session,
+    kind: &str,
+    form: &Form,
+    sentence: &str,
+    status: StatusCode,
+) -> Response {
+    let refusal = DomainRefusal {
+        form: kind,
+        sentence,
+        name: form.get("name").unwrap_or_default(),
+        value: form.get("value").unwrap_or_default(),
+    };
+    let page = domains_screen(c, session, Some(&refusal), html! {}).await;
+    (status, page).into_response()
 }

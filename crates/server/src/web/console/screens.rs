@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::context::{screen, Console, Ctx};
 use super::pages::decisions::{DecisionRow, Filter};
-use super::pages::domains::Domains;
+use super::pages::domains::{Domains, Refusal as DomainRefusal};
 use super::pages::relay::{Question, Switches};
 use super::pages::users::{Refusal, UserRow};
 use super::pages::{
@@ -254,7 +254,7 @@ pub(crate) async fn domains(State(c): State<Console>, ctx: Ctx) -> Response {
 pub(crate) async fn domains_screen(
     c: &Console,
     session: &Session,
-    refusal: Option<(&str, &str)>,
+    refusal: Option<&DomainRefusal<'_>>,
     above: Markup,
 ) -> Response {
     let cfg = match config(c).await {

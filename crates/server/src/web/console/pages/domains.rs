@@ -17,23 +17,38 @@ pub(crate) struct Domains {
     pub(crate) routes: Vec<(String, String)>,
 }
 
-/// The screen's body. `refusal` is (form name, sentence) of a refused edit:
-/// the form is `domain`, `alias` or `route`.
-pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) -> Markup {
+/// A refused edit: which form (`domain`, `alias` or `route`), the admin
+/// API's sentence, and the fields as typed, kept in that form.
+pub(crate) struct Refusal<'a> {
+    /// The form the edit came from.
+    pub(crate) form: &'a str,
+    /// Why it was refused.
+    pub(crate) sentence: &'a str,
+    /// The `name` field as typed.
+    pub(crate) name: &'a str,
+    /// The `value` field as typed.
+    pub(crate) value: &'a str,
+}
+
+/// The screen's body, with `refusal` under the form it is about.
+pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<&Refusal<'_>>) -> Markup {
+    let refused = |form: &str| refusal.filter(|r| r.form == form);
     let error = |form: &str| -> Markup {
         html! {
-            @if let Some((_, sentence)) = refusal.filter(|(f, _)| *f == form) {
-                p.error.field-error role="alert" { (sentence) }
+            @if let Some(r) = refused(form) {
+                p.error.field-error role="alert" { (r.sentence) }
             }
         }
     };
+    let name = |form: &str| refused(form).map(|r| r.name);
+    let value = |form: &str| refused(form).map(|r| r.value);
     html! {
         section #local-domains {
             h2 { "Local domains" }
             ul { @for dom in &d.local { li data-domain=(dom) { (dom) " " (remove(csrf, "domain", dom)) } } }
             form method="post" action="/console/domains/domain/add" {
                 (csrf_field(csrf))
-                label { "Domain" input name="name" required; }
+                label { "Domain" input name="name" value=[name("domain")] required; }
                 button type="submit" { "Add" }
                 (error("domain"))
             }
@@ -45,8 +60,8 @@ pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) ->
             } } }
             form method="post" action="/console/domains/alias/add" {
                 (csrf_field(csrf))
-                label { "Name" input name="name" required; }
-                label { "Targets (comma-separated)" input name="value" required; }
+                label { "Name" input name="name" value=[name("alias")] required; }
+                label { "Targets (comma-separated)" input name="value" value=[value("alias")] required; }
                 button type="submit" { "Set" }
                 (error("alias"))
             }
@@ -58,8 +73,8 @@ pub(crate) fn domains(csrf: &str, d: &Domains, refusal: Option<(&str, &str)>) ->
             } } }
             form method="post" action="/console/domains/route/add" {
                 (csrf_field(csrf))
-                label { "Domain" input name="name" required; }
-                label { "Host[:port]" input name="value" required; }
+                label { "Domain" input name="name" value=[name("route")] required; }
+                label { "Host[:port]" input name="value" value=[value("route")] required; }
                 button type="submit" { "Set" }
                 (error("route"))
             }

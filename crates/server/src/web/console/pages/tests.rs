@@ -199,6 +199,7 @@ fn a_refused_user_form_shows_its_sentence_by_that_users_row_only() {
     let refusal = Refusal {
         user: "bob",
         sentence: "the password for \"bob\" is too short",
+        typed_name: "bob",
     };
     let html = users(CSRF, &rows, Some(&refusal)).into_string();
     assert_eq!(html.matches("too short").count(), 1, "{html}");
@@ -211,6 +212,21 @@ fn a_refused_user_form_shows_its_sentence_by_that_users_row_only() {
     assert_eq!(
         html.matches(r#"method="post""#).count(),
         html.matches(r#"name="csrf""#).count()
+    );
+    // Only a refused add keeps its name in the add form.
+    assert!(
+        !html.contains(r#"name="name" value="bob" autocomplete"#),
+        "{html}"
+    );
+    let add = Refusal {
+        user: "",
+        sentence: "user \"bob\" already exists",
+        typed_name: "bob",
+    };
+    let html = users(CSRF, &rows, Some(&add)).into_string();
+    assert!(
+        html.contains(r#"name="name" value="bob" autocomplete"#),
+        "{html}"
     );
 }
 
@@ -309,21 +325,22 @@ fn utc_times_count_from_the_epoch() {
 
 #[test]
 fn a_refused_domain_edit_shows_its_sentence_by_its_own_form() {
-    use super::domains::{domains, Domains};
+    use super::domains::{domains, Domains, Refusal};
     let d = Domains {
         local: vec!["example.com".into()],
         aliases: vec![("postmaster".into(), vec!["alice".into()])],
         routes: vec![("example.net".into(), "mx.internal:2525".into())],
     };
-    let html = domains(
-        CSRF,
-        &d,
-        Some((
-            "route",
-            "routes.example.net: \"mx:99999\" is not a host[:port]",
-        )),
-    )
-    .into_string();
+    let refusal = Refusal {
+        form: "route",
+        sentence: "routes.example.net: \"mx:99999\" is not a host[:port]",
+        name: "example.net",
+        value: "mx:99999",
+    };
+    let html = domains(CSRF, &d, Some(&refusal)).into_string();
+    // The refused form keeps what was typed; the others are empty.
+    assert!(html.contains(r#"name="value" value="mx:99999""#), "{html}");
+    assert_eq!(html.matches(r#"value="example.net""#).count(), 2, "{html}");
     let routes = html.find(r#"id="routes""#).unwrap();
     assert!(
         html.find("is not a host[:port]").unwrap() > routes,

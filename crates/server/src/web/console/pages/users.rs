@@ -20,6 +20,8 @@ pub(crate) struct Refusal<'a> {
     pub(crate) user: &'a str,
     /// The sentence, shown next to that form's fields.
     pub(crate) sentence: &'a str,
+    /// The name typed into the add form, kept there (never the password).
+    pub(crate) typed_name: &'a str,
 }
 
 /// The Users screen's body.
@@ -28,7 +30,7 @@ pub(crate) fn users(csrf: &str, rows: &[UserRow], refusal: Option<&Refusal<'_>>)
     html! {
         form #add-user method="post" action="/console/users/add" {
             (csrf_field(csrf))
-            label { "Name" input name="name" autocomplete="off" required; }
+            label { "Name" input name="name" value=[refusal.filter(|r| r.user.is_empty()).map(|r| r.typed_name)] autocomplete="off" required; }
             label { "Password" input type="password" name="password" autocomplete="new-password" required; }
             label.switch { input type="checkbox" name="admin" value="on"; "Admin" }
             button type="submit" { "Add user" }
