@@ -31,6 +31,15 @@ const ELSEWHERE: &[(&str, &str, &str)] = &[
     ("relay.authenticated", "/console/relay", "Relay"),
 ];
 
+/// Keys whose change can cut the admin off from this screen, and the
+/// warning shown by their field.
+const CAREFUL: &[(&str, &str)] = &[
+    (
+        "admin.listen",
+        "Applied at once: a list without the address this page came from closes the console; `portcullis config set admin.listen` still works from a shell.",
+    ),
+];
+
 /// One key as the screen shows it.
 pub(crate) struct Row {
     /// The dotted key.
@@ -114,6 +123,9 @@ fn setting_row(csrf: &str, row: &Row, refusal: Option<&Refusal<'_>>) -> Markup {
             td.doc {
                 @if let Some(info) = info { (info.doc) }
                 @if row.default { " " span.default { "(default)" } }
+                @if let Some((_, warning)) = CAREFUL.iter().find(|(k, _)| *k == row.key) {
+                    p.warning { (warning) }
+                }
             }
             td {
                 @if let Some((_, path, title)) = elsewhere {

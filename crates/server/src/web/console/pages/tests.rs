@@ -429,3 +429,15 @@ fn keys_with_a_screen_of_their_own_link_to_it() {
     assert!(html.contains(r#"href="/console/relay""#), "{html}");
     assert!(html.contains(r#"aria-current="page">relay<"#), "{html}");
 }
+
+#[test]
+fn the_admin_listen_row_warns_that_it_can_close_the_console() {
+    use super::settings::{settings, Row};
+    let rows = [Row {
+        key: "admin.listen".into(),
+        value: "127.0.0.1:2580".into(),
+        default: true,
+    }];
+    let html = settings(CSRF, "admin", &rows, None).into_string();
+    assert!(html.contains("closes the console"), "{html}");
+}
