@@ -6,6 +6,7 @@
 
 mod admission;
 mod driver;
+mod read_buffer;
 mod recipients;
 mod storing;
 mod stream;
@@ -76,10 +77,13 @@ async fn run(
     let rt = shared.current.get();
     info!(port = peer.port(), role = role.name(), "connect");
     let _ = tcp.set_nodelay(true);
-    let Some(admitted) = admission::admit(shared, &rt, tcp, ip, role).await else {
+    // Boxed, as the driver's rare steps are: admission (reverse DNS, TLS)
+    // is over before the session idles, so its state need not stay.
+    let Some(admitted) = Box::pin(admission::admit(shared, &rt, tcp, ip, role)).await else {
         return;
     };
-    Driver::new(shared, rt, ip, role, admitted, shutdown)
-        .run()
-        .await;
+    // Boxed: the driver's state lives once on the heap, and the task holds
+    // only the future of the step it waits on.
+    let mut driver = Box::new(Driver::new(shared, rt, ip, role, admitted, shutdown));
+    driver.run().await;
 }

@@ -10,11 +10,12 @@ use portcullis_relay::ReverseDns;
 use portcullis_smtp::session::{
     Action, AuthRequest, Event, RecipientCheck, Secret, Session, SessionConfig, Timeouts,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tracing::info;
 
 use super::admission::Admitted;
+use super::read_buffer::ReadBuffer;
 use super::recipients::{authenticate, rule_on};
 use super::stream::{handshake, Stream};
 use crate::auth_guard::{self, AuthGuard};
@@ -27,10 +28,6 @@ use crate::{Role, Shared};
 
 /// Writing a reply must not take longer than this (a client that stops reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The per-session read buffer: its first size, and the most it grows to.
-const READ_BUF_MIN: usize = 2 * 1024;
-const READ_BUF_MAX: usize = 32 * 1024;
 
 /// What the loop does after an action.
 enum Flow {
@@ -58,9 +55,7 @@ pub(super) struct Driver<'a> {
     stream: Option<Stream>,
     guard: AuthGuard,
     watch: SessionWatch,
-    /// Starts small: thousands of idle sessions must stay cheap. A read that
-    /// fills it means a bulk sender (DATA): it grows for fewer syscalls.
-    buf: Vec<u8>,
+    buf: ReadBuffer,
     shutdown: watch::Receiver<bool>,
     shutting_down: bool,
     _permit: Permit,
@@ -99,7 +94,7 @@ impl<'a> Driver<'a> {
             watch: SessionWatch::new(&rt.config),
             incoming: Incoming::new(shared.spool.clone()),
             rulings: Rulings::default(),
-            buf: vec![0u8; READ_BUF_MIN],
+            buf: ReadBuffer::new(),
             stream: Some(stream),
             rt,
             ip,
@@ -112,8 +107,10 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Runs the session to its end.
-    pub(super) async fn run(mut self) {
+    /// Runs the session to its end. Takes `&mut self`, not `self`: the
+    /// caller boxes the driver, so its state is stored once on the heap
+    /// (an async fn keeps a by-value argument twice in its future).
+    pub(super) async fn run(&mut self) {
         loop {
             let flow = match self.session.next_action(Instant::now()) {
                 Action::Send(bytes) => self.send(bytes).await,
@@ -126,12 +123,16 @@ impl<'a> Driver<'a> {
                     self.incoming.discard();
                     Flow::Next
                 }
+                // Boxed: an idle session's task holds only the largest
+                // future it is waiting on, so the rare big ones (storing a
+                // message, a login, a handshake) live on the heap while
+                // they run instead of in every session's task for its life.
                 Action::StoreMessage(msg) => {
-                    self.store_message(msg).await;
+                    Box::pin(self.store_message(msg)).await;
                     Flow::Next
                 }
-                Action::Authenticate(request) => self.authenticate(request).await,
-                Action::StartTls => self.start_tls().await,
+                Action::Authenticate(request) => Box::pin(self.authenticate(request)).await,
+                Action::StartTls => Box::pin(self.start_tls()).await,
                 Action::NeedInput => self.need_input().await,
                 Action::Close => Flow::End,
             };
@@ -262,7 +263,7 @@ impl<'a> Driver<'a> {
             .as_mut()
             .expect("the stream is in place between actions");
         tokio::select! {
-            read = tokio::time::timeout_at(deadline, stream.read(&mut self.buf)) => match read {
+            read = tokio::time::timeout_at(deadline, self.buf.read(stream)) => match read {
                 // The session deadline: checked again at the next NeedInput.
                 Err(_) if self.watch.expired(Instant::now()) => {}
                 Err(_) => {
@@ -270,12 +271,7 @@ impl<'a> Driver<'a> {
                     self.session.on_timeout(Instant::now());
                 }
                 Ok(Ok(0)) | Ok(Err(_)) => self.session.peer_closed(),
-                Ok(Ok(n)) => {
-                    self.session.feed(&self.buf[..n], Instant::now());
-                    if n == self.buf.len() && self.buf.len() < READ_BUF_MAX {
-                        self.buf.resize(self.buf.len() * 4, 0);
-                    }
-                }
+                Ok(Ok(n)) => self.session.feed(self.buf.take(n), Instant::now()),
             },
             _ = self.shutdown.changed(), if !self.shutting_down => {
                 self.shutting_down = true;
