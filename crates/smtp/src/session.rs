@@ -97,7 +97,7 @@ pub struct Session {
     /// replay the RFCs' published exchanges.
     #[cfg(test)]
     challenge_override: Option<String>,
-    transaction: Option<Transaction>,
+    transaction: Option<Box<Transaction>>,
     /// Mail transactions opened so far.
     transactions: u64,
     errors: u32,
@@ -142,7 +142,7 @@ struct Transaction {
 enum Reading {
     Commands,
     /// After `354`: message content for this transaction.
-    Data(DataReader, Transaction),
+    Data(DataReader, Box<Transaction>),
     /// Inside an AUTH exchange: each line is a SASL response (RFC 4954 §4).
     Auth(Box<Exchange>),
     /// After a `BDAT` command: the octets of its chunk, taken as they are.
@@ -165,16 +165,18 @@ struct Chunk {
 }
 
 /// A request to the driver that must be answered before anything else
-/// happens: while one is pending, no input is read or processed.
+/// happens: while one is pending, no input is read or processed. Its
+/// payloads (like a transaction's) are boxed: an idle session, of which a
+/// server holds thousands, then carries a pointer instead of their bytes.
 #[derive(Debug)]
 enum Waiting {
     Nothing,
-    Recipient(RecipientCheck),
+    Recipient(Box<RecipientCheck>),
     /// `Some` until the `StoreMessage` action has been returned.
-    Storage(Option<Message>),
+    Storage(Option<Box<Message>>),
     Tls,
     /// The driver looks up or verifies credentials.
-    Auth(AuthRequest),
+    Auth(Box<AuthRequest>),
 }
 
 impl Session {
@@ -273,11 +275,11 @@ impl Session {
             }
             match &mut self.waiting {
                 Waiting::Nothing => {}
-                Waiting::Recipient(check) => return Action::CheckRecipient(check.clone()),
+                Waiting::Recipient(check) => return Action::CheckRecipient((**check).clone()),
                 Waiting::Tls => return Action::StartTls,
-                Waiting::Auth(request) => return Action::Authenticate(request.clone()),
+                Waiting::Auth(request) => return Action::Authenticate((**request).clone()),
                 Waiting::Storage(message) => match message.take() {
-                    Some(m) => return Action::StoreMessage(m),
+                    Some(m) => return Action::StoreMessage(*m),
                     None => {
                         self.close();
                         continue;

@@ -189,7 +189,7 @@ impl Session {
             // it answers, nothing else is read.
             Step::Ask(request) => {
                 self.auth_attempt_user = Some(request.user().to_string());
-                self.waiting = Waiting::Auth(request);
+                self.waiting = Waiting::Auth(Box::new(request));
             }
             Step::Success(user) => {
                 self.end_exchange();

@@ -161,14 +161,14 @@ impl Session {
             params.auth = Some(String::new());
         }
         self.transactions += 1;
-        self.transaction = Some(Transaction {
+        self.transaction = Some(Box::new(Transaction {
             number: self.transactions,
             helo,
             mail_from,
             params,
             recipients: Vec::new(),
             chunks: None,
-        });
+        }));
         self.reply(Reply::new(250, (2, 1, 0), "Ok"));
     }
 
@@ -195,12 +195,12 @@ impl Session {
         // Why ask the driver: relay and local-user policy live outside the
         // protocol; until it answers, nothing else is read (no reply can
         // overtake this one).
-        self.waiting = Waiting::Recipient(RecipientCheck {
+        self.waiting = Waiting::Recipient(Box::new(RecipientCheck {
             transaction: t.number,
             mailbox,
             mail_from: t.mail_from.clone(),
             auth_user: self.auth_user.clone(),
-        });
+        }));
     }
 
     fn data(&mut self) {

@@ -17,7 +17,7 @@ impl Session {
         let out = reader.take_output();
         self.emit_data(out);
         match reader.finish() {
-            Ok(size) => self.store(t, size),
+            Ok(size) => self.store(*t, size),
             Err(reply) => {
                 self.discard_data();
                 self.reply(reply)
@@ -54,7 +54,7 @@ impl Session {
         let (rest, outcome) = reader.finish();
         self.emit_data(rest);
         match outcome {
-            Ok(size) => self.store(t, size),
+            Ok(size) => self.store(*t, size),
             Err(reply) => {
                 self.discard_data();
                 self.reply(reply)
@@ -92,6 +92,6 @@ impl Session {
             recipients: t.recipients,
             size,
         };
-        self.waiting = Waiting::Storage(Some(message));
+        self.waiting = Waiting::Storage(Some(Box::new(message)));
     }
 }
