@@ -209,6 +209,10 @@ def below(limit):
     return lambda pc, pf, r: pc < limit if isinstance(pc, (int, float)) else None
 
 
+def at_most(limit):
+    return lambda pc, pf, r: pc <= limit if isinstance(pc, (int, float)) else None
+
+
 def main():
     cfg = parse_args()
     cfg.load_before = os.getloadavg()[0]
@@ -409,10 +413,10 @@ def build_rows(cfg, res):
         k = cfg.idle
         only_pc = lambda key: {**{name: "—" for name in names}, "Portcullis": figures("idle", key)["Portcullis"],
                                **({"Postfix": "n/a (≤ 100 sessions)"} if "Postfix" in names else {})}
-        big = ("< 200 MiB at 10,000", below(200) if k >= 10000 else (lambda *a: None))
+        big = ("≤ 50 MiB at 10,000", at_most(50) if k >= 10000 else (lambda *a: None))
         rows += [
             Row(f"idle sessions held at once (of {k:,} opened)", figures("idle", "held"), "int", "higher"),
-            Row("memory per idle session (KiB)", figures("idle", "per_session_kib"), "int", "lower"),
+            Row("memory per idle session (KiB)", figures("idle", "per_session_kib"), 1, "lower"),
             Row(f"RSS with {k:,} idle sessions, fresh process (MiB)", only_pc("rss_total_mib"), 1, "lower", big),
             Row(f"RSS with {k:,} idle sessions, second wave after the first closed (MiB)",
                 only_pc("rss_second_wave_mib"), 1, "lower", big),
