@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+import fsync_limit
 import mailauth
 import scenarios
 from report import Row, markdown, median
@@ -209,6 +210,10 @@ def below(limit):
     return lambda pc, pf, r: pc < limit if isinstance(pc, (int, float)) else None
 
 
+def at_least_abs(limit):
+    return lambda pc, pf, r: pc >= limit if isinstance(pc, (int, float)) else None
+
+
 def at_most(limit):
     return lambda pc, pf, r: pc <= limit if isinstance(pc, (int, float)) else None
 
@@ -272,6 +277,10 @@ def main():
             if cfg.profile:
                 for s in servers:
                     profile(cfg, s, work, "accept", lambda s=s: scenarios.accept_deliver(s, cfg_for(cfg, s), work))
+        if "accept" in cfg.only:
+            log("fsync limit: create, write, fdatasync, rename, directory fsync; 1, 10, 50 writers")
+            res["fsync_limit"] = fsync_limit.measure(work)
+            log(f"  {res['fsync_limit']}")
         if "relay" in cfg.only:
             res["relay"] = run_alternating(
                 cfg, servers, lambda s: scenarios.relay(s, sink_of[s.name], cfg_for(cfg, s), work), "relay")
@@ -394,6 +403,17 @@ def build_rows(cfg, res):
                 figures("accept", "cpu_per_1000"), 2, "lower"),
             Row("accept + local delivery, peak memory (MiB PSS, all processes)",
                 figures("accept", "peak_pss_mib"), 1, "lower"),
+        ]
+    if "accept" in res and "fsync_limit" in res:
+        limit = fsync_limit.best(res["fsync_limit"])
+        rates = figures("accept", "delivered_per_s")
+        rows += [
+            Row("this file system's limit for that durable step, ops/s (create, write, fdatasync, rename, "
+                "directory fsync; the best of 1, 10 and 50 writers, each fsyncing the directory or sharing one)",
+                {**{name: "—" for name in names}, "Portcullis": limit}, "int", "higher"),
+            Row("accept + local delivery, % of that limit",
+                {name: (100 * v / limit if isinstance(v, (int, float)) and limit else v)
+                 for name, v in rates.items()}, "int", "higher", ("≥ 90 % (over 100 %: the measured limit is no ceiling here)", at_least_abs(90))),
         ]
     if "relay" in res:
         rows += [
