@@ -58,7 +58,7 @@ def parse_args():
     p.add_argument("--peers-root", default=os.environ.get("BENCH_PEERS_ROOT", ""),
                    help="where bench/run.sh extracted the OpenSMTPD, Exim, chasquid and maildrop "
                         "packages (dpkg-deb -x)")
-    p.add_argument("--only", default="startup,idle,accept,relay,fsync,list,lookup",
+    p.add_argument("--only", default="startup,idle,accept,large,relay,fsync,list,lookup",
                    help="comma-separated scenarios to run (default: all)")
     p.add_argument("--profile", action="store_true",
                    help="also record `perf` on each server during one extra accept and relay run (bench/profile/)")
@@ -277,6 +277,10 @@ def main():
             if cfg.profile:
                 for s in servers:
                     profile(cfg, s, work, "accept", lambda s=s: scenarios.accept_deliver(s, cfg_for(cfg, s), work))
+        if "large" in cfg.only:
+            big = large_messages(cfg)
+            res["large"] = run_alternating(
+                cfg, servers, lambda s: scenarios.accept_deliver(s, big, work), "large messages")
         if "accept" in cfg.only:
             log("fsync limit: create, write, fdatasync, rename, directory fsync; 1, 10, 50 writers")
             res["fsync_limit"] = fsync_limit.measure(work)
@@ -316,6 +320,16 @@ def main():
     print(text)
     Path(cfg.out).write_text(text)
     log(f"written to {cfg.out}")
+
+
+def large_messages(cfg):
+    """The large-message load: 10 MiB bodies over 20 sessions, 100 messages
+    a run (10 with --quick), to one Maildir; each message streams to disk."""
+    c = copy.copy(cfg)
+    c.size, c.sessions = 10 * 1024 * 1024, 20
+    c.messages = 10 if cfg.quick else 100
+    c.timeout = max(cfg.timeout, 600)
+    return c
 
 
 def cfg_for(cfg, server):
@@ -403,6 +417,18 @@ def build_rows(cfg, res):
                 figures("accept", "cpu_per_1000"), 2, "lower"),
             Row("accept + local delivery, peak memory (MiB PSS, all processes)",
                 figures("accept", "peak_pss_mib"), 1, "lower"),
+        ]
+    if "large" in res:
+        big = large_messages(cfg)
+        rows += [
+            Row(f"10 MiB messages, accept + local delivery, msgs/s end to end ({big.messages} messages, "
+                f"{big.sessions} sessions)", figures("large", "delivered_per_s"), 1, "higher",
+                ("≥ 3× Postfix", at_least(3.0))),
+            Row("10 MiB messages, CPU s per message (all processes)",
+                {k: (v / 1000 if isinstance(v, (int, float)) else v)
+                 for k, v in figures("large", "cpu_per_1000").items()}, 3, "lower"),
+            Row("10 MiB messages, peak memory (MiB PSS, all processes)",
+                figures("large", "peak_pss_mib"), 1, "lower"),
         ]
     if "accept" in res and "fsync_limit" in res:
         limit = fsync_limit.best(res["fsync_limit"])

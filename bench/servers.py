@@ -279,6 +279,10 @@ smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 alias_maps =
 alias_database =
 home_mailbox = Maildir/
+# The large-message scenario sends 10 MiB bodies (the defaults: 10,240,000
+# per message, 51,200,000 per mailbox file).
+message_size_limit = 52428800
+mailbox_size_limit = 0
 biff = no
 append_dot_mydomain = no
 transport_maps = texthash:{self.conf}/transport
