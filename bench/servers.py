@@ -206,9 +206,10 @@ level = "info"
         return self.proc.pid if self.proc and self.proc.poll() is None else None
 
     def queue_empty(self):
-        """No message waiting in the outbound spool (`<data_dir>/queue/<id>.env`)."""
+        """No message waiting in the outbound spool (`<data_dir>/queue/<id>.mail`,
+        or `<id>.msg` in the older two-file format)."""
         try:
-            return not any(e.name.endswith(".env") for e in os.scandir(self.data / "queue"))
+            return not any(e.name.endswith((".mail", ".msg")) for e in os.scandir(self.data / "queue"))
         except FileNotFoundError:
             return True
 

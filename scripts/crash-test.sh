@@ -266,7 +266,10 @@ for k in range(kills):
 start_server()
 deadline = time.time() + 120
 queue_dir = os.path.join(data, "queue")
-while time.time() < deadline and glob.glob(os.path.join(queue_dir, "*.env")):
+def queue_files():
+    # One file per message (`<id>.mail`); `<id>.msg` is the older format.
+    return glob.glob(os.path.join(queue_dir, "*.mail")) + glob.glob(os.path.join(queue_dir, "*.msg"))
+while time.time() < deadline and queue_files():
     time.sleep(0.2)
 time.sleep(0.5)
 server.send_signal(signal.SIGTERM)
@@ -283,7 +286,7 @@ with open(os.path.join(work, "sink.log")) as f:
     for line in f:
         sink_counts[line.strip()] = sink_counts.get(line.strip(), 0) + 1
 queued = {}
-for path in glob.glob(os.path.join(queue_dir, "*.msg")):
+for path in queue_files():
     with open(path, "rb") as f:
         for i in re.findall(rb"X-Crash-Id: (\S+)", f.read()):
             queued[i.decode()] = queued.get(i.decode(), 0) + 1

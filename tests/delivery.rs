@@ -189,32 +189,30 @@ fn remote_message_from_allowed_client_is_queued_durably() {
     // The destination's DNS fails temporarily, so the message stays queued.
     let (server, id) =
         common::server_with_queued_remote(b"Subject: outbound\r\n\r\nto the world\r\n");
-    let queue = server.data_dir.join("queue");
-    let msg = queue.join(format!("{id}.msg"));
-    let env = queue.join(format!("{id}.env"));
+    // One file per queued message (docs/reference.md §7): the envelope,
+    // then the message.
+    let mail = server.data_dir.join("queue").join(format!("{id}.mail"));
     assert!(
-        msg.is_file(),
+        mail.is_file(),
         "{} missing; queue holds {:?}",
-        msg.display(),
+        mail.display(),
         server.queue_listing()
     );
-    assert!(
-        env.is_file(),
-        "{} missing; queue holds {:?}",
-        env.display(),
-        server.queue_listing()
-    );
-    let msg_bytes = std::fs::read(&msg).unwrap_or_default();
+    let queued = server.queue_messages();
+    let msg_bytes = queued
+        .iter()
+        .find(|(queued_id, _)| *queued_id == id)
+        .map(|(_, bytes)| bytes.clone())
+        .unwrap_or_default();
     assert!(
         find(&msg_bytes, b"to the world").is_some(),
         "queued message: {}",
         show(&msg_bytes)
     );
-    let env_bytes = std::fs::read(&env).unwrap_or_default();
-    assert!(
-        find(&env_bytes, b"bob@remote.example").is_some(),
-        "envelope does not name the recipient: {}",
-        show(&env_bytes)
+    let env = server.queue_envelope(&id).expect("a readable envelope");
+    assert_eq!(
+        env["recipients"][0]["address"], "bob@remote.example",
+        "envelope does not name the recipient: {env}"
     );
 }
 

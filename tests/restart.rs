@@ -31,17 +31,21 @@ fn queued_message_survives_a_restart() {
     );
 
     let server = server.restart();
-    let queue = server.data_dir.join("queue");
-    for ext in ["msg", "env"] {
-        let path = queue.join(format!("{id}.{ext}"));
-        assert!(
-            path.is_file(),
-            "{} lost across the restart; queue holds {:?}",
-            path.display(),
-            server.queue_listing()
-        );
-    }
-    let msg = std::fs::read(queue.join(format!("{id}.msg"))).unwrap_or_default();
+    let queued = server.queue_messages();
+    let msg = queued
+        .iter()
+        .find(|(queued_id, _)| *queued_id == id)
+        .map(|(_, bytes)| bytes.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "{id} lost across the restart; queue holds {:?}",
+                server.queue_listing()
+            )
+        });
+    assert!(
+        server.queue_envelope(&id).is_some(),
+        "{id}'s envelope unreadable after the restart"
+    );
     assert!(
         common::find(&msg, b"still here after a restart").is_some(),
         "queued message changed: {}",

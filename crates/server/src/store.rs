@@ -97,7 +97,7 @@ pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
                 let _ = std::fs::remove_file(path);
             }
             for queued in &queued {
-                let _ = job.spool.remove(queued);
+                let _ = job.spool.discard(queued);
             }
             error!(queue_id = %id, "message not stored: {e}");
             Err(Reply::new(

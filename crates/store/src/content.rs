@@ -34,9 +34,12 @@ impl Content for Bytes<'_> {
 pub struct FileCopy<'a> {
     /// Written first (e.g. `Return-Path:`); may be empty.
     pub prefix: &'a [u8],
-    /// The file, read from its start each time the content is written.
+    /// The file, read from `start` each time the content is written.
     pub file: &'a File,
-    /// The file's length when it was opened.
+    /// Where the content starts in the file (a queue file's message follows
+    /// its envelope).
+    pub start: u64,
+    /// The content's length.
     pub len: u64,
 }
 
@@ -44,7 +47,12 @@ impl<'a> FileCopy<'a> {
     /// `prefix`, then all of `file` (its length is taken now).
     pub fn new(prefix: &'a [u8], file: &'a File) -> io::Result<FileCopy<'a>> {
         let len = file.metadata()?.len();
-        Ok(FileCopy { prefix, file, len })
+        Ok(FileCopy {
+            prefix,
+            file,
+            start: 0,
+            len,
+        })
     }
 }
 
@@ -56,7 +64,7 @@ impl Content for FileCopy<'_> {
     fn write_to(&self, file: &mut File) -> io::Result<()> {
         file.write_all(self.prefix)?;
         let mut src = self.file;
-        src.seek(SeekFrom::Start(0))?;
+        src.seek(SeekFrom::Start(self.start))?;
         let copied = io::copy(&mut src.take(self.len), file)?;
         if copied != self.len {
             return Err(io::Error::new(
@@ -92,5 +100,16 @@ mod tests {
                 b"Return-Path: <a@b>\r\nbody\r\n"
             );
         }
+        let part = FileCopy {
+            start: 2,
+            len: 2,
+            ..content
+        };
+        let mut out = tempfile::tempfile().unwrap();
+        part.write_to(&mut out).unwrap();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        let mut written = Vec::new();
+        out.read_to_end(&mut written).unwrap();
+        assert_eq!(written, b"Return-Path: <a@b>\r\ndy");
     }
 }

@@ -259,12 +259,32 @@ impl Setup {
         }
     }
 
-    /// The queued messages: `(<ID>, contents of <data>/queue/<ID>.msg)`.
+    /// The queued messages: `(<ID>, message bytes)`, from the one-file
+    /// `<data>/queue/<ID>.mail` (after its header and envelope) or an
+    /// old-format `<ID>.msg`.
     pub fn queue_messages(&self) -> Vec<(String, Vec<u8>)> {
-        read_dir_files(&self.data_dir.join("queue"), |name| name.ends_with(".msg"))
-            .into_iter()
-            .map(|(name, bytes)| (name.trim_end_matches(".msg").to_string(), bytes))
-            .collect()
+        read_dir_files(&self.data_dir.join("queue"), |name| {
+            name.ends_with(".mail") || name.ends_with(".msg")
+        })
+        .into_iter()
+        .map(|(name, bytes)| match name.strip_suffix(".mail") {
+            Some(id) => (id.to_string(), queue_file_message(&bytes).to_vec()),
+            None => (name.trim_end_matches(".msg").to_string(), bytes),
+        })
+        .collect()
+    }
+
+    /// The envelope of queued message `id` as JSON: its `<ID>.env` (a later
+    /// state, or the old format) if present, else the one inside its
+    /// `<ID>.mail`; `None` if neither can be read.
+    pub fn queue_envelope(&self, id: &str) -> Option<serde_json::Value> {
+        let queue = self.data_dir.join("queue");
+        if let Ok(bytes) = fs::read(queue.join(format!("{id}.env"))) {
+            return serde_json::from_slice(&bytes).ok();
+        }
+        let bytes = fs::read(queue.join(format!("{id}.mail"))).ok()?;
+        let (json, _) = split_queue_file(&bytes)?;
+        serde_json::from_slice(json).ok()
     }
 
     /// Every file name under `<data>/queue` (recursively), for failure messages.
@@ -376,6 +396,22 @@ fn list_recursive(dir: &Path, out: &mut Vec<String>) {
             out.push(p.to_string_lossy().into_owned());
         }
     }
+}
+
+/// A queue file's envelope JSON and message, read as docs/reference.md
+/// describes the format (header line `portcullis-queue 1 <N>`, N octets of
+/// JSON, the message): the harness reads it as an outside observer would.
+fn split_queue_file(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eol = bytes.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[..eol]).ok()?;
+    let len: usize = header.strip_prefix("portcullis-queue 1 ")?.parse().ok()?;
+    let json = bytes.get(eol + 1..eol + 1 + len)?;
+    Some((json, &bytes[eol + 1 + len..]))
+}
+
+/// The message of a queue file (all of it if it has no valid header).
+fn queue_file_message(bytes: &[u8]) -> &[u8] {
+    split_queue_file(bytes).map_or(bytes, |(_, message)| message)
 }
 
 fn read_dir_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {

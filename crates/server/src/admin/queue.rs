@@ -250,7 +250,7 @@ fn show(spool: &Spool, id: &QueueId) -> Result<QueueOutput, Error> {
 fn delete(spool: &Spool, id: &QueueId) -> Result<(), Error> {
     let id = id.as_str();
     let _guard = lock(id);
-    spool.remove(id).map_err(|e| not_queued(id, e))?;
+    spool.discard(id).map_err(|e| not_queued(id, e))?;
     info!(queue_id = %id, "deleted from the queue by the administrator");
     Ok(())
 }
@@ -261,7 +261,7 @@ fn delete_all(spool: &Spool) -> Result<usize, Error> {
     let mut n = 0;
     for env in spool.list().map_err(|e| Error::internal(e.to_string()))? {
         let _guard = lock(&env.id);
-        match spool.remove(&env.id) {
+        match spool.discard(&env.id) {
             Ok(()) => n += 1,
             // Delivered or deleted meanwhile.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -334,10 +334,7 @@ fn counts(spool: &Spool) -> (usize, usize) {
 }
 
 fn message_size(spool: &Spool, id: &str) -> u64 {
-    spool
-        .message_path(id)
-        .and_then(std::fs::metadata)
-        .map_or(0, |m| m.len())
+    spool.open_message(id).map_or(0, |m| m.len)
 }
 
 fn not_queued(id: &str, e: io::Error) -> Error {

@@ -9,18 +9,14 @@
 //! final mailbox reaches here only when `delivery.lmtp` was turned off
 //! since: it goes into that user's Maildir, without the aliases.
 
-use std::fs::File;
-use std::io;
-use std::path::Path;
 use std::sync::Arc;
 
 use portcullis_directory::aliases::{resolve_in_domain, route, LocalResolution};
 use portcullis_directory::recipient::domain_name;
 use portcullis_queue::{Attempt, Failure};
 use portcullis_smtp::address::parse_forward_path;
-use portcullis_store::content::FileCopy;
 use portcullis_store::maildir::{self, Maildir};
-use portcullis_store::spool::{Envelope, RecipientState, Spool};
+use portcullis_store::spool::{Envelope, MessageFile, RecipientState, Spool};
 use tracing::{error, info};
 
 use crate::rulings::lmtp_address;
@@ -35,10 +31,7 @@ pub(super) fn deliver(
 ) -> Vec<(String, Attempt)> {
     // Streamed from the queue file, never read whole: a large message costs
     // no more memory than a small one.
-    let opened = shared
-        .spool
-        .message_path(&env.id)
-        .and_then(|path| std::fs::File::open(&path).map_err(|e| with_path(e, &path)));
+    let opened = shared.spool.open_message(&env.id);
     let message = match opened {
         Ok(m) => m,
         Err(e) => {
@@ -131,23 +124,12 @@ struct Targets {
 fn deliver_targets(
     shared: &Arc<Shared>,
     env: &Envelope,
-    message: &File,
+    message: &MessageFile,
     return_path: &[u8],
     targets: Targets,
 ) -> Attempt {
     let Targets { dirs, queued } = targets;
-    let copy = |prefix| {
-        FileCopy::new(prefix, message).map_err(|e| {
-            Attempt::Failed(Failure::local(
-                (4, 3, 0),
-                format!("cannot read the queued message: {e}"),
-            ))
-        })
-    };
-    let local = match copy(return_path) {
-        Ok(c) => c,
-        Err(failed) => return failed,
-    };
+    let local = message.copy(return_path);
     for r in Maildir::deliver_copies(&dirs, &local) {
         if let Err(e) = r {
             error!(queue_id = %env.id, "local delivery failed: {e}");
@@ -173,10 +155,7 @@ fn deliver_targets(
         }
         forward.body = env.body;
         forward.smtputf8 = env.smtputf8;
-        let queued = match copy(b"") {
-            Ok(c) => c,
-            Err(failed) => return failed,
-        };
+        let queued = message.copy(b"");
         if let Err(e) = shared.spool.store_content(&forward, &queued) {
             return Attempt::Failed(Failure::local(
                 (4, 3, 0),
@@ -186,8 +165,4 @@ fn deliver_targets(
         shared.outbound.kick(&id);
     }
     Attempt::Delivered
-}
-
-fn with_path(e: io::Error, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
 }

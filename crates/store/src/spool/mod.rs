@@ -2,40 +2,54 @@
 //! a message is accepted, and the reading, updating and recovery the
 //! delivery side builds on.
 //!
-//! Layout:
-//! - `queue/<id>.msg`: the exact message bytes (with the headers the server
-//!   added);
-//! - `queue/<id>.env`: the [`Envelope`] as JSON;
+//! Layout (docs/reference.md §7):
+//! - `queue/<id>.mail`: one file per message, the envelope (JSON) first,
+//!   then the exact message bytes (with the headers the server added);
+//!   `format.rs` describes it;
+//! - `queue/<id>.env`: the [`Envelope`] as JSON, written only when a
+//!   message's state changes after it was stored (a deferred recipient, a
+//!   hold); when present it supersedes the envelope inside `<id>.mail`;
+//! - `queue/<id>.msg` + `queue/<id>.env`: a message queued by a build
+//!   before the one-file format, still read, delivered and removed;
 //! - `queue/tmp/`: files being written, and the content of messages being
 //!   received ([`Spool::incoming`]).
 //!
-//! Crash safety (docs/reference.md §7): both files are written in `tmp/` and fsynced,
-//! then the `.msg` is renamed into `queue/`, then the `.env`, then `queue/`
-//! is fsynced once; only then may `250` be sent. The `.env` is the commit
-//! point: a `.msg` without `.env` is an orphan of a crash before the `250`.
-//! An `.env` without `.msg` can only come from a crash before that same
-//! directory fsync (POSIX does not order two renames' durability), so it was
-//! never acknowledged either. [`Spool::recover`] removes both kinds and
-//! empties `tmp/`. Removal runs the other way: `.env` first, then `.msg`.
+//! Crash safety: a `.mail` is written in `tmp/`, fsynced, renamed into
+//! `queue/`; then `queue/` is fsynced once for the whole batch, and only
+//! then may `250` be sent. The rename is the commit point: a `.mail` in
+//! `queue/` is complete, a file in `tmp/` is never acknowledged. A later
+//! `.env` is written the same way (temp, fsync, rename, directory fsync).
+//! Removal needs no fsync: if a crash undoes it, the message (or its older
+//! envelope) comes back and is tried again, a duplicate at worst, never a
+//! loss; [`Spool::discard`] is the durable removal for a message nobody
+//! should get (refused with `451`, deleted by the admin).
+//! [`Spool::recover`] empties `tmp/` and removes what no `250` covered: an
+//! old-format `.msg` without `.env`, and an `.env` without a message.
 //!
 //! Concurrency: `store`, `update_envelope` and `remove` may run from many
 //! threads at once (temp names are unique); `recover` must run alone, at
 //! start, before anything is stored.
 
 mod envelope;
+mod format;
 mod id;
+mod recover;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub use envelope::{BodyType, Envelope, Recipient, RecipientState, ENVELOPE_VERSION};
+pub use format::FILE_VERSION;
+pub use recover::RecoveryReport;
 
-use crate::content::{Bytes, Content};
+use crate::content::{Bytes, Content, FileCopy};
 use crate::maildir::sync_dir;
 
 /// Mode of spool directories: queued mail is private.
@@ -51,19 +65,36 @@ pub struct Spool {
     tmp: PathBuf,
 }
 
-/// What [`Spool::recover`] found and cleaned up.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Complete queued messages (an `.env` with its `.msg`).
-    pub queued: usize,
-    /// Ids whose `.msg` had no `.env` (removed).
-    pub orphan_messages: Vec<String>,
-    /// Ids whose `.env` had no `.msg` (removed).
-    pub orphan_envelopes: Vec<String>,
-    /// Files removed from `queue/tmp/`.
-    pub tmp_files_removed: usize,
-    /// Ids whose `.env` cannot be read or parsed (left for the admin).
-    pub unreadable: Vec<String>,
+/// A queued message's bytes, open for streaming: `len` octets of `file`
+/// from `start` (a queue file holds its envelope before them).
+#[derive(Debug)]
+pub struct MessageFile {
+    /// The open queue file.
+    pub file: File,
+    /// Where the message starts.
+    pub start: u64,
+    /// The message's length.
+    pub len: u64,
+}
+
+impl MessageFile {
+    /// The message behind `prefix`, as content to copy into another file.
+    pub fn copy<'a>(&'a self, prefix: &'a [u8]) -> FileCopy<'a> {
+        FileCopy {
+            prefix,
+            file: &self.file,
+            start: self.start,
+            len: self.len,
+        }
+    }
+}
+
+/// Which files hold a queued message.
+enum Stored {
+    /// `<id>.mail` (and maybe a later `<id>.env`).
+    OneFile(PathBuf),
+    /// The format before it: `<id>.msg` + `<id>.env`.
+    TwoFiles(PathBuf),
 }
 
 impl Spool {
@@ -144,57 +175,30 @@ impl Spool {
     /// [`Spool::store_many`] for content of any kind.
     pub fn store_each(&self, items: &[(&Envelope, &dyn Content)]) -> Vec<io::Result<()>> {
         let mut results: Vec<Option<io::Result<()>>> = items.iter().map(|_| None).collect();
-        let mut ids_in_batch = BTreeSet::new();
+        let mut ids_in_batch = std::collections::BTreeSet::new();
 
-        // 1. Write and fsync both files of every message in tmp/.
-        let mut written: Vec<(usize, &str, PathBuf, PathBuf)> = Vec::new();
+        // 1. Each message's one file: written and fsynced in tmp/, renamed in.
+        let mut committed: Vec<(usize, &str)> = Vec::new();
         for (index, (envelope, message)) in items.iter().enumerate() {
             let id = envelope.id.as_str();
             let outcome = check_id(id)
                 .and_then(|()| {
-                    let taken = !ids_in_batch.insert(id)
-                        || self.env_path(id).exists()
-                        || self.msg_path(id).exists();
-                    if taken {
-                        Err(io::Error::new(
+                    if !ids_in_batch.insert(id) || self.id_in_use(id) {
+                        return Err(io::Error::new(
                             io::ErrorKind::AlreadyExists,
                             format!("queue id {id} is already in use"),
-                        ))
-                    } else {
-                        Ok(())
+                        ));
                     }
+                    Ok(())
                 })
-                .and_then(|()| self.write_pair(envelope, *message));
+                .and_then(|()| self.write_queue_file(envelope, *message));
             match outcome {
-                Ok((msg_tmp, env_tmp)) => written.push((index, id, msg_tmp, env_tmp)),
+                Ok(()) => committed.push((index, id)),
                 Err(e) => results[index] = Some(Err(e)),
             }
         }
 
-        // 2. Rename .msg, then .env (the commit point).
-        let mut committed: Vec<(usize, &str)> = Vec::new();
-        for (index, id, msg_tmp, env_tmp) in written {
-            let msg = self.msg_path(id);
-            let outcome = fs::rename(&msg_tmp, &msg)
-                .map_err(|e| with_path(e, "rename into", &msg))
-                .and_then(|()| {
-                    let env = self.env_path(id);
-                    fs::rename(&env_tmp, &env).map_err(|e| {
-                        let _ = fs::remove_file(&msg);
-                        with_path(e, "rename into", &env)
-                    })
-                });
-            match outcome {
-                Ok(()) => committed.push((index, id)),
-                Err(e) => {
-                    let _ = fs::remove_file(&msg_tmp);
-                    let _ = fs::remove_file(&env_tmp);
-                    results[index] = Some(Err(e));
-                }
-            }
-        }
-
-        // 3. One directory fsync makes the whole batch durable.
+        // 2. One directory fsync makes the whole batch durable.
         let synced = if committed.is_empty() {
             Ok(())
         } else {
@@ -208,8 +212,7 @@ impl Spool {
                 Err((kind, text)) => {
                     // Not durable and about to be answered with 451: do not
                     // keep a copy that would be sent although refused.
-                    let _ = fs::remove_file(self.env_path(id));
-                    let _ = fs::remove_file(self.msg_path(id));
+                    let _ = fs::remove_file(self.mail_path(id));
                     Err(io::Error::new(*kind, text.clone()))
                 }
             });
@@ -223,27 +226,36 @@ impl Spool {
             .collect()
     }
 
-    /// Reads and parses `queue/<id>.env`.
+    /// The envelope of a queued message: its `.env` if it has one (a later
+    /// state, or the old format), else the one inside its `.mail`.
     pub fn load_envelope(&self, id: &str) -> io::Result<Envelope> {
         check_id(id)?;
-        let path = self.env_path(id);
-        let bytes = fs::read(&path).map_err(|e| with_path(e, "read", &path))?;
-        parse_envelope(id, &path, &bytes)
+        let env = self.env_path(id);
+        match fs::read(&env) {
+            Ok(bytes) => {
+                // An `.env` counts only beside its message.
+                self.stored(id)?;
+                parse_envelope(id, &env, &bytes)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let path = self.mail_path(id);
+                let file = File::open(&path).map_err(|e| with_path(e, "read", &path))?;
+                let head = format::read_header(&file, &path.display().to_string())?;
+                parse_envelope(id, &path, &head.json)
+            }
+            Err(e) => Err(with_path(e, "read", &env)),
+        }
     }
 
-    /// Atomically replaces the envelope of an existing queued message (temp
-    /// file, fsync, rename over, directory fsync). Fails with `NotFound` if
-    /// the message is no longer queued, so a removed message never returns.
+    /// Atomically replaces the envelope of an existing queued message by
+    /// writing its `.env` (temp file, fsync, rename over, directory fsync).
+    /// Fails with `NotFound` if the message is no longer queued, so a
+    /// removed message never returns.
     pub fn update_envelope(&self, envelope: &Envelope) -> io::Result<()> {
         let id = envelope.id.as_str();
         check_id(id)?;
+        self.stored(id)?;
         let path = self.env_path(id);
-        if !path.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("queue id {id} is not in the queue"),
-            ));
-        }
         let tmp = self.write_tmp(id, "env", &Bytes(&envelope_json(envelope)?))?;
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
@@ -257,7 +269,7 @@ impl Spool {
     /// stop the queue.
     pub fn list(&self) -> io::Result<Vec<Envelope>> {
         let mut envelopes = Vec::new();
-        for id in self.scan()?.envelopes {
+        for id in self.scan()?.queued() {
             match self.load_envelope(&id) {
                 Ok(env) => envelopes.push(env),
                 Err(e) => {
@@ -268,74 +280,92 @@ impl Spool {
         Ok(envelopes)
     }
 
-    /// Removes a queued message: `.env` first (the commit point), then
-    /// `.msg`, then fsyncs `queue/`. `NotFound` if neither exists.
+    /// Removes a delivered (or bounced) message, without fsync: a crash that
+    /// undoes it can only bring the message back to be tried again (a
+    /// duplicate at worst, never a loss). The message file goes first, so
+    /// a reader never sees a message without its envelope. `NotFound` if
+    /// nothing of it exists.
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
-        let env_gone = remove_if_exists(&self.env_path(id))?;
-        let msg_gone = remove_if_exists(&self.msg_path(id))?;
-        if !env_gone && !msg_gone {
-            return Err(io::Error::new(
+        let mut gone = false;
+        for path in [self.mail_path(id), self.msg_path(id), self.env_path(id)] {
+            gone |= remove_if_exists(&path)?;
+        }
+        if gone {
+            Ok(())
+        } else {
+            Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("queue id {id} is not in the queue"),
-            ));
+            ))
         }
+    }
+
+    /// [`Spool::remove`], then an fsync of `queue/`: for a message that must
+    /// not come back after a crash (deleted by the administrator, or
+    /// refused with `451` after it was written).
+    pub fn discard(&self, id: &str) -> io::Result<()> {
+        self.remove(id)?;
         sync_dir(&self.dir).map_err(|e| with_path(e, "fsync directory", &self.dir))
     }
 
     /// The message bytes of a queued message.
     pub fn read_message(&self, id: &str) -> io::Result<Vec<u8>> {
-        let path = self.message_path(id)?;
-        fs::read(&path).map_err(|e| with_path(e, "read", &path))
+        let mut message = self.open_message(id)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(message.len).unwrap_or(0));
+        message.file.seek(SeekFrom::Start(message.start))?;
+        (&message.file).take(message.len).read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
-    /// The path of `queue/<id>.msg`, to stream a large message.
-    pub fn message_path(&self, id: &str) -> io::Result<PathBuf> {
+    /// A queued message's bytes, open to stream a large message.
+    pub fn open_message(&self, id: &str) -> io::Result<MessageFile> {
         check_id(id)?;
-        Ok(self.msg_path(id))
+        let (path, one_file) = match self.stored(id)? {
+            Stored::OneFile(path) => (path, true),
+            Stored::TwoFiles(path) => (path, false),
+        };
+        let file = File::open(&path).map_err(|e| with_path(e, "read", &path))?;
+        let size = file.metadata()?.len();
+        let start = if one_file {
+            format::read_header(&file, &path.display().to_string())?.message_start
+        } else {
+            0
+        };
+        Ok(MessageFile {
+            file,
+            start,
+            len: size.saturating_sub(start),
+        })
     }
 
-    /// Cleans up after a crash; call once at start, before any `store`.
-    /// Empties `tmp/`, removes `.msg` without `.env` and `.env` without
-    /// `.msg` (neither was ever acknowledged), and fsyncs what it changed.
-    pub fn recover(&self) -> io::Result<RecoveryReport> {
-        let mut report = RecoveryReport::default();
-        for entry in fs::read_dir(&self.tmp).map_err(|e| with_path(e, "list", &self.tmp))? {
-            let path = entry.map_err(|e| with_path(e, "list", &self.tmp))?.path();
-            if path.is_file() {
-                fs::remove_file(&path).map_err(|e| with_path(e, "remove", &path))?;
-                report.tmp_files_removed += 1;
-            }
+    /// Which files hold message `id` now; `NotFound` if it is not queued
+    /// (an old-format `.msg` counts only with its `.env`).
+    fn stored(&self, id: &str) -> io::Result<Stored> {
+        let mail = self.mail_path(id);
+        if mail.exists() {
+            return Ok(Stored::OneFile(mail));
         }
-        let scan = self.scan()?;
-        for id in scan.messages.difference(&scan.envelopes) {
-            tracing::warn!(queue_id = %id, "removing message without envelope (crash before acceptance)");
-            fs::remove_file(self.msg_path(id))
-                .map_err(|e| with_path(e, "remove", &self.msg_path(id)))?;
-            report.orphan_messages.push(id.clone());
+        let msg = self.msg_path(id);
+        if msg.exists() && self.env_path(id).exists() {
+            return Ok(Stored::TwoFiles(msg));
         }
-        for id in scan.envelopes.difference(&scan.messages) {
-            tracing::warn!(queue_id = %id, "removing envelope without message (crash before acceptance)");
-            fs::remove_file(self.env_path(id))
-                .map_err(|e| with_path(e, "remove", &self.env_path(id)))?;
-            report.orphan_envelopes.push(id.clone());
-        }
-        for id in scan.envelopes.intersection(&scan.messages) {
-            match self.load_envelope(id) {
-                Ok(_) => report.queued += 1,
-                Err(e) => {
-                    tracing::warn!(queue_id = %id, error = %e, "unreadable envelope left in place");
-                    report.unreadable.push(id.clone());
-                }
-            }
-        }
-        if !report.orphan_messages.is_empty() || !report.orphan_envelopes.is_empty() {
-            sync_dir(&self.dir).map_err(|e| with_path(e, "fsync directory", &self.dir))?;
-        }
-        if report.tmp_files_removed > 0 {
-            sync_dir(&self.tmp).map_err(|e| with_path(e, "fsync directory", &self.tmp))?;
-        }
-        Ok(report)
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("queue id {id} is not in the queue"),
+        ))
+    }
+
+    /// Whether any file of `id` exists (a stale `.env` would otherwise
+    /// supersede a new message's envelope).
+    fn id_in_use(&self, id: &str) -> bool {
+        [self.mail_path(id), self.env_path(id), self.msg_path(id)]
+            .iter()
+            .any(|p| p.exists())
+    }
+
+    fn mail_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.mail"))
     }
 
     fn msg_path(&self, id: &str) -> PathBuf {
@@ -346,22 +376,17 @@ impl Spool {
         self.dir.join(format!("{id}.env"))
     }
 
-    /// Writes and fsyncs the `.msg` and `.env` temp files of one message;
-    /// on error removes whatever it wrote.
-    fn write_pair(
-        &self,
-        envelope: &Envelope,
-        message: &dyn Content,
-    ) -> io::Result<(PathBuf, PathBuf)> {
+    /// Writes the one file of a message in `tmp/`, fsynced, and renames it
+    /// into `queue/` (not yet durable: the caller fsyncs the directory).
+    fn write_queue_file(&self, envelope: &Envelope, message: &dyn Content) -> io::Result<()> {
         let json = envelope_json(envelope)?;
-        let msg_tmp = self.write_tmp(&envelope.id, "msg", message)?;
-        match self.write_tmp(&envelope.id, "env", &Bytes(&json)) {
-            Ok(env_tmp) => Ok((msg_tmp, env_tmp)),
-            Err(e) => {
-                let _ = fs::remove_file(&msg_tmp);
-                Err(e)
-            }
-        }
+        let id = envelope.id.as_str();
+        let tmp = self.write_tmp(id, "mail", &format::QueueFile::new(&json, message))?;
+        let path = self.mail_path(id);
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            with_path(e, "rename into", &path)
+        })
     }
 
     /// Creates a uniquely named file in `tmp/`, writes `content`, fsyncs it;
@@ -388,29 +413,6 @@ impl Spool {
             }
         }
     }
-
-    /// The ids present in `queue/`, by file kind. Other files are ignored.
-    fn scan(&self) -> io::Result<Scan> {
-        let mut scan = Scan::default();
-        for entry in fs::read_dir(&self.dir).map_err(|e| with_path(e, "list", &self.dir))? {
-            let name = entry
-                .map_err(|e| with_path(e, "list", &self.dir))?
-                .file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(id) = name.strip_suffix(".env").filter(|id| id::is_valid_id(id)) {
-                scan.envelopes.insert(id.to_string());
-            } else if let Some(id) = name.strip_suffix(".msg").filter(|id| id::is_valid_id(id)) {
-                scan.messages.insert(id.to_string());
-            }
-        }
-        Ok(scan)
-    }
-}
-
-#[derive(Default)]
-struct Scan {
-    envelopes: BTreeSet<String>,
-    messages: BTreeSet<String>,
 }
 
 fn check_id(id: &str) -> io::Result<()> {

@@ -3,13 +3,14 @@
 //! Written against the public API only.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Seek};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::spool::{BodyType, Envelope, RecipientState, Spool, ENVELOPE_VERSION};
+use crate::content::Content;
+use crate::spool::{BodyType, Envelope, RecipientState, Spool, ENVELOPE_VERSION, FILE_VERSION};
 
 fn envelope(id: &str, recipients: &[&str]) -> Envelope {
     Envelope::new(
@@ -55,25 +56,36 @@ fn store_then_read_back_round_trips() {
     let message = b"Received: from client\r\nSubject: hi\r\n\r\n\xc3\xa9t\xc3\xa9\r\n";
     spool.store(&env, message).unwrap();
 
-    assert_eq!(
-        files(spool.dir()),
-        [format!("{id}.env"), format!("{id}.msg"), "tmp".into()]
-    );
+    assert_eq!(files(spool.dir()), [format!("{id}.mail"), "tmp".into()]);
     assert!(files(&spool.dir().join("tmp")).is_empty());
     assert_eq!(spool.load_envelope(&id).unwrap(), env);
     assert_eq!(spool.read_message(&id).unwrap(), message);
-    assert_eq!(fs::read(spool.message_path(&id).unwrap()).unwrap(), message);
+    let open = spool.open_message(&id).unwrap();
+    assert_eq!(open.len, message.len() as u64);
+    let mut copied = tempfile::tempfile().unwrap();
+    open.copy(b"P: 1\r\n").write_to(&mut copied).unwrap();
+    copied.rewind().unwrap();
+    let mut bytes = Vec::new();
+    copied.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, [&b"P: 1\r\n"[..], message].concat());
     assert_eq!(spool.list().unwrap(), vec![env.clone()]);
-    let mode = fs::metadata(spool.message_path(&id).unwrap())
-        .unwrap()
-        .permissions()
-        .mode();
+    let path = spool.dir().join(format!("{id}.mail"));
+    let mode = fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let json: serde_json::Value =
-        serde_json::from_slice(&fs::read(spool.dir().join(format!("{id}.env"))).unwrap()).unwrap();
+    // The documented format: header line, envelope JSON, message.
+    let file = fs::read(&path).unwrap();
+    let eol = file.iter().position(|&b| b == b'\n').unwrap();
+    let header = std::str::from_utf8(&file[..eol]).unwrap();
+    let len: usize = header
+        .strip_prefix(&format!("portcullis-queue {FILE_VERSION} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&file[eol + 1..eol + 1 + len]).unwrap();
     assert_eq!(json["version"], ENVELOPE_VERSION);
     assert_eq!(json["recipients"][1]["state"], "pending");
+    assert_eq!(&file[eol + 1 + len..], message);
 
     spool.remove(&id).unwrap();
     assert_eq!(files(spool.dir()), ["tmp"]);
@@ -222,6 +234,13 @@ fn recover_removes_orphans_and_empties_tmp() {
     let broken = Spool::new_id();
     fs::write(spool.dir().join(format!("{broken}.msg")), b"m").unwrap();
     fs::write(spool.dir().join(format!("{broken}.env")), b"garbage").unwrap();
+    // So is a queue file whose header is damaged.
+    let damaged = Spool::new_id();
+    fs::write(
+        spool.dir().join(format!("{damaged}.mail")),
+        b"portcullis-queue 1 99\n{",
+    )
+    .unwrap();
     // Files that are not queue entries are left alone.
     fs::write(spool.dir().join("README"), b"admin notes").unwrap();
 
@@ -230,12 +249,12 @@ fn recover_removes_orphans_and_empties_tmp() {
     assert_eq!(report.orphan_messages, [orphan_msg]);
     assert_eq!(report.orphan_envelopes, [orphan_env]);
     assert_eq!(report.tmp_files_removed, 2);
-    assert_eq!(report.unreadable, [broken.as_str()]);
+    assert_eq!(report.unreadable, [broken.as_str(), &damaged]);
     let mut want = vec![
         format!("{broken}.env"),
         format!("{broken}.msg"),
-        format!("{kept}.env"),
-        format!("{kept}.msg"),
+        format!("{damaged}.mail"),
+        format!("{kept}.mail"),
         "README".to_string(),
         "tmp".to_string(),
     ];
@@ -256,8 +275,10 @@ fn envelopes_of_another_version_or_id_are_refused_by_name() {
     let spool = Spool::open(data.path()).unwrap();
     let id = Spool::new_id();
     spool.store(&envelope(&id, &["a@r.example"]), b"m").unwrap();
+    // A later state of the envelope lives in `<id>.env` and supersedes the
+    // one in the queue file: it is checked the same way.
     let path = spool.dir().join(format!("{id}.env"));
-    let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let mut json = serde_json::to_value(spool.load_envelope(&id).unwrap()).unwrap();
 
     json["version"] = 2.into();
     fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
