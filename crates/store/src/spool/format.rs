@@ -51,7 +51,6 @@ pub(super) struct Header {
 /// Reads the header line and the envelope of a queue file from its start
 /// (the file's position is left anywhere). `what` names the file in errors.
 pub(super) fn read_header(file: &File, what: &str) -> io::Result<Header> {
-    let invalid = |text: String| io::Error::new(io::ErrorKind::InvalidData, text);
     let mut reader = file;
     reader.seek(SeekFrom::Start(0))?;
     // One read holds the header and the envelope of nearly every message.
@@ -59,6 +58,33 @@ pub(super) fn read_header(file: &File, what: &str) -> io::Result<Header> {
     (&mut reader)
         .take(FIRST_READ as u64)
         .read_to_end(&mut buf)?;
+    let (start, len) = parse_line(&buf, what)?;
+    let end = start + len;
+    if (buf.len() as u64) < end {
+        (&mut reader)
+            .take(end - buf.len() as u64)
+            .read_to_end(&mut buf)?;
+    }
+    check_envelope_len(&buf, start, len, what)?;
+    buf.truncate(end as usize);
+    buf.drain(..start as usize);
+    Ok(Header {
+        json: buf,
+        message_start: end,
+    })
+}
+
+/// A whole queue file's envelope JSON and message.
+pub(super) fn split<'a>(bytes: &'a [u8], what: &str) -> io::Result<(&'a [u8], &'a [u8])> {
+    let (start, len) = parse_line(bytes, what)?;
+    check_envelope_len(bytes, start, len, what)?;
+    let (start, end) = (start as usize, (start + len) as usize);
+    Ok((&bytes[start..end], &bytes[end..]))
+}
+
+/// The header line at the start of `buf`: where the envelope starts and
+/// its length.
+fn parse_line(buf: &[u8], what: &str) -> io::Result<(u64, u64)> {
     let Some(eol) = buf.iter().take(MAX_HEADER).position(|&b| b == b'\n') else {
         let why = if buf.len() < MAX_HEADER && !buf.starts_with(MAGIC.as_bytes()) {
             format!("queue file {what} does not start with {MAGIC:?}")
@@ -69,7 +95,7 @@ pub(super) fn read_header(file: &File, what: &str) -> io::Result<Header> {
         };
         return Err(invalid(why));
     };
-    let line = String::from_utf8_lossy(&buf[..eol]).into_owned();
+    let line = String::from_utf8_lossy(&buf[..eol]);
     let mut words = line.split(' ');
     if words.next() != Some(MAGIC) {
         return Err(invalid(format!(
@@ -87,25 +113,21 @@ pub(super) fn read_header(file: &File, what: &str) -> io::Result<Header> {
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|&n| n <= MAX_ENVELOPE && words.next().is_none())
         .ok_or_else(|| invalid(format!("queue file {what} has a malformed header {line:?}")))?;
-    let start = eol as u64 + 1;
-    let end = start + len;
-    if (buf.len() as u64) < end {
-        (&mut reader)
-            .take(end - buf.len() as u64)
-            .read_to_end(&mut buf)?;
-    }
-    if (buf.len() as u64) < end {
+    Ok((eol as u64 + 1, len))
+}
+
+fn check_envelope_len(buf: &[u8], start: u64, len: u64, what: &str) -> io::Result<()> {
+    if (buf.len() as u64) < start + len {
         return Err(invalid(format!(
             "queue file {what} ends inside its envelope ({} of {len} octets)",
             buf.len() as u64 - start
         )));
     }
-    buf.truncate(end as usize);
-    buf.drain(..start as usize);
-    Ok(Header {
-        json: buf,
-        message_start: end,
-    })
+    Ok(())
+}
+
+fn invalid(text: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, text)
 }
 
 /// The whole queue file as content to write: header, envelope, message.
@@ -167,6 +189,9 @@ mod tests {
             &all[head.message_start as usize..],
             b"Subject: x\r\n\r\nbody\r\n"
         );
+        let (json_part, message) = split(&all, "t").unwrap();
+        assert_eq!(json_part, json);
+        assert_eq!(message, b"Subject: x\r\n\r\nbody\r\n");
     }
 
     #[test]
@@ -186,6 +211,8 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
             assert!(err.to_string().contains(says), "{err}");
             assert!(err.to_string().contains("Q1"), "{err}");
+            let err = split(bytes, "Q1").unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
         }
     }
 }

@@ -41,7 +41,7 @@ mod upgrade_tests;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -309,13 +309,19 @@ impl Spool {
         sync_dir(&self.dir).map_err(|e| with_path(e, "fsync directory", &self.dir))
     }
 
-    /// The message bytes of a queued message.
+    /// The message bytes of a queued message (its file read in one go).
     pub fn read_message(&self, id: &str) -> io::Result<Vec<u8>> {
-        let mut message = self.open_message(id)?;
-        let mut bytes = Vec::with_capacity(usize::try_from(message.len).unwrap_or(0));
-        message.file.seek(SeekFrom::Start(message.start))?;
-        (&message.file).take(message.len).read_to_end(&mut bytes)?;
-        Ok(bytes)
+        check_id(id)?;
+        match self.stored(id)? {
+            Stored::OneFile(path) => {
+                let mut bytes = fs::read(&path).map_err(|e| with_path(e, "read", &path))?;
+                let (_, message) = format::split(&bytes, &path.display().to_string())?;
+                let start = bytes.len() - message.len();
+                bytes.drain(..start);
+                Ok(bytes)
+            }
+            Stored::TwoFiles(path) => fs::read(&path).map_err(|e| with_path(e, "read", &path)),
+        }
     }
 
     /// A queued message's bytes, open to stream a large message.
