@@ -2,12 +2,15 @@
 # Crash-safety test (issue 7): runs a load of local and relayed mail against
 # a real `portcullis serve` (smtplib clients, and a pipelining client that
 # sends MAIL, up to 150 RCPTs, BDAT LAST and the body in one write), kill -9's the server at random moments KILLS
-# times (default 50), restarts it each time, then lets the queue drain and
-# checks that
+# times (default 50), restarts it each time, kills and restarts the sink
+# (the relay's next hop) at random moments in about a third of the rounds,
+# so that relayed mail is deferred and its queue state rewritten, then lets
+# the queue drain and checks that
 #   - every message that got a 250 exists exactly once: in a Maildir (local
 #     recipients) or at the sink / still in the queue (relayed ones; the
-#     sink may see a relayed message twice if the crash fell between its 250
-#     and the queue update: SMTP is at-least-once, that is reported apart);
+#     sink may see a relayed message twice if a crash of either fell between
+#     the sink's store and the queue update: SMTP is at-least-once, that is
+#     reported apart);
 #   - no message is in Maildir new/ half-written (its bytes end with exactly
 #     what the client sent), acknowledged or not;
 #   - no local message is there twice;
@@ -137,16 +140,68 @@ def sink_session(conn):
     finally:
         conn.close()
 
-def sink_main():
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", sink_port))
-    srv.listen(64)
-    while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=sink_session, args=(conn,), daemon=True).start()
+class SinkProcess:
+    """The sink's listener and sessions, killed and restarted between and
+    during rounds like a next hop that crashes: its listener and every
+    session close at once (a message it stored may get no 250, and is
+    then sent again)."""
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.srv = None
+        self.conns = set()
+        self.kills = 0
 
-threading.Thread(target=sink_main, daemon=True).start()
+    def start(self):
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", sink_port))
+        srv.listen(64)
+        with self.lock:
+            self.srv = srv
+        threading.Thread(target=self.accept_loop, args=(srv,), daemon=True).start()
+
+    def accept_loop(self, srv):
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.srv is not srv:
+                    conn.close()
+                    return
+                self.conns.add(conn)
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        try:
+            sink_session(conn)
+        finally:
+            with self.lock:
+                self.conns.discard(conn)
+
+    def kill(self):
+        with self.lock:
+            srv, self.srv = self.srv, None
+            conns, self.conns = self.conns, set()
+        if srv is None:
+            return
+        self.kills += 1
+        for sock in [srv, *conns]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept/read
+            except OSError:
+                pass
+            sock.close()
+
+    def toggle(self):
+        if self.srv is None:
+            self.start()
+        else:
+            self.kill()
+
+sink = SinkProcess()
+sink.start()
 
 # --- The server.
 server = None
@@ -255,12 +310,22 @@ for k in range(kills):
     threads.append(threading.Thread(target=pipelined_client, args=(stop, k, 0)))
     for t in threads:
         t.start()
+    # In about one round in three the sink is killed, or restarted, at a
+    # random moment: relayed mail is deferred, its state rewritten, retried.
+    toggle = threading.Timer(rng.uniform(0.0, 1.5), sink.toggle) if rng.random() < 0.35 else None
+    if toggle:
+        toggle.start()
     time.sleep(rng.uniform(0.05, 1.5))
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     stop.set()
     for t in threads:
         t.join(timeout=30)
+    if toggle:
+        toggle.join()
+
+if sink.srv is None:
+    sink.start()
 
 # --- Final run: recovery, then the queue drains to the sink.
 start_server()
@@ -344,7 +409,8 @@ print(f"crash-test: {kills} kills, {len(acked)} acknowledged, {found} found, "
 print(f"crash-test: {len(attempted)} attempted; acknowledged {local_acked} local, "
       f"{mixed_acked} pipelined local+relayed, "
       f"{len(acked) - local_acked - mixed_acked} relayed ({len(queued)} still queued, {redelivered} relayed twice "
-      f"after a crash between the sink's 250 and the queue update); "
+      f"after a crash of the server or the sink between the sink's store and the queue update; "
+      f"the sink killed {sink.kills} times); "
       f"{unacked_delivered} delivered without a 250 (crash before it reached the client), "
       f"{len(half_written)} half-written, {len(leftovers)} temporary files left (seed {seed})")
 for what, items in (("lost", lost), ("duplicated", duplicated), ("half-written", half_written),
