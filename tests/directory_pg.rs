@@ -1,7 +1,8 @@
 //! Two nodes serving one site from a private PostgreSQL cluster (testkit;
 //! never the system instance): a change made through one is in force on
-//! the other within two seconds, and when the database goes away the nodes
-//! fail closed after `max_stale`, then catch up when it returns.
+//! the other within two seconds, announced by the database (also after it
+//! restarts), and when the database goes away the nodes fail closed after
+//! `max_stale`, then catch up when it returns.
 
 use portcullis_testkit as common;
 
@@ -14,15 +15,23 @@ use common::{describe, Server, Setup};
 /// A client the site does not trust yet.
 const NEWCOMER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
 
-fn node_toml(backend: &str) -> String {
+/// A `max_stale` short enough to see the nodes fail closed (they then poll
+/// the version every 750 ms).
+const SHORT_STALE: u64 = 3;
+/// A `max_stale` long enough that the nodes poll at their slowest (every
+/// 5 s), so a change seen sooner was announced.
+const LONG_STALE: u64 = 60;
+
+/// The node's configuration; its log shows how it learns of changes.
+fn node_toml(backend: &str, max_stale: u64) -> String {
     format!(
-        "[relay]\nallow = [\"127.0.0.1\"]\n\n[directory]\nbackend = \"{backend}\"\nurl_file = \"directory.url\"\nmax_stale = 3\n"
+        "[relay]\nallow = [\"127.0.0.1\"]\n\n[directory]\nbackend = \"{backend}\"\nurl_file = \"directory.url\"\nmax_stale = {max_stale}\n\n[log]\nlevel = \"info,portcullis_directory_pg=debug\"\n"
     )
 }
 
 /// A node serving from the database, its site imported from its own files.
-fn first_node(pg: &PgCluster) -> Server {
-    let setup = Setup::new(&node_toml("files"));
+fn first_node(pg: &PgCluster, max_stale: u64) -> Server {
+    let setup = Setup::new(&node_toml("files", max_stale));
     pg.write_url_file(&setup.dir().join("directory.url"));
     for args in [&["directory", "init"][..], &["directory", "import"]] {
         let out = setup.cli(args);
@@ -33,8 +42,8 @@ fn first_node(pg: &PgCluster) -> Server {
     setup.start()
 }
 
-fn second_node(pg: &PgCluster) -> Server {
-    let setup = Setup::new(&node_toml("postgres"));
+fn second_node(pg: &PgCluster, max_stale: u64) -> Server {
+    let setup = Setup::new(&node_toml("postgres", max_stale));
     pg.write_url_file(&setup.dir().join("directory.url"));
     setup.start()
 }
@@ -65,8 +74,8 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
     let Some(mut pg) = PgCluster::start_if_available() else {
         return;
     };
-    let a = first_node(&pg);
-    let b = second_node(&pg);
+    let a = first_node(&pg, SHORT_STALE);
+    let b = second_node(&pg, SHORT_STALE);
     assert_eq!(relay_reply(&b, NEWCOMER).0, 554, "not trusted yet");
 
     let out = a.cli(&["config", "add", "relay.allow", "127.0.0.9"]);
@@ -115,6 +124,55 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
         until_relay(&a, Ipv4Addr::LOCALHOST, 250, Duration::from_secs(8)).0,
         250
     );
+}
+
+/// How many announced changes the node has taken.
+fn announced(node: &Server) -> usize {
+    node.log().matches("a change was announced").count()
+}
+
+/// Waits (bounded) until the node's log has `text`.
+fn until_logged(node: &Server, text: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while !node.log().contains(text) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[test]
+fn a_change_is_announced_to_the_other_node_also_after_the_database_restarts() {
+    let Some(mut pg) = PgCluster::start_if_available() else {
+        return;
+    };
+    let a = first_node(&pg, LONG_STALE);
+    let b = second_node(&pg, LONG_STALE);
+    assert_eq!(relay_reply(&b, NEWCOMER).0, 554, "not trusted yet");
+
+    let out = a.cli(&["config", "add", "relay.allow", "127.0.0.9"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let reply = until_relay(&b, NEWCOMER, 250, Duration::from_secs(2));
+    assert_eq!(reply.0, 250, "node B within 2 s: {reply:?}\n{}", b.log());
+    assert!(announced(&b) >= 1, "by announcement:\n{}", b.log());
+
+    // The listener's connection dies with the database; once it is back,
+    // the node LISTENs again and the next change is announced to it.
+    pg.stop();
+    pg.start_again();
+    assert!(
+        until_logged(&b, "listening for changes again", Duration::from_secs(10)),
+        "{}",
+        b.log()
+    );
+    let before = announced(&b);
+    let out = a.cli(&["config", "remove", "relay.allow", "127.0.0.9"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let reply = until_relay(&b, NEWCOMER, 554, Duration::from_secs(2));
+    assert_eq!(reply.0, 554, "node B within 2 s: {reply:?}\n{}", b.log());
+    assert!(announced(&b) > before, "by announcement:\n{}", b.log());
 }
 
 /// docs/cluster.md's ```console blocks, run as written (as tests/readme.rs

@@ -1,14 +1,15 @@
 //! The directory backend a node serves from when `directory.backend =
-//! "postgres"`. A thread of its own keeps one connection, asks the policy
-//! version every [`POLL`] and writes the node's heartbeat, so `version` and
-//! `last_confirmed` answer from memory (the server asks them every 250 ms)
-//! and a change made on any node is in force everywhere within a second.
+//! "postgres"`. A watcher thread of its own (see [`crate::watch`]) learns
+//! of every change as it is announced and writes the node's heartbeat, so
+//! `version` and `last_confirmed` answer from memory (the server asks them
+//! every 250 ms) and a change made on any node is in force everywhere
+//! within a second.
 //! Loads and edits run on a fresh thread with their own connection, so the
 //! database client never runs inside the server's async runtime.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use portcullis_config::{edit_at, Config, EditOp};
 use portcullis_directory::files::edited_key;
@@ -18,20 +19,8 @@ use portcullis_directory::{
 };
 
 use crate::settings::{settings_text, take_settings, with_site};
-use crate::snapshot;
-use crate::PgStore;
-
-/// How often the version is asked and the heartbeat written.
-const POLL: Duration = Duration::from_millis(500);
-
-/// What the watcher thread learnt last.
-#[derive(Default)]
-struct Watched {
-    version: Option<i64>,
-    confirmed: Option<SystemTime>,
-    /// The version this node serves, for its heartbeat.
-    applied: Option<i64>,
-}
+use crate::watch::{self, Watched};
+use crate::{snapshot, PgStore};
 
 /// The PostgreSQL directory of one node.
 pub struct PgDirectory {
@@ -46,12 +35,8 @@ impl PgDirectory {
     /// serving node passes its `name` for the heartbeat; a command does not,
     /// so `directory status` lists servers only.
     pub fn open(url: String, node: Arc<Config>, name: Option<String>) -> PgDirectory {
-        let watched = Arc::new(Mutex::new(Watched::default()));
-        let weak = Arc::downgrade(&watched);
-        let watch_url = url.clone();
-        let _ = std::thread::Builder::new()
-            .name("directory-watch".into())
-            .spawn(move || watch(&watch_url, name.as_deref(), &weak));
+        let every = watch::poll_interval(node.directory.max_stale);
+        let watched = watch::spawn(url.clone(), name, every);
         PgDirectory { url, node, watched }
     }
 
@@ -181,33 +166,4 @@ fn edited(site: &Site, node: &Config, op: EditOp) -> Result<Config, DirectoryErr
     let mut edited_site = site.clone();
     take_settings(&mut edited_site, &fragment);
     Ok(with_site(node, &edited_site))
-}
-
-/// The watcher: one connection, the version every [`POLL`], the heartbeat;
-/// after any failure, connect again (LISTEN is not needed: the poll is
-/// twice a second).
-fn watch(url: &str, name: Option<&str>, watched: &Weak<Mutex<Watched>>) {
-    let mut store: Option<PgStore> = None;
-    while let Some(shared) = watched.upgrade() {
-        if store.is_none() {
-            store = PgStore::connect(url).ok();
-        }
-        if let Some(s) = store.as_mut() {
-            let applied = shared.lock().unwrap_or_else(|p| p.into_inner()).applied;
-            let polled = s.policy_version().and_then(|v| match name {
-                Some(n) => s.heartbeat(n, applied).map(|()| v),
-                None => Ok(v),
-            });
-            match polled {
-                Ok(version) => {
-                    let mut w = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    w.version = Some(version);
-                    w.confirmed = Some(SystemTime::now());
-                }
-                Err(_) => store = None,
-            }
-        }
-        drop(shared);
-        std::thread::sleep(POLL);
-    }
 }

@@ -5,18 +5,21 @@
 //! Every change bumps one policy version and announces it on
 //! [`schema::CHANNEL`], so nodes can tell they are current.
 //!
-//! [`PgDirectory`] is the server's backend on it: the version watched
-//! twice a second with a heartbeat per node, whole-site loads, and edits
-//! judged as the file backend judges them.
+//! [`PgDirectory`] is the server's backend on it: a connection per node
+//! that listens for announced changes (and polls every few seconds as a
+//! fallback) with a heartbeat per node, whole-site loads, and edits judged
+//! as the file backend judges them.
 
 #![forbid(unsafe_code)]
 
 mod backend;
+mod listener;
 mod rows;
 pub mod schema;
 mod settings;
 mod snapshot;
 mod store;
+mod watch;
 
 pub use backend::PgDirectory;
 pub use settings::{settings_text, take_settings, with_site};

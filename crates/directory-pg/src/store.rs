@@ -4,13 +4,16 @@
 //! from inside an async task.
 
 use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use portcullis_config::Relay;
 use portcullis_directory::{users::UserDb, DirectoryError, Site};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Runtime;
-use tokio_postgres::{Client, IsolationLevel, NoTls, Transaction};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_postgres::{AsyncMessage, Client, Connection, IsolationLevel, NoTls, Transaction};
 
 use crate::schema;
 
@@ -38,14 +41,24 @@ pub struct NodeSeen {
 
 /// A connection to the directory database.
 pub struct PgStore {
-    runtime: Runtime,
-    client: Client,
+    pub(crate) runtime: Runtime,
+    pub(crate) client: Client,
 }
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host/db`). The error
     /// never repeats the URL, which holds a password.
     pub fn connect(url: &str) -> Result<PgStore, DirectoryError> {
+        PgStore::connect_announcing(url, None)
+    }
+
+    /// Connects to `url`, forwarding every notification the server sends on
+    /// this connection to `announced`, which is closed when the connection
+    /// ends (see [`crate::listener`]).
+    pub(crate) fn connect_announcing(
+        url: &str,
+        announced: Option<UnboundedSender<()>>,
+    ) -> Result<PgStore, DirectoryError> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| failed("URL is not valid", &e))?;
         // A database host that drops packets must not hang a load or the
@@ -63,7 +76,7 @@ impl PgStore {
         let (client, connection) = runtime
             .block_on(config.connect(NoTls))
             .map_err(|e| failed("cannot be reached", &e))?;
-        runtime.spawn(connection);
+        runtime.spawn(drive(connection, announced));
         Ok(PgStore { runtime, client })
     }
 
@@ -237,6 +250,20 @@ impl PgStore {
             tx.commit().await.map_err(|e| failed("read", &e))?;
             site_of(rows)
         })
+    }
+}
+
+/// Runs the connection until it ends, passing on notifications: the
+/// plain `Connection` future drops them.
+async fn drive<S, T>(mut connection: Connection<S, T>, announced: Option<UnboundedSender<()>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
+        if let (AsyncMessage::Notification(_), Some(to)) = (&message, &announced) {
+            let _ = to.send(());
+        }
     }
 }
 
