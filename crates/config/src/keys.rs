@@ -468,7 +468,7 @@ pub const KEYS: &[KeyInfo] = &[
         key: "directory.url_file",
         kind: KeyKind::String,
         default: "",
-        doc: "file holding a database backend's connection URL, so its password stays out of this file (relative to the config file's directory)",
+        doc: "file holding a database backend's connection URL (postgres://user:password@host/db, with libpq's sslmode and sslrootcert), so its password stays out of this file (relative to the config file's directory)",
     },
     KeyInfo {
         key: "directory.max_stale",

@@ -8,7 +8,8 @@
 //! [`PgDirectory`] is the server's backend on it: a connection per node
 //! that listens for announced changes (and polls every few seconds as a
 //! fallback) with a heartbeat per node, whole-site loads, and edits judged
-//! as the file backend judges them.
+//! as the file backend judges them. Connections use TLS (rustls) as the
+//! URL's libpq `sslmode` and `sslrootcert` ask.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,8 @@ pub mod schema;
 mod settings;
 mod snapshot;
 mod store;
+mod tls;
+mod url;
 mod watch;
 
 pub use backend::PgDirectory;

@@ -13,7 +13,7 @@ use portcullis_directory::{users::UserDb, DirectoryError, Site};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio_postgres::{AsyncMessage, Client, Connection, IsolationLevel, NoTls, Transaction};
+use tokio_postgres::{AsyncMessage, Client, Connection, IsolationLevel, Transaction};
 
 use crate::schema;
 
@@ -46,8 +46,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host/db`). The error
-    /// never repeats the URL, which holds a password.
+    /// Connects to `url` (`postgres://user:password@host/db`, with TLS as
+    /// its `sslmode` and `sslrootcert` say). The error never repeats the
+    /// URL, which holds a password.
     pub fn connect(url: &str) -> Result<PgStore, DirectoryError> {
         PgStore::connect_announcing(url, None)
     }
@@ -59,8 +60,10 @@ impl PgStore {
         url: &str,
         announced: Option<UnboundedSender<()>>,
     ) -> Result<PgStore, DirectoryError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| failed("URL is not valid", &e))?;
+        let fail = |e: String| DirectoryError::Failed(format!("the directory database: {e}"));
+        let target = crate::url::parse(url).map_err(fail)?;
+        let tls = crate::tls::connector(&target).map_err(fail)?;
+        let mut config = target.config.clone();
         // A database host that drops packets must not hang a load or the
         // watcher for minutes: give up on it and fail closed instead.
         if config.get_connect_timeout().is_none() {
@@ -73,9 +76,12 @@ impl PgStore {
             .map_err(|e| {
                 DirectoryError::Failed(format!("cannot start the database client: {e}"))
             })?;
-        let (client, connection) = runtime
-            .block_on(config.connect(NoTls))
-            .map_err(|e| failed("cannot be reached", &e))?;
+        let (client, connection) = runtime.block_on(config.connect(tls)).map_err(|e| {
+            match crate::tls::explain(&e, &target) {
+                Some(why) => fail(format!("cannot be reached: {why}")),
+                None => failed("cannot be reached", &e),
+            }
+        })?;
         runtime.spawn(drive(connection, announced));
         Ok(PgStore { runtime, client })
     }
@@ -307,7 +313,16 @@ fn site_of(rows: crate::rows::Rows) -> Result<(Site, i64), DirectoryError> {
 }
 
 /// One sentence for a database failure, with the server's own message
-/// when it sent one.
-fn failed(what: &str, e: &dyn std::fmt::Display) -> DirectoryError {
-    DirectoryError::Failed(format!("the directory database: {what}: {e}"))
+/// when it sent one (tokio-postgres keeps it in the error's source).
+fn failed(what: &str, e: &(dyn std::error::Error + 'static)) -> DirectoryError {
+    let mut text = format!("the directory database: {what}: {e}");
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        next = cause.source();
+    }
+    DirectoryError::Failed(text)
 }

@@ -129,3 +129,84 @@ fn an_unreachable_or_malformed_url_is_one_sentence_without_the_password() {
         "{err}"
     );
 }
+
+#[test]
+fn a_database_with_tls_is_reached_as_sslmode_says_and_a_wrong_root_is_named() {
+    let Some(pg) = PgCluster::start_with_tls_if_available() else {
+        return;
+    };
+    let root = pg.root_cert().display().to_string();
+    let url = |query: &str| format!("{}?{query}", pg.url());
+    let encrypted = |store: &mut PgStore| -> bool {
+        let PgStore { runtime, client } = store;
+        let row = runtime
+            .block_on(client.query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            ))
+            .unwrap();
+        row.get(0)
+    };
+    for query in [
+        "sslmode=require".to_string(),
+        "sslmode=prefer".to_string(),
+        format!("sslmode=verify-ca&sslrootcert={root}"),
+        format!("sslmode=verify-full&sslrootcert={root}"),
+    ] {
+        let mut store = PgStore::connect(&url(&query)).unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert!(encrypted(&mut store), "{query}");
+    }
+    let mut plain = PgStore::connect(&url("sslmode=disable")).unwrap();
+    assert!(!encrypted(&mut plain));
+
+    // Another self-signed certificate is not the server's root.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(other.path(), stranger.cert.pem()).unwrap();
+    let wrong = other.path().display().to_string();
+    let err = PgStore::connect(&url(&format!("sslmode=verify-full&sslrootcert={wrong}")))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "the directory database: cannot be reached: the server's certificate is not signed \
+             by a root in sslrootcert {wrong} (sslmode=verify-full)"
+        )
+    );
+    assert!(!err.contains("directory-test-password"));
+    // The right root for another name: verify-ca takes it, verify-full not.
+    let by_name = pg.url().replace("127.0.0.1", "db.invalid");
+    let by_name = format!("{by_name}?hostaddr=127.0.0.1");
+    let err = PgStore::connect(&format!("{by_name}&sslmode=verify-full&sslrootcert={root}"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("not valid for the host \"db.invalid\""),
+        "{err}"
+    );
+    PgStore::connect(&format!("{by_name}&sslmode=verify-ca&sslrootcert={root}")).unwrap();
+    let err = PgStore::connect(&url("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("sslrootcert /nonexistent/ca.pem"), "{err}");
+}
+
+#[test]
+fn require_is_refused_by_a_database_without_tls() {
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
+    let err = PgStore::connect(&format!("{}?sslmode=require", pg.url()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot be reached") && err.contains("TLS"),
+        "{err}"
+    );
+    PgStore::connect(&pg.url()).unwrap(); // prefer: plain when TLS is not offered
+}

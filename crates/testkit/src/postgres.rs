@@ -3,7 +3,8 @@
 //! port (its Unix socket in that directory too), a password-protected role
 //! and database `portcullis`; never the system instance. A test may stop
 //! the cluster and start it again (a database that goes away), and it is
-//! stopped when dropped.
+//! stopped when dropped. [`PgCluster::start_with_tls`] turns TLS on with a
+//! self-signed certificate for 127.0.0.1 and localhost.
 //!
 //! PostgreSQL refuses to run as root: as root (as CI runs), the cluster runs
 //! as the unprivileged `postgres` user that Debian's package creates.
@@ -43,11 +44,33 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     running: bool,
+    tls: bool,
 }
+
+/// The server's certificate and key, in the cluster's directory.
+const CERT: &str = "server.crt";
+const KEY: &str = "server.key";
 
 impl PgCluster {
     /// Creates and starts a cluster with role and database `portcullis`.
     pub fn start() -> PgCluster {
+        PgCluster::create(false)
+    }
+
+    /// Like [`PgCluster::start`], with TLS on (`ssl = on`) and a
+    /// self-signed certificate for 127.0.0.1 and localhost, which
+    /// [`PgCluster::root_cert`] names.
+    pub fn start_with_tls() -> PgCluster {
+        PgCluster::create(true)
+    }
+
+    /// The PEM file of the server's self-signed certificate: the root that
+    /// verifies it.
+    pub fn root_cert(&self) -> PathBuf {
+        self.dir.path().join(CERT)
+    }
+
+    fn create(tls: bool) -> PgCluster {
         let bin = bin_dir().expect("PostgreSQL's initdb (see postgres::unavailable)");
         let dir = tempfile::Builder::new()
             .prefix("portcullis-pg")
@@ -75,11 +98,15 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
+        if tls {
+            write_certificate(dir.path());
+        }
         let mut cluster = PgCluster {
             bin,
             port: free_port(Ipv4Addr::LOCALHOST.into()),
             dir,
             running: false,
+            tls,
         };
         cluster.start_again();
         cluster.psql("postgres", &format!("CREATE DATABASE {ROLE}"));
@@ -94,6 +121,16 @@ impl PgCluster {
             return None;
         }
         Some(PgCluster::start())
+    }
+
+    /// [`PgCluster::start_with_tls`], or None as for
+    /// [`PgCluster::start_if_available`].
+    pub fn start_with_tls_if_available() -> Option<PgCluster> {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(PgCluster::start_with_tls())
     }
 
     /// `postgres://portcullis:…@127.0.0.1:PORT/portcullis`.
@@ -130,11 +167,16 @@ impl PgCluster {
     /// Starts the stopped server again on the same port, waiting until it
     /// takes connections.
     pub fn start_again(&mut self) {
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off",
+        let dir = self.dir.path().display();
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={dir} -c fsync=off",
             self.port,
-            self.dir.path().display()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/{CERT} -c ssl_key_file={dir}/{KEY}"
+            ));
+        }
         let data = self.data().display().to_string();
         let log = self.dir.path().join("server.log").display().to_string();
         run_as_owner(
@@ -180,6 +222,20 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost with its key in
+/// `dir`, the key private to the cluster's owner (PostgreSQL insists).
+fn write_certificate(dir: &Path) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("generate the server certificate");
+    fs::write(dir.join(CERT), generated.cert.pem()).expect("write the certificate");
+    let key = dir.join(KEY);
+    fs::write(&key, generated.key_pair.serialize_pem()).expect("write the key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod the key");
+    hand_over(&key);
+    hand_over(&dir.join(CERT));
 }
 
 /// The newest `/usr/lib/postgresql/N/bin` holding initdb (Debian's layout).
