@@ -42,8 +42,12 @@ fn first_node(pg: &PgCluster, max_stale: u64) -> Server {
     setup.start()
 }
 
+/// A second node on the same machine, with the same hostname: its own
+/// `node_name` keeps it apart in `directory status`.
 fn second_node(pg: &PgCluster, max_stale: u64) -> Server {
-    let setup = Setup::new(&node_toml("postgres", max_stale));
+    let toml = node_toml("postgres", max_stale)
+        .replace("[directory]\n", "[directory]\nnode_name = \"mx-b\"\n");
+    let setup = Setup::new(&toml);
     pg.write_url_file(&setup.dir().join("directory.url"));
     setup.start()
 }
@@ -82,23 +86,10 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let reply = until_relay(&b, NEWCOMER, 250, Duration::from_secs(2));
     assert_eq!(reply.0, 250, "node B within 2 s: {reply:?}\n{}", b.log());
-    // The serving nodes report the version they applied (the harness gives
-    // both the same host name, so they share one row).
-    let version = pg.psql("portcullis", "SELECT version FROM policy_version");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let status = loop {
-        let out = a.cli(&["directory", "status"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains(&format!(": applied {version},")) || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    // Each serving node reports the version it applied, in a row of its
+    // own although both run on one machine with one hostname.
+    let status = until_both_applied(&pg, &a, Duration::from_secs(3));
     assert!(status.contains("backend: postgres"), "{status}");
-    assert!(
-        status.contains(&format!("node mx.test: applied {version},")),
-        "{status}"
-    );
 
     // Removed just before the database goes away: never granted again.
     let out = a.cli(&["config", "remove", "relay.allow", "127.0.0.9"]);
@@ -124,6 +115,29 @@ fn a_change_on_one_node_holds_on_the_other_and_both_fail_closed_without_the_data
         until_relay(&a, Ipv4Addr::LOCALHOST, 250, Duration::from_secs(8)).0,
         250
     );
+}
+
+/// `directory status` once both nodes report the database's policy
+/// version, in a row each (bounded; asserted).
+fn until_both_applied(pg: &PgCluster, node: &Server, within: Duration) -> String {
+    let version = pg.psql("portcullis", "SELECT version FROM policy_version");
+    let rows = [
+        format!("node mx.test: applied {version},"),
+        format!("node mx-b: applied {version},"),
+    ];
+    let deadline = Instant::now() + within;
+    loop {
+        let out = node.cli(&["directory", "status"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if rows.iter().all(|r| text.contains(r.as_str())) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{rows:?} within {within:?}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// How many announced changes the node has taken.
@@ -157,6 +171,9 @@ fn a_change_is_announced_to_the_other_node_also_after_the_database_restarts() {
     let reply = until_relay(&b, NEWCOMER, 250, Duration::from_secs(2));
     assert_eq!(reply.0, 250, "node B within 2 s: {reply:?}\n{}", b.log());
     assert!(announced(&b) >= 1, "by announcement:\n{}", b.log());
+    // Each node reports the version it applied as it applies it, not at
+    // its next poll.
+    until_both_applied(&pg, &a, Duration::from_secs(3));
 
     // The listener's connection dies with the database; once it is back,
     // the node LISTENs again and the next change is announced to it.

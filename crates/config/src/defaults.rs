@@ -192,6 +192,7 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # backend = "files"      # where the site (domains, users, aliases, relay, routes) comes from: "files" or "postgres"
 # url_file = "/etc/portcullis/directory.url"  # a database backend's connection URL (keeps its password out of this file)
 # max_stale = 120        # seconds a snapshot the directory has not confirmed is served; then relay 451, AUTH 454
+# node_name = "mx1"      # this node's name in `directory status`; absent: the hostname
 
 [aliases]
 # postmaster = ["alice"]  # local name = targets (local users or full addresses)

@@ -477,6 +477,12 @@ pub const KEYS: &[KeyInfo] = &[
         doc: "seconds a node serves a snapshot its directory has not confirmed; past that relay gets 451 4.3.0 and AUTH 454 4.7.0",
     },
     KeyInfo {
+        key: "directory.node_name",
+        kind: KeyKind::String,
+        default: "",
+        doc: "the name this node reports in `directory status`; absent: its hostname (nodes sharing a hostname, e.g. on one machine, each need their own)",
+    },
+    KeyInfo {
         key: "aliases.<name>",
         kind: KeyKind::List,
         default: "",

@@ -105,6 +105,10 @@ pub struct DirectorySettings {
     /// Seconds a node keeps granting relay and AUTH from a snapshot the
     /// directory has not confirmed; past that both get temporary failures.
     pub max_stale: u64,
+    /// The name this node reports in the shared directory's heartbeat
+    /// (`directory status`); None: its `hostname`. Nodes sharing one
+    /// hostname (e.g. several on one machine) each need their own.
+    pub node_name: Option<String>,
 }
 
 /// `directory.backend`.

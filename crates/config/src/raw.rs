@@ -40,6 +40,7 @@ pub(crate) struct RawDirectory {
     pub(crate) backend: Option<String>,
     pub(crate) url_file: Option<String>,
     pub(crate) max_stale: Option<i64>,
+    pub(crate) node_name: Option<String>,
 }
 
 /// `[listen]`

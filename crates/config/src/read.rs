@@ -187,6 +187,11 @@ fn effective_value(cfg: &Config, key: &str) -> String {
         "directory.backend" => cfg.directory.backend.name().to_string(),
         "directory.url_file" => opt(cfg.directory.url_file.as_ref().map(|p| p.display())),
         "directory.max_stale" => cfg.directory.max_stale.to_string(),
+        "directory.node_name" => cfg
+            .directory
+            .node_name
+            .clone()
+            .unwrap_or(cfg.hostname.clone()),
         // Invariant: the registry and this match list the same keys; the
         // test `read_effective_lists_every_registry_key` keeps them in step.
         other => unreachable!("registry key {other} has no effective value"),

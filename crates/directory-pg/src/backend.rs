@@ -26,6 +26,8 @@ use crate::{snapshot, PgStore};
 pub struct PgDirectory {
     url: String,
     node: Arc<Config>,
+    /// The name of a serving node's heartbeat (None: a command).
+    name: Option<String>,
     watched: Arc<Mutex<Watched>>,
 }
 
@@ -36,8 +38,13 @@ impl PgDirectory {
     /// so `directory status` lists servers only.
     pub fn open(url: String, node: Arc<Config>, name: Option<String>) -> PgDirectory {
         let every = watch::poll_interval(node.directory.max_stale);
-        let watched = watch::spawn(url.clone(), name, every);
-        PgDirectory { url, node, watched }
+        let watched = watch::spawn(url.clone(), name.clone(), every);
+        PgDirectory {
+            url,
+            node,
+            name,
+            watched,
+        }
     }
 
     /// Runs `f` with a fresh connection on a thread of its own.
@@ -78,7 +85,17 @@ impl Directory for PgDirectory {
     /// fail-closed rule runs from that time.
     fn load(&self, in_force: Option<&UserDb>) -> Result<Site, DirectoryError> {
         let snapshots = snapshot::dir(&self.node.data_dir);
-        match self.with_store(PgStore::read_site) {
+        // The heartbeat says at once which version the node now serves, so
+        // `directory status` shows every node on a change within a second,
+        // not at the next poll; its failure is the watcher's to retry.
+        let read = self.with_store(|store| {
+            let (site, version) = store.read_site()?;
+            if let Some(name) = &self.name {
+                let _ = store.heartbeat(name, Some(version));
+            }
+            Ok((site, version))
+        });
+        match read {
             Ok((site, version)) => {
                 let now = SystemTime::now();
                 self.confirm(version, now);

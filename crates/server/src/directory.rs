@@ -17,9 +17,10 @@ pub fn open_directory(config: &Config) -> Result<SharedDirectory, String> {
 }
 
 /// The directory `serve` serves from: a shared one also records this
-/// node's heartbeat under its host name.
+/// node's heartbeat under `directory.node_name`, else its host name.
 pub(crate) fn open_served_directory(config: &Config) -> Result<SharedDirectory, String> {
-    open(config, Some(config.hostname.clone()))
+    let name = config.directory.node_name.as_ref();
+    open(config, Some(name.unwrap_or(&config.hostname).clone()))
 }
 
 fn open(config: &Config, node_name: Option<String>) -> Result<SharedDirectory, String> {

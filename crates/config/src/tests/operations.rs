@@ -104,6 +104,9 @@ fn the_directory_is_the_files_by_default_with_two_minutes_of_staleness() {
     assert_eq!(cfg.directory.backend, crate::DirectoryBackend::Files);
     assert_eq!(cfg.directory.url_file, None);
     assert_eq!(cfg.directory.max_stale, 120);
+    assert_eq!(cfg.directory.node_name, None);
+    let cfg = load("[directory]\nnode_name = \"mx2\"").unwrap();
+    assert_eq!(cfg.directory.node_name.as_deref(), Some("mx2"));
     let cfg = load("[directory]\nbackend = \"files\"\nmax_stale = \"5m\"\nurl_file = \"db.url\"")
         .unwrap();
     assert_eq!(cfg.directory.max_stale, 300);
@@ -127,5 +130,7 @@ fn the_directory_refuses_an_unknown_backend_and_a_zero_staleness() {
     assert!(error("[directory]\nmax_stale = -5").contains("directory.max_stale"));
     assert!(error("[directory]\nmax_stale = \"2x\"").contains("directory.max_stale"));
     assert!(error("[directory]\nurl_file = \"\"").contains("cannot be empty"));
+    assert!(error("[directory]\nnode_name = \" \"").contains("directory.node_name"));
+    assert!(error("[directory]\nnode_name = \"a\\nb\"").contains("control characters"));
     assert!(error("[directory]\nurl = \"x\"").contains("directory.url"));
 }

@@ -86,6 +86,7 @@ fn read_effective_prints_every_key_with_defaults_like_niutil() {
         "directory.backend: files".to_string(),
         "directory.url_file:".to_string(),
         "directory.max_stale: 120".to_string(),
+        "directory.node_name: vm".to_string(),
         "aliases.postmaster: alice bob".to_string(),
         "routes.example.org: mx.example.org:25".to_string(),
     ];

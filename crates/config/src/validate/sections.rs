@@ -296,7 +296,18 @@ pub(super) fn directory(
             "needs directory.url_file, the file holding postgres://user:password@host/db",
         ));
     }
+    if let Some(name) = &raw.node_name {
+        ctx.nonempty("directory.node_name", name, "\"mx1\"")?;
+        if name.chars().any(char::is_control) {
+            return Err(ctx.invalid(
+                "directory.node_name",
+                quote(name),
+                "cannot contain control characters",
+            ));
+        }
+    }
     Ok(DirectorySettings {
+        node_name: raw.node_name,
         backend,
         url_file: raw.url_file.map(|f| resolve_path(path, &f)),
         max_stale: ctx.positive(
