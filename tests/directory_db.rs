@@ -1,6 +1,7 @@
 //! `portcullis directory init|import|status` against a private PostgreSQL
 //! cluster (testkit; never the system instance): a node on the file backend
-//! moves its site into the shared database.
+//! moves its site into the shared database, over TLS verified as the URL's
+//! `sslmode` and `sslrootcert` say.
 
 use portcullis_testkit as common;
 
@@ -92,6 +93,42 @@ fn a_file_backed_site_is_initialised_imported_and_shown() {
     let again = setup.cli(&["directory", "export", out_dir.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}
+
+#[test]
+fn a_database_behind_tls_is_used_with_the_right_root_and_refused_with_another() {
+    let Some(pg) = PgCluster::start_with_tls_if_available() else {
+        return;
+    };
+    let setup = Setup::new(SITE);
+    let url_file = setup.dir().join("directory.url");
+    let use_root = |root: &std::path::Path| {
+        let url = format!(
+            "{}?sslmode=verify-full&sslrootcert={}\n",
+            pg.url(),
+            root.display()
+        );
+        std::fs::write(&url_file, url).expect("write the url file");
+    };
+    use_root(&pg.root_cert());
+    assert!(ok(&setup, &["directory", "init"]).contains("directory schema at version 1"));
+    assert!(ok(&setup, &["directory", "status"]).contains("schema: 1"));
+
+    let stranger = setup.dir().join("stranger.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(&stranger, cert.cert.pem()).unwrap();
+    use_root(&stranger);
+    let out = setup.cli(&["directory", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "the server's certificate is not signed by a root in sslrootcert {}",
+            stranger.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("directory-test-password"), "{err}");
 }
 
 #[test]

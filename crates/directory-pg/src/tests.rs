@@ -188,6 +188,15 @@ fn a_database_with_tls_is_reached_as_sslmode_says_and_a_wrong_root_is_named() {
         "{err}"
     );
     PgStore::connect(&format!("{by_name}&sslmode=verify-ca&sslrootcert={root}")).unwrap();
+    let err = PgStore::connect(&url("sslmode=verify-full"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("not signed by a root in the system's root certificates")
+            || err.contains("the system has no root certificates"),
+        "{err}"
+    );
     let err = PgStore::connect(&url("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"))
         .err()
         .unwrap()

@@ -6,7 +6,7 @@
 //! PEM file, else the system's.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -87,20 +87,13 @@ fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<Certif
     None
 }
 
-/// The roots in the PEM file `path`, else the system's.
+/// The roots in the PEM file `path` (read at every connection, as libpq
+/// does, so a renewed file holds at once), else the system's.
 fn roots(path: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut store = RootCertStore::empty();
     let Some(path) = path else {
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _) = store.add_parsable_certificates(found.certs);
-        if added == 0 {
-            return Err(
-                "the system has no root certificates: name them with sslrootcert=PATH in the URL"
-                    .into(),
-            );
-        }
-        return Ok(store);
+        return system_roots().clone();
     };
+    let mut store = RootCertStore::empty();
     let unreadable = |e: &dyn std::fmt::Display| format!("sslrootcert {}: {e}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| unreadable(&e))?
@@ -111,6 +104,24 @@ fn roots(path: Option<&Path>) -> Result<RootCertStore, String> {
         return Err(unreadable(&"holds no certificate"));
     }
     Ok(store)
+}
+
+/// The system's roots, read once: a node that cannot reach the database
+/// tries again often, and the system's store is some hundred files.
+fn system_roots() -> &'static Result<RootCertStore, String> {
+    static ROOTS: OnceLock<Result<RootCertStore, String>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut store = RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = store.add_parsable_certificates(found.certs);
+        match added {
+            0 => Err(
+                "the system has no root certificates: name them with sslrootcert=PATH in the URL"
+                    .into(),
+            ),
+            _ => Ok(store),
+        }
+    })
 }
 
 fn webpki(
