@@ -8,7 +8,7 @@
 //! database client never runs inside the server's async runtime.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use portcullis_config::{edit_at, Config, EditOp};
@@ -19,7 +19,7 @@ use portcullis_directory::{
 };
 
 use crate::settings::{settings_text, take_settings, with_site};
-use crate::watch::{self, Watched};
+use crate::watch::{self, Watcher};
 use crate::{snapshot, PgStore};
 
 /// The PostgreSQL directory of one node.
@@ -28,7 +28,7 @@ pub struct PgDirectory {
     node: Arc<Config>,
     /// The name of a serving node's heartbeat (None: a command).
     name: Option<String>,
-    watched: Arc<Mutex<Watched>>,
+    watcher: Watcher,
 }
 
 impl PgDirectory {
@@ -38,12 +38,12 @@ impl PgDirectory {
     /// so `directory status` lists servers only.
     pub fn open(url: String, node: Arc<Config>, name: Option<String>) -> PgDirectory {
         let every = watch::poll_interval(node.directory.max_stale);
-        let watched = watch::spawn(url.clone(), name.clone(), every);
+        let watcher = watch::spawn(url.clone(), name.clone(), every);
         PgDirectory {
             url,
             node,
             name,
-            watched,
+            watcher,
         }
     }
 
@@ -66,7 +66,11 @@ impl PgDirectory {
     }
 
     fn confirm(&self, version: i64, confirmed: SystemTime) {
-        let mut w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = self
+            .watcher
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         w.version = Some(version);
         w.confirmed = Some(confirmed);
         w.applied = Some(version);
@@ -75,7 +79,11 @@ impl PgDirectory {
 
 impl Directory for PgDirectory {
     fn version(&self) -> Version {
-        let w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        let w = self
+            .watcher
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         w.version.map_or(Version::Absent, Version::Counter)
     }
 
@@ -165,7 +173,8 @@ impl Directory for PgDirectory {
     }
 
     fn last_confirmed(&self) -> Option<SystemTime> {
-        self.watched
+        self.watcher
+            .watched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .confirmed

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use portcullis_directory::DirectoryError;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::Notify;
 
 use crate::{schema, PgStore};
 
@@ -17,6 +18,8 @@ pub(crate) enum Woken {
     Announced,
     /// Nothing was announced in the time given.
     TimedOut,
+    /// The owner asked the watcher to end.
+    Stopped,
     /// The connection ended: connect again.
     Lost,
 }
@@ -47,14 +50,17 @@ impl Listener {
         &mut self.store
     }
 
-    /// Waits at most `at_most` for an announcement.
-    pub(crate) fn wait(&mut self, at_most: Duration) -> Woken {
+    /// Waits at most `at_most` for an announcement, or until `stop`.
+    pub(crate) fn wait(&mut self, at_most: Duration, stop: &Notify) -> Woken {
         let Listener { store, announced } = self;
         let woken = store.runtime.block_on(async {
-            match tokio::time::timeout(at_most, announced.recv()).await {
-                Ok(Some(())) => Woken::Announced,
-                Ok(None) => Woken::Lost,
-                Err(_) => Woken::TimedOut,
+            tokio::select! {
+                got = announced.recv() => match got {
+                    Some(()) => Woken::Announced,
+                    None => Woken::Lost,
+                },
+                () = tokio::time::sleep(at_most) => Woken::TimedOut,
+                () = stop.notified() => Woken::Stopped,
             }
         });
         // Several changes in a row need one read of the version.

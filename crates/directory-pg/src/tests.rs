@@ -219,3 +219,47 @@ fn require_is_refused_by_a_database_without_tls() {
     );
     PgStore::connect(&pg.url()).unwrap(); // prefer: plain when TLS is not offered
 }
+
+#[test]
+fn a_listener_is_woken_by_a_change_and_the_watcher_ends_with_its_directory() {
+    use std::time::{Duration, Instant};
+
+    use crate::listener::{Listener, Woken};
+
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
+    PgStore::connect(&pg.url()).unwrap().init().unwrap();
+    let mut listener = Listener::connect(&pg.url()).unwrap();
+    let stop = tokio::sync::Notify::new();
+    assert_eq!(
+        listener.wait(Duration::from_millis(100), &stop),
+        Woken::TimedOut
+    );
+    pg.psql("portcullis", "INSERT INTO domains VALUES ('example.org')");
+    let started = Instant::now();
+    assert_eq!(
+        listener.wait(Duration::from_secs(10), &stop),
+        Woken::Announced
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(listener);
+
+    // A directory's watcher holds a connection; dropping the directory
+    // closes it at once, not at the next poll.
+    let others = "SELECT count(*) FROM pg_stat_activity \
+                  WHERE datname = 'portcullis' AND pid <> pg_backend_pid()";
+    let until = |count: &str| {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while pg.psql("portcullis", others) != count {
+            assert!(Instant::now() < deadline, "{count} other connections");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until("0");
+    let node = portcullis_config::Config::defaults(std::path::Path::new("/x/p.toml"));
+    let directory = PgDirectory::open(pg.url(), std::sync::Arc::new(node), None);
+    until("1");
+    drop(directory);
+    until("0");
+}

@@ -7,6 +7,8 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::Notify;
+
 use crate::listener::{Listener, Woken};
 
 /// How often the version is asked and the heartbeat written without an
@@ -34,20 +36,41 @@ pub(crate) fn poll_interval(max_stale: u64) -> Duration {
     (Duration::from_secs(max_stale) / 4).clamp(POLL_MIN, POLL)
 }
 
-/// Starts the watcher thread; it ends once `watched` is dropped.
-pub(crate) fn spawn(url: String, name: Option<String>, every: Duration) -> Arc<Mutex<Watched>> {
+/// The watcher thread, as its owner holds it.
+pub(crate) struct Watcher {
+    pub(crate) watched: Arc<Mutex<Watched>>,
+    stop: Arc<Notify>,
+}
+
+impl Drop for Watcher {
+    /// Ends the thread now, not at its next poll: it holds a connection.
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
+}
+
+/// Starts the watcher thread; it ends once the [`Watcher`] is dropped.
+pub(crate) fn spawn(url: String, name: Option<String>, every: Duration) -> Watcher {
     let watched = Arc::new(Mutex::new(Watched::default()));
+    let stop = Arc::new(Notify::new());
     let weak = Arc::downgrade(&watched);
+    let stopped = stop.clone();
     let _ = std::thread::Builder::new()
         .name("directory-watch".into())
-        .spawn(move || watch(&url, name.as_deref(), every, &weak));
-    watched
+        .spawn(move || watch(&url, name.as_deref(), every, &weak, &stopped));
+    Watcher { watched, stop }
 }
 
 /// The watcher's loop: connect and LISTEN, then read the version (changes
 /// announced while it was away are lost), then wait for an announcement or
 /// `every`, read it again, and so on; after any failure, connect again.
-fn watch(url: &str, name: Option<&str>, every: Duration, watched: &Weak<Mutex<Watched>>) {
+fn watch(
+    url: &str,
+    name: Option<&str>,
+    every: Duration,
+    watched: &Weak<Mutex<Watched>>,
+    stop: &Notify,
+) {
     let mut listener: Option<Listener> = None;
     // Whether the loss of the database was logged: once per outage.
     let mut down = false;
@@ -75,10 +98,11 @@ fn watch(url: &str, name: Option<&str>, every: Duration, watched: &Weak<Mutex<Wa
             }
         }
         if let Some(l) = listener.as_mut() {
-            match l.wait(every) {
+            match l.wait(every, stop) {
                 Woken::Announced => tracing::debug!("directory database: a change was announced"),
                 Woken::TimedOut => {}
                 Woken::Lost => listener = None,
+                Woken::Stopped => return,
             }
         }
     }
