@@ -132,6 +132,32 @@ fn a_database_behind_tls_is_used_with_the_right_root_and_refused_with_another() 
 }
 
 #[test]
+fn commands_on_the_database_leave_no_snapshot_in_data_dir() {
+    let Some(pg) = PgCluster::start_if_available() else {
+        return;
+    };
+    let setup = Setup::new(SITE);
+    pg.write_url_file(&setup.dir().join("directory.url"));
+    ok(&setup, &["directory", "init"]);
+    ok(&setup, &["directory", "import"]);
+    ok(&setup, &["config", "set", "directory.backend", "postgres"]);
+    let out = setup.cli_stdin(
+        &["user", "add", "bob", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(ok(&setup, &["user", "list"]).contains("bob"));
+    ok(
+        &setup,
+        &["check-relay", "--client", "192.168.41.7", "bob@example.org"],
+    );
+    // Only a serving node keeps one: a command run as root must not leave
+    // files the server's user cannot replace.
+    let snapshot = setup.data_dir.join("directory-snapshot");
+    assert!(!snapshot.exists(), "{}", snapshot.display());
+}
+
+#[test]
 fn import_before_init_and_a_missing_url_file_are_refused_in_one_sentence() {
     let Some(pg) = PgCluster::start_if_available() else {
         return;

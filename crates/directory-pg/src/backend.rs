@@ -87,7 +87,7 @@ impl Directory for PgDirectory {
         w.version.map_or(Version::Absent, Version::Counter)
     }
 
-    /// The database's site, kept on disk as the node's snapshot. Without
+    /// The database's site, kept on disk as a serving node's snapshot. Without
     /// the database, a node that serves nothing yet (it is starting) takes
     /// the snapshot, with the time the database last confirmed it, so the
     /// fail-closed rule runs from that time.
@@ -107,8 +107,13 @@ impl Directory for PgDirectory {
             Ok((site, version)) => {
                 let now = SystemTime::now();
                 self.confirm(version, now);
-                if let Err(e) = snapshot::save(&snapshots, &site, version, now) {
-                    tracing::warn!("{e}");
+                // Only a serving node keeps the snapshot: a command (often
+                // run as root) must not leave files in data_dir that the
+                // server's own user can no longer replace.
+                if self.name.is_some() {
+                    if let Err(e) = snapshot::save(&snapshots, &site, version, now) {
+                        tracing::warn!("{e}");
+                    }
                 }
                 Ok(site)
             }
