@@ -19,6 +19,8 @@ import time
 import traceback
 from pathlib import Path
 
+import console
+import directory
 import fsync_limit
 import mailauth
 import scenarios
@@ -31,6 +33,9 @@ PEER_NAMES = {cls.name for cls in PEERS.values()}
 from servers import Portcullis, Postfix, Sink, journal_less_ext4, remove_system_user
 
 REPO = Path(__file__).resolve().parent.parent
+# The comparison's scenarios (every server), and those of Portcullis alone.
+COMPARISON = ("startup", "idle", "accept", "large", "relay", "fsync", "list", "lookup")
+SOLO = {"accept-pg": directory.run, "console": console.run}
 
 
 def parse_args():
@@ -58,8 +63,19 @@ def parse_args():
     p.add_argument("--peers-root", default=os.environ.get("BENCH_PEERS_ROOT", ""),
                    help="where bench/run.sh extracted the OpenSMTPD, Exim, chasquid and maildrop "
                         "packages (dpkg-deb -x)")
-    p.add_argument("--only", default="startup,idle,accept,large,relay,fsync,list,lookup",
-                   help="comma-separated scenarios to run (default: all)")
+    p.add_argument("--only", default=",".join(COMPARISON),
+                   help="comma-separated scenarios to run (default: all of the comparison, "
+                        f"{', '.join(COMPARISON)}); besides them, Portcullis alone: accept-pg (the "
+                        "accept load with the directory in files vs in PostgreSQL, bench/directory.py) "
+                        "and console (admin pages and the accept load with the console open under "
+                        "10,000 relay entries and users, bench/console.py); each writes "
+                        "bench/results-NAME.md")
+    p.add_argument("--console-entries", type=int, default=10000,
+                   help="relay.allow entries of the console scenario's site (default 10000)")
+    p.add_argument("--console-users", type=int, default=10000,
+                   help="users of the console scenario's site (default 10000)")
+    p.add_argument("--page-requests", type=int,
+                   help="requests per page in the console scenario (default 100; --quick: 30)")
     p.add_argument("--profile", action="store_true",
                    help="also record `perf` on each server during one extra accept and relay run (bench/profile/)")
     p.add_argument("--mail-auth", action="store_true",
@@ -76,7 +92,12 @@ def parse_args():
     a.timeout = max(60, a.messages // 20)
     a.peer_messages = a.peer_messages or a.messages
     a.stall = 2 if q else 10
+    a.page_requests = a.page_requests or (30 if q else 100)
     a.only = set(a.only.split(","))
+    unknown = a.only - set(COMPARISON) - set(SOLO)
+    if unknown:
+        p_.error(f"unknown scenario {', '.join(sorted(unknown))}: pick among "
+                 f"{', '.join(COMPARISON + tuple(SOLO))}")
     a.peers = [p for p in a.peers.split(",") if p]
     for p in a.peers:
         if p != "postfix" and p not in PEERS:
@@ -242,6 +263,15 @@ def main():
         print(text)
         Path(cfg.out).write_text(text)
         log(f"written to {cfg.out}")
+        return
+
+    for name in (n for n in SOLO if n in cfg.only):
+        text = SOLO[name](cfg, work)
+        print(text)
+        out = REPO / "bench" / (f"results-quick-{name}.md" if cfg.quick else f"results-{name}.md")
+        out.write_text(text)
+        log(f"written to {out}")
+    if not cfg.only & set(COMPARISON):
         return
 
     sinks = {name: Sink(work, name) for name in ["portcullis", *cfg.peers]}

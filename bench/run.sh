@@ -10,6 +10,8 @@
 #                           image) instead of the scratch dir's own file system
 #   bench/run.sh --peers postfix,opensmtpd,exim,chasquid
 #                           compare with these servers (default: postfix alone)
+#   bench/run.sh --only accept-pg,console   Portcullis alone: the directory in
+#                           files vs PostgreSQL; the admin console under a large site
 #
 # On a fresh Debian machine it installs what it needs (Postfix, which ships
 # smtp-source and smtp-sink; python3), builds Portcullis in release mode,
@@ -72,6 +74,16 @@ command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 command -v strace >/dev/null || need_apt+=(strace)
 command -v openssl >/dev/null || need_apt+=(openssl)
 if [ "$profile" = 1 ]; then command -v perf >/dev/null || need_apt+=(linux-perf); fi
+# accept-pg runs a private PostgreSQL cluster (never the system instance).
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+        --only=*) only="${args[$i]#--only=}" ;;
+        --only) only="${args[$((i + 1))]:-}" ;;
+    esac
+done
+if [[ ",${only:-}," == *,accept-pg,* ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} ..." >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -161,6 +173,11 @@ cleanup() {
                 kill "$pid" 2>/dev/null || true
             fi
         done <"$scratch/pids"
+    fi
+    # The accept-pg scenario's private PostgreSQL cluster, if the harness did not stop it.
+    if [ -f "$scratch/postgres/data/postmaster.pid" ]; then
+        pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+        runuser -u postgres -- "$pgbin/pg_ctl" -D "$scratch/postgres/data" -m immediate stop >/dev/null 2>&1 || true
     fi
     if [ "$scratch" != "$work" ] && mountpoint -q "$scratch"; then
         sleep 1

@@ -105,10 +105,10 @@ def fresh_maildir(maildir):
 class Portcullis:
     name = "Portcullis"
 
-    def __init__(self, binary, base, user, sink_port, max_sessions=None):
+    def __init__(self, binary, base, user, sink_port, max_sessions=None, subdir="portcullis"):
         self.binary = str(binary)
         self.max_sessions = max_sessions
-        self.dir = base / "portcullis"
+        self.dir = base / subdir
         self.config = self.dir / "portcullis.toml"
         self.data = self.dir / "data"
         self.log = self.dir / "portcullis.log"
