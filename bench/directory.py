@@ -23,7 +23,7 @@ import time
 import procstat
 import scenarios
 from pgcluster import PASSWORD, ROLE, PgCluster
-from report import fmt, median
+from report import fmt, median, same_within_noise
 from servers import Portcullis, free_port
 
 VARIANTS = ("files", "postgres")
@@ -118,24 +118,8 @@ def one_run(cfg, work, pc, pg):
     return r
 
 
-def spread(values):
-    """(max - min) / median of the runs, or None with fewer than two."""
-    values = [v for v in values if v is not None]
-    if len(values) < 2:
-        return None
-    return (max(values) - min(values)) / median(values)
-
-
 def verdict(res, key):
-    """Same within noise: the two medians differ by no more than the larger
-    spread of either variant's own runs."""
-    a, b = median([r[key] for r in res["files"]]), median([r[key] for r in res["postgres"]])
-    noise = [s for s in (spread([r[key] for r in res[v]]) for v in VARIANTS) if s is not None]
-    if not noise or not a:
-        return "n/a (one run each)"
-    diff = abs(b / a - 1)
-    return (f"{'met' if diff <= max(noise) else '**not met**'} "
-            f"(differ by {diff:.0%}; runs spread up to {max(noise):.0%})")
+    return same_within_noise([r[key] for r in res["files"]], [r[key] for r in res["postgres"]])
 
 
 def report(cfg, res):

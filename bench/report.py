@@ -10,6 +10,26 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def spread(values):
+    """(max - min) / median of the runs, or None with fewer than two."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return None
+    return (max(values) - min(values)) / median(values)
+
+
+def same_within_noise(runs_a, runs_b):
+    """The verdict "the same within noise" on two variants' runs: their
+    medians differ by no more than the larger spread of either's own runs."""
+    a, b = median(runs_a), median(runs_b)
+    noise = [s for s in (spread(runs_a), spread(runs_b)) if s is not None]
+    if not noise or not a or b is None:
+        return "n/a (one run each)"
+    diff = abs(b / a - 1)
+    return (f"{'met' if diff <= max(noise) else '**not met**'} "
+            f"(medians differ by {diff:.0%}; runs spread up to {max(noise):.0%})")
+
+
 def fmt(value, kind):
     if value is None:
         return "—"
