@@ -16,6 +16,8 @@
 //! CRAM-MD5 field is the inner then the outer MD5 state, as Dovecot stores
 //! its `{CRAM-MD5}` scheme. None of the fields can contain `:`.
 
+use std::collections::HashSet;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
@@ -64,6 +66,9 @@ fn render_line(name: &str, creds: &Credentials) -> String {
 /// order. Errors are `(line number, reason)`.
 pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
     let mut users = Vec::new();
+    // A set, not a scan of `users`: a scan made reading 10,000 users take
+    // 50 million comparisons (the console's Users screen reads the file).
+    let mut seen = HashSet::new();
     let mut seen_header = false;
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -80,7 +85,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
             continue;
         }
         let user = parse_line(line).map_err(|reason| (number, reason))?;
-        if users.iter().any(|(name, _, _): &Entry| *name == user.0) {
+        if !seen.insert(user.0.clone()) {
             return Err((number, format!("user {:?} is listed twice", user.0)));
         }
         users.push(user);
