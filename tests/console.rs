@@ -334,7 +334,7 @@ fn an_admin_drives_the_console_in_a_browser() {
     browser.execute(
         "const row = [...document.querySelectorAll('table.entries tr')]
            .find(r => r.textContent.includes('!192.168.41.7'));
-         row.querySelector(\"form[action='/console/relay/up'] button\").click();
+         row.querySelector(\"button[formaction='/console/relay/up']\").click();
          return true;",
     );
     browser.wait_for("above");

@@ -101,7 +101,7 @@ fn users_password_admin_right_and_removal() {
     assert_eq!(api_status_as(&server, "ann", ANN_NEW_PW), 403);
 
     // Grant, then revoke, the admin right.
-    let admin = format!("{ann} form[action='/console/users/admin'] button");
+    let admin = format!("{ann} button[form='grant'], {ann} button[form='revoke']");
     click_on(
         &browser,
         &base,
@@ -120,7 +120,7 @@ fn users_password_admin_right_and_removal() {
     assert_eq!(api_status_as(&server, "ann", ANN_NEW_PW), 403);
 
     // Remove: gone from the API's list, and her password opens nothing.
-    let remove = format!("{ann} form[action='/console/users/remove'] button");
+    let remove = format!("{ann} button[form='remove']");
     let page = click_on(
         &browser,
         &base,
@@ -229,7 +229,7 @@ fn relay_entries_move_down_and_are_removed() {
     assert!(allowed, "the range decides first: {rule}");
 
     // Move the range below the exception: the exception now decides.
-    let down = "tr[data-entry='192.168.40-43.*'] form[action='/console/relay/down'] button";
+    let down = "tr[data-entry='192.168.40-43.*'] button[formaction='/console/relay/down']";
     let preview = click_on(
         &browser,
         &base,
@@ -248,7 +248,7 @@ fn relay_entries_move_down_and_are_removed() {
     assert!(!allowed && rule.contains("!192.168.41.7"), "{rule}");
 
     // Remove the exception: the range decides again.
-    let remove = "tr[data-entry='!192.168.41.7'] form[action='/console/relay/remove'] button";
+    let remove = "tr[data-entry='!192.168.41.7'] button[formaction='/console/relay/remove']";
     let preview = click_on(
         &browser,
         &base,

@@ -88,9 +88,13 @@ fn switch(name: &str, label: &str, on: bool) -> Markup {
 }
 
 /// The entries in order, each with its compiled form and its move/remove
-/// buttons (each a form of its own, so it works without JavaScript).
+/// buttons. The buttons share one form (the HTML `form` attribute), which
+/// holds the CSRF token once, and each posts its entry's index to its own
+/// action, without JavaScript: a form per button made a 10,000-entry list a
+/// 10 MB page that took over 50 ms to render.
 fn entries(csrf: &str, report: &LoadReport) -> Markup {
     html! {
+        form #entry-actions method="post" action="/console/relay/up" { (csrf_field(csrf)) }
         table.entries {
             thead { tr { th { "#" } th { "Entry" } th { "Compiled" } th { } } }
             tbody {
@@ -105,9 +109,9 @@ fn entries(csrf: &str, report: &LoadReport) -> Markup {
                                 Outcome::Warning { message, .. } => td.warning { (message) },
                             }
                             td.actions {
-                                (entry_action(csrf, "up", index, "↑"))
-                                (entry_action(csrf, "down", index, "↓"))
-                                (entry_action(csrf, "remove", index, "Remove"))
+                                (entry_action("up", index, "↑"))
+                                (entry_action("down", index, "↓"))
+                                (entry_action("remove", index, "Remove"))
                             }
                         }
                     }
@@ -117,13 +121,10 @@ fn entries(csrf: &str, report: &LoadReport) -> Markup {
     }
 }
 
-fn entry_action(csrf: &str, action: &str, index: usize, label: &str) -> Markup {
+fn entry_action(action: &str, index: usize, label: &str) -> Markup {
     html! {
-        form.inline method="post" action=(format!("/console/relay/{action}")) {
-            (csrf_field(csrf))
-            input type="hidden" name="index" value=(index);
-            button type="submit" name="action" value=(action) { (label) }
-        }
+        button type="submit" form="entry-actions" formaction=(format!("/console/relay/{action}"))
+            name="index" value=(index) { (label) }
     }
 }
 

@@ -51,13 +51,35 @@ fn every_change_form_carries_the_csrf_token_and_questions_are_gets() {
     )
     .into_string();
     let posts = html.matches(r#"method="post""#).count();
-    // Switches, add, and up/down/remove for the one entry.
-    assert_eq!(posts, 5, "{html}");
+    // Switches, add, and the one form the entries' buttons share.
+    assert_eq!(posts, 3, "{html}");
     let tokens = html
         .matches(&format!(r#"name="csrf" value="{CSRF}""#))
         .count();
     assert_eq!(tokens, posts, "{html}");
+    assert_eq!(buttons_of_shared_forms(&html), 3, "up, down, remove");
     assert!(html.contains(r#"form method="get" action="/console/relay#check""#));
+}
+
+/// Checks that every button outside its form (`form="ID"`) names a POST
+/// form of the page that carries the CSRF token; returns how many there are.
+fn buttons_of_shared_forms(html: &str) -> usize {
+    let ids: Vec<&str> = html
+        .split(r#" form=""#)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    for id in &ids {
+        let at = html
+            .find(&format!(r#"<form id="{id}" method="post""#))
+            .unwrap_or_else(|| panic!("no POST form {id}: {html}"));
+        let form = &html[at..at + html[at..].find("</form>").unwrap()];
+        assert!(
+            form.contains(&format!(r#"name="csrf" value="{CSRF}""#)),
+            "{form}"
+        );
+    }
+    ids.len()
 }
 
 #[test]
@@ -205,10 +227,16 @@ fn a_refused_user_form_shows_its_sentence_by_that_users_row_only() {
     assert_eq!(html.matches("too short").count(), 1, "{html}");
     let bob = html.find(">bob<").unwrap();
     assert!(html.find("too short").unwrap() > bob, "{html}");
-    // alice is an admin: her form revokes; bob's grants.
+    // alice is an admin: her button revokes; bob's grants.
     assert!(
-        html.contains(r#"name="admin" value="off""#) && html.contains(r#"name="admin" value="on""#)
+        html.contains(r#"form="revoke" name="name" value="alice""#),
+        "{html}"
     );
+    assert!(
+        html.contains(r#"form="grant" name="name" value="bob""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<form id="revoke" method="post" action="/console/users/admin"><input type="hidden" name="csrf" value="0123abcd"><input type="hidden" name="admin" value="off">"#), "{html}");
     assert_eq!(
         html.matches(r#"method="post""#).count(),
         html.matches(r#"name="csrf""#).count()
@@ -228,6 +256,8 @@ fn a_refused_user_form_shows_its_sentence_by_that_users_row_only() {
         html.contains(r#"name="name" value="bob" autocomplete"#),
         "{html}"
     );
+    // Grant or revoke, and remove, for each user.
+    assert_eq!(buttons_of_shared_forms(&html), 4);
 }
 
 #[test]
