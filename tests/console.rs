@@ -407,3 +407,24 @@ fn an_admin_drives_the_console_in_a_browser() {
     browser.goto(&format!("{base}/console/decisions"));
     browser.wait_for("<h1>Decisions</h1>");
 }
+
+#[test]
+fn the_users_screen_finds_a_user_by_part_of_the_name_and_takes_any_page_value() {
+    let server = server();
+    let cookie = session_cookie(&curl_login(&server, "root", ROOT_PW));
+    let get = |path: &str| curl(&server, "GET", path, &["-H", &format!("Cookie: {cookie}")]);
+    let all = get("/console/users");
+    assert_eq!(all.status, 200, "{all:?}");
+    assert!(all.body.contains(r#"data-user="ann""#) && all.body.contains(r#"data-user="root""#));
+    assert!(all.body.contains("2 users"), "{}", all.body);
+    let found = get("/console/users?q=AN");
+    assert!(found.body.contains(r#"data-user="ann""#), "{}", found.body);
+    assert!(!found.body.contains(r#"data-user="root""#));
+    assert!(found.body.contains("1 user matching"), "{}", found.body);
+    // A page that is no number, or past the end, is a page all the same.
+    for path in ["/console/users?page=two", "/console/users?page=99"] {
+        let page = get(path);
+        assert_eq!(page.status, 200, "{path}: {page:?}");
+        assert!(page.body.contains(r#"data-user="ann""#), "{path}");
+    }
+}

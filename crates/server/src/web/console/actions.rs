@@ -13,6 +13,7 @@ use super::context::{config_edit, Console, Ctx};
 use super::form::{domain_edit, Form};
 use super::pages::domains::Refusal as DomainRefusal;
 use super::pages::report::change_report;
+use super::pages::user_page::UserView;
 use super::pages::users::Refusal;
 use super::screens::{domains_screen, queue_screen, users_screen};
 use super::session::Session;
@@ -86,7 +87,7 @@ pub(crate) async fn users_post(
         Ok(done) => {
             audit::change(&session.admin, ctx.peer.0.ip(), &what);
             let above = html! { section.report role="status" { p { (done) } } };
-            users_screen(&c, &session, None, above).await
+            users_screen(&c, &session, &UserView::default(), None, above).await
         }
         Err(e) => {
             audit::refused(Some(&session.admin), ctx.peer.0.ip(), &what, e.message());
@@ -102,7 +103,13 @@ pub(crate) async fn users_post(
                 sentence: e.message(),
                 typed_name: form.get("name").unwrap_or_default(),
             };
-            let page = users_screen(&c, &session, Some(&refusal), html! {}).await;
+            // The refused row is shown: the view filters on its user.
+            let view = if user.is_empty() {
+                UserView::default()
+            } else {
+                UserView::of_user(user)
+            };
+            let page = users_screen(&c, &session, &view, Some(&refusal), html! {}).await;
             (e.status(), page).into_response()
         }
     }

@@ -15,6 +15,7 @@ use super::context::{screen, Console, Ctx};
 use super::pages::decisions::{DecisionRow, Filter};
 use super::pages::domains::{Domains, Refusal as DomainRefusal};
 use super::pages::relay::{Question, Switches};
+use super::pages::user_page::{self, UserView};
 use super::pages::users::{Refusal, UserRow};
 use super::pages::{
     dashboard as dash, decisions as dec, domains as dom, queue as q, relay as rel, users as usr,
@@ -152,17 +153,31 @@ pub(crate) async fn relay_screen(
     screen(session, "/console/relay", "Relay", body)
 }
 
-pub(crate) async fn users(State(c): State<Console>, ctx: Ctx) -> Response {
+/// The Users screen's filter and page, as typed (a bad page is the first).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct UsersQuery {
+    q: Option<String>,
+    page: Option<String>,
+}
+
+pub(crate) async fn users(
+    State(c): State<Console>,
+    ctx: Ctx,
+    Query(query): Query<UsersQuery>,
+) -> Response {
+    let view = UserView::from_query(query.q.as_deref(), query.page.as_deref());
     match ctx.page(&c) {
-        Ok(s) => users_screen(&c, &s, None, html! {}).await,
+        Ok(s) => users_screen(&c, &s, &view, None, html! {}).await,
         Err(r) => *r,
     }
 }
 
-/// The Users screen with a refusal next to its field and `above` on top.
+/// The Users screen's `view` with a refusal next to its field and `above`
+/// on top.
 pub(crate) async fn users_screen(
     c: &Console,
     session: &Session,
+    view: &UserView,
     refusal: Option<&Refusal<'_>>,
     above: Markup,
 ) -> Response {
@@ -177,7 +192,12 @@ pub(crate) async fn users_screen(
             .collect(),
         Err(e) => return failed(session, "/console/users", "Users", &e),
     };
-    let body = html! { (above) (usr::users(&session.csrf, &rows, refusal)) };
+    let shown = user_page::select(rows, view);
+    let body = html! {
+        (above)
+        (user_page::navigation(view, &shown))
+        (usr::users(&session.csrf, &shown.rows, refusal))
+    };
     screen(session, "/console/users", "Users", body)
 }
 

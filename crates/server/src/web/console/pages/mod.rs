@@ -12,6 +12,7 @@ pub(crate) mod queue;
 pub(crate) mod relay;
 pub(crate) mod report;
 pub(crate) mod settings;
+pub(crate) mod user_page;
 pub(crate) mod users;
 
 #[cfg(test)]
