@@ -153,7 +153,10 @@ def time_pages(port, n, list_entries, users, server_pid):
     basic = "Basic " + __import__("base64").b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
     pages = [
         ("console: Relay screen (GET /console/relay)", "/console/relay", None, list_entries[-1]),
-        ("console: Users screen (GET /console/users)", "/console/users", None, users[-1]),
+        ("console: Users screen, first page of 100 (GET /console/users)", "/console/users", None,
+         "10000 users"),
+        (f"console: Users screen, Find (GET /console/users?q={users[-1]})", f"/console/users?q={users[-1]}",
+         None, users[-1]),
         ("console: dashboard (GET /console/)", "/console/", None, "Dashboard"),
         ("API: GET /api/v1/config/relay (HTTP Basic)", "/api/v1/config/relay", basic, list_entries[-1]),
         ("API: GET /api/v1/users (HTTP Basic)", "/api/v1/users", basic, users[-1]),
