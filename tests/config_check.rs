@@ -140,6 +140,39 @@ fn check_serve_and_reload_refuse_the_same_files_with_the_same_sentence() {
 }
 
 #[test]
+fn check_prints_the_skipped_and_warned_entries_and_verbose_every_entry() {
+    // 10.1.2.3 lies in 10.0.0.0/8 before it: a shadowed entry, warned about.
+    let setup = Setup::new(
+        "[relay]\nallow = [\"127.0.0.1\", \"10.0.0.0/8\", \"10.1.2.3\", \"10.0.0.300\"]\n",
+    );
+    let plain = setup.cli(&["config", "check"]);
+    assert!(plain.status.success(), "{}", describe(&plain));
+    let plain = stdout(&plain);
+    let problems = [
+        "relay.allow[3] skipped: relay entry \"10.0.0.300\": octet 300 is over 255",
+        "relay list warning: relay.allow[2] \"10.1.2.3\" can never decide anything: everything it matches is matched first by relay.allow[1] \"10.0.0.0/8\"",
+        "relay list: 3 entries added, 1 skipped",
+        "configuration OK with 1 entry skipped and 1 warning",
+    ];
+    assert_eq!(plain.lines().collect::<Vec<_>>(), problems, "{plain}");
+
+    // --verbose: a line per entry in list order, then the same warnings and summary.
+    let verbose = setup.cli(&["config", "check", "--verbose"]);
+    assert!(verbose.status.success(), "{}", describe(&verbose));
+    let verbose = stdout(&verbose);
+    let every = [
+        "relay.allow[0] \"127.0.0.1\": added 127.0.0.1",
+        "relay.allow[1] \"10.0.0.0/8\": added 10.0.0.0-10.255.255.255",
+        "relay.allow[2] \"10.1.2.3\": added 10.1.2.3",
+        problems[0],
+        problems[1],
+        problems[2],
+        problems[3],
+    ];
+    assert_eq!(verbose.lines().collect::<Vec<_>>(), every, "{verbose}");
+}
+
+#[test]
 fn check_and_reload_print_every_warning_and_a_summary() {
     let setup = Setup::new("[relay]\nallow = [\"127.0.0.0/8\", \"10.0.0.300\"]\n")
         .with_listen_options("proxy_from = [\"127.0.0.9\"]");

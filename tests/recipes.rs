@@ -137,9 +137,19 @@ fn seed_10_1_restricted_relay_procedure() {
         read.contains("relay.allow: 127.0.0.1 127.0.123.55 127.0.40.* 127.0.50-53.0-255 127.0.60-61.* myserver.example.com example.com"),
         "{read}"
     );
-    // Step 10 (kill -HUP): reload while running; the seed's log lines.
+    // Step 10 (kill -HUP): reload while running; the seed's log lines, one
+    // per entry, are what `config check --verbose` prints (the reload
+    // reports, as the log at info level, the summary and any problems).
     let report = run(&server, &["reload"]);
-    assert!(report.contains("127.0.40.*"), "{report}");
+    assert!(
+        report.contains("relay list: 7 entries added, 0 skipped"),
+        "{report}"
+    );
+    let every = run(&server, &["config", "check", "--verbose"]);
+    assert!(
+        every.contains("\"127.0.40.*\": added 127.0.40.0-127.0.40.255"),
+        "{every}"
+    );
     for src in [
         Ipv4Addr::new(127, 0, 123, 55),
         Ipv4Addr::new(127, 0, 40, 200),

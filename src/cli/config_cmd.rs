@@ -51,7 +51,7 @@ pub(crate) enum ConfigCommand {
         flags: EditFlags,
     },
     /// Validate the configuration as the server would load it, and print
-    /// the relay-list report, every warning and a summary.
+    /// the skipped relay entries, every warning and a summary.
     Check {
         /// Exit 2 when any relay entry is skipped or anything is warned about.
         #[arg(long)]
@@ -59,6 +59,10 @@ pub(crate) enum ConfigCommand {
         /// Judge as `serve --allow-open-relay` would.
         #[arg(long)]
         allow_open_relay: bool,
+        /// Print a line for every relay entry (what it compiled to), not
+        /// only the skipped and warned ones.
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -85,7 +89,15 @@ pub(super) fn run(path: &Path, cmd: ConfigCommand) -> Result<(), Failure> {
         ConfigCommand::Check {
             strict,
             allow_open_relay,
-        } => return check_and_report(path, allow_open_relay, strict),
+            verbose,
+        } => {
+            let options = CheckOptions {
+                allow_open_relay,
+                strict,
+                verbose,
+            };
+            return check_and_report(path, options);
+        }
         ConfigCommand::Set { key, values, flags } => (EditOp::Set(key, values), flags),
         ConfigCommand::Add { key, values, flags } => (EditOp::Add(key, values), flags),
         ConfigCommand::Remove { key, values, flags } => (EditOp::Remove(key, values), flags),
@@ -143,18 +155,23 @@ fn read(path: &Path, key: Option<String>, changed: bool) -> Result<(), Failure> 
     Ok(())
 }
 
+/// The flags of `config check` (`serve --check` has `allow_open_relay` alone).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CheckOptions {
+    pub(super) allow_open_relay: bool,
+    pub(super) strict: bool,
+    pub(super) verbose: bool,
+}
+
 /// `config check` and `serve --check`: the server's own validation, its
-/// report, every warning, and a summary line. Exit 2 when the server would
-/// refuse the file, or, with `strict`, when anything was skipped or warned
-/// about.
-pub(super) fn check_and_report(
-    path: &Path,
-    allow_open_relay: bool,
-    strict: bool,
-) -> Result<(), Failure> {
-    let report = admin::config::check(path, allow_open_relay)?;
+/// report (the skipped and warned relay entries; every entry with
+/// `verbose`), every warning, and a summary line. Exit 2 when the server
+/// would refuse the file, or, with `strict`, when anything was skipped or
+/// warned about.
+pub(super) fn check_and_report(path: &Path, options: CheckOptions) -> Result<(), Failure> {
+    let report = admin::config::check(path, options.allow_open_relay, options.verbose)?;
     output::lines(report.lines.iter().chain([&report.summary]))?;
-    if strict {
+    if options.strict {
         report.strict()?;
     }
     Ok(())

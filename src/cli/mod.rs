@@ -177,7 +177,13 @@ fn run_command(config: &std::path::Path, command: Command) -> Result<(), Failure
         // Exactly `config check` (one validation path).
         Command::Serve {
             allow_open_relay, ..
-        } => config_cmd::check_and_report(config, allow_open_relay, false),
+        } => {
+            let options = config_cmd::CheckOptions {
+                allow_open_relay,
+                ..Default::default()
+            };
+            config_cmd::check_and_report(config, options)
+        }
         Command::Config(cmd) => config_cmd::run(config, cmd),
         Command::CheckRelay(args) => check_relay::run(config, args),
         Command::User(cmd) => user::run(config, cmd),

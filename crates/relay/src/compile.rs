@@ -11,19 +11,35 @@ use super::entry::{parse_entry, Entry, EntryError, EntryErrorKind, EntryKind};
 use super::lint::{lint, LintEntry};
 use super::list::{NameResolution, RawStore, RelayList};
 use super::range::{canonical, IpRange};
-use super::report::{Compiled, LoadReport, NameAddresses, Outcome, ReportLine, SHOWN_RANGES};
+use super::report::{
+    Compiled, Detail, LoadReport, NameAddresses, Outcome, ReportLine, SHOWN_RANGES,
+};
 use super::table::{Span, Table, NOBODY};
 
 impl RelayList {
-    /// Parses and compiles `entries`. `resolved` holds the caller's DNS
-    /// answer per name; on a DNS failure (or a name missing from it) the
-    /// addresses that `previous` had for that name are kept.
+    /// Parses and compiles `entries`, with a report line for every entry
+    /// (see [`RelayList::compile_with`]).
     pub fn compile(
         entries: &[String],
         resolved: &HashMap<String, NameResolution>,
         previous: Option<&RelayList>,
     ) -> (RelayList, LoadReport) {
-        let mut builder = Builder::new(entries.len());
+        RelayList::compile_with(entries, resolved, previous, Detail::EveryEntry)
+    }
+
+    /// Parses and compiles `entries`. `resolved` holds the caller's DNS
+    /// answer per name; on a DNS failure (or a name missing from it) the
+    /// addresses that `previous` had for that name are kept. `detail` says
+    /// whether the report holds a line for each added entry or only the
+    /// skipped entries and the warnings (a million-entry list is then not a
+    /// million report lines).
+    pub fn compile_with(
+        entries: &[String],
+        resolved: &HashMap<String, NameResolution>,
+        previous: Option<&RelayList>,
+        detail: Detail,
+    ) -> (RelayList, LoadReport) {
+        let mut builder = Builder::new(entries.len(), detail);
         for (index, raw) in entries.iter().enumerate() {
             match parse_at(index, raw) {
                 Ok((owner, entry)) => builder.add(index, owner, entry, resolved, previous),
@@ -53,10 +69,11 @@ struct Builder {
     lines: Vec<ReportLine>,
     lint_entries: Vec<Option<LintEntry>>,
     skipped: usize,
+    detail: Detail,
 }
 
 impl Builder {
-    fn new(capacity: usize) -> Builder {
+    fn new(capacity: usize, detail: Detail) -> Builder {
         Builder {
             list: RelayList {
                 v4: Table::build(Vec::new()),
@@ -71,9 +88,13 @@ impl Builder {
             },
             spans4: Vec::with_capacity(capacity),
             spans6: Vec::new(),
-            lines: Vec::with_capacity(capacity),
+            lines: match detail {
+                Detail::EveryEntry => Vec::with_capacity(capacity),
+                Detail::Problems => Vec::new(),
+            },
             lint_entries: Vec::with_capacity(capacity),
             skipped: 0,
+            detail,
         }
     }
 
@@ -102,19 +123,20 @@ impl Builder {
         self.list.raws.push(&entry.raw);
         self.list.negated.push(entry.negated);
         self.list.added += 1;
+        let every = self.detail == Detail::EveryEntry;
         let (ranges, compiled, name) = match entry.kind {
             EntryKind::Ranges(ranges) => {
-                let compiled = Compiled::Ranges {
+                let compiled = every.then(|| Compiled::Ranges {
                     negated: entry.negated,
                     shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
                     more: ranges.len().saturating_sub(SHOWN_RANGES),
-                };
+                });
                 (ranges, compiled, None)
             }
             EntryKind::Name(name) => {
                 let (ranges, compiled) =
                     self.add_name(owner, entry.negated, &name, resolved, previous);
-                (ranges, compiled, Some(name))
+                (ranges, Some(compiled), Some(name))
             }
         };
         for range in &ranges {
@@ -128,11 +150,13 @@ impl Builder {
             ranges,
             name,
         }));
-        self.lines.push(ReportLine {
-            index: Some(index),
-            raw: entry.raw,
-            outcome: Outcome::Added(compiled),
-        });
+        if let (true, Some(compiled)) = (every, compiled) {
+            self.lines.push(ReportLine {
+                index: Some(index),
+                raw: entry.raw,
+                outcome: Outcome::Added(compiled),
+            });
+        }
     }
 
     /// A name entry: its addresses now, and where the first allow or

@@ -33,4 +33,4 @@ pub use entry::{parse_entry, Entry, EntryError, EntryErrorKind, EntryKind};
 pub use entry_error::MAX_PATTERN_RANGES;
 pub use list::{ListMatch, MatchVia, NameResolution, RelayList, ReverseDns};
 pub use range::IpRange;
-pub use report::{Compiled, LoadReport, NameAddresses, Outcome, ReportLine, WarningKind};
+pub use report::{Compiled, Detail, LoadReport, NameAddresses, Outcome, ReportLine, WarningKind};

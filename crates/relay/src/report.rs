@@ -15,11 +15,23 @@ pub(crate) const SHOWN_RANGES: usize = 4;
 pub(crate) const OPEN_RELAY_SUFFIX: &str =
     ": this makes an open relay, refused unless --allow-open-relay";
 
+/// How much a [`LoadReport`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// A line for every entry, added or skipped, then the warnings: the
+    /// full report (`config check --verbose`, the log at debug level).
+    EveryEntry,
+    /// The skipped entries and the warnings only: what needs the admin's
+    /// attention (`config check`, the log at info level).
+    Problems,
+}
+
 /// The result of compiling a relay list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadReport {
-    /// One line per entry, in list order, then one line per warning (entries
-    /// that look like mistakes, in list order; list-wide ones last). Log each.
+    /// One line per entry, in list order (with [`Detail::Problems`], the
+    /// skipped ones only), then one line per warning (entries that look
+    /// like mistakes, in list order; list-wide ones last). Log each.
     pub lines: Vec<ReportLine>,
     /// Entries compiled into the list.
     pub added: usize,

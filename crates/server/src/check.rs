@@ -14,8 +14,13 @@ use super::site::{self, Loaded};
 
 /// Validates `config` exactly as `serve` would put it in force, without a
 /// server and without side effects (no certificate is generated): for
-/// `config check`, `serve --check` and config edits.
-pub(crate) fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes, Rejected> {
+/// `config check`, `serve --check` and config edits. `every_entry`: a report
+/// line for every relay entry, not only the skipped and warned ones.
+pub(crate) fn check(
+    config: Config,
+    allow_open_relay: bool,
+    every_entry: bool,
+) -> Result<LoadNotes, Rejected> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -23,6 +28,7 @@ pub(crate) fn check(config: Config, allow_open_relay: bool) -> Result<LoadNotes,
     let options = BuildOptions {
         allow_open_relay,
         generate_certificate: false,
+        every_entry,
     };
     let loaded = load_site(&config)?;
     rt.block_on(Runtime::build(config, loaded, None, options))

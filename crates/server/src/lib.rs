@@ -210,6 +210,7 @@ async fn run(
     let options = BuildOptions {
         allow_open_relay,
         generate_certificate: true,
+        every_entry: false,
     };
     let directory = directory::open_served_directory(&cfg).map_err(Error::bad_input)?;
     let (loaded, confirmed) = refresh::load(directory.clone(), None)

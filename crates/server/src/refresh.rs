@@ -164,6 +164,7 @@ pub(crate) async fn next(
         &rt.dns,
         Some(&rt.site),
         allow_open_relay,
+        site::report_detail(false),
     )
     .await
     {

@@ -181,6 +181,7 @@ pub(crate) async fn reload(
     let options = BuildOptions {
         allow_open_relay: shared.allow_open_relay,
         generate_certificate: true,
+        every_entry: false,
     };
     let (rt, mut notes) = Runtime::build(cfg, loaded, Some(&old), options)
         .await

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use portcullis_config::Config;
 use portcullis_directory::recipient::Context;
-use portcullis_relay::{LoadReport, Outcome, RelayList};
+use portcullis_relay::{Detail, LoadReport, Outcome, RelayList};
 use tracing::{info, warn};
 
 use super::dns::Dns;
@@ -42,6 +42,9 @@ pub struct BuildOptions {
     /// Generate the self-signed certificate when none is configured or
     /// generated yet (a live server); false for a check, which writes nothing.
     pub generate_certificate: bool,
+    /// Report every relay entry, added ones too (`config check --verbose`);
+    /// otherwise only when the log shows `relay_list` at debug level.
+    pub every_entry: bool,
 }
 
 impl Runtime {
@@ -75,6 +78,7 @@ impl Runtime {
             &dns,
             previous.map(|p| p.site.as_ref()),
             options.allow_open_relay,
+            site::report_detail(options.every_entry),
         )
         .await?;
         let mut warnings = site_notes.warnings;
@@ -82,6 +86,7 @@ impl Runtime {
             &config.auth.never_ban,
             &dns,
             previous.map(|p| p.never_ban.as_ref()),
+            Detail::EveryEntry,
         )
         .await;
         warnings.extend(log_never_ban(&never_ban_report));

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use portcullis_config::Config;
 use portcullis_directory::{Site, Version};
-use portcullis_relay::{ListMatch, LoadReport, NameResolution, RelayList, RelayPolicy, ReverseDns};
-use tracing::{info, warn};
+use portcullis_relay::{
+    Detail, ListMatch, LoadReport, NameResolution, RelayList, RelayPolicy, ReverseDns,
+};
+use tracing::{debug, info, warn, Level};
 
 use crate::dns::Dns;
 use crate::load_notes::Rejected;
@@ -50,18 +52,20 @@ pub struct Loaded {
 /// compiles the relay list (`previous` supplies the last addresses of names
 /// whose lookup fails temporarily), refuses an open relay unless
 /// `allow_open_relay`, and warns of alias targets leading nowhere and of a
-/// load balancer in the relay list. Logs the relay-list report.
+/// load balancer in the relay list. Logs the relay-list report, of `detail`
+/// (see [`report_detail`]).
 pub(crate) async fn compile(
     loaded: Loaded,
     config: &Config,
     dns: &Dns,
     previous: Option<&SiteSnapshot>,
     allow_open_relay: bool,
+    detail: Detail,
 ) -> Result<(SiteSnapshot, SiteNotes), Rejected> {
     let site = loaded.site;
     let relay = &site.relay;
-    let (list, report) =
-        compile_relay_list(&relay.allow, dns, previous.map(|p| p.policy.list.as_ref())).await;
+    let previous_list = previous.map(|p| p.policy.list.as_ref());
+    let (list, report) = compile_relay_list(&relay.allow, dns, previous_list, detail).await;
     log_report(&report);
     let mut warnings = proxy_in_allow_list(&config.listen, &list);
     // Never an open relay by accident (docs/reference.md §3, §4).
@@ -112,6 +116,18 @@ pub(crate) async fn compile(
     ))
 }
 
+/// How much of the relay-list report to make: a line per added entry only
+/// when someone reads it (`every_entry`: `config check --verbose`; or the
+/// log shows `relay_list` at debug level). At info, a million-entry list
+/// logs its problems and a summary, not a million lines.
+pub(crate) fn report_detail(every_entry: bool) -> Detail {
+    if every_entry || tracing::enabled!(target: "relay_list", Level::DEBUG) {
+        Detail::EveryEntry
+    } else {
+        Detail::Problems
+    }
+}
+
 /// The site of the configuration `config` alone (its sections, no users):
 /// what `config check` judges when the users cannot be read.
 pub(crate) fn from_config(config: &Config) -> Site {
@@ -142,11 +158,13 @@ pub(crate) fn keep(old: &SiteSnapshot, config: &Config) -> Loaded {
     }
 }
 
-/// Resolves every name entry (concurrently), then compiles the list.
+/// Resolves every name entry (concurrently), then compiles the list with
+/// a report of the given `detail`.
 pub(crate) async fn compile_relay_list(
     entries: &[String],
     dns: &Dns,
     previous: Option<&RelayList>,
+    detail: Detail,
 ) -> (RelayList, LoadReport) {
     let mut tasks = tokio::task::JoinSet::new();
     for name in RelayList::names_to_resolve(entries) {
@@ -162,7 +180,7 @@ pub(crate) async fn compile_relay_list(
             resolved.insert(name, answer);
         }
     }
-    RelayList::compile(entries, &resolved, previous)
+    RelayList::compile_with(entries, &resolved, previous, detail)
 }
 
 /// Behind a load balancer every client arrives from the balancer's address;
@@ -190,12 +208,13 @@ pub(crate) fn proxy_in_allow_list(
     out
 }
 
+/// The report: problems as warnings, added entries at debug level (docs/reference.md §4).
 fn log_report(report: &LoadReport) {
     for line in &report.lines {
         if line.is_problem() {
             warn!(target: "relay_list", "{line}");
         } else {
-            info!(target: "relay_list", "{line}");
+            debug!(target: "relay_list", "{line}");
         }
     }
     info!(target: "relay_list", "{}", report.summary());

@@ -411,3 +411,28 @@ fn a_long_list_compiles_and_looks_up() {
     // Each host and the gap after it, the gap before the first, and the empty IPv6 table.
     assert_eq!(list.interval_count(), 2 * 200_000 + 2);
 }
+
+#[test]
+fn a_report_of_the_problems_holds_the_skipped_and_warned_entries_only() {
+    let entries: Vec<String> = ["192.168.*.*", "192.168.1.7", "10.0.0.300", "::1"]
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let (every_list, every) = RelayList::compile(&entries, &HashMap::new(), None);
+    let (list, problems) =
+        RelayList::compile_with(&entries, &HashMap::new(), None, Detail::Problems);
+    // The same list, the same counts and problems; no line per added entry.
+    assert_eq!(list, every_list);
+    assert_eq!((problems.added, problems.skipped), (3, 1));
+    assert_eq!(problems.summary(), every.summary());
+    let kept: Vec<&ReportLine> = every.lines.iter().filter(|l| l.is_problem()).collect();
+    assert_eq!(problems.lines.iter().collect::<Vec<_>>(), kept);
+    assert_eq!(
+        problems.log_lines(),
+        [
+            r#"relay.allow[2] skipped: relay entry "10.0.0.300": octet 300 is over 255"#,
+            r#"relay list warning: relay.allow[1] "192.168.1.7" can never decide anything: everything it matches is matched first by relay.allow[0] "192.168.*.*""#,
+            "relay list: 3 entries added, 1 skipped",
+        ]
+    );
+}

@@ -81,7 +81,7 @@ impl Edited {
 pub fn edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, Error> {
     let key = files::edited_key(&op).to_string();
     let judge = |cfg: &Config| {
-        check::check(cfg.clone(), allow_open_relay)
+        check::check(cfg.clone(), allow_open_relay, false)
             .map(|notes| notes.warning_lines())
             .map_err(|r| r.0)
     };
@@ -147,8 +147,11 @@ impl CheckReport {
 /// `config check` and `serve --check`: validates the file at `path` exactly
 /// as `serve` would put it in force, without a server and without side
 /// effects. A file the server would refuse is bad input with its sentence.
-pub fn check(path: &Path, allow_open_relay: bool) -> Result<CheckReport, Error> {
-    let notes = check::check(load(path)?, allow_open_relay).map_err(|r| Error::bad_input(r.0))?;
+/// The report holds the skipped and warned relay entries, or with
+/// `every_entry` (`--verbose`) a line for every entry.
+pub fn check(path: &Path, allow_open_relay: bool, every_entry: bool) -> Result<CheckReport, Error> {
+    let notes = check::check(load(path)?, allow_open_relay, every_entry)
+        .map_err(|r| Error::bad_input(r.0))?;
     Ok(CheckReport {
         lines: notes.lines(),
         summary: notes.summary(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use portcullis_directory::recipient::{self, Context, Decision};
 use portcullis_relay::range::canonical;
-use portcullis_relay::{RelayPolicy, ReverseDns};
+use portcullis_relay::{Detail, RelayPolicy, ReverseDns};
 use portcullis_smtp::address::{parse_forward_path, Mailbox};
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,12 @@ pub fn check_relay(path: &Path, question: &RelayQuestion) -> Result<Vec<Verdict>
     let site = directory
         .load(None)
         .map_err(|e| Error::internal(e.to_string()))?;
-    let (list, _report) = rt.block_on(compile_relay_list(&site.relay.allow, &dns, None));
+    let (list, _report) = rt.block_on(compile_relay_list(
+        &site.relay.allow,
+        &dns,
+        None,
+        Detail::Problems,
+    ));
     let rdns = if list.needs_reverse_dns(client) {
         rt.block_on(dns.verified_names(client))
     } else {

@@ -107,6 +107,7 @@ fn runtime(site: Site) -> Arc<Runtime> {
     let options = BuildOptions {
         allow_open_relay: false,
         generate_certificate: false,
+        every_entry: false,
     };
     let (rt, _) = block_on(Runtime::build(config, loaded, None, options))
         .unwrap_or_else(|r| panic!("{}", r.0));

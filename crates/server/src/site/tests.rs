@@ -24,6 +24,7 @@ fn runtime(site: Site) -> Runtime {
     let options = BuildOptions {
         allow_open_relay: false,
         generate_certificate: false,
+        every_entry: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -100,6 +101,7 @@ fn an_open_relay_from_the_directory_is_refused_as_from_the_file() {
     let options = BuildOptions {
         allow_open_relay: false,
         generate_certificate: false,
+        every_entry: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use portcullis_config::Config;
 use portcullis_relay::report::LoadReport;
-use portcullis_relay::RelayList;
+use portcullis_relay::{Detail, RelayList};
 use serde::Deserialize;
 
 use super::context::{screen, Console, Ctx};
@@ -55,7 +55,8 @@ pub(crate) fn compile(c: &Console, entries: &[String]) -> LoadReport {
 pub(crate) async fn compile_resolved(c: &Console, entries: &[String]) -> LoadReport {
     let running = c.api.shared.current.get();
     let previous = Some(running.site.policy.list.as_ref());
-    crate::site::compile_relay_list(entries, &running.dns, previous)
+    // The preview shows what every entry compiles to.
+    crate::site::compile_relay_list(entries, &running.dns, previous, Detail::EveryEntry)
         .await
         .1
 }
