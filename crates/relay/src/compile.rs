@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::entry::{parse_entry, Entry, EntryError, EntryErrorKind, EntryKind};
-use super::lint::{lint, LintEntry};
+use super::entry::{parse_borrowed, EntryError, EntryErrorKind, EntryKind};
+use super::lint::lint;
+use super::lint_input::LintInput;
 use super::list::{NameResolution, RawStore, RelayList};
 use super::range::{canonical, IpRange};
 use super::report::{
@@ -42,7 +43,7 @@ impl RelayList {
         let mut builder = Builder::new(entries.len(), detail);
         for (index, raw) in entries.iter().enumerate() {
             match parse_at(index, raw) {
-                Ok((owner, entry)) => builder.add(index, owner, entry, resolved, previous),
+                Ok((owner, parsed)) => builder.add(index, owner, parsed, resolved, previous),
                 Err(error) => builder.skip(index, raw, error),
             }
         }
@@ -50,10 +51,13 @@ impl RelayList {
     }
 }
 
+/// An entry parsed: its trimmed text, `!`, and what it matches.
+type Parsed<'a> = (&'a str, bool, EntryKind);
+
 /// Parses entry `index`; its index is its owner number in the tables.
-fn parse_at(index: usize, raw: &str) -> Result<(u32, Entry), EntryError> {
+fn parse_at(index: usize, raw: &str) -> Result<(u32, Parsed<'_>), EntryError> {
     match u32::try_from(index) {
-        Ok(owner) if owner != NOBODY => parse_entry(raw).map(|entry| (owner, entry)),
+        Ok(owner) if owner != NOBODY => parse_borrowed(raw).map(|parsed| (owner, parsed)),
         _ => Err(EntryError {
             raw: raw.trim().to_string(),
             kind: EntryErrorKind::ListTooLong,
@@ -67,7 +71,7 @@ struct Builder {
     spans4: Vec<Span<u32>>,
     spans6: Vec<Span<u128>>,
     lines: Vec<ReportLine>,
-    lint_entries: Vec<Option<LintEntry>>,
+    lint_input: LintInput,
     skipped: usize,
     detail: Detail,
 }
@@ -92,7 +96,7 @@ impl Builder {
                 Detail::EveryEntry => Vec::with_capacity(capacity),
                 Detail::Problems => Vec::new(),
             },
-            lint_entries: Vec::with_capacity(capacity),
+            lint_input: LintInput::with_capacity(capacity),
             skipped: 0,
             detail,
         }
@@ -103,7 +107,7 @@ impl Builder {
     fn skip(&mut self, index: usize, raw: &str, error: EntryError) {
         self.list.raws.push(raw.trim());
         self.list.negated.push(false);
-        self.lint_entries.push(None);
+        self.lint_input.push_skipped();
         self.lines.push(ReportLine {
             index: Some(index),
             raw: error.raw.clone(),
@@ -116,26 +120,25 @@ impl Builder {
         &mut self,
         index: usize,
         owner: u32,
-        entry: Entry,
+        (raw, negated, kind): Parsed<'_>,
         resolved: &HashMap<String, NameResolution>,
         previous: Option<&RelayList>,
     ) {
-        self.list.raws.push(&entry.raw);
-        self.list.negated.push(entry.negated);
+        self.list.raws.push(raw);
+        self.list.negated.push(negated);
         self.list.added += 1;
         let every = self.detail == Detail::EveryEntry;
-        let (ranges, compiled, name) = match entry.kind {
+        let (ranges, compiled, name) = match kind {
             EntryKind::Ranges(ranges) => {
                 let compiled = every.then(|| Compiled::Ranges {
-                    negated: entry.negated,
+                    negated,
                     shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
                     more: ranges.len().saturating_sub(SHOWN_RANGES),
                 });
                 (ranges, compiled, None)
             }
             EntryKind::Name(name) => {
-                let (ranges, compiled) =
-                    self.add_name(owner, entry.negated, &name, resolved, previous);
+                let (ranges, compiled) = self.add_name(owner, negated, &name, resolved, previous);
                 (ranges, Some(compiled), Some(name))
             }
         };
@@ -145,15 +148,11 @@ impl Builder {
                 IpRange::V6 { first, last } => self.spans6.push(Span { first, last, owner }),
             }
         }
-        self.lint_entries.push(Some(LintEntry {
-            negated: entry.negated,
-            ranges,
-            name,
-        }));
+        self.lint_input.push(negated, &ranges, name);
         if let (true, Some(compiled)) = (every, compiled) {
             self.lines.push(ReportLine {
                 index: Some(index),
-                raw: entry.raw,
+                raw: raw.to_string(),
                 outcome: Outcome::Added(compiled),
             });
         }
@@ -190,7 +189,7 @@ impl Builder {
     fn finish(mut self) -> (RelayList, LoadReport) {
         self.list.v4 = Table::build(self.spans4);
         self.list.v6 = Table::build(self.spans6);
-        let (warnings, open_relay) = lint(&self.list, &self.lint_entries);
+        let (warnings, open_relay) = lint(&self.list, &self.lint_input);
         self.lines.extend(warnings);
         let report = LoadReport {
             lines: self.lines,

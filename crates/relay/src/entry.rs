@@ -36,17 +36,65 @@ pub enum EntryKind {
 /// Parses one `relay.allow` value (docs/reference.md §4). Whitespace around it is
 /// trimmed; everything else must be exactly one notation.
 pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
-    let trimmed = raw.trim();
-    let err = |kind| EntryError {
-        raw: trimmed.to_string(),
-        kind,
-    };
-    let (negated, kind) = parse_trimmed(trimmed).map_err(err)?;
+    let (trimmed, negated, kind) = parse_borrowed(raw)?;
     Ok(Entry {
         raw: trimmed.to_string(),
         negated,
         kind,
     })
+}
+
+/// [`parse_entry`] without copying the value: the trimmed text, `!`, and
+/// what the entry matches (a long list is not a string per entry twice).
+pub(crate) fn parse_borrowed(raw: &str) -> Result<(&str, bool, EntryKind), EntryError> {
+    let trimmed = raw.trim();
+    match parse_trimmed(trimmed) {
+        Ok((negated, kind)) => Ok((trimmed, negated, kind)),
+        Err(kind) => Err(EntryError {
+            raw: trimmed.to_string(),
+            kind,
+        }),
+    }
+}
+
+/// Whether `raw`, if it parses at all, is a name entry: [`parse_entry`]'s
+/// own choice of notation, without parsing. Lets the caller find the
+/// names to resolve without parsing every address entry of a long list.
+pub(crate) fn is_name_notation(raw: &str) -> bool {
+    let trimmed = raw.trim();
+    let body = trimmed.strip_prefix('!').unwrap_or(trimmed);
+    notation(body) == Notation::Name
+}
+
+/// The notation an entry's body (after `!`) is written in, by its
+/// characters alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Notation {
+    /// `addr/prefix`.
+    Cidr,
+    /// An IPv6 address.
+    V6,
+    /// Digits, dots, `*` and `-`: an IPv4 address or octet pattern.
+    Pattern,
+    /// Anything else.
+    Name,
+}
+
+fn notation(body: &str) -> Notation {
+    if body.contains('/') {
+        Notation::Cidr
+    } else if body.contains(':') {
+        Notation::V6
+    } else if body
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'*' | b'-'))
+    {
+        // Anything that looks numeric is an address pattern, never a name, so
+        // a mistyped address can never turn into a DNS lookup.
+        Notation::Pattern
+    } else {
+        Notation::Name
+    }
 }
 
 fn parse_trimmed(s: &str) -> Result<(bool, EntryKind), EntryErrorKind> {
@@ -66,23 +114,20 @@ fn parse_trimmed(s: &str) -> Result<(bool, EntryKind), EntryErrorKind> {
     if body.starts_with('!') {
         return Err(EntryErrorKind::DoubleBang);
     }
-    let kind = if let Some((addr, prefix)) = body.split_once('/') {
-        EntryKind::Ranges(vec![parse_cidr(addr, prefix)?])
-    } else if body.contains(':') {
-        let v6: Ipv6Addr = body.parse().map_err(|_| EntryErrorKind::BadAddress {
-            addr: body.to_string(),
-        })?;
-        // An IPv6 address without a prefix is one host (/128), never a network (docs/reference.md §4).
-        EntryKind::Ranges(vec![IpRange::host(IpAddr::V6(v6))])
-    } else if body
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'*' | b'-'))
-    {
-        // Anything that looks numeric is an address pattern, never a name, so
-        // a mistyped address can never turn into a DNS lookup.
-        EntryKind::Ranges(compile_pattern(&parse_pattern(body)?)?)
-    } else {
-        EntryKind::Name(parse_name(body)?)
+    let kind = match notation(body) {
+        Notation::Cidr => {
+            let (addr, prefix) = body.split_once('/').unwrap_or((body, ""));
+            EntryKind::Ranges(vec![parse_cidr(addr, prefix)?])
+        }
+        Notation::V6 => {
+            let v6: Ipv6Addr = body.parse().map_err(|_| EntryErrorKind::BadAddress {
+                addr: body.to_string(),
+            })?;
+            // An IPv6 address without a prefix is one host (/128), never a network (docs/reference.md §4).
+            EntryKind::Ranges(vec![IpRange::host(IpAddr::V6(v6))])
+        }
+        Notation::Pattern => EntryKind::Ranges(compile_pattern(&parse_pattern(body)?)?),
+        Notation::Name => EntryKind::Name(parse_name(body)?),
     };
     Ok((negated, kind))
 }

@@ -7,8 +7,6 @@
 //! addresses than a /32 holds (an ISP's whole allocation), is no site's set of
 //! trusted clients.
 
-use std::collections::BTreeMap;
-
 use super::blocks::{host_mask, NON_PUBLIC_V4, NON_PUBLIC_V6};
 use super::list::RelayList;
 use super::table::{Key, Table, NOBODY};
@@ -24,8 +22,7 @@ const NAMED: usize = 5;
 pub(crate) struct Exposure {
     /// Public addresses allowed to relay, after exceptions (saturating).
     pub(crate) public: u128,
-    /// The allow entries owning them, with their share, by index.
-    pub(crate) owners: BTreeMap<u32, u128>,
+    v6: bool,
 }
 
 impl Exposure {
@@ -35,10 +32,26 @@ impl Exposure {
     }
 
     /// `relay.allow[0] "1-255.*.*.*", relay.allow[3] "8.0.0.0/7"`, the largest
-    /// shares first (a few, then "and N more").
+    /// shares first (a few, then "and N more"). Walks the table again: only
+    /// an open list is named, so the common case never counts per entry.
     pub(crate) fn name_owners(&self, list: &RelayList) -> String {
-        let mut owners: Vec<(u32, u128)> = self.owners.iter().map(|(&k, &n)| (k, n)).collect();
-        owners.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let shares = if self.v6 {
+            shares(&list.v6, list, NON_PUBLIC_V6, 128)
+        } else {
+            shares(&list.v4, list, NON_PUBLIC_V4, 32)
+        };
+        let mut owners: Vec<(u32, u128)> = shares
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, &n)| (k as u32, n))
+            .collect();
+        // The largest shares, then the lowest index; only the first few are
+        // named, so they are selected, not the whole list sorted.
+        let largest = |a: &(u32, u128), b: &(u32, u128)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        if owners.len() > NAMED {
+            owners.select_nth_unstable_by(NAMED, largest);
+        }
         let mut named: Vec<u32> = owners.iter().take(NAMED).map(|&(k, _)| k).collect();
         named.sort_unstable();
         let mut text = named
@@ -55,40 +68,58 @@ impl Exposure {
 
 /// The public IPv4 addresses `list` admits.
 pub(crate) fn v4(list: &RelayList) -> Exposure {
-    exposure(&list.v4, list, NON_PUBLIC_V4, 32)
+    Exposure {
+        public: allowed(&list.v4, list, NON_PUBLIC_V4, 32)
+            .fold(0, |sum: u128, (_, n)| sum.saturating_add(n)),
+        v6: false,
+    }
 }
 
 /// The public IPv6 addresses `list` admits.
 pub(crate) fn v6(list: &RelayList) -> Exposure {
-    exposure(&list.v6, list, NON_PUBLIC_V6, 128)
+    Exposure {
+        public: allowed(&list.v6, list, NON_PUBLIC_V6, 128)
+            .fold(0, |sum: u128, (_, n)| sum.saturating_add(n)),
+        v6: true,
+    }
 }
 
-/// Walks the table's intervals (each owned by the first matching entry, so
-/// exceptions are already applied) and sums the public part of those owned
-/// by an allow entry. Linear in the table; the block lists are a dozen long.
-fn exposure<K: Key + Into<u128>>(
+/// The public addresses each allow entry owns in the table, by entry index.
+fn shares<K: Key + Into<u128>>(
     table: &Table<K>,
     list: &RelayList,
     non_public: &[(u128, u32)],
     bits: u32,
-) -> Exposure {
-    let mut out = Exposure {
-        public: 0,
-        owners: BTreeMap::new(),
-    };
-    for (first, last, owner) in table.intervals() {
-        if owner == NOBODY || list.is_negated(owner) {
-            continue;
+) -> Vec<u128> {
+    let mut shares = vec![0u128; list.negated.len()];
+    for (owner, public) in allowed(table, list, non_public, bits) {
+        if let Some(share) = shares.get_mut(owner as usize) {
+            *share = share.saturating_add(public);
         }
-        let public = public_count(first.into(), last.into(), non_public, bits);
-        if public == 0 {
-            continue;
-        }
-        out.public = out.public.saturating_add(public);
-        let share = out.owners.entry(owner).or_default();
-        *share = share.saturating_add(public);
     }
-    out
+    shares
+}
+
+/// Walks the table's intervals (each owned by the first matching entry, so
+/// exceptions are already applied) and yields the public part of those owned
+/// by an allow entry, with its owner. Linear in the table; the block lists
+/// are a dozen long.
+fn allowed<'a, K: Key + Into<u128>>(
+    table: &'a Table<K>,
+    list: &'a RelayList,
+    non_public: &'a [(u128, u32)],
+    bits: u32,
+) -> impl Iterator<Item = (u32, u128)> + 'a {
+    table
+        .intervals()
+        .filter(move |&(_, _, owner)| owner != NOBODY && !list.is_negated(owner))
+        .map(move |(first, last, owner)| {
+            (
+                owner,
+                public_count(first.into(), last.into(), non_public, bits),
+            )
+        })
+        .filter(|&(_, public)| public > 0)
 }
 
 /// Addresses of `first..=last` outside every (disjoint) non-public block

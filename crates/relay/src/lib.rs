@@ -19,6 +19,7 @@ pub mod entry;
 mod entry_error;
 mod exposure;
 mod lint;
+mod lint_input;
 pub mod list;
 mod pattern;
 pub mod range;

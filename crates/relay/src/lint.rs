@@ -3,22 +3,15 @@
 //! because earlier entries match all it matches, and a public range in an
 //! otherwise private list. Warnings never change what the list does.
 
-use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use super::blocks::{host_mask, NON_PUBLIC_V4, NON_PUBLIC_V6, PRIVATE_V4, PRIVATE_V6};
 use super::exposure;
+use super::lint_input::{LintEntry, LintInput};
 use super::list::RelayList;
 use super::range::IpRange;
 use super::report::{Outcome, ReportLine, WarningKind};
 use super::table::NOBODY;
-
-/// What the lints need to know of one added entry.
-pub(crate) struct LintEntry {
-    pub(crate) negated: bool,
-    /// The entry's ranges; for a name, its addresses as hosts.
-    pub(crate) ranges: Vec<IpRange>,
-    pub(crate) name: Option<String>,
-}
 
 /// More IPv4 addresses than this in one entry is "broader than a /8".
 const BROAD_V4: u128 = 1 << 24;
@@ -31,22 +24,29 @@ const NAMED_COVERERS: usize = 3;
 const WALK_BUDGET: usize = 1024;
 
 /// Runs every check; returns the warning lines (in entry order, list-wide last)
-/// and whether the list makes an open relay.
-pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<ReportLine>, bool) {
+/// and whether the list makes an open relay. Linear in the entries and the
+/// table (a shadowed entry walks at most [`WALK_BUDGET`] intervals), with
+/// one allocation per warning.
+pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, bool) {
     let mut owned = vec![false; entries.len()];
     for &owner in list.v4.owners().iter().chain(list.v6.owners()) {
         if let Some(slot) = owned.get_mut(owner as usize) {
             *slot = true;
         }
     }
-    let first_private = entries.iter().position(|entry| {
-        matches!(entry, Some(e) if !e.negated && e.name.is_none() && e.ranges.iter().all(is_private))
+    let first_private = entries.iter().find_map(|(index, e)| {
+        let private = !e.negated && e.name.is_none() && e.ranges.iter().all(is_private);
+        private.then_some(index)
     });
+    let mut shadows = shadowed_entries(list, entries, &owned)
+        .into_iter()
+        .peekable();
+    // Named in every "public range in a private list" warning: formatted once.
+    let mut like_private: Option<String> = None;
     let mut warnings = Vec::new();
     let mut open_relay = false;
     let mut whole_entry = [false, false]; // an entry covering all of IPv4 / IPv6
-    for (index, entry) in entries.iter().enumerate() {
-        let Some(entry) = entry else { continue };
+    for (index, entry) in entries.iter() {
         let k = index as u32;
         // Named only in a warning: most entries of a long list get none.
         let this = Describe(list, k);
@@ -55,8 +55,11 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
             raw: list.raw(k).to_string(),
             outcome: Outcome::Warning { kind, message },
         };
-        if let Some(coverers) = shadowed(list, k, entry, &owned) {
-            let message = format!("{this} can never decide anything: everything it matches is matched first by {coverers}");
+        if let Some((_, coverers)) = shadows.next_if(|(i, _)| *i == index) {
+            let mut message = format!(
+                "{this} can never decide anything: everything it matches is matched first by "
+            );
+            coverers.write(list, &mut message);
             warnings.push(warn(WarningKind::Shadowed, message));
             continue;
         }
@@ -73,11 +76,7 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
         }
         // Private space is never "broad": fe80::/10 is a legitimate "all link-local".
         let private = entry.ranges.iter().all(is_private);
-        let (v4, v6) = if private {
-            (0, 0)
-        } else {
-            sizes(&entry.ranges)
-        };
+        let (v4, v6) = if private { (0, 0) } else { sizes(entry.ranges) };
         if v4 > BROAD_V4 {
             let message =
                 format!("{this} allows {v4} IPv4 addresses, more than a /8: check it is meant");
@@ -88,7 +87,7 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
                 format!("{this} allows {v6} IPv6 addresses, more than a /32: check it is meant");
             warnings.push(warn(WarningKind::Broad, message));
         }
-        if let Some(name) = &entry.name {
+        if let Some(name) = entry.name {
             // A one-label name matches by reverse DNS every host under it: if it
             // is a top-level domain, anyone who controls a PTR record under it.
             if !name.contains('.') && name != "localhost" {
@@ -101,9 +100,9 @@ pub(crate) fn lint(list: &RelayList, entries: &[Option<LintEntry>]) -> (Vec<Repo
             // Single hosts are exempt: the default list holds the machine's own
             // (possibly public) addresses next to 127.0.0.1.
             if entry.ranges.iter().any(|r| r.size() > 1 && is_public(r)) {
+                let like = like_private.get_or_insert_with(|| describe(list, private as u32));
                 let message = format!(
-                    "{this} is a public range in an otherwise private list (like {}): check it is meant",
-                    describe(list, private as u32)
+                    "{this} is a public range in an otherwise private list (like {like}): check it is meant"
                 );
                 warnings.push(warn(WarningKind::PublicInPrivateList, message));
             }
@@ -180,7 +179,17 @@ struct Describe<'a>(&'a RelayList, u32);
 
 impl std::fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "relay.allow[{}] {:?}", self.1, self.0.raw(self.1))
+        let raw = self.0.raw(self.1);
+        // What `{:?}` writes, without its escaping pass when nothing needs
+        // escaping (every address notation): a long list names many entries.
+        let plain = raw
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+        if plain {
+            write!(f, "relay.allow[{}] \"{raw}\"", self.1)
+        } else {
+            write!(f, "relay.allow[{}] {raw:?}", self.1)
+        }
     }
 }
 
@@ -206,14 +215,44 @@ fn sizes(ranges: &[IpRange]) -> (u128, u128) {
     })
 }
 
+/// The entries that can never decide anything, in list order, each with
+/// the earlier entries that match first. They are looked up in the table in
+/// address order: a million binary searches at random places in a table
+/// of millions of intervals would each miss the CPU caches.
+fn shadowed_entries(
+    list: &RelayList,
+    entries: &LintInput,
+    owned: &[bool],
+) -> Vec<(usize, Coverers)> {
+    let mut order: Vec<(u8, u128, usize)> = entries
+        .iter()
+        .filter(|&(index, _)| !owned.get(index).copied().unwrap_or(false))
+        .map(|(index, e)| match e.ranges.first() {
+            Some(IpRange::V4 { first, .. }) => (0, u128::from(*first), index),
+            Some(IpRange::V6 { first, .. }) => (1, *first, index),
+            None => (2, 0, index),
+        })
+        .collect();
+    order.sort_unstable();
+    let mut found: Vec<(usize, Coverers)> = order
+        .into_iter()
+        .filter_map(|(_, _, index)| {
+            let entry = entries.get(index)?;
+            shadowed(list, index as u32, &entry, owned).map(|c| (index, c))
+        })
+        .collect();
+    found.sort_unstable_by_key(|&(index, _)| index);
+    found
+}
+
 /// If entry `k` can never decide anything, the earlier entries that match
 /// first (named, up to a few). An address entry is shadowed when it owns no
 /// table interval; a name entry when, in addition, an earlier name entry
 /// equals or contains its name (so its reverse-DNS match comes too late).
-fn shadowed(list: &RelayList, k: u32, entry: &LintEntry, owned: &[bool]) -> Option<String> {
+fn shadowed(list: &RelayList, k: u32, entry: &LintEntry<'_>, owned: &[bool]) -> Option<Coverers> {
     let owns_addresses = owned.get(k as usize).copied().unwrap_or(false);
-    let mut coverers = BTreeSet::new();
-    match &entry.name {
+    let mut coverers = Coverers::default();
+    match entry.name {
         None => {
             if owns_addresses || entry.ranges.is_empty() {
                 return None;
@@ -223,7 +262,7 @@ fn shadowed(list: &RelayList, k: u32, entry: &LintEntry, owned: &[bool]) -> Opti
             if owns_addresses {
                 return None;
             }
-            let earlier = std::iter::once(&name[..])
+            let earlier = std::iter::once(name)
                 .chain(name.match_indices('.').map(|(dot, _)| &name[dot + 1..]))
                 .filter_map(|suffix| list.names.get(suffix).copied())
                 .filter(|&j| j < k)
@@ -234,30 +273,80 @@ fn shadowed(list: &RelayList, k: u32, entry: &LintEntry, owned: &[bool]) -> Opti
     // Name a few coverers; the walk has a budget, as a pattern can have
     // 65,536 ranges each lying over many intervals.
     let mut budget = WALK_BUDGET;
-    let mut more = false;
-    for range in &entry.ranges {
-        if budget == 0 || coverers.len() > NAMED_COVERERS {
-            more = true;
+    for range in entry.ranges {
+        if budget == 0 || coverers.full() {
+            coverers.more = true;
             break;
         }
-        let owners: Vec<u32> = match *range {
-            IpRange::V4 { first, last } => list.v4.owners_in(first, last, budget).collect(),
-            IpRange::V6 { first, last } => list.v6.owners_in(first, last, budget).collect(),
+        let mut walked = 0;
+        let mut visit = |owner: u32| {
+            walked += 1;
+            if owner != NOBODY && owner != k {
+                coverers.insert(owner);
+            }
         };
-        budget -= owners.len();
-        coverers.extend(owners.into_iter().filter(|&o| o != NOBODY && o != k));
+        match *range {
+            IpRange::V4 { first, last } => {
+                list.v4.owners_in(first, last, budget).for_each(&mut visit)
+            }
+            IpRange::V6 { first, last } => {
+                list.v6.owners_in(first, last, budget).for_each(&mut visit)
+            }
+        }
+        budget -= walked;
     }
-    more |= coverers.len() > NAMED_COVERERS;
-    let mut text = coverers
-        .iter()
-        .take(NAMED_COVERERS)
-        .map(|&j| describe(list, j))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if more {
-        text.push_str(" and others");
+    coverers.more |= coverers.full();
+    Some(coverers)
+}
+
+/// The earlier entries a shadowed entry's walk met: the smallest indexes,
+/// one more than are named so that "and others" can be told.
+#[derive(Default)]
+struct Coverers {
+    /// Ascending, distinct; `len` of them are set.
+    smallest: [u32; NAMED_COVERERS + 1],
+    len: usize,
+    /// More entries (or intervals) than are named.
+    more: bool,
+}
+
+impl Coverers {
+    fn insert(&mut self, index: u32) {
+        let set = &mut self.smallest[..self.len];
+        let Err(at) = set.binary_search(&index) else {
+            return; // already there
+        };
+        if at == self.smallest.len() {
+            return; // larger than every kept one, and the set is full
+        }
+        if self.len < self.smallest.len() {
+            self.len += 1;
+        }
+        self.smallest[at..self.len].rotate_right(1);
+        self.smallest[at] = index;
     }
-    Some(text)
+
+    /// More distinct entries met than a warning names.
+    fn full(&self) -> bool {
+        self.len > NAMED_COVERERS
+    }
+
+    /// `relay.allow[0] "10.0.0.0/8", relay.allow[2] "10.1.0.0/16" and others`.
+    fn write(&self, list: &RelayList, out: &mut String) {
+        for (i, &j) in self.smallest[..self.len.min(NAMED_COVERERS)]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{}", Describe(list, j));
+        }
+        if self.more {
+            out.push_str(" and others");
+        }
+    }
 }
 
 fn within(first: u128, last: u128, (base, prefix): (u128, u32), bits: u32) -> bool {

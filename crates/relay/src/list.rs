@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::entry::{parse_entry, EntryKind};
+use super::entry::{is_name_notation, parse_entry, EntryKind};
 use super::range::canonical;
 use super::table::{Table, NOBODY};
 
@@ -117,6 +117,7 @@ impl RelayList {
         let mut seen = std::collections::HashSet::new();
         entries
             .iter()
+            .filter(|raw| is_name_notation(raw))
             .filter_map(|raw| match parse_entry(raw) {
                 Ok(entry) => match entry.kind {
                     EntryKind::Name(name) => Some(name),
