@@ -17,6 +17,7 @@ use std::path::PathBuf;
 pub use portcullis_smtp::session::BareLf;
 
 mod arrays;
+mod big_arrays;
 mod defaults;
 mod edit;
 mod error;

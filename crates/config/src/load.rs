@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::big_arrays;
 use super::error::{literal, ConfigError};
 use super::keys::{self, KeyInfo, KeyKind, ALIASES};
 use super::raw::RawConfig;
@@ -82,8 +83,11 @@ pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError
 }
 
 /// Parses `text` as TOML, turning a syntax error into one sentence with its
-/// line and column.
+/// line and column. Long arrays of plain strings take a fast path.
 pub(crate) fn parse_table(text: &str, file: &str) -> Result<toml::Table, ConfigError> {
+    if let Some(table) = big_arrays::parse(text) {
+        return Ok(table);
+    }
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Syntax {
             file: file.to_string(),
