@@ -170,7 +170,7 @@ pub(super) struct CheckOptions {
 /// warned about.
 pub(super) fn check_and_report(path: &Path, options: CheckOptions) -> Result<(), Failure> {
     let report = admin::config::check(path, options.allow_open_relay, options.verbose)?;
-    output::lines(report.lines.iter().chain([&report.summary]))?;
+    output::lines(report.lines().chain([report.summary.clone()]))?;
     if options.strict {
         report.strict()?;
     }

@@ -224,21 +224,40 @@ fn shadowed_entries(
     entries: &LintInput,
     owned: &[bool],
 ) -> Vec<(usize, Coverers)> {
-    let mut order: Vec<(u8, u128, usize)> = entries
+    // An entry of one range (most are) carries it along: the walk then
+    // reads the table alone, not the entries at random places as well.
+    let mut order: Vec<(u8, u128, usize, Option<IpRange>)> = entries
         .iter()
         .filter(|&(index, _)| !owned.get(index).copied().unwrap_or(false))
-        .map(|(index, e)| match e.ranges.first() {
-            Some(IpRange::V4 { first, .. }) => (0, u128::from(*first), index),
-            Some(IpRange::V6 { first, .. }) => (1, *first, index),
-            None => (2, 0, index),
+        .map(|(index, e)| {
+            let single = match e.ranges {
+                [range] if e.name.is_none() => Some(*range),
+                _ => None,
+            };
+            match e.ranges.first() {
+                Some(IpRange::V4 { first, .. }) => (0, u128::from(*first), index, single),
+                Some(IpRange::V6 { first, .. }) => (1, *first, index, single),
+                None => (2, 0, index, single),
+            }
         })
         .collect();
-    order.sort_unstable();
+    order.sort_unstable_by_key(|&(family, first, index, _)| (family, first, index));
     let mut found: Vec<(usize, Coverers)> = order
         .into_iter()
-        .filter_map(|(_, _, index)| {
-            let entry = entries.get(index)?;
-            shadowed(list, index as u32, &entry, owned).map(|c| (index, c))
+        .filter_map(|(_, _, index, single)| {
+            let k = index as u32;
+            let coverers = match single {
+                Some(range) => {
+                    let entry = LintEntry {
+                        negated: false, // not read by `shadowed`
+                        ranges: std::slice::from_ref(&range),
+                        name: None,
+                    };
+                    shadowed(list, k, &entry, owned)
+                }
+                None => shadowed(list, k, &entries.get(index)?, owned),
+            };
+            coverers.map(|c| (index, c))
         })
         .collect();
     found.sort_unstable_by_key(|&(index, _)| index);

@@ -67,7 +67,11 @@ impl LintInput {
         Some(LintEntry {
             negated,
             ranges: &self.ranges[start..self.ends[index]],
-            name: self.names.get(&index).map(String::as_str),
+            // Most lists hold no name: no hashing per entry then.
+            name: match self.names.is_empty() {
+                true => None,
+                false => self.names.get(&index).map(String::as_str),
+            },
         })
     }
 

@@ -22,9 +22,19 @@ impl LoadNotes {
     /// Every line for the admin: the relay report with its summary, then
     /// `warning: ...` lines.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = self.relay.log_lines();
-        out.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
-        out
+        self.each_line().collect()
+    }
+
+    /// [`LoadNotes::lines`], each formatted as it is asked for: a long
+    /// list's report is then never held twice.
+    pub fn each_line(&self) -> impl Iterator<Item = String> + '_ {
+        let relay = &self.relay;
+        relay
+            .lines
+            .iter()
+            .map(ToString::to_string)
+            .chain(std::iter::once_with(|| relay.summary()))
+            .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
     }
 
     /// The warnings alone: the relay list's, then the others.

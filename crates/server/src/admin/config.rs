@@ -121,10 +121,9 @@ pub fn edit(path: &Path, op: EditOp, allow_open_relay: bool) -> Result<Edited, E
 }
 
 /// What `config check` found in a file the server would load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct CheckReport {
-    /// The relay-list report, then `warning: ...` lines.
-    pub lines: Vec<String>,
+    notes: check::LoadNotes,
     /// The one-line summary.
     pub summary: String,
     /// Whether any relay entry was skipped or anything warned about.
@@ -132,6 +131,12 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The relay-list report, then `warning: ...` lines, each formatted as
+    /// it is asked for (a long list's report is not held twice).
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.notes.each_line()
+    }
+
     /// `--strict`: a file that loads only with skipped entries or warnings
     /// is refused.
     pub fn strict(&self) -> Result<(), Error> {
@@ -153,8 +158,8 @@ pub fn check(path: &Path, allow_open_relay: bool, every_entry: bool) -> Result<C
     let notes = check::check(load(path)?, allow_open_relay, every_entry)
         .map_err(|r| Error::bad_input(r.0))?;
     Ok(CheckReport {
-        lines: notes.lines(),
         summary: notes.summary(),
         has_problems: notes.has_problems(),
+        notes,
     })
 }
