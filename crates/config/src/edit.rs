@@ -226,7 +226,7 @@ pub fn edit_at(text: &str, op: EditOp, path: &Path) -> Result<String, EditError>
 /// typo now, not find it in a log after the reload.
 pub fn validate_edited(text: &str, path: &Path) -> Result<Config, EditError> {
     let cfg = Config::from_str(text, path)?;
-    for entry in &cfg.relay.allow {
+    for entry in cfg.relay.allow.iter() {
         if let Err(e) = portcullis_relay::parse_entry(entry) {
             return Err(EditError::RelayEntry {
                 entry: quote(&e.raw),

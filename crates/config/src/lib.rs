@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use portcullis_smtp::session::BareLf;
 
@@ -203,7 +204,8 @@ pub struct Relay {
     pub restricted: bool,
     /// Raw entries, in order; parsed and compiled by [`portcullis_relay`]. A bad
     /// entry does not fail the config: it is skipped and reported at load.
-    pub allow: Vec<String>,
+    /// Shared: a list of a million entries is not copied with the config.
+    pub allow: Arc<Vec<String>>,
     /// Authenticated users may relay.
     pub authenticated: bool,
     /// `host:port` (port made explicit) receiving all outbound mail.

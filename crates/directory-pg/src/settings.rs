@@ -18,7 +18,7 @@ pub fn settings_text(site: &Site, path: &Path) -> Result<String, EditError> {
         EditOp::Set("relay.local_only".into(), flag(relay.local_only)),
         EditOp::Set("relay.restricted".into(), flag(relay.restricted)),
         EditOp::Set("relay.authenticated".into(), flag(relay.authenticated)),
-        EditOp::Set("relay.allow".into(), relay.allow.clone()),
+        EditOp::Set("relay.allow".into(), relay.allow.to_vec()),
     ];
     let optional = [
         ("relay.smarthost", relay.smarthost.clone()),

@@ -296,7 +296,7 @@ fn site_of(rows: crate::rows::Rows) -> Result<(Site, i64), DirectoryError> {
     let relay = Relay {
         local_only: flag("local_only", false),
         restricted: flag("restricted", true),
-        allow: rows.relay_allow,
+        allow: rows.relay_allow.into(),
         authenticated: flag("authenticated", true),
         smarthost: setting("smarthost").map(str::to_string),
         smarthost_user: setting("smarthost_user").map(str::to_string),

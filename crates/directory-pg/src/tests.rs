@@ -26,7 +26,8 @@ fn site() -> Site {
                 "127.0.0.1".into(),
                 "192.168.40-43.*".into(),
                 "!192.168.41.7".into(),
-            ],
+            ]
+            .into(),
             authenticated: true,
             smarthost: None,
             smarthost_user: None,

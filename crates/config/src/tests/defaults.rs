@@ -118,7 +118,7 @@ fn a_missing_relay_table_is_appended_with_the_machines_own_addresses() {
     );
     let cfg = load(&out).unwrap();
     assert_eq!(
-        cfg.relay.allow,
+        *cfg.relay.allow,
         ["127.0.0.1", "::1", "192.0.2.10", "2001:db8::10"]
     );
     assert!(cfg.relay.restricted && !cfg.relay.local_only && cfg.relay.authenticated);
@@ -135,7 +135,7 @@ fn the_relay_table_goes_last_even_after_a_file_without_final_newline() {
     );
     assert!(out.contains("\n[relay]\n"));
     assert!(out.find("[relay]") > out.find("[log]"));
-    assert_eq!(load(&out).unwrap().relay.allow, ["127.0.0.1", "::1"]);
+    assert_eq!(*load(&out).unwrap().relay.allow, ["127.0.0.1", "::1"]);
     let empty = ensure_relay_section("", &[]).unwrap();
     assert!(empty.starts_with("# [relay] was missing"), "{empty}");
     assert!(load(&empty).is_ok());

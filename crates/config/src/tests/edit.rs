@@ -325,7 +325,7 @@ fn a_sequence_of_edits_keeps_every_comment_and_the_key_order() {
         .collect();
     assert_eq!(kept, original);
     let cfg = load(&text).unwrap();
-    assert_eq!(cfg.relay.allow, ["127.0.0.1", "::1", "192.168.40-43.*"]);
+    assert_eq!(*cfg.relay.allow, ["127.0.0.1", "::1", "192.168.40-43.*"]);
     assert_eq!(cfg.limits.message_size, 1_048_576);
     assert_eq!(cfg.limits.errors, 10);
     assert_eq!(cfg.auth.mechanisms, ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN"]);

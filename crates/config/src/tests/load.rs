@@ -32,7 +32,7 @@ fn an_empty_file_gives_the_defaults_of_spec_section_2() {
     assert_eq!(cfg.listen.submissions, addrs(&["127.0.0.1:2465"]));
     assert!(!cfg.relay.local_only);
     assert!(cfg.relay.restricted);
-    assert_eq!(cfg.relay.allow, ["127.0.0.1", "::1"]);
+    assert_eq!(*cfg.relay.allow, ["127.0.0.1", "::1"]);
     assert!(cfg.relay.authenticated);
     assert_eq!(cfg.relay.smarthost, None);
     assert_eq!(
@@ -125,7 +125,7 @@ abuse = ["alice", "Bob@Example.ORG"]
     assert!(cfg.listen.submission.is_empty());
     assert_eq!(cfg.listen.submissions, addrs(&["[::1]:465"]));
     assert!(cfg.relay.local_only && !cfg.relay.restricted && !cfg.relay.authenticated);
-    assert_eq!(cfg.relay.allow, ["192.168.40-43.*", "!192.168.99.*"]);
+    assert_eq!(*cfg.relay.allow, ["192.168.40-43.*", "!192.168.99.*"]);
     assert_eq!(cfg.relay.smarthost.as_deref(), Some("smtp.example.net:25"));
     assert_eq!(cfg.auth.mechanisms, ["PLAIN", "SCRAM-SHA-256"]);
     assert!(!cfg.auth.plaintext_requires_tls);
@@ -258,7 +258,7 @@ fn malformed_relay_entries_do_not_fail_the_load() {
     // docs/reference.md §4: the relay module skips and logs them; the server still starts.
     let cfg = load("[relay]\nallow = [\"192.168.300.*\", \"10.0.0.0/33\", \"127.0.0.1\"]").unwrap();
     assert_eq!(
-        cfg.relay.allow,
+        *cfg.relay.allow,
         ["192.168.300.*", "10.0.0.0/33", "127.0.0.1"]
     );
 }

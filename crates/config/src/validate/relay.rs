@@ -38,7 +38,8 @@ pub(super) fn relay(
         // logged there, never a reason to refuse the whole file (docs/reference.md §4).
         allow: raw
             .allow
-            .unwrap_or_else(|| default_list("relay.allow", hostname)),
+            .unwrap_or_else(|| default_list("relay.allow", hostname))
+            .into(),
         authenticated: raw.authenticated.unwrap_or(true),
         smarthost: raw
             .smarthost

@@ -52,7 +52,7 @@ fn load_reads_the_sections_and_the_users_file_at_once() {
     let site = d.load(None).unwrap();
     assert!(site.users.is_empty());
     assert_eq!(site.local_domains, ["example.test", "other.test"]);
-    assert_eq!(site.relay.allow, ["192.0.2.0/24", "!192.0.2.9"]);
+    assert_eq!(*site.relay.allow, ["192.0.2.0/24", "!192.0.2.9"]);
     assert_eq!(site.aliases["postmaster"], ["alice"]);
     assert_eq!(site.routes["partner.test"], "192.0.2.25:25");
     d.edit_users(add("Alice", "pw-alice")).unwrap();
@@ -205,7 +205,7 @@ fn settings_are_edited_in_the_file_once_judged_keeping_its_comments() {
     let edited = d.edit_setting(op, &accept).unwrap();
     assert_eq!(edited.before.unwrap().relay.allow.len(), 2);
     assert_eq!(
-        edited.after.relay.allow,
+        *edited.after.relay.allow,
         ["192.0.2.0/24", "!192.0.2.9", "198.51.100.7"]
     );
     assert_eq!(edited.warnings, ["a warning"]);

@@ -77,7 +77,7 @@ impl Directory for Memory {
 
 fn site(allow: &str) -> Site {
     let mut relay = Config::defaults(std::path::Path::new("/x/p.toml")).relay;
-    relay.allow = vec![allow.to_string()];
+    relay.allow = vec![allow.to_string()].into();
     Site {
         local_domains: vec!["example.com".into()],
         users: UserDb::new(),
@@ -137,7 +137,7 @@ fn a_new_version_is_loaded_whole_and_compiled_into_a_new_runtime() {
     };
     assert_eq!(confirmed, memory.confirmed);
     assert_eq!(new.site.version, Version::Counter(2));
-    assert_eq!(new.site.site.relay.allow, ["198.51.100.0/24"]);
+    assert_eq!(*new.site.site.relay.allow, ["198.51.100.0/24"]);
     let ip = "198.51.100.7".parse().unwrap();
     let rdns = portcullis_relay::ReverseDns::NotChecked;
     assert!(new.site.policy.decide(ip, &rdns, None).is_allowed());

@@ -50,7 +50,7 @@ fn rule(rt: &Runtime, client: &str, rcpt: &str) -> Decision {
 fn domains_aliases_and_relay_come_from_the_directory_not_the_file() {
     let config = portcullis_config::Config::defaults(Path::new("/x/portcullis.toml"));
     let mut relay = config.relay.clone();
-    relay.allow = vec!["192.0.2.0/24".into()];
+    relay.allow = vec!["192.0.2.0/24".into()].into();
     let site = Site {
         local_domains: vec!["shared.example".into()],
         users: Default::default(),
@@ -83,7 +83,7 @@ fn domains_aliases_and_relay_come_from_the_directory_not_the_file() {
 fn an_open_relay_from_the_directory_is_refused_as_from_the_file() {
     let config = portcullis_config::Config::defaults(Path::new("/x/portcullis.toml"));
     let mut relay = config.relay.clone();
-    relay.allow = vec!["0.0.0.0/0".into()];
+    relay.allow = vec!["0.0.0.0/0".into()].into();
     let site = Site {
         local_domains: vec![],
         users: Default::default(),
