@@ -35,17 +35,12 @@ impl Exposure {
     /// shares first (a few, then "and N more"). Walks the table again: only
     /// an open list is named, so the common case never counts per entry.
     pub(crate) fn name_owners(&self, list: &RelayList) -> String {
-        let shares = if self.v6 {
-            shares(&list.v6, list, NON_PUBLIC_V6, 128)
+        let mut owners: Vec<(u32, u128)> = if self.v6 {
+            owners(&shares::<_, u128>(&list.v6, list, NON_PUBLIC_V6, 128))
         } else {
-            shares(&list.v4, list, NON_PUBLIC_V4, 32)
+            // An IPv4 entry owns at most 2^32 addresses: half the memory to scatter into.
+            owners(&shares::<_, u64>(&list.v4, list, NON_PUBLIC_V4, 32))
         };
-        let mut owners: Vec<(u32, u128)> = shares
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(k, &n)| (k as u32, n))
-            .collect();
         // The largest shares, then the lowest index; only the first few are
         // named, so they are selected, not the whole list sorted.
         let largest = |a: &(u32, u128), b: &(u32, u128)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
@@ -84,20 +79,33 @@ pub(crate) fn v6(list: &RelayList) -> Exposure {
     }
 }
 
-/// The public addresses each allow entry owns in the table, by entry index.
-fn shares<K: Key + Into<u128>>(
-    table: &Table<K>,
-    list: &RelayList,
-    non_public: &[(u128, u32)],
-    bits: u32,
-) -> Vec<u128> {
-    let mut shares = vec![0u128; list.negated.len()];
+/// The public addresses each allow entry owns in the table, by entry index
+/// (saturating at what `S` holds).
+fn shares<K, S>(table: &Table<K>, list: &RelayList, non_public: &[(u128, u32)], bits: u32) -> Vec<S>
+where
+    K: Key + Into<u128>,
+    S: Copy + Default + Into<u128> + TryFrom<u128>,
+{
+    let mut shares = vec![S::default(); list.negated.len()];
     for (owner, public) in allowed(table, list, non_public, bits) {
         if let Some(share) = shares.get_mut(owner as usize) {
-            *share = share.saturating_add(public);
+            let sum = (*share).into().saturating_add(public);
+            if let Ok(sum) = S::try_from(sum) {
+                *share = sum;
+            }
         }
     }
     shares
+}
+
+/// The entries with a share, with it.
+fn owners<S: Copy + Into<u128>>(shares: &[S]) -> Vec<(u32, u128)> {
+    shares
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (k as u32, n.into()))
+        .filter(|&(_, n)| n > 0)
+        .collect()
 }
 
 /// Walks the table's intervals (each owned by the first matching entry, so

@@ -1,7 +1,9 @@
 //! What loading a configuration found besides refusing it: the relay-list
 //! report and every other warning, as `config check`, `serve` and `reload` print them.
 
-use portcullis_relay::{LoadReport, Outcome};
+use std::fmt;
+
+use portcullis_relay::{LoadReport, Outcome, ReportLine};
 
 /// Why a configuration could not be put in force.
 #[derive(Debug)]
@@ -22,19 +24,19 @@ impl LoadNotes {
     /// Every line for the admin: the relay report with its summary, then
     /// `warning: ...` lines.
     pub fn lines(&self) -> Vec<String> {
-        self.each_line().collect()
+        self.each_line().map(|line| line.to_string()).collect()
     }
 
-    /// [`LoadNotes::lines`], each formatted as it is asked for: a long
+    /// [`LoadNotes::lines`], each formatted only when it is written: a long
     /// list's report is then never held twice.
-    pub fn each_line(&self) -> impl Iterator<Item = String> + '_ {
+    pub fn each_line(&self) -> impl Iterator<Item = NoteLine<'_>> + '_ {
         let relay = &self.relay;
         relay
             .lines
             .iter()
-            .map(ToString::to_string)
-            .chain(std::iter::once_with(|| relay.summary()))
-            .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
+            .map(NoteLine::Relay)
+            .chain(std::iter::once_with(|| NoteLine::Summary(relay.summary())))
+            .chain(self.warnings.iter().map(|w| NoteLine::Warning(w)))
     }
 
     /// The warnings alone: the relay list's, then the others.
@@ -81,5 +83,26 @@ impl LoadNotes {
     /// Whether anything was skipped or warned about (`config check --strict`).
     pub fn has_problems(&self) -> bool {
         self.skipped() > 0 || self.warning_count() > 0
+    }
+}
+
+/// One line of [`LoadNotes::lines`], formatted when it is displayed.
+#[derive(Debug)]
+pub enum NoteLine<'a> {
+    /// A line of the relay-list report.
+    Relay(&'a ReportLine),
+    /// `relay list: 12 entries added, 2 skipped`.
+    Summary(String),
+    /// A warning outside the relay list.
+    Warning(&'a str),
+}
+
+impl fmt::Display for NoteLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoteLine::Relay(line) => line.fmt(f),
+            NoteLine::Summary(summary) => f.write_str(summary),
+            NoteLine::Warning(w) => write!(f, "warning: {w}"),
+        }
     }
 }

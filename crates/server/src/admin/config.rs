@@ -133,7 +133,7 @@ pub struct CheckReport {
 impl CheckReport {
     /// The relay-list report, then `warning: ...` lines, each formatted as
     /// it is asked for (a long list's report is not held twice).
-    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+    pub fn lines(&self) -> impl Iterator<Item = impl std::fmt::Display + '_> + '_ {
         self.notes.each_line()
     }
 
