@@ -33,12 +33,14 @@ impl Octet {
 
 /// Parses the four octets of a numeric-looking entry (digits, dots, `*`, `-`).
 pub(crate) fn parse_pattern(body: &str) -> Result<[Octet; 4], EntryErrorKind> {
-    let parts: Vec<&str> = body.split('.').collect();
-    if parts.len() != 4 {
-        return Err(EntryErrorKind::OctetCount { found: parts.len() });
+    // Counted first, without collecting: a wrong count is the error to
+    // report even when an octet is bad too.
+    let found = body.split('.').count();
+    if found != 4 {
+        return Err(EntryErrorKind::OctetCount { found });
     }
     let mut octets = [Octet { lo: 0, hi: 0 }; 4];
-    for (slot, part) in octets.iter_mut().zip(&parts) {
+    for (slot, part) in octets.iter_mut().zip(body.split('.')) {
         *slot = parse_octet(part)?;
     }
     Ok(octets)
