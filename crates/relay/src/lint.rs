@@ -56,10 +56,9 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
             outcome: Outcome::Warning { kind, message },
         };
         if let Some((_, coverers)) = shadows.next_if(|(i, _)| *i == index) {
-            let mut message = format!(
-                "{this} can never decide anything: everything it matches is matched first by "
+            let message = format!(
+                "{this} can never decide anything: everything it matches is matched first by {coverers}"
             );
-            coverers.write(list, &mut message);
             warnings.push(warn(WarningKind::Shadowed, message));
             continue;
         }
@@ -216,14 +215,12 @@ fn sizes(ranges: &[IpRange]) -> (u128, u128) {
 }
 
 /// The entries that can never decide anything, in list order, each with
-/// the earlier entries that match first. They are looked up in the table in
-/// address order: a million binary searches at random places in a table
-/// of millions of intervals would each miss the CPU caches.
-fn shadowed_entries(
-    list: &RelayList,
-    entries: &LintInput,
-    owned: &[bool],
-) -> Vec<(usize, Coverers)> {
+/// the earlier entries that match first, named. They are looked up in the
+/// table in address order: a million binary searches at random places in a
+/// table of millions of intervals would each miss the CPU caches; and
+/// neighbours in address order are mostly covered by the same entries,
+/// named once for the run of them.
+fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Vec<(usize, String)> {
     // An entry of one range (most are) carries it along: the walk then
     // reads the table alone, not the entries at random places as well.
     let mut order: Vec<(u8, u128, usize, Option<IpRange>)> = entries
@@ -242,7 +239,8 @@ fn shadowed_entries(
         })
         .collect();
     order.sort_unstable_by_key(|&(family, first, index, _)| (family, first, index));
-    let mut found: Vec<(usize, Coverers)> = order
+    let mut last: Option<(Coverers, String)> = None;
+    let mut found: Vec<(usize, String)> = order
         .into_iter()
         .filter_map(|(_, _, index, single)| {
             let k = index as u32;
@@ -257,7 +255,17 @@ fn shadowed_entries(
                 }
                 None => shadowed(list, k, &entries.get(index)?, owned),
             };
-            coverers.map(|c| (index, c))
+            let coverers = coverers?;
+            let named = match &last {
+                Some((previous, named)) if *previous == coverers => named.clone(),
+                _ => {
+                    let mut named = String::new();
+                    coverers.write(list, &mut named);
+                    last = Some((coverers, named.clone()));
+                    named
+                }
+            };
+            Some((index, named))
         })
         .collect();
     found.sort_unstable_by_key(|&(index, _)| index);
@@ -320,7 +328,7 @@ fn shadowed(list: &RelayList, k: u32, entry: &LintEntry<'_>, owned: &[bool]) -> 
 
 /// The earlier entries a shadowed entry's walk met: the smallest indexes,
 /// one more than are named so that "and others" can be told.
-#[derive(Default)]
+#[derive(Default, PartialEq, Eq)]
 struct Coverers {
     /// Ascending, distinct; `len` of them are set.
     smallest: [u32; NAMED_COVERERS + 1],
