@@ -133,8 +133,14 @@ fn allowed<'a, K: Key + Into<u128>>(
 /// Addresses of `first..=last` outside every (disjoint) non-public block
 /// (saturating: `::/0` has 2^128 addresses).
 fn public_count(first: u128, last: u128, non_public: &[(u128, u32)], bits: u32) -> u128 {
-    let hidden: u128 = non_public
+    // The blocks are sorted and disjoint: only those from the first one
+    // ending at or after `first` up to the last one starting at or before
+    // `last` can overlap (most intervals of a long list overlap none).
+    let from =
+        non_public.partition_point(|&(base, prefix)| (base | host_mask(prefix, bits)) < first);
+    let hidden: u128 = non_public[from..]
         .iter()
+        .take_while(|&&(base, _)| base <= last)
         .map(|&(base, prefix)| {
             let block_last = base | host_mask(prefix, bits);
             let (lo, hi) = (first.max(base), last.min(block_last));
@@ -150,5 +156,74 @@ fn public_count(first: u128, last: u128, non_public: &[(u128, u32)], bits: u32) 
     match hidden.checked_sub(1) {
         None => (last - first).saturating_add(1),
         Some(h) => last - first - h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every block, the way `public_count` did it before it skipped to the
+    /// overlapping ones.
+    fn naive(first: u128, last: u128, non_public: &[(u128, u32)], bits: u32) -> u128 {
+        let hidden: u128 = non_public
+            .iter()
+            .map(|&(base, prefix)| {
+                let (lo, hi) = (first.max(base), last.min(base | host_mask(prefix, bits)));
+                if lo > hi {
+                    0
+                } else {
+                    hi - lo + 1
+                }
+            })
+            .sum();
+        match hidden.checked_sub(1) {
+            None => (last - first).saturating_add(1),
+            Some(h) => last - first - h,
+        }
+    }
+
+    #[test]
+    fn the_blocks_are_sorted_and_disjoint_and_counted_as_before() {
+        for (blocks, bits) in [(NON_PUBLIC_V4, 32), (NON_PUBLIC_V6, 128)] {
+            for pair in blocks.windows(2) {
+                let (base, prefix) = pair[0];
+                assert!(base | host_mask(prefix, bits) < pair[1].0, "{pair:?}");
+            }
+        }
+        let max4 = u128::from(u32::MAX);
+        let mut edges: Vec<u128> = vec![0, 1, max4 - 1, max4];
+        for &(base, prefix) in NON_PUBLIC_V4 {
+            let last = base | host_mask(prefix, 32);
+            edges.extend([
+                base.saturating_sub(1),
+                base,
+                base + 1,
+                last - 1,
+                last,
+                (last + 1).min(max4),
+            ]);
+        }
+        for &a in &edges {
+            for &b in edges.iter().filter(|&&b| b >= a) {
+                assert_eq!(
+                    public_count(a, b, NON_PUBLIC_V4, 32),
+                    naive(a, b, NON_PUBLIC_V4, 32),
+                    "{a}..{b}"
+                );
+            }
+        }
+        for (a, b) in [
+            (0, u128::MAX),
+            (0x2000 << 112, (0x2000 << 112) + 5),
+            (1, 1),
+            (5, 0xfc00 << 112),
+        ] {
+            assert_eq!(
+                public_count(a, b, NON_PUBLIC_V6, 128),
+                naive(a, b, NON_PUBLIC_V6, 128),
+                "{a}..{b}"
+            );
+        }
     }
 }
