@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::blocks::{host_mask, NON_PUBLIC_V4, NON_PUBLIC_V6, PRIVATE_V4, PRIVATE_V6};
 use super::exposure;
-use super::lint_input::{LintEntry, LintInput};
+use super::lint_input::LintInput;
 use super::list::RelayList;
 use super::range::IpRange;
 use super::report::{Outcome, ReportLine, WarningKind};
@@ -245,15 +245,11 @@ fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Ve
         .filter_map(|(_, _, index, single)| {
             let k = index as u32;
             let coverers = match single {
-                Some(range) => {
-                    let entry = LintEntry {
-                        negated: false, // not read by `shadowed`
-                        ranges: std::slice::from_ref(&range),
-                        name: None,
-                    };
-                    shadowed(list, k, &entry, owned)
+                Some(range) => shadowed(list, k, (std::slice::from_ref(&range), None), owned),
+                None => {
+                    let entry = entries.get(index)?;
+                    shadowed(list, k, (entry.ranges, entry.name), owned)
                 }
-                None => shadowed(list, k, &entries.get(index)?, owned),
             };
             let coverers = coverers?;
             let named = match &last {
@@ -276,12 +272,17 @@ fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Ve
 /// first (named, up to a few). An address entry is shadowed when it owns no
 /// table interval; a name entry when, in addition, an earlier name entry
 /// equals or contains its name (so its reverse-DNS match comes too late).
-fn shadowed(list: &RelayList, k: u32, entry: &LintEntry<'_>, owned: &[bool]) -> Option<Coverers> {
+fn shadowed(
+    list: &RelayList,
+    k: u32,
+    (ranges, name): (&[IpRange], Option<&str>),
+    owned: &[bool],
+) -> Option<Coverers> {
     let owns_addresses = owned.get(k as usize).copied().unwrap_or(false);
     let mut coverers = Coverers::default();
-    match entry.name {
+    match name {
         None => {
-            if owns_addresses || entry.ranges.is_empty() {
+            if owns_addresses || ranges.is_empty() {
                 return None;
             }
         }
@@ -300,7 +301,7 @@ fn shadowed(list: &RelayList, k: u32, entry: &LintEntry<'_>, owned: &[bool]) -> 
     // Name a few coverers; the walk has a budget, as a pattern can have
     // 65,536 ranges each lying over many intervals.
     let mut budget = WALK_BUDGET;
-    for range in entry.ranges {
+    for range in ranges {
         if budget == 0 || coverers.full() {
             coverers.more = true;
             break;
