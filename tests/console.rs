@@ -431,3 +431,29 @@ fn the_users_screen_finds_a_user_by_part_of_the_name_and_takes_any_page_value() 
         assert!(page.body.contains(r#"data-user="ann""#), "{path}");
     }
 }
+
+#[test]
+fn a_long_allow_list_is_shown_a_page_at_a_time() {
+    let entries: Vec<String> = (0..250)
+        .map(|i| format!("\"10.1.{}.{}\"", i / 100, i % 100))
+        .collect();
+    let server = server_with(&format!("[relay]\nallow = [{}]\n", entries.join(", ")));
+    let cookie = session_cookie(&curl_login(&server, "root", ROOT_PW));
+    let get = |path: &str| curl(&server, "GET", path, &["-H", &format!("Cookie: {cookie}")]);
+    let first = get("/console/relay");
+    assert_eq!(first.status, 200, "{first:?}");
+    assert!(first.body.contains(r#"data-entry="10.1.0.0""#));
+    assert!(!first.body.contains(r#"data-entry="10.1.2.49""#));
+    assert!(
+        first.body.contains("Entries 1–200 of 250, page 1 of 2"),
+        "{}",
+        first.body
+    );
+    for path in ["/console/relay?page=2", "/console/relay?page=99"] {
+        let last = get(path);
+        assert!(last.body.contains(r#"data-entry="10.1.2.49""#), "{path}");
+        assert!(!last.body.contains(r#"data-entry="10.1.0.0""#), "{path}");
+    }
+    // The summary still counts the whole list.
+    assert!(first.body.contains("250 entries added"), "{}", first.body);
+}

@@ -102,6 +102,9 @@ pub(crate) struct Ask {
     auth: String,
     #[serde(default)]
     recipient: String,
+    /// The allow list's page (not a number: the first).
+    #[serde(default)]
+    page: String,
 }
 
 pub(crate) async fn relay(State(c): State<Console>, ctx: Ctx, Query(ask): Query<Ask>) -> Response {
@@ -110,6 +113,7 @@ pub(crate) async fn relay(State(c): State<Console>, ctx: Ctx, Query(ask): Query<
         Err(r) => return *r,
     };
     let mut question = Question {
+        page: ask.page.trim().parse().unwrap_or(1),
         client: ask.client.trim().to_string(),
         auth: ask.auth.trim().to_string(),
         recipient: ask.recipient.trim().to_string(),

@@ -5,6 +5,7 @@
 pub(crate) mod dashboard;
 pub(crate) mod decisions;
 pub(crate) mod domains;
+pub(crate) mod entry_page;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod preview;

@@ -5,6 +5,7 @@
 use maud::{html, Markup};
 use portcullis_relay::report::{LoadReport, Outcome};
 
+use super::entry_page;
 use super::layout::csrf_field;
 use crate::admin::relay::Verdict;
 
@@ -27,6 +28,8 @@ pub(crate) struct Question {
     pub(crate) auth: String,
     /// The recipient as typed.
     pub(crate) recipient: String,
+    /// The page of the allow list to show (1-based; 0 is the first).
+    pub(crate) page: usize,
     /// The rulings (the same text as `check-relay`), or the sentence that
     /// refused the question.
     pub(crate) answer: Option<Result<Vec<Verdict>, String>>,
@@ -55,7 +58,7 @@ pub(crate) fn relay(
         section #allow {
             h2 { "Allow list" }
             p.summary { (report.summary()) }
-            (entries(csrf, report))
+            (entries(csrf, report, question.page))
             form #add method="post" action="/console/relay/add" {
                 (csrf_field(csrf))
                 label {
@@ -92,14 +95,18 @@ fn switch(name: &str, label: &str, on: bool) -> Markup {
 /// holds the CSRF token once, and each posts its entry's index to its own
 /// action, without JavaScript: a form per button made a 10,000-entry list a
 /// 10 MB page that took over 50 ms to render.
-fn entries(csrf: &str, report: &LoadReport) -> Markup {
+fn entries(csrf: &str, report: &LoadReport, page: usize) -> Markup {
+    let len = report.lines.iter().filter(|l| l.index.is_some()).count();
+    let (page, pages) = entry_page::clamp(page, len);
+    let shown = entry_page::indexes(page);
     html! {
+        (entry_page::navigation(page, pages, len))
         form #entry-actions method="post" action="/console/relay/up" { (csrf_field(csrf)) }
         table.entries {
             thead { tr { th { "#" } th { "Entry" } th { "Compiled" } th { } } }
             tbody {
                 @for line in &report.lines {
-                    @if let Some(index) = line.index {
+                    @if let Some(index) = line.index.filter(|i| shown.contains(i)) {
                         tr data-entry=(line.raw) {
                             td { (index) }
                             td { code { (line.raw) } }

@@ -105,6 +105,7 @@ fn the_relay_answer_names_the_deciding_rule() {
         client: "192.168.41.7".into(),
         auth: String::new(),
         recipient: "bob@example.org".into(),
+        page: 1,
         answer: Some(Ok(vec![Verdict {
             accepted: true,
             client: "192.168.41.7".into(),
