@@ -2,14 +2,14 @@
 //! each passes the gate, calls the admin API as the JSON API does, and
 //! shows the result, or the refusal sentence next to the field it is about.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::audit;
-use super::context::{config_edit, Console, Ctx};
+use super::change::Change;
+use super::context::{config_edit, Console};
 use super::form::{domain_edit, Form};
 use super::pages::domains::Refusal as DomainRefusal;
 use super::pages::report::change_report;
@@ -73,15 +73,10 @@ async fn user_change(c: &Console, action: &str, form: &Form) -> Result<String, A
 /// `POST /console/users/{add,remove,admin,password}`.
 pub(crate) async fn users_post(
     State(c): State<Console>,
-    ctx: Ctx,
     Path(action): Path<String>,
-    body: Bytes,
+    change: Change,
 ) -> Response {
-    let form = Form::parse(&body);
-    let session = match ctx.change(&c, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let Change { ctx, form, session } = change;
     let what = format!("user {action} {}", form.get("name").unwrap_or_default());
     match user_change(&c, &action, &form).await {
         Ok(done) => {
@@ -118,15 +113,10 @@ pub(crate) async fn users_post(
 /// `POST /console/queue/{flush,delete}`.
 pub(crate) async fn queue_post(
     State(c): State<Console>,
-    ctx: Ctx,
     Path(action): Path<String>,
-    body: Bytes,
+    change: Change,
 ) -> Response {
-    let form = Form::parse(&body);
-    let session = match ctx.change(&c, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let Change { ctx, form, session } = change;
     let op = match action.as_str() {
         "flush" => Ok(QueueOp::Flush),
         "delete" => QueueId::parse(form.get("id").unwrap_or_default())
@@ -170,15 +160,10 @@ fn said(output: &QueueOutput) -> String {
 /// `POST /console/domains/{domain,alias,route}/{add,remove}`.
 pub(crate) async fn domains_post(
     State(c): State<Console>,
-    ctx: Ctx,
     Path((kind, action)): Path<(String, String)>,
-    body: Bytes,
+    change: Change,
 ) -> Response {
-    let form = Form::parse(&body);
-    let session = match ctx.change(&c, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let Change { ctx, form, session } = change;
     let ip = ctx.peer.0.ip();
     let op = match domain_edit(&kind, &action, &form) {
         Ok(op) => op,

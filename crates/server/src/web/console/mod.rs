@@ -4,6 +4,7 @@
 mod actions;
 pub(crate) mod assets;
 pub(crate) mod audit;
+mod change;
 pub(crate) mod context;
 pub(crate) mod cookie;
 pub(crate) mod form;

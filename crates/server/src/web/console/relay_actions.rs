@@ -3,7 +3,6 @@
 //! and reloaded; the switches are set the same way. A bad entry is refused
 //! with its sentence next to the add field.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +10,8 @@ use maud::{html, Markup};
 use portcullis_config::EditOp;
 use portcullis_relay::report::Outcome;
 
-use super::context::{config_edit, screen, Console, Ctx};
+use super::change::Change;
+use super::context::{config_edit, screen, Console};
 use super::form::{fingerprint, Form, ListEdit};
 use super::pages::preview::preview;
 use super::pages::relay::Question;
@@ -22,15 +22,10 @@ use super::session::Session;
 /// `POST /console/relay/{add,remove,up,down,save,switches}`.
 pub(crate) async fn relay_post(
     State(c): State<Console>,
-    ctx: Ctx,
     Path(action): Path<String>,
-    body: Bytes,
+    change: Change,
 ) -> Response {
-    let form = Form::parse(&body);
-    let session = match ctx.change(&c, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let Change { ctx, form, session } = change;
     let ip = ctx.peer.0.ip();
     match action.as_str() {
         "save" => save(&c, &session, ip, &form).await,

@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::change::Change;
 use super::context::{forbidden, Console, Ctx};
 use super::form::Form;
 use super::guard::Refused;
@@ -96,11 +97,8 @@ async fn log_in(State(c): State<Console>, ctx: Ctx, body: axum::body::Bytes) -> 
     }
 }
 
-async fn log_out(State(c): State<Console>, ctx: Ctx, body: axum::body::Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Err(refused) = ctx.change(&c, &form) {
-        return *refused;
-    }
+async fn log_out(State(c): State<Console>, change: Change) -> Response {
+    let ctx = change.ctx;
     if let Some(id) = ctx.cookie.as_deref().and_then(cookie::session_id) {
         c.sessions.remove(id);
     }

@@ -3,7 +3,6 @@
 //! ([`config_edit`]), saved and reloaded at once, with the report above the
 //! screen or the refusal under the key's field.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,8 +10,9 @@ use maud::{html, Markup};
 use portcullis_config::EditOp;
 use serde::Deserialize;
 
+use super::change::Change;
 use super::context::{config_edit, screen, Console, Ctx};
-use super::form::{setting_edit, Form};
+use super::form::setting_edit;
 use super::pages::report::change_report;
 use super::pages::settings::{self as page, Refusal, Row};
 use super::screens::failed;
@@ -88,15 +88,10 @@ async fn settings_screen(
 /// `POST /console/settings/{set,unset}`.
 pub(crate) async fn settings_post(
     State(c): State<Console>,
-    ctx: Ctx,
     Path(action): Path<String>,
-    body: Bytes,
+    change: Change,
 ) -> Response {
-    let form = Form::parse(&body);
-    let session = match ctx.change(&c, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let Change { ctx, form, session } = change;
     let key = form.get("key").unwrap_or_default().trim().to_string();
     let typed = form.get("value").unwrap_or_default();
     let section = match page::section_of(&key) {
