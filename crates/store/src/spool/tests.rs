@@ -23,7 +23,8 @@ fn envelope(id: &str, recipients: &[&str]) -> Envelope {
     )
 }
 
-fn files(dir: &Path) -> Vec<String> {
+/// The names in `dir`, sorted.
+pub(super) fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

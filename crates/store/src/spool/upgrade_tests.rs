@@ -8,6 +8,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
+use crate::spool::tests::files;
 use crate::spool::{Envelope, RecipientState, Spool};
 
 fn envelope(id: &str) -> Envelope {
@@ -31,15 +32,6 @@ fn write_old_format(queue: &Path, env: &Envelope, message: &[u8]) {
     let mut json = serde_json::to_vec_pretty(env).unwrap();
     json.push(b'\n');
     fs::write(queue.join(format!("{}.env", env.id)), json).unwrap();
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
