@@ -331,6 +331,7 @@ fn open_spool(data_dir: &Path) -> Result<Spool, Error> {
             orphans_removed = r.orphan_messages.len() + r.orphan_envelopes.len(),
             tmp_removed = r.tmp_files_removed,
             unreadable = r.unreadable.len(),
+            spares = r.spares,
             "queue recovered"
         ),
         Err(e) => warn!("queue recovery failed: {e}"),

@@ -12,9 +12,11 @@
 //! - `queue/<id>.msg` + `queue/<id>.env`: a message queued by a build
 //!   before the one-file format, still read, delivered and removed;
 //! - `queue/tmp/`: files being written, and the content of messages being
-//!   received ([`Spool::incoming`]).
+//!   received ([`Spool::incoming`]);
+//! - `queue/spare/`: files of delivered messages kept to hold the next ones
+//!   (`spare.rs`), so the file system does not allocate an inode per message.
 //!
-//! Crash safety: a `.mail` is written in `tmp/`, fsynced, renamed into
+//! Crash safety: a `.mail` is written in `tmp/` (or over a spare), fdatasynced, renamed into
 //! `queue/`; then `queue/` is fsynced once for the whole batch, and only
 //! then may `250` be sent. The rename is the commit point: a `.mail` in
 //! `queue/` is complete, a file in `tmp/` is never acknowledged. A later
@@ -34,6 +36,9 @@ mod envelope;
 mod format;
 mod id;
 mod recover;
+mod spare;
+#[cfg(test)]
+mod spare_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -44,6 +49,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use envelope::{BodyType, Envelope, Recipient, RecipientState, ENVELOPE_VERSION};
 pub use format::FILE_VERSION;
@@ -51,6 +57,7 @@ pub use recover::RecoveryReport;
 
 use crate::content::{Bytes, Content, FileCopy};
 use crate::maildir::sync_dir;
+use spare::Spares;
 
 /// Mode of spool directories: queued mail is private.
 const DIR_MODE: u32 = 0o700;
@@ -63,6 +70,7 @@ const FILE_MODE: u32 = 0o600;
 pub struct Spool {
     dir: PathBuf,
     tmp: PathBuf,
+    spares: Arc<Spares>,
 }
 
 /// A queued message's bytes, open for streaming: `len` octets of `file`
@@ -98,12 +106,17 @@ enum Stored {
 }
 
 impl Spool {
-    /// Opens (creating with mode 0700 if needed) `<data_dir>/queue` and
-    /// `<data_dir>/queue/tmp`.
+    /// Opens (creating with mode 0700 if needed) `<data_dir>/queue`,
+    /// `<data_dir>/queue/tmp` and `<data_dir>/queue/spare`.
     pub fn open(data_dir: &Path) -> io::Result<Spool> {
         let dir = data_dir.join("queue");
         let tmp = dir.join("tmp");
-        for (path, parent) in [(&dir, data_dir), (&tmp, dir.as_path())] {
+        let spare = dir.join("spare");
+        for (path, parent) in [
+            (&dir, data_dir),
+            (&tmp, dir.as_path()),
+            (&spare, dir.as_path()),
+        ] {
             if !path.is_dir() {
                 fs::DirBuilder::new()
                     .recursive(true)
@@ -113,7 +126,11 @@ impl Spool {
                 sync_dir(parent).map_err(|e| with_path(e, "fsync directory", parent))?;
             }
         }
-        Ok(Spool { dir, tmp })
+        Ok(Spool {
+            dir,
+            tmp,
+            spares: Arc::new(Spares::new(spare)),
+        })
     }
 
     /// The `queue/` directory.
@@ -287,8 +304,8 @@ impl Spool {
     /// nothing of it exists.
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
-        let mut gone = false;
-        for path in [self.mail_path(id), self.msg_path(id), self.env_path(id)] {
+        let mut gone = self.retire(&self.mail_path(id))?;
+        for path in [self.msg_path(id), self.env_path(id)] {
             gone |= remove_if_exists(&path)?;
         }
         if gone {
@@ -382,12 +399,32 @@ impl Spool {
         self.dir.join(format!("{id}.env"))
     }
 
-    /// Writes the one file of a message in `tmp/`, fsynced, and renames it
-    /// into `queue/` (not yet durable: the caller fsyncs the directory).
+    /// Removes a message's `.mail`, keeping it as a spare if the pool
+    /// wants it; `Ok(false)` if it did not exist.
+    fn retire(&self, path: &Path) -> io::Result<bool> {
+        match self.spares.keep(path) {
+            Ok(true) => Ok(true),
+            Ok(false) => remove_if_exists(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(with_path(e, "remove", path)),
+        }
+    }
+
+    /// Writes the one file of a message over a spare or in `tmp/`,
+    /// synced, and renames it into `queue/` (not yet durable: the caller
+    /// fsyncs the directory).
     fn write_queue_file(&self, envelope: &Envelope, message: &dyn Content) -> io::Result<()> {
         let json = envelope_json(envelope)?;
         let id = envelope.id.as_str();
-        let tmp = self.write_tmp(id, "mail", &format::QueueFile::new(&json, message))?;
+        let content = format::QueueFile::new(&json, message);
+        let tmp = match self.spares.write(&content) {
+            Some(Ok(spare)) => spare,
+            Some(Err(e)) => {
+                tracing::warn!(queue_id = %id, "spare queue file dropped: {e}");
+                self.write_tmp(id, "mail", &content)?
+            }
+            None => self.write_tmp(id, "mail", &content)?,
+        };
         let path = self.mail_path(id);
         fs::rename(&tmp, &path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -410,7 +447,7 @@ impl Spool {
             .mode(FILE_MODE)
             .open(&path)
             .map_err(|e| with_path(e, "create", &path))?;
-        let result = content.write_to(&mut file).and_then(|()| file.sync_all());
+        let result = content.write_to(&mut file).and_then(|()| file.sync_data());
         match result {
             Ok(()) => Ok(path),
             Err(e) => {
@@ -444,6 +481,13 @@ fn envelope_json(envelope: &Envelope) -> io::Result<Vec<u8>> {
 }
 
 fn parse_envelope(id: &str, path: &Path, bytes: &[u8]) -> io::Result<Envelope> {
+    // The common case in one pass; anything else is read again below, to
+    // say what is wrong.
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) {
+        if envelope.version == ENVELOPE_VERSION && envelope.id == id {
+            return Ok(envelope);
+        }
+    }
     let invalid = |text: String| io::Error::new(io::ErrorKind::InvalidData, text);
     // Read the version first, so a newer format is reported as such rather
     // than as whatever field happens not to parse.

@@ -20,6 +20,10 @@ pub struct RecoveryReport {
     pub tmp_files_removed: usize,
     /// Ids whose envelope cannot be read or parsed (left for the admin).
     pub unreadable: Vec<String>,
+    /// Spare files ready to hold new messages (`queue/spare/`).
+    pub spares: usize,
+    /// Spare files removed: not safe to reuse, or past the pool's size.
+    pub spares_removed: usize,
 }
 
 /// The ids present in `queue/`, by file kind.
@@ -67,9 +71,18 @@ impl Spool {
     /// Empties `tmp/` (nothing there was acknowledged), removes an
     /// old-format `.msg` without `.env` and an `.env` without a message,
     /// and fsyncs what it changed. A `.mail` is complete by construction
-    /// (fsynced before its rename) and is never removed here.
+    /// (fsynced before its rename) and is never removed here. Then fills the
+    /// pool of spare files: from here on this spool writes over them.
     pub fn recover(&self) -> io::Result<RecoveryReport> {
-        let mut report = RecoveryReport::default();
+        let spares_removed = self
+            .spares
+            .load()
+            .map_err(|e| with_path(e, "list", &self.dir.join("spare")))?;
+        let mut report = RecoveryReport {
+            spares: self.spares.ready(),
+            spares_removed,
+            ..RecoveryReport::default()
+        };
         for entry in fs::read_dir(&self.tmp).map_err(|e| with_path(e, "list", &self.tmp))? {
             let path = entry.map_err(|e| with_path(e, "list", &self.tmp))?.path();
             if path.is_file() {

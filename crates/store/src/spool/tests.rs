@@ -57,7 +57,10 @@ fn store_then_read_back_round_trips() {
     let message = b"Received: from client\r\nSubject: hi\r\n\r\n\xc3\xa9t\xc3\xa9\r\n";
     spool.store(&env, message).unwrap();
 
-    assert_eq!(files(spool.dir()), [format!("{id}.mail"), "tmp".into()]);
+    assert_eq!(
+        files(spool.dir()),
+        [format!("{id}.mail"), "spare".into(), "tmp".into()]
+    );
     assert!(files(&spool.dir().join("tmp")).is_empty());
     assert_eq!(spool.load_envelope(&id).unwrap(), env);
     assert_eq!(spool.read_message(&id).unwrap(), message);
@@ -89,7 +92,7 @@ fn store_then_read_back_round_trips() {
     assert_eq!(&file[eol + 1 + len..], message);
 
     spool.remove(&id).unwrap();
-    assert_eq!(files(spool.dir()), ["tmp"]);
+    assert_eq!(files(spool.dir()), ["spare", "tmp"]);
     assert_eq!(spool.remove(&id).unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(
         spool.load_envelope(&id).unwrap_err().kind(),
@@ -208,7 +211,7 @@ fn update_envelope_replaces_it_atomically() {
     );
     assert_eq!(
         files(spool.dir()),
-        ["tmp"],
+        ["spare", "tmp"],
         "an update never resurrects a removed message"
     );
 }
@@ -257,6 +260,7 @@ fn recover_removes_orphans_and_empties_tmp() {
         format!("{damaged}.mail"),
         format!("{kept}.mail"),
         "README".to_string(),
+        "spare".to_string(),
         "tmp".to_string(),
     ];
     want.sort();

@@ -63,7 +63,11 @@ fn an_old_format_message_is_recovered_read_updated_and_removed() {
     assert_eq!(spool.read_message(&old.id).unwrap(), message);
 
     spool.remove(&old.id).unwrap();
-    let want = [format!("{}.mail", new.id), "tmp".to_string()];
+    let want = [
+        format!("{}.mail", new.id),
+        "spare".to_string(),
+        "tmp".to_string(),
+    ];
     assert_eq!(files(spool.dir()), want);
     assert_eq!(
         spool.load_envelope(&old.id).unwrap_err().kind(),
@@ -101,12 +105,12 @@ fn a_later_state_goes_to_a_side_env_that_supersedes_the_queue_file() {
     assert!(report.orphan_envelopes.is_empty(), "{report:?}");
 
     spool.discard(&env.id).unwrap();
-    assert_eq!(files(spool.dir()), ["tmp"]);
+    assert_eq!(files(spool.dir()), ["spare", "tmp"]);
     assert_eq!(
         spool.update_envelope(&later).unwrap_err().kind(),
         ErrorKind::NotFound
     );
-    assert_eq!(files(spool.dir()), ["tmp"]);
+    assert_eq!(files(spool.dir()), ["spare", "tmp"]);
 }
 
 #[test]
@@ -137,7 +141,7 @@ fn a_removal_cut_short_by_a_crash_loses_nothing_still_pending() {
     assert_eq!(spool.read_message(&back.id).unwrap(), b"again");
     assert_eq!(
         files(spool.dir()),
-        [format!("{}.mail", back.id), "tmp".into()]
+        [format!("{}.mail", back.id), "spare".into(), "tmp".into()]
     );
 }
 
