@@ -50,9 +50,9 @@ pub(crate) const SESSION_TIME: u64 = 1800;
 /// `dns.timeout_ms` when absent.
 pub(crate) const DNS_TIMEOUT_MS: u64 = 5_000;
 /// `limits.outbound_connections` when absent.
-pub(crate) const OUTBOUND_CONNECTIONS: u64 = 20;
+pub(crate) const OUTBOUND_CONNECTIONS: u64 = 100;
 /// `limits.outbound_per_destination` when absent.
-pub(crate) const OUTBOUND_PER_DESTINATION: u64 = 4;
+pub(crate) const OUTBOUND_PER_DESTINATION: u64 = 20;
 /// `queue.lifetime` when absent: 5 days (RFC 5321 §4.5.4.1: "at least 4-5 days").
 pub(crate) const QUEUE_LIFETIME: u64 = 5 * 86_400;
 /// `queue.retry_min` when absent: 1 minute.
@@ -138,8 +138,8 @@ pub const DEFAULT_CONFIG: &str = r#"# portcullis.toml: configuration of the Port
 # errors = 10            # error replies before the session is closed with 421
 # command_timeout = 300  # seconds waiting for a command (RFC 5321 §4.5.3.2)
 # data_timeout = 180     # seconds waiting for a data block (RFC 5321 §4.5.3.2)
-# outbound_connections = 20   # outbound SMTP connections at once, in total
-# outbound_per_destination = 4  # outbound SMTP connections at once to one destination
+# outbound_connections = 100    # outbound SMTP connections at once, in total
+# outbound_per_destination = 20  # outbound SMTP connections at once to one destination
 # Abuse limits: past them a client gets 421 and is disconnected.
 # connections = 500            # inbound connections open at once, in total (421 4.7.0)
 # connections_reserved = 50   # of those, kept for relay.allow and auth.never_ban clients (default: 10 %)

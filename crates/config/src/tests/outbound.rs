@@ -16,8 +16,8 @@ fn the_outbound_defaults() {
     assert_eq!(cfg.queue.mx_port, 25);
     assert_eq!(cfg.tls.outbound, TlsOutbound::Opportunistic);
     assert_eq!(cfg.tls.outbound_ca, None);
-    assert_eq!(cfg.limits.outbound_connections, 20);
-    assert_eq!(cfg.limits.outbound_per_destination, 4);
+    assert_eq!(cfg.limits.outbound_connections, 100);
+    assert_eq!(cfg.limits.outbound_per_destination, 20);
     assert_eq!(cfg.relay.smarthost_user, None);
     assert_eq!(cfg.relay.smarthost_password_file, None);
 }
