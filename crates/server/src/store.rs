@@ -51,8 +51,8 @@ pub(crate) struct InboundResult {
 pub(crate) struct Stored {
     /// The queue id for the 250 reply.
     pub id: String,
-    /// The messages put in the queue spool, for the runner.
-    pub queued: Vec<String>,
+    /// The envelopes of the messages put in the queue spool, for the runner.
+    pub queued: Vec<Envelope>,
 }
 
 /// Writes the message durably.
@@ -77,7 +77,7 @@ pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
         ));
     }
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut queued: Vec<String> = Vec::new();
+    let mut queued: Vec<Envelope> = Vec::new();
     let result = write_all(&job, &id, &received, &mut written, &mut queued);
     match result {
         Ok(()) => {
@@ -97,7 +97,7 @@ pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
                 let _ = std::fs::remove_file(path);
             }
             for queued in &queued {
-                let _ = job.spool.discard(queued);
+                let _ = job.spool.discard(&queued.id);
             }
             error!(queue_id = %id, "message not stored: {e}");
             Err(Reply::new(
@@ -114,7 +114,7 @@ fn write_all(
     id: &str,
     received: &str,
     written: &mut Vec<PathBuf>,
-    queued: &mut Vec<String>,
+    queued: &mut Vec<Envelope>,
 ) -> std::io::Result<()> {
     let (auth_results, strip) = match &job.inbound {
         Some(r) => (r.header.as_str(), r.strip.as_ref()),
@@ -130,10 +130,10 @@ fn write_all(
             skip,
             body: &job.body,
         };
-        let env = for_mailboxes(job, id.to_string());
         // Recorded before the write: a half-written message is removed too.
-        queued.push(id.to_string());
-        job.spool.store_content(&env, &content)?;
+        queued.push(for_mailboxes(job, id.to_string()));
+        job.spool
+            .store_content(&queued[queued.len() - 1], &content)?;
     } else if !job.plan.mailboxes.is_empty() {
         let prefix = format!(
             "{}{received}{auth_results}",
@@ -201,8 +201,9 @@ fn write_all(
         );
         env.body = job.msg.params.body.into();
         env.smtputf8 = job.msg.params.smtputf8;
-        queued.push(queue_id);
-        job.spool.store_content(&env, &content)?;
+        queued.push(env);
+        job.spool
+            .store_content(&queued[queued.len() - 1], &content)?;
     }
     Ok(())
 }

@@ -76,16 +76,19 @@ impl Driver<'_> {
                     Err(local_error())
                 }
             };
-        match &result {
+        match result {
             Ok(stored) => {
-                for id in &stored.queued {
-                    self.shared.outbound.kick(id);
+                for envelope in stored.queued {
+                    self.shared.outbound.queued(envelope);
                 }
                 Stats::bump(&stats.messages_accepted);
+                Ok(stored.id)
             }
-            Err(_) => stats.messages_rejected.add("reason=\"local_error\""),
+            Err(reply) => {
+                stats.messages_rejected.add("reason=\"local_error\"");
+                Err(reply)
+            }
         }
-        result.map(|stored| stored.id)
     }
 }
 

@@ -50,6 +50,7 @@ use super::Shared;
 use limit::ConnectionLimit;
 use plan::plan;
 use portcullis_store::clock::unix_now;
+use portcullis_store::spool::Envelope;
 use worker::{DeliveryEnv, DestQueue, Dests, Event, Job, Worker};
 
 /// How often the whole spool is scanned, in case a kick was missed (or a
@@ -75,6 +76,12 @@ impl Outbound {
     /// effort: the periodic rescan finds the message anyway.
     pub fn kick(&self, id: &str) {
         let _ = self.events.send(Event::Kick(id.to_string()));
+    }
+
+    /// [`Outbound::kick`] for a message just stored with `envelope`: the
+    /// runner plans it from this copy instead of reading it back.
+    pub(crate) fn queued(&self, envelope: Envelope) {
+        let _ = self.events.send(Event::Queued(Box::new(envelope)));
     }
 
     /// Tells the runner a reload applied a new configuration (its
@@ -115,6 +122,7 @@ pub(crate) fn start(pending: Pending, shared: Arc<Shared>) {
         events,
         tx,
         due: HashMap::new(),
+        fresh: HashMap::new(),
         forced: HashSet::new(),
         busy: HashMap::new(),
         dests: Arc::new(Mutex::new(HashMap::new())),
@@ -129,6 +137,9 @@ struct Runner {
     tx: mpsc::UnboundedSender<Event>,
     /// Message id → when it is due (seconds since the epoch).
     due: HashMap<String, u64>,
+    /// Envelopes of messages just stored, until they are dispatched: read
+    /// from here rather than from the spool.
+    fresh: HashMap<String, Envelope>,
     /// Messages flushed: all pending recipients go, whatever their next_attempt.
     forced: HashSet<String>,
     /// Message id → jobs still running.
@@ -188,7 +199,18 @@ impl Runner {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Kick(id) => self.schedule(&id),
+            Event::Kick(id) => {
+                // Changed on disk (held, released): a copy kept is stale.
+                self.fresh.remove(&id);
+                self.schedule(&id);
+            }
+            Event::Queued(envelope) => {
+                let id = envelope.id.clone();
+                if !self.busy.contains_key(&id) {
+                    self.fresh.insert(id.clone(), *envelope);
+                }
+                self.schedule(&id);
+            }
             Event::Flush(answer) => {
                 let present = self.rescan();
                 let ids: Vec<String> = self.due.keys().cloned().collect();
@@ -261,13 +283,20 @@ impl Runner {
             self.due.remove(id);
             return;
         }
-        match self.shared.spool.load_envelope(id) {
+        let facts = match self.fresh.get(id) {
+            Some(env) => Ok((env.held, next_due(env))),
+            None => (self.shared.spool.load_envelope(id)).map(|env| (env.held, next_due(&env))),
+        };
+        if !matches!(facts, Ok((false, Some(_)))) {
+            self.fresh.remove(id);
+        }
+        match facts {
             // Held by the administrator: not due until `queue release`.
-            Ok(env) if env.held => {
+            Ok((true, _)) => {
                 self.due.remove(id);
                 self.forced.remove(id);
             }
-            Ok(env) => match next_due(&env) {
+            Ok((false, next)) => match next {
                 Some(t) => {
                     self.due.insert(id.to_string(), t);
                 }
@@ -300,6 +329,7 @@ impl Runner {
         // must not count it.
         let present: HashSet<String> = envelopes.iter().map(|e| e.id.clone()).collect();
         self.due.retain(|id, _| present.contains(id.as_str()));
+        self.fresh.retain(|id, _| present.contains(id.as_str()));
         self.forced.retain(|id| present.contains(id.as_str()));
         for env in &envelopes {
             if self.busy.contains_key(&env.id) || self.due.contains_key(&env.id) {
@@ -325,7 +355,8 @@ impl Runner {
         for id in ready {
             self.due.remove(&id);
             let force = self.forced.remove(&id);
-            let env = match self.shared.spool.load_envelope(&id) {
+            let fresh = self.fresh.remove(&id).map(Ok);
+            let env = match fresh.unwrap_or_else(|| self.shared.spool.load_envelope(&id)) {
                 // Held since it was scheduled.
                 Ok(env) if env.held => continue,
                 Ok(env) => env,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use portcullis_config::Config;
 use portcullis_queue::{Attempt, Failure, Route};
-use portcullis_store::spool::BodyType;
+use portcullis_store::spool::{BodyType, Envelope};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
@@ -30,6 +30,8 @@ const MAX_SESSION_AGE: Duration = Duration::from_secs(300);
 pub(super) enum Event {
     /// Message `id` was stored (or changed): look at it.
     Kick(String),
+    /// A message was stored with this envelope: look at it without reading it back.
+    Queued(Box<Envelope>),
     /// Everything queued is due now, retry times ignored; answers how many messages.
     Flush(oneshot::Sender<usize>),
     /// A job of message `id` finished.
