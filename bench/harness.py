@@ -235,6 +235,10 @@ def at_least_abs(limit):
     return lambda pc, pf, r: pc >= limit if isinstance(pc, (int, float)) else None
 
 
+def at_most_ratio(factor):
+    return lambda pc, pf, r: None if r is None else r <= factor
+
+
 def at_most(limit):
     return lambda pc, pf, r: pc <= limit if isinstance(pc, (int, float)) else None
 
@@ -440,7 +444,7 @@ def build_rows(cfg, res):
                 + (f" (OpenSMTPD, Exim: {cfg.peer_messages:,} messages)" if cfg.peer_messages != n
                    and set(names) & PEER_NAMES else "")
                 + (" (chasquid: 200, its queue's fixed limit)" if "chasquid" in names else ""),
-                figures("accept", "delivered_per_s"), "int", "higher", ("≥ 2× Postfix", at_least(2.0))),
+                figures("accept", "delivered_per_s"), "int", "higher", ("≥ 7× Postfix", at_least(7.0))),
             Row("accept + local delivery, msgs/s accepted (last 250 to the client)",
                 figures("accept", "accepted_per_s"), "int", "higher"),
             Row("accept + local delivery, CPU s per 1,000 msgs (all processes)",
@@ -474,8 +478,11 @@ def build_rows(cfg, res):
     if "relay" in res:
         rows += [
             Row("relay to smtp-sink, msgs/s end to end", figures("relay", "relayed_per_s"), "int", "higher",
-                ("≥ Postfix", at_least(1.0))),
-            Row("relay to smtp-sink, CPU s per 1,000 msgs", figures("relay", "cpu_per_1000"), 2, "lower"),
+                ("≥ 3× Postfix", at_least(3.0))),
+            Row("relay to smtp-sink, msgs/s accepted (last 250 to the client)",
+                figures("relay", "relay_accepted_per_s"), "int", "higher"),
+            Row("relay to smtp-sink, CPU s per 1,000 msgs", figures("relay", "cpu_per_1000"), 2, "lower",
+                ("≤ 0.30 (0.3 ms a message)", at_most(0.30))),
             Row("relay to smtp-sink, peak memory (MiB PSS)", figures("relay", "peak_pss_mib"), 1, "lower"),
         ]
     if "fsync" in res:
@@ -518,7 +525,7 @@ def build_rows(cfg, res):
             pc_v = lst["error"].get("pc") or median(lst["pc"])
             pf_v = lst["error"].get("pf") or median(lst["pf"])
             rows.append(Row(f"load a {big:,}-entry relay list (s; `config check` / `postmap cidr:`)",
-                            two(pc_v, pf_v), "s", "lower"))
+                            two(pc_v, pf_v), "s", "lower", ("≤ postmap", at_most_ratio(1.0))))
     if "startup" in res:
         rows += [
             Row("start-up to first 220 greeting (ms)", figures("startup", "startup_ms"), 1, "lower",

@@ -112,6 +112,7 @@ def relay(server, sink, cfg, work, sender=SENDER):
             raise RuntimeError(f"smtp-source did not finish within {cfg.timeout} s")
         if rc != 0:
             raise RuntimeError(f"smtp-source failed against {server.name}: {_source_failure(log_path)}")
+        t_accept = time.monotonic()
         # Wait for the sink, giving up when it makes no progress for `stall` seconds.
         last, last_change = sink.count, time.monotonic()
         while sink.count - base < n:
@@ -131,6 +132,7 @@ def relay(server, sink, cfg, work, sender=SENDER):
     cpu = procstat.cpu_seconds(snap0, procstat.cpu_snapshot(root))
     return {
         "relayed_per_s": n / (t_done - t0),
+        "relay_accepted_per_s": n / (t_accept - t0),
         "cpu_per_1000": cpu / n * 1000,
         "peak_pss_mib": peak.peak_pss_kib / 1024,
     }
