@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use crate::content::Content;
 
 /// The most spare files kept.
-pub(super) const MAX_FILES: usize = 1024;
+pub(super) const MAX_FILES: usize = 4096;
 
 /// A removed message's file larger than this is unlinked, not kept.
 pub(super) const MAX_SIZE: u64 = 64 * 1024;
