@@ -51,8 +51,16 @@ pub(crate) struct InboundResult {
 pub(crate) struct Stored {
     /// The queue id for the 250 reply.
     pub id: String,
-    /// The envelopes of the messages put in the queue spool, for the runner.
-    pub queued: Vec<Envelope>,
+    /// The messages put in the queue spool, for the runner.
+    pub queued: Vec<Queued>,
+}
+
+/// A message put in the queue spool: its envelope, and its bytes when
+/// they were in memory anyway (a small message), so that the first attempt
+/// need not read them back.
+pub(crate) struct Queued {
+    pub envelope: Envelope,
+    pub message: Option<Vec<u8>>,
 }
 
 /// Writes the message durably.
@@ -77,7 +85,7 @@ pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
         ));
     }
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut queued: Vec<Envelope> = Vec::new();
+    let mut queued: Vec<Queued> = Vec::new();
     let result = write_all(&job, &id, &received, &mut written, &mut queued);
     match result {
         Ok(()) => {
@@ -97,7 +105,7 @@ pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
                 let _ = std::fs::remove_file(path);
             }
             for queued in &queued {
-                let _ = job.spool.discard(&queued.id);
+                let _ = job.spool.discard(&queued.envelope.id);
             }
             error!(queue_id = %id, "message not stored: {e}");
             Err(Reply::new(
@@ -114,7 +122,7 @@ fn write_all(
     id: &str,
     received: &str,
     written: &mut Vec<PathBuf>,
-    queued: &mut Vec<Envelope>,
+    queued: &mut Vec<Queued>,
 ) -> std::io::Result<()> {
     let (auth_results, strip) = match &job.inbound {
         Some(r) => (r.header.as_str(), r.strip.as_ref()),
@@ -131,9 +139,7 @@ fn write_all(
             body: &job.body,
         };
         // Recorded before the write: a half-written message is removed too.
-        queued.push(for_mailboxes(job, id.to_string()));
-        job.spool
-            .store_content(&queued[queued.len() - 1], &content)?;
+        queue(job, queued, for_mailboxes(job, id.to_string()), &content)?;
     } else if !job.plan.mailboxes.is_empty() {
         let prefix = format!(
             "{}{received}{auth_results}",
@@ -201,11 +207,40 @@ fn write_all(
         );
         env.body = job.msg.params.body.into();
         env.smtputf8 = job.msg.params.smtputf8;
-        queued.push(env);
-        job.spool
-            .store_content(&queued[queued.len() - 1], &content)?;
+        queue(job, queued, env, &content)?;
     }
     Ok(())
+}
+
+/// Stores one queued copy, recorded in `queued` before the write so that
+/// a half-written one is removed too.
+fn queue(
+    job: &Job,
+    queued: &mut Vec<Queued>,
+    envelope: Envelope,
+    content: &Prefixed,
+) -> std::io::Result<()> {
+    let message = in_memory(content);
+    queued.push(Queued { envelope, message });
+    let last = &queued[queued.len() - 1];
+    match &last.message {
+        Some(bytes) => job.spool.store(&last.envelope, bytes),
+        None => job.spool.store_content(&last.envelope, content),
+    }
+}
+
+/// The bytes `content` writes, when the whole message is in memory.
+fn in_memory(content: &Prefixed) -> Option<Vec<u8>> {
+    let head = content.body.head();
+    if u64::try_from(head.len()) != Ok(content.body.len()) {
+        return None;
+    }
+    let rest = head.get(usize::try_from(content.skip).ok()?..)?;
+    let mut bytes = Vec::with_capacity(content.prefix.len() + content.headers.len() + rest.len());
+    bytes.extend_from_slice(content.prefix);
+    bytes.extend_from_slice(content.headers);
+    bytes.extend_from_slice(rest);
+    Some(bytes)
 }
 
 /// The envelope of the copy for the LMTP server: one recipient per final
@@ -225,4 +260,63 @@ fn for_mailboxes(job: &Job, id: String) -> Envelope {
     env.body = job.msg.params.body.into();
     env.smtputf8 = job.msg.params.smtputf8;
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::incoming::Incoming;
+    use portcullis_store::content::Content;
+
+    async fn body(spool: &Arc<Spool>, chunks: &[&[u8]]) -> Body {
+        let mut incoming = Incoming::new(spool.clone());
+        for chunk in chunks {
+            incoming.append(chunk.to_vec()).await;
+        }
+        incoming.take().unwrap()
+    }
+
+    fn written(content: &Prefixed) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        content
+            .write_to(&mut std::fs::File::create(&path).unwrap())
+            .unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_bytes_kept_in_memory_are_the_bytes_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        let small = body(
+            &spool,
+            &[
+                b"Authentication-Results: forged\r\n",
+                b"Subject: a\r\n\r\nhi\r\n",
+            ],
+        )
+        .await;
+        let strip = b"Subject: a\r\n".as_slice();
+        for (headers, skip) in [(&b""[..], 0), (strip, 44)] {
+            let content = Prefixed {
+                prefix: b"Received: x\r\n",
+                headers,
+                skip,
+                body: &small,
+            };
+            assert_eq!(in_memory(&content).unwrap(), written(&content));
+        }
+        // Past the spill threshold the message is in a file: not kept.
+        let large = body(&spool, &[&vec![b'a'; crate::incoming::SPILL + 1]]).await;
+        let content = Prefixed {
+            prefix: b"",
+            headers: b"",
+            skip: 0,
+            body: &large,
+        };
+        assert!(in_memory(&content).is_none());
+    }
 }

@@ -78,8 +78,8 @@ impl Driver<'_> {
             };
         match result {
             Ok(stored) => {
-                for envelope in stored.queued {
-                    self.shared.outbound.queued(envelope);
+                for queued in stored.queued {
+                    self.shared.outbound.queued(queued.envelope, queued.message);
                 }
                 Stats::bump(&stats.messages_accepted);
                 Ok(stored.id)

@@ -20,6 +20,7 @@
 //! Here: the handle and the runner; `plan.rs` groups a message's recipients,
 //! `worker.rs` holds the jobs and the workers that carry them.
 
+mod cached;
 mod conn;
 mod deliver;
 mod finish;
@@ -38,6 +39,7 @@ pub(crate) use finish::lock;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,11 +49,12 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{info, warn, Instrument};
 
 use super::Shared;
+use cached::Cached;
 use limit::ConnectionLimit;
 use plan::plan;
 use portcullis_store::clock::unix_now;
 use portcullis_store::spool::Envelope;
-use worker::{DeliveryEnv, DestQueue, Dests, Event, Job, Worker};
+use worker::{DeliveryEnv, DestQueue, Dests, Event, Fresh, Job, Worker};
 
 /// How often the whole spool is scanned, in case a kick was missed (or a
 /// message was put there by another process).
@@ -60,6 +63,8 @@ const RESCAN: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Outbound {
     events: mpsc::UnboundedSender<Event>,
+    /// Octets of stored messages held in memory for their first attempt.
+    cached: Arc<AtomicUsize>,
 }
 
 /// The receiving end, until the runner starts.
@@ -68,7 +73,11 @@ pub(crate) struct Pending(mpsc::UnboundedReceiver<Event>, mpsc::UnboundedSender<
 /// Creates the handle and the runner's receiving end.
 pub(crate) fn channel() -> (Outbound, Pending) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (Outbound { events: tx.clone() }, Pending(rx, tx))
+    let outbound = Outbound {
+        events: tx.clone(),
+        cached: Arc::new(AtomicUsize::new(0)),
+    };
+    (outbound, Pending(rx, tx))
 }
 
 impl Outbound {
@@ -78,10 +87,14 @@ impl Outbound {
         let _ = self.events.send(Event::Kick(id.to_string()));
     }
 
-    /// [`Outbound::kick`] for a message just stored with `envelope`: the
-    /// runner plans it from this copy instead of reading it back.
-    pub(crate) fn queued(&self, envelope: Envelope) {
-        let _ = self.events.send(Event::Queued(Box::new(envelope)));
+    /// [`Outbound::kick`] for a message just stored with `envelope` (and
+    /// `message`, if it was in memory): the runner plans it from this copy,
+    /// and its first attempt sends these bytes, instead of reading them back.
+    pub(crate) fn queued(&self, envelope: Envelope, message: Option<Vec<u8>>) {
+        let message = message.and_then(|m| Cached::new(m, &self.cached));
+        let _ = self
+            .events
+            .send(Event::Queued(Box::new(Fresh { envelope, message })));
     }
 
     /// Tells the runner a reload applied a new configuration (its
@@ -137,9 +150,9 @@ struct Runner {
     tx: mpsc::UnboundedSender<Event>,
     /// Message id → when it is due (seconds since the epoch).
     due: HashMap<String, u64>,
-    /// Envelopes of messages just stored, until they are dispatched: read
-    /// from here rather than from the spool.
-    fresh: HashMap<String, Envelope>,
+    /// Messages just stored, until they are dispatched: their envelope is
+    /// read from here rather than from the spool.
+    fresh: HashMap<String, Fresh>,
     /// Messages flushed: all pending recipients go, whatever their next_attempt.
     forced: HashSet<String>,
     /// Message id → jobs still running.
@@ -204,10 +217,10 @@ impl Runner {
                 self.fresh.remove(&id);
                 self.schedule(&id);
             }
-            Event::Queued(envelope) => {
-                let id = envelope.id.clone();
+            Event::Queued(fresh) => {
+                let id = fresh.envelope.id.clone();
                 if !self.busy.contains_key(&id) {
-                    self.fresh.insert(id.clone(), *envelope);
+                    self.fresh.insert(id.clone(), *fresh);
                 }
                 self.schedule(&id);
             }
@@ -284,7 +297,7 @@ impl Runner {
             return;
         }
         let facts = match self.fresh.get(id) {
-            Some(env) => Ok((env.held, next_due(env))),
+            Some(fresh) => Ok((fresh.envelope.held, next_due(&fresh.envelope))),
             None => (self.shared.spool.load_envelope(id)).map(|env| (env.held, next_due(&env))),
         };
         if !matches!(facts, Ok((false, Some(_)))) {
@@ -355,8 +368,11 @@ impl Runner {
         for id in ready {
             self.due.remove(&id);
             let force = self.forced.remove(&id);
-            let fresh = self.fresh.remove(&id).map(Ok);
-            let env = match fresh.unwrap_or_else(|| self.shared.spool.load_envelope(&id)) {
+            let (loaded, message) = match self.fresh.remove(&id) {
+                Some(fresh) => (Ok(fresh.envelope), fresh.message),
+                None => (self.shared.spool.load_envelope(&id), None),
+            };
+            let env = match loaded {
                 // Held since it was scheduled.
                 Ok(env) if env.held => continue,
                 Ok(env) => env,
@@ -397,6 +413,7 @@ impl Runner {
                     body: env.body,
                     smtputf8: env.smtputf8,
                     recipients,
+                    message: message.clone(),
                 };
                 self.enqueue(route, job, rt.config.limits.outbound_per_destination);
             }

@@ -13,6 +13,7 @@ use portcullis_store::spool::{BodyType, Envelope};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
+use super::cached::Cached;
 use super::deliver::{self, Outgoing};
 use super::finish;
 use super::lmtp;
@@ -30,8 +31,8 @@ const MAX_SESSION_AGE: Duration = Duration::from_secs(300);
 pub(super) enum Event {
     /// Message `id` was stored (or changed): look at it.
     Kick(String),
-    /// A message was stored with this envelope: look at it without reading it back.
-    Queued(Box<Envelope>),
+    /// A message was stored: look at it without reading it back.
+    Queued(Box<Fresh>),
     /// Everything queued is due now, retry times ignored; answers how many messages.
     Flush(oneshot::Sender<usize>),
     /// A job of message `id` finished.
@@ -42,6 +43,13 @@ pub(super) enum Event {
     Reconfigured,
 }
 
+/// A message just stored, as the store step handed it over.
+pub(super) struct Fresh {
+    pub(super) envelope: Envelope,
+    /// Its bytes, if they were in memory and the budget had room.
+    pub(super) message: Option<Cached>,
+}
+
 /// One job: recipients of one message for one destination.
 pub(super) struct Job {
     pub(super) id: String,
@@ -49,6 +57,8 @@ pub(super) struct Job {
     pub(super) body: BodyType,
     pub(super) smtputf8: bool,
     pub(super) recipients: Vec<String>,
+    /// The message's bytes, on its first attempt (else read from the spool).
+    pub(super) message: Option<Cached>,
 }
 
 /// Jobs waiting for one destination, and how many workers serve it.
@@ -142,23 +152,17 @@ impl Worker {
         job: &Job,
         session: &mut Option<Session>,
     ) -> Result<(Vec<(String, Attempt)>, String), Failure> {
-        let shared = self.shared.clone();
-        let id = job.id.clone();
-        let message = match tokio::task::spawn_blocking(move || shared.spool.read_message(&id))
-            .await
-        {
-            Ok(Ok(m)) => m,
-            // Deleted meanwhile: nothing to deliver.
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((Vec::new(), String::new()))
+        let loaded;
+        let message: &[u8] = match &job.message {
+            // Unless deleted meanwhile (`queue delete`).
+            Some(cached) if self.shared.spool.is_queued(&job.id) => cached.bytes(),
+            _ => {
+                loaded = self.read(job).await;
+                match &loaded {
+                    Ok(bytes) => bytes,
+                    Err(results) => return Ok((results.clone(), String::new())),
+                }
             }
-            Ok(Err(e)) => {
-                return Ok((
-                    temp_all(job, format!("cannot read the queued message: {e}")),
-                    String::new(),
-                ))
-            }
-            Err(e) => return Ok((temp_all(job, format!("internal error: {e}")), String::new())),
         };
         let stale = session.as_ref().is_some_and(|s| {
             s.transactions >= MAX_TRANSACTIONS_PER_SESSION || s.opened.elapsed() >= MAX_SESSION_AGE
@@ -196,13 +200,28 @@ impl Worker {
             sender: &job.sender,
             body: job.body,
             smtputf8: job.smtputf8,
-            message: &message,
+            message,
         };
         let (results, usable) = deliver::deliver(s, &out, &job.recipients).await;
         if !usable {
             *session = None;
         }
         Ok((results, remote))
+    }
+
+    /// Reads the job's message from the spool; Err: what to record instead
+    /// (nothing if it was deleted meanwhile, else a temporary failure).
+    async fn read(&self, job: &Job) -> Result<Vec<u8>, Vec<(String, Attempt)>> {
+        let (shared, id) = (self.shared.clone(), job.id.clone());
+        match tokio::task::spawn_blocking(move || shared.spool.read_message(&id)).await {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => Err(Vec::new()),
+            Ok(Err(e)) => Err(temp_all(
+                job,
+                format!("cannot read the queued message: {e}"),
+            )),
+            Err(e) => Err(temp_all(job, format!("internal error: {e}"))),
+        }
     }
 
     /// The resolver and TLS settings for `config`, rebuilt if they changed.

@@ -362,6 +362,12 @@ impl Spool {
         })
     }
 
+    /// Whether message `id` is in the queue (one file system lookup; an
+    /// old-format message counts too).
+    pub fn is_queued(&self, id: &str) -> bool {
+        check_id(id).is_ok() && self.stored(id).is_ok()
+    }
+
     /// Which files hold message `id` now; `NotFound` if it is not queued
     /// (an old-format `.msg` counts only with its `.env`).
     fn stored(&self, id: &str) -> io::Result<Stored> {
