@@ -496,7 +496,9 @@ def build_rows(cfg, res):
         k = cfg.idle
         only_pc = lambda key: {**{name: "—" for name in names}, "Portcullis": figures("idle", key)["Portcullis"],
                                **({"Postfix": "n/a (≤ 100 sessions)"} if "Postfix" in names else {})}
-        big = ("≤ 50 MiB at 10,000", at_most(50) if k >= 10000 else (lambda *a: None))
+        # Issue 17's two marks; any other count is shown without a verdict.
+        big = {10000: ("≤ 50 MiB at 10,000", at_most(50)),
+               100000: ("≤ 600 MiB at 100,000", at_most(600))}.get(k)
         rows += [
             Row(f"idle sessions held at once (of {k:,} opened)", figures("idle", "held"), "int", "higher"),
             Row("memory per idle session (KiB)", figures("idle", "per_session_kib"), 1, "lower"),
