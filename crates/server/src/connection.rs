@@ -2,10 +2,12 @@
 //! early-talker check, implicit TLS) in `admission.rs`, then a thin tokio
 //! driver around the sans-IO [`Session`](portcullis_smtp::session::Session)
 //! in `driver.rs`, which answers the session's questions about recipients
-//! and logins (`recipients.rs`) and stores what it accepts (`storing.rs`).
+//! and logins (`recipients.rs`) and stores what it accepts (`storing.rs`;
+//! a large message's trace headers go ahead of it early: `front.rs`).
 
 mod admission;
 mod driver;
+mod front;
 mod read_buffer;
 mod recipients;
 mod storing;

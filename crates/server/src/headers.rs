@@ -27,8 +27,14 @@ pub(crate) fn protocol(msg: &Message) -> &'static str {
     }
 }
 
-/// The `Received:` header, folded, ending in CRLF.
-pub(crate) fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, id: &str) -> String {
+/// The `Received:` header, folded, ending in CRLF, dated `at`.
+pub(crate) fn received(
+    msg: &Message,
+    client: &ClientInfo<'_>,
+    hostname: &str,
+    id: &str,
+    at: SystemTime,
+) -> String {
     let helo = sanitize(&msg.helo);
     let name = client.name.unwrap_or("unknown");
     let addr = match client.ip {
@@ -44,15 +50,22 @@ pub(crate) fn received(msg: &Message, client: &ClientInfo<'_>, hostname: &str, i
     if let [only] = msg.recipients.as_slice() {
         h.push_str(&format!("\r\n\tfor <{}>", sanitize(&only.to_string())));
     }
-    h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
+    h.push_str(&format!("; {}\r\n", rfc5322_date(at)));
     h
 }
 
 /// RFC 6409 §8: the `Date:` and `Message-ID:` (`<queue id@hostname>`) an
 /// authenticated user's message lacks, each ending in CRLF, to follow the
-/// trace headers. `head` is the message's start, `whole` if it is all of it.
-pub(crate) fn submission_fields(head: &[u8], whole: bool, hostname: &str, id: &str) -> String {
-    let date = rfc5322_date(SystemTime::now());
+/// trace headers. `head` is the message's start, `whole` if it is all of
+/// it; `at` is the time of receipt.
+pub(crate) fn submission_fields(
+    head: &[u8],
+    whole: bool,
+    hostname: &str,
+    id: &str,
+    at: SystemTime,
+) -> String {
+    let date = rfc5322_date(at);
     portcullis_smtp::submission::missing_fields(head, whole, &date, id, hostname)
 }
 

@@ -13,8 +13,9 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::mem;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use portcullis_store::content::Content;
 use portcullis_store::spool::Spool;
@@ -47,6 +48,30 @@ pub(crate) struct Body {
 struct ScratchFile {
     file: File,
     path: PathBuf,
+    /// What the file holds ahead of the content, if anything.
+    front: Option<Front>,
+}
+
+/// The trace headers a large message's Maildir copies get, worked out
+/// when its content outgrew memory and written ahead of it in its scratch
+/// file, so that the file can become the Maildir file itself (linked, not
+/// copied: `store.rs`). Only for a message whose every copy goes to a
+/// Maildir and whose headers are known before its end (no inbound checks).
+#[derive(Debug)]
+pub(crate) struct Front {
+    /// The queue id the message gets.
+    pub id: String,
+    /// Its time of receipt, for the `Received:` date.
+    pub at: SystemTime,
+    /// The octets written ahead of the content.
+    pub prefix: Vec<u8>,
+}
+
+impl ScratchFile {
+    /// Where the content starts in the file.
+    fn start(&self) -> u64 {
+        self.front.as_ref().map_or(0, |f| f.prefix.len() as u64)
+    }
 }
 
 impl Drop for ScratchFile {
@@ -68,8 +93,14 @@ impl Incoming {
     }
 
     /// Appends content; past [`SPILL`] octets it is written to the file
-    /// (on a blocking thread). A failed write is remembered for [`Incoming::take`].
-    pub(crate) async fn append(&mut self, bytes: Vec<u8>) {
+    /// (on a blocking thread). `front` is asked, with the first [`SPILL`]
+    /// octets, what the file holds ahead of the content, once, when the
+    /// file is made. A failed write is remembered for [`Incoming::take`].
+    pub(crate) async fn append(
+        &mut self,
+        mut bytes: Vec<u8>,
+        front: impl FnOnce(&[u8]) -> Option<Front>,
+    ) {
         if self.failed.is_some() {
             return;
         }
@@ -80,30 +111,34 @@ impl Incoming {
             return;
         }
         // The head keeps the first SPILL octets, whatever the chunk sizes.
-        let mut rest = &bytes[..];
-        let spilling = body.file.is_none();
-        if spilling {
+        let opening = if body.file.is_none() {
             let room = SPILL - body.head.len();
-            body.head.extend_from_slice(&rest[..room]);
-            rest = &rest[room..];
-        }
-        let head = spilling.then(|| mem::take(&mut body.head));
-        let rest = rest.to_vec();
-        drop(bytes);
+            body.head.extend_from_slice(&bytes[..room]);
+            bytes.drain(..room);
+            let front = front(&body.head);
+            Some((mem::take(&mut body.head), front))
+        } else {
+            None
+        };
         let file = body.file.take();
         let spool = self.spool.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let mut file = match file {
-                Some(f) => f,
-                None => {
+            let (mut file, head) = match (file, opening) {
+                (Some(f), _) => (f, None),
+                (None, Some((head, front))) => {
                     let (file, path) = spool.incoming()?;
-                    ScratchFile { file, path }
+                    let mut file = ScratchFile { file, path, front };
+                    if let Some(front) = &file.front {
+                        file.file.write_all(&front.prefix)?;
+                    }
+                    file.file.write_all(&head)?;
+                    (file, Some(head))
+                }
+                (None, None) => {
+                    return Err(io::Error::other("internal error: no file to append to"))
                 }
             };
-            if let Some(head) = &head {
-                file.file.write_all(head)?;
-            }
-            file.file.write_all(&rest)?;
+            file.file.write_all(&bytes)?;
             Ok::<_, io::Error>((file, head))
         })
         .await;
@@ -161,6 +196,27 @@ impl Body {
         self.file.is_some()
     }
 
+    /// What its file holds ahead of the content ([`Front`]), if anything.
+    pub(crate) fn front(&self) -> Option<&Front> {
+        self.file.as_ref()?.front.as_ref()
+    }
+
+    /// Its file, made durable, if the file holds exactly `prefix` and then
+    /// the content (the [`Front`] written when it spilled is `prefix`):
+    /// the file can then become a Maildir file as it is.
+    pub(crate) fn seal(&self, prefix: &[u8]) -> io::Result<Option<&Path>> {
+        let Some(scratch) = &self.file else {
+            return Ok(None);
+        };
+        let holds_prefix = scratch.front.as_ref().is_some_and(|f| f.prefix == prefix);
+        let len = prefix.len() as u64 + self.size;
+        if !holds_prefix || scratch.file.metadata()?.len() != len {
+            return Ok(None);
+        }
+        scratch.file.sync_all()?;
+        Ok(Some(&scratch.path))
+    }
+
     /// Writes it all to `out`: from memory, or copied from its file in the
     /// kernel (`copy_file_range`), never through a buffer of its size.
     pub(crate) fn write_to(&self, out: &mut File) -> io::Result<()> {
@@ -168,7 +224,7 @@ impl Body {
             return out.write_all(&self.head);
         };
         let mut src = &scratch.file;
-        src.seek(SeekFrom::Start(0))?;
+        src.seek(SeekFrom::Start(scratch.start()))?;
         let copied = io::copy(&mut src, out)?;
         if copied != self.size {
             return Err(io::Error::other(format!(
@@ -193,7 +249,7 @@ impl Body {
         let mut buf = vec![0u8; SPILL];
         let mut at = 0u64;
         while at < self.size {
-            let n = scratch.file.read_at(&mut buf, at)?;
+            let n = scratch.file.read_at(&mut buf, scratch.start() + at)?;
             if n == 0 {
                 return Err(io::Error::other(format!(
                     "{} ends at {at} of {} octets",
@@ -218,11 +274,18 @@ pub(crate) struct Prefixed<'a> {
     pub headers: &'a [u8],
     pub skip: u64,
     pub body: &'a Body,
+    /// The body's file when it holds exactly this content, durable
+    /// ([`Body::seal`]): a Maildir delivery links it in.
+    pub durable: Option<&'a Path>,
 }
 
 impl Content for Prefixed<'_> {
     fn size(&self) -> u64 {
         self.prefix.len() as u64 + self.headers.len() as u64 + self.body.len() - self.skip
+    }
+
+    fn durable_file(&self) -> Option<&Path> {
+        self.durable
     }
 
     fn write_to(&self, file: &mut File) -> io::Result<()> {
@@ -269,6 +332,7 @@ mod tests {
             headers: b"",
             skip: 0,
             body,
+            durable: None,
         }
         .write_to(&mut out)
         .unwrap();
@@ -279,8 +343,10 @@ mod tests {
     async fn a_small_message_stays_in_memory() {
         let (_dir, spool) = spool();
         let mut incoming = Incoming::new(spool.clone());
-        incoming.append(b"Subject: a\r\n\r\n".to_vec()).await;
-        incoming.append(b"hi\r\n".to_vec()).await;
+        incoming
+            .append(b"Subject: a\r\n\r\n".to_vec(), |_| None)
+            .await;
+        incoming.append(b"hi\r\n".to_vec(), |_| None).await;
         let body = incoming.take().unwrap();
         assert!(!body.spilled());
         assert_eq!(tmp_files(&spool), 0);
@@ -295,7 +361,7 @@ mod tests {
         for n in 0..100u8 {
             let chunk = vec![b'a' + n % 26; 10_000];
             all.extend_from_slice(&chunk);
-            incoming.append(chunk).await;
+            incoming.append(chunk, |_| None).await;
         }
         let body = incoming.take().unwrap();
         assert!(body.spilled());
@@ -316,7 +382,7 @@ mod tests {
         let mut incoming = Incoming::new(spool.clone());
         let mut all = b"X-Forged: 1\r\nSubject: a\r\n\r\n".to_vec();
         all.extend(vec![b'b'; 3 * SPILL]);
-        incoming.append(all.clone()).await;
+        incoming.append(all.clone(), |_| None).await;
         let body = incoming.take().unwrap();
         assert!(body.spilled());
         let prefixed = Prefixed {
@@ -324,6 +390,7 @@ mod tests {
             headers: b"Subject: a\r\n",
             skip: 26,
             body: &body,
+            durable: None,
         };
         let path = dir.path().join("rewritten");
         prefixed
@@ -336,15 +403,65 @@ mod tests {
         assert_eq!(prefixed.size(), want.len() as u64);
     }
 
+    fn front(prefix: &[u8]) -> Option<Front> {
+        Some(Front {
+            id: "ID".to_string(),
+            at: SystemTime::now(),
+            prefix: prefix.to_vec(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_front_goes_ahead_of_the_content_and_only_its_own_prefix_seals_the_file() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        let all: Vec<u8> = (0..3 * SPILL).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut asked = Vec::new();
+        for chunk in all.chunks(10_000) {
+            incoming
+                .append(chunk.to_vec(), |head| {
+                    asked.push(head.to_vec());
+                    front(b"Return-Path: <>\r\n")
+                })
+                .await;
+        }
+        // Asked once, with the first SPILL octets.
+        assert_eq!(asked, [all[..SPILL].to_vec()]);
+        let body = incoming.take().unwrap();
+        assert_eq!(body.front().unwrap().id, "ID");
+        // Copies and reads skip the front.
+        assert_eq!(&copy_out(&body)[13..], &all[..]);
+        let mut fed = Vec::new();
+        body.feed(&mut |c| fed.extend_from_slice(c)).unwrap();
+        assert_eq!(fed, all);
+        assert!(body.seal(b"Return-Path: <x@y>\r\n").unwrap().is_none());
+        let path = body.seal(b"Return-Path: <>\r\n").unwrap().unwrap();
+        let mut want = b"Return-Path: <>\r\n".to_vec();
+        want.extend_from_slice(&all);
+        assert_eq!(std::fs::read(path).unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn a_small_message_has_no_front_and_no_file() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        incoming
+            .append(b"hi\r\n".to_vec(), |_| front(b"X: 1\r\n"))
+            .await;
+        let body = incoming.take().unwrap();
+        assert!(body.front().is_none());
+        assert!(body.seal(b"X: 1\r\n").unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn a_discarded_message_leaves_nothing_and_the_next_starts_fresh() {
         let (_dir, spool) = spool();
         let mut incoming = Incoming::new(spool.clone());
-        incoming.append(vec![b'x'; 3 * SPILL]).await;
+        incoming.append(vec![b'x'; 3 * SPILL], |_| None).await;
         assert_eq!(tmp_files(&spool), 1);
         incoming.discard();
         assert_eq!(tmp_files(&spool), 0);
-        incoming.append(b"next\r\n".to_vec()).await;
+        incoming.append(b"next\r\n".to_vec(), |_| None).await;
         assert_eq!(
             copy_out(&incoming.take().unwrap()),
             b"Received: x\r\nnext\r\n"
@@ -356,11 +473,11 @@ mod tests {
         let (dir, spool) = spool();
         let mut incoming = Incoming::new(spool.clone());
         std::fs::remove_dir(dir.path().join("queue/tmp")).unwrap();
-        incoming.append(vec![b'x'; 2 * SPILL]).await;
-        incoming.append(b"more".to_vec()).await;
+        incoming.append(vec![b'x'; 2 * SPILL], |_| None).await;
+        incoming.append(b"more".to_vec(), |_| None).await;
         assert!(incoming.take().is_err());
         // The next message is not affected by the last one's failure.
-        incoming.append(b"ok".to_vec()).await;
+        incoming.append(b"ok".to_vec(), |_| None).await;
         assert!(incoming.take().is_ok());
     }
 }

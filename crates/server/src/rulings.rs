@@ -136,6 +136,14 @@ impl Rulings {
     /// only recipients the driver accepted, so that is a bug, answered
     /// with a temporary failure rather than a guess).
     pub(crate) fn plan(&mut self, msg: &Message) -> Option<Plan> {
+        let plan = self.peek(msg)?;
+        self.accepted.clear();
+        Some(plan)
+    }
+
+    /// The plan [`Rulings::plan`] will give for `msg`, taken while its
+    /// content still arrives (the rulings are kept).
+    pub(crate) fn peek(&self, msg: &Message) -> Option<Plan> {
         if msg.transaction != self.transaction {
             return None;
         }
@@ -149,7 +157,6 @@ impl Rulings {
             }
             plan.remote.extend(d.remote.iter().cloned());
         }
-        self.accepted.clear();
         Some(plan)
     }
 }

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use portcullis_config::Config;
 use portcullis_smtp::session::Message;
@@ -65,25 +66,25 @@ pub(crate) struct Queued {
 
 /// Writes the message durably.
 pub(crate) fn store(job: Job) -> Result<Stored, Reply> {
-    let id = Spool::new_id();
+    // A large message whose trace headers were written ahead of its
+    // content keeps the id and time they name.
+    let (id, at) = match job.body.front() {
+        Some(front) => (front.id.clone(), front.at),
+        None => (Spool::new_id(), SystemTime::now()),
+    };
     let client = ClientInfo {
         ip: job.client_ip,
         name: job.client_name.as_deref(),
     };
-    let mut received = headers::received(&job.msg, &client, &job.config.hostname, &id);
-    // RFC 6409 §8: an authenticated user's message gets the Date: and
-    // Message-ID: it lacks (the submission listeners require AUTH, so
-    // this covers them too); mail relayed from other servers is left alone.
-    if job.msg.auth_user.is_some() {
-        let head = job.body.head();
-        let whole = u64::try_from(head.len()) == Ok(job.body.len());
-        received.push_str(&headers::submission_fields(
-            head,
-            whole,
-            &job.config.hostname,
-            &id,
-        ));
-    }
+    let head = job.body.head();
+    let whole = u64::try_from(head.len()) == Ok(job.body.len());
+    let received = trace(
+        &job.msg,
+        &client,
+        &job.config.hostname,
+        (&id, at),
+        (head, whole),
+    );
     let mut written: Vec<PathBuf> = Vec::new();
     let mut queued: Vec<Queued> = Vec::new();
     let result = write_all(&job, &id, &received, &mut written, &mut queued);
@@ -137,42 +138,13 @@ fn write_all(
             headers,
             skip,
             body: &job.body,
+            durable: None,
         };
         // Recorded before the write: a half-written message is removed too.
         queue(job, queued, for_mailboxes(job, id.to_string()), &content)?;
     } else if !job.plan.mailboxes.is_empty() {
-        let prefix = format!(
-            "{}{received}{auth_results}",
-            headers::return_path(&job.msg.mail_from)
-        );
-        let local = Prefixed {
-            prefix: prefix.as_bytes(),
-            headers,
-            skip,
-            body: &job.body,
-        };
-        let dirs: Vec<maildir::MaildirPath> = job
-            .plan
-            .mailboxes
-            .keys()
-            .map(|user| {
-                maildir::maildir_path(
-                    job.config.delivery.maildir.as_deref(),
-                    &job.config.data_dir,
-                    user,
-                )
-            })
-            .collect();
-        let mut first_error = None;
-        for r in Maildir::deliver_copies(&dirs, &local) {
-            match r {
-                Ok(path) => written.push(path),
-                Err(e) => first_error = first_error.or(Some(e)),
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
+        let prefix = maildir_prefix(&job.msg, received, auth_results);
+        deliver_local(job, prefix.as_bytes(), (headers, skip), written)?;
     }
     if !job.plan.remote.is_empty() {
         // RFC 6376: signed once, here, before the first delivery attempt.
@@ -191,6 +163,7 @@ fn write_all(
             headers,
             skip,
             body: &job.body,
+            durable: None,
         };
         let queue_id = if queued.is_empty() {
             id.to_string()
@@ -241,6 +214,76 @@ fn in_memory(content: &Prefixed) -> Option<Vec<u8>> {
     bytes.extend_from_slice(content.headers);
     bytes.extend_from_slice(rest);
     Some(bytes)
+}
+
+/// Delivers into the Maildir of each local recipient: `prefix`, then the
+/// body, whose first `skip` octets are replaced by `headers`.
+fn deliver_local(
+    job: &Job,
+    prefix: &[u8],
+    (headers, skip): (&[u8], u64),
+    written: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    // Written once: the scratch file may already hold exactly this copy.
+    let durable = match headers.is_empty() && skip == 0 {
+        true => job.body.seal(prefix)?,
+        false => None,
+    };
+    let local = Prefixed {
+        prefix,
+        headers,
+        skip,
+        body: &job.body,
+        durable,
+    };
+    let dirs: Vec<maildir::MaildirPath> = job
+        .plan
+        .mailboxes
+        .keys()
+        .map(|user| {
+            maildir::maildir_path(
+                job.config.delivery.maildir.as_deref(),
+                &job.config.data_dir,
+                user,
+            )
+        })
+        .collect();
+    let mut first_error = None;
+    for r in Maildir::deliver_copies(&dirs, &local) {
+        match r {
+            Ok(path) => written.push(path),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The `Received:` header (naming `id` and dated `at`), then for an
+/// authenticated user's message (RFC 6409 §8) the `Date:` and `Message-ID:`
+/// its header section (in `head`, all of the message if `whole`) lacks:
+/// the submission listeners require AUTH, so this covers them too, and
+/// mail relayed from other servers is left alone.
+pub(crate) fn trace(
+    msg: &Message,
+    client: &ClientInfo<'_>,
+    hostname: &str,
+    (id, at): (&str, SystemTime),
+    (head, whole): (&[u8], bool),
+) -> String {
+    let mut trace = headers::received(msg, client, hostname, id, at);
+    if msg.auth_user.is_some() {
+        trace.push_str(&headers::submission_fields(head, whole, hostname, id, at));
+    }
+    trace
+}
+
+/// The headers a Maildir copy starts with: `Return-Path:` (RFC 5321 §4.4),
+/// then [`trace`], then the `Authentication-Results:` field.
+pub(crate) fn maildir_prefix(msg: &Message, trace: &str, auth_results: &str) -> String {
+    format!(
+        "{}{trace}{auth_results}",
+        headers::return_path(&msg.mail_from)
+    )
 }
 
 /// The envelope of the copy for the LMTP server: one recipient per final

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 /// Content to write into a message file.
 pub trait Content {
@@ -11,6 +12,12 @@ pub trait Content {
     fn size(&self) -> u64;
     /// Writes all of it to `file` (from its current position).
     fn write_to(&self, file: &mut File) -> io::Result<()>;
+    /// A file that already holds exactly this content, complete and
+    /// fsynced, which a Maildir delivery may link in instead of writing a
+    /// copy (a large message, written once). `None` (the default): write it.
+    fn durable_file(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// Content held in memory.

@@ -88,6 +88,7 @@ impl Maildir {
 
         // 1. Open (or create) each Maildir, write + fsync every tmp file.
         let mut written: Vec<(usize, &MaildirPath, String)> = Vec::new();
+        let mut linked: Vec<(usize, &MaildirPath, String)> = Vec::new();
         for (index, (md, message)) in items.iter().enumerate() {
             let md: &MaildirPath = md;
             let dirs = opened.entry(md).or_insert_with(|| {
@@ -103,8 +104,9 @@ impl Maildir {
                 }
             };
             let name = unique_name(message.size());
-            match write_tmp(dirs, md, &name, *message) {
-                Ok(()) => written.push((index, md, name)),
+            match place(dirs, md, &name, *message) {
+                Ok(Placed::Tmp) => written.push((index, md, name)),
+                Ok(Placed::New) => linked.push((index, md, name)),
                 Err(e) => results[index] = Some(Err(e)),
             }
         }
@@ -124,6 +126,8 @@ impl Maildir {
                 }
             }
         }
+
+        published.extend(linked);
 
         // 3. fsync each distinct new/ once, after the directories that
         // gained a created directory; a failure fails the messages it covers.
@@ -239,6 +243,33 @@ pub fn maildir_path(template: Option<&str>, data_dir: &Path, user: &str) -> Mail
 /// fsyncs a directory, making the entries created or renamed in it durable.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
+}
+
+/// Where [`place`] put a message.
+enum Placed {
+    /// Written and fsynced in `tmp/`, to be renamed into `new/`.
+    Tmp,
+    /// Linked into `new/` already.
+    New,
+}
+
+/// Puts a message in the Maildir: its durable file linked straight into
+/// `new/` when it has one (the Maildir spec's own delivery is `link(2)`
+/// from a complete file: the name appears with all of its content), else,
+/// or when the link fails (another file system: `EXDEV`), a copy written
+/// into `tmp/`.
+fn place(
+    dirs: &nofollow::Dirs,
+    md: &MaildirPath,
+    name: &str,
+    message: &dyn Content,
+) -> io::Result<Placed> {
+    if let Some(src) = message.durable_file() {
+        if nofollow::link_into(src, &dirs.new, name).is_ok() {
+            return Ok(Placed::New);
+        }
+    }
+    write_tmp(dirs, md, name, message).map(|()| Placed::Tmp)
 }
 
 /// Writes `tmp/<name>` exclusively and fsyncs it; removes it on failure.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use super::admission::Admitted;
+use super::front::{front, Known};
 use super::read_buffer::ReadBuffer;
 use super::recipients::{authenticate, rule_on};
 use super::stream::{handshake, Stream};
@@ -116,7 +117,7 @@ impl<'a> Driver<'a> {
                 Action::Send(bytes) => self.send(bytes).await,
                 Action::CheckRecipient(check) => self.check_recipient(&check),
                 Action::MessageData(bytes) => {
-                    self.incoming.append(bytes).await;
+                    self.message_data(bytes).await;
                     Flow::Next
                 }
                 Action::DiscardMessage => {
@@ -190,6 +191,22 @@ impl<'a> Driver<'a> {
                 Flow::End
             }
         }
+    }
+
+    /// Appends content to the message being received; a large one's file
+    /// starts with its trace headers where they are known already.
+    async fn message_data(&mut self, bytes: Vec<u8>) {
+        let known = Known {
+            session: &self.session,
+            rulings: &self.rulings,
+            rt: &self.rt,
+            ip: self.ip,
+            rdns: &self.rdns,
+            client_name: self.client_name.as_deref(),
+        };
+        self.incoming
+            .append(bytes, |head| front(&known, head))
+            .await;
     }
 
     fn check_recipient(&mut self, check: &RecipientCheck) -> Flow {

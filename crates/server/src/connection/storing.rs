@@ -151,7 +151,7 @@ async fn check_inbound(
 /// A sender whose mail is ours to vouch for: an authenticated session or
 /// a client `relay.allow` admits (docs/deliverability.md). Its mail is
 /// DKIM-signed and not checked as mail from outside.
-fn trusted(rt: &Runtime, msg: &Message, ip: IpAddr, rdns: &ReverseDns) -> bool {
+pub(super) fn trusted(rt: &Runtime, msg: &Message, ip: IpAddr, rdns: &ReverseDns) -> bool {
     msg.auth_user.is_some()
         || matches!(
             rt.site.policy.list.lookup(ip, rdns),

@@ -78,6 +78,31 @@ impl Session {
         }
     }
 
+    /// The envelope of the message whose content is being received (or
+    /// was, until the driver stores it; its size is 0 until then): what the
+    /// driver needs to write trace headers ahead of a large message's
+    /// content before its end. `None` outside a message.
+    pub fn receiving(&self) -> Option<Message> {
+        if let Waiting::Storage(Some(message)) = &self.waiting {
+            return Some((**message).clone());
+        }
+        let t = match &self.reading {
+            Reading::Data(_, t) => t,
+            _ => self.transaction.as_ref()?,
+        };
+        Some(Message {
+            transaction: t.number,
+            helo: t.helo.name.clone(),
+            esmtp: t.helo.esmtp,
+            tls: self.tls,
+            auth_user: self.auth_user.clone(),
+            mail_from: t.mail_from.clone(),
+            params: t.params.clone(),
+            recipients: t.recipients.clone(),
+            size: 0,
+        })
+    }
+
     /// A complete message: ask the driver to store it.
     pub(super) fn store(&mut self, t: Transaction, size: u64) {
         self.data_emitted = false;

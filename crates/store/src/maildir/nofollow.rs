@@ -160,6 +160,18 @@ pub(super) fn create_file(dir: &OwnedFd, name: &str) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// Links the file `src` (a path of the server's own, such as its spool's)
+/// into `dir` as `name`, never replacing an existing entry.
+pub(super) fn link_into(src: &Path, dir: &OwnedFd, name: &str) -> io::Result<()> {
+    Ok(rustix::fs::linkat(
+        rustix::fs::CWD,
+        src,
+        dir,
+        name,
+        AtFlags::empty(),
+    )?)
+}
+
 /// Removes `name` from `dir` (a file).
 pub(super) fn remove(dir: &OwnedFd, name: &str) -> io::Result<()> {
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
