@@ -107,16 +107,19 @@ impl DataReader {
         let crlf = raw.ends_with(b"\r\n");
         self.after_crlf = crlf;
         let content = &raw[..raw.len() - if crlf { 2 } else { 1 }];
-        // RFC 5321 §2.3.8: CR and LF only ever appear together as CRLF. A
-        // bare CR is refused outright: another hop may read it as a line end.
-        if content.contains(&b'\r') {
-            self.faults.bare_cr = true;
-        }
-        // RFC 5321 §4.1.1.4 and RFC 5322 §2.3: no NUL in a message. Why
-        // refuse rather than pass it on: a next hop that strips NUL would
-        // read `<CRLF>\0.<CRLF>` as the end of data (smuggling one hop on).
-        if content.contains(&0) {
-            self.faults.nul = true;
+        // One pass for both (memchr2): neither is in a well-formed line.
+        if memchr::memchr2(b'\r', 0, content).is_some() {
+            // RFC 5321 §2.3.8: CR and LF only ever appear together as CRLF. A
+            // bare CR is refused outright: another hop may read it as a line end.
+            if content.contains(&b'\r') {
+                self.faults.bare_cr = true;
+            }
+            // RFC 5321 §4.1.1.4 and RFC 5322 §2.3: no NUL in a message. Why
+            // refuse rather than pass it on: a next hop that strips NUL would
+            // read `<CRLF>\0.<CRLF>` as the end of data (smuggling one hop on).
+            if content.contains(&0) {
+                self.faults.nul = true;
+            }
         }
         if !crlf && self.bare_lf == BareLf::Reject {
             self.faults.bare_lf = true;

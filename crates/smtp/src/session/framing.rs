@@ -90,7 +90,7 @@ impl LineBuffer {
     pub(super) fn next_frame(&mut self) -> Option<Frame<'_>> {
         let avail = &self.buf[self.start..];
         if let Some(last_was_cr) = self.discarding {
-            return match avail.iter().position(|&b| b == b'\n') {
+            return match memchr::memchr(b'\n', avail) {
                 Some(i) => {
                     let crlf = if i > 0 {
                         avail[i - 1] == b'\r'
@@ -113,7 +113,8 @@ impl LineBuffer {
             };
         }
         let window = &avail[..avail.len().min(MAX_LINE)];
-        match window.iter().position(|&b| b == b'\n') {
+        // memchr: a message is mostly line ends to find (SIMD, not a byte loop).
+        match memchr::memchr(b'\n', window) {
             Some(i) => {
                 let begin = self.start;
                 self.start += i + 1;
