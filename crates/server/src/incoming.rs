@@ -2,13 +2,18 @@
 //! bounded whatever clients send). The session hands it over as it arrives
 //! (`Action::MessageData`); the first [`SPILL`] octets stay in memory (all
 //! of a typical message, which then costs no extra file), and past them
-//! everything goes to a file in the spool's `tmp/`, so a session holds at
-//! most [`SPILL`] octets plus one read however large the message.
+//! everything goes to a file in the spool's `tmp/`, written by a blocking
+//! thread as it comes (`writer.rs`), so a session holds a few reads at
+//! most however large the message.
 //!
 //! The file is scratch: never fsynced, removed when the message is stored,
 //! refused or abandoned (and by `Spool::recover` after a crash). Storing
 //! copies it, behind the trace headers, into the durable queue and Maildir
-//! files (`store.rs`), which are fsynced before the `250` as ever.
+//! files (`store.rs`), which are fsynced before the `250` as ever; or,
+//! when it starts with those headers already ([`Front`]), fsyncs it and
+//! links it into the Maildirs.
+
+mod writer;
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -21,6 +26,8 @@ use portcullis_store::content::Content;
 use portcullis_store::spool::Spool;
 use tracing::warn;
 
+use writer::{Start, Writer};
+
 /// Octets of a message kept in memory before it goes to a file.
 pub(crate) const SPILL: usize = 64 * 1024;
 
@@ -28,6 +35,9 @@ pub(crate) const SPILL: usize = 64 * 1024;
 pub(crate) struct Incoming {
     spool: Arc<Spool>,
     body: Body,
+    /// Writing the file, once the message outgrew [`SPILL`] (between runs
+    /// the file is in `body`).
+    writer: Option<Writer>,
     /// A write to the file failed: the message gets `451` at its end.
     failed: Option<String>,
 }
@@ -36,7 +46,8 @@ pub(crate) struct Incoming {
 #[derive(Debug, Default)]
 pub(crate) struct Body {
     /// The first octets (up to [`SPILL`]): all of a small message, the
-    /// header section of nearly any.
+    /// header section of nearly any. A large message's are dropped while
+    /// the rest arrives, and read back from its file at the end.
     head: Vec<u8>,
     /// Everything, once the message outgrew [`SPILL`].
     file: Option<ScratchFile>,
@@ -88,14 +99,15 @@ impl Incoming {
         Incoming {
             spool,
             body: Body::default(),
+            writer: None,
             failed: None,
         }
     }
 
-    /// Appends content; past [`SPILL`] octets it is written to the file
-    /// (on a blocking thread). `front` is asked, with the first [`SPILL`]
-    /// octets, what the file holds ahead of the content, once, when the
-    /// file is made. A failed write is remembered for [`Incoming::take`].
+    /// Appends content; past [`SPILL`] octets it goes to the file's writer.
+    /// `front` is asked, with the first [`SPILL`] octets, what the file
+    /// holds ahead of the content, once, when the file is made. A failed
+    /// write is remembered for [`Incoming::take`].
     pub(crate) async fn append(
         &mut self,
         mut bytes: Vec<u8>,
@@ -106,68 +118,84 @@ impl Incoming {
         }
         let body = &mut self.body;
         body.size += bytes.len() as u64;
-        if body.file.is_none() && body.head.len() + bytes.len() <= SPILL {
+        let spilled = self.writer.is_some() || body.file.is_some();
+        if !spilled && body.head.len() + bytes.len() <= SPILL {
             body.head.extend_from_slice(&bytes);
             return;
         }
-        // The head keeps the first SPILL octets, whatever the chunk sizes.
-        let opening = if body.file.is_none() {
+        if !spilled {
+            // The head keeps the first SPILL octets, whatever the chunk sizes.
             let room = SPILL - body.head.len();
             body.head.extend_from_slice(&bytes[..room]);
             bytes.drain(..room);
             let front = front(&body.head);
-            Some((mem::take(&mut body.head), front))
-        } else {
-            None
-        };
-        let file = body.file.take();
-        let spool = self.spool.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let (mut file, head) = match (file, opening) {
-                (Some(f), _) => (f, None),
-                (None, Some((head, front))) => {
-                    let (file, path) = spool.incoming()?;
-                    let mut file = ScratchFile { file, path, front };
-                    if let Some(front) = &file.front {
-                        file.file.write_all(&front.prefix)?;
-                    }
-                    file.file.write_all(&head)?;
-                    (file, Some(head))
-                }
-                (None, None) => {
-                    return Err(io::Error::other("internal error: no file to append to"))
-                }
+            let start = Start::New {
+                spool: self.spool.clone(),
+                front,
+                head: mem::take(&mut body.head),
             };
-            file.file.write_all(&bytes)?;
-            Ok::<_, io::Error>((file, head))
-        })
-        .await;
-        match written {
-            Ok(Ok((file, head))) => {
-                body.file = Some(file);
-                if let Some(head) = head {
-                    body.head = head;
-                }
-            }
-            Ok(Err(e)) => self.fail(e.to_string()),
+            self.writer = Some(Writer::spawn(start, bytes));
+            return;
+        }
+        let bytes = match &self.writer {
+            Some(writer) => match writer.send(bytes).await {
+                Ok(()) => return,
+                Err(bytes) => bytes,
+            },
+            None => bytes,
+        };
+        // No writer running (the last run ended idle, or failed): go on
+        // with the file in another.
+        let file = match self.writer.take() {
+            Some(writer) => writer.finish().await,
+            None => self
+                .body
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("no file")),
+        };
+        match file {
+            Ok(file) => self.writer = Some(Writer::spawn(Start::Open(file), bytes)),
             Err(e) => self.fail(e.to_string()),
         }
     }
 
     /// Forgets the content received so far (the message was refused or
-    /// abandoned); the next content starts a new message.
-    pub(crate) fn discard(&mut self) {
+    /// abandoned): its file is removed once its writer is done. The next
+    /// content starts a new message.
+    pub(crate) async fn discard(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            drop(writer.finish().await);
+        }
         self.body = Body::default();
         self.failed = None;
     }
 
     /// The complete message's content, or why it could not be kept; the
     /// next content starts a new message.
-    pub(crate) fn take(&mut self) -> Result<Body, String> {
+    pub(crate) async fn take(&mut self) -> Result<Body, String> {
+        if let Some(writer) = self.writer.take() {
+            match writer.finish().await {
+                Ok(file) => self.body.file = Some(file),
+                Err(e) => self.fail(e.to_string()),
+            }
+        }
         let body = mem::take(&mut self.body);
-        match self.failed.take() {
-            Some(e) => Err(e),
-            None => Ok(body),
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if body.file.is_none() {
+            return Ok(body);
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            let mut body = body;
+            body.read_head()?;
+            Ok::<_, io::Error>(body)
+        });
+        match read.await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -194,6 +222,19 @@ impl Body {
     #[cfg(test)]
     pub(crate) fn spilled(&self) -> bool {
         self.file.is_some()
+    }
+
+    /// Reads the first [`SPILL`] octets back from its file.
+    fn read_head(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(scratch) = &self.file else {
+            return Ok(());
+        };
+        let len = usize::try_from(self.size).map_or(SPILL, |size| size.min(SPILL));
+        let mut head = vec![0; len];
+        scratch.file.read_exact_at(&mut head, scratch.start())?;
+        self.head = head;
+        Ok(())
     }
 
     /// What its file holds ahead of the content ([`Front`]), if anything.
@@ -347,7 +388,7 @@ mod tests {
             .append(b"Subject: a\r\n\r\n".to_vec(), |_| None)
             .await;
         incoming.append(b"hi\r\n".to_vec(), |_| None).await;
-        let body = incoming.take().unwrap();
+        let body = incoming.take().await.unwrap();
         assert!(!body.spilled());
         assert_eq!(tmp_files(&spool), 0);
         assert_eq!(copy_out(&body), b"Received: x\r\nSubject: a\r\n\r\nhi\r\n");
@@ -363,7 +404,7 @@ mod tests {
             all.extend_from_slice(&chunk);
             incoming.append(chunk, |_| None).await;
         }
-        let body = incoming.take().unwrap();
+        let body = incoming.take().await.unwrap();
         assert!(body.spilled());
         assert_eq!(body.head(), &all[..SPILL]);
         assert_eq!(body.len(), all.len() as u64);
@@ -377,13 +418,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sender_that_pauses_gets_its_content_written_in_order() {
+        let (_dir, spool) = spool();
+        let mut incoming = Incoming::new(spool.clone());
+        let all: Vec<u8> = (0..4 * SPILL).map(|i| (i % 251) as u8).collect();
+        for (n, chunk) in all.chunks(SPILL / 3).enumerate() {
+            incoming.append(chunk.to_vec(), |_| None).await;
+            if n % 4 == 3 {
+                // A client pausing: the writer's run ends idle, and the
+                // next chunk starts another on the same file.
+                tokio::time::sleep(writer::IDLE * 3).await;
+            }
+        }
+        let body = incoming.take().await.unwrap();
+        assert_eq!(body.head(), &all[..SPILL]);
+        assert_eq!(&copy_out(&body)[13..], &all[..]);
+    }
+
+    #[tokio::test]
     async fn a_replaced_header_section_stands_in_for_the_skipped_octets() {
         let (dir, spool) = spool();
         let mut incoming = Incoming::new(spool.clone());
         let mut all = b"X-Forged: 1\r\nSubject: a\r\n\r\n".to_vec();
         all.extend(vec![b'b'; 3 * SPILL]);
         incoming.append(all.clone(), |_| None).await;
-        let body = incoming.take().unwrap();
+        let body = incoming.take().await.unwrap();
         assert!(body.spilled());
         let prefixed = Prefixed {
             prefix: b"P: 1\r\n",
@@ -427,7 +486,7 @@ mod tests {
         }
         // Asked once, with the first SPILL octets.
         assert_eq!(asked, [all[..SPILL].to_vec()]);
-        let body = incoming.take().unwrap();
+        let body = incoming.take().await.unwrap();
         assert_eq!(body.front().unwrap().id, "ID");
         // Copies and reads skip the front.
         assert_eq!(&copy_out(&body)[13..], &all[..]);
@@ -448,7 +507,7 @@ mod tests {
         incoming
             .append(b"hi\r\n".to_vec(), |_| front(b"X: 1\r\n"))
             .await;
-        let body = incoming.take().unwrap();
+        let body = incoming.take().await.unwrap();
         assert!(body.front().is_none());
         assert!(body.seal(b"X: 1\r\n").unwrap().is_none());
     }
@@ -458,12 +517,17 @@ mod tests {
         let (_dir, spool) = spool();
         let mut incoming = Incoming::new(spool.clone());
         incoming.append(vec![b'x'; 3 * SPILL], |_| None).await;
+        // Its writer makes the file on its own thread.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tmp_files(&spool) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         assert_eq!(tmp_files(&spool), 1);
-        incoming.discard();
+        incoming.discard().await;
         assert_eq!(tmp_files(&spool), 0);
         incoming.append(b"next\r\n".to_vec(), |_| None).await;
         assert_eq!(
-            copy_out(&incoming.take().unwrap()),
+            copy_out(&incoming.take().await.unwrap()),
             b"Received: x\r\nnext\r\n"
         );
     }
@@ -475,9 +539,9 @@ mod tests {
         std::fs::remove_dir(dir.path().join("queue/tmp")).unwrap();
         incoming.append(vec![b'x'; 2 * SPILL], |_| None).await;
         incoming.append(b"more".to_vec(), |_| None).await;
-        assert!(incoming.take().is_err());
+        assert!(incoming.take().await.is_err());
         // The next message is not affected by the last one's failure.
         incoming.append(b"ok".to_vec(), |_| None).await;
-        assert!(incoming.take().is_ok());
+        assert!(incoming.take().await.is_ok());
     }
 }

@@ -121,7 +121,7 @@ impl<'a> Driver<'a> {
                     Flow::Next
                 }
                 Action::DiscardMessage => {
-                    self.incoming.discard();
+                    self.incoming.discard().await;
                     Flow::Next
                 }
                 // Boxed: an idle session's task holds only the largest

@@ -25,7 +25,7 @@ impl Driver<'_> {
 
     async fn try_store(&mut self, msg: Message) -> Result<String, Reply> {
         let stats = &self.shared.stats;
-        let body = self.incoming.take().map_err(|e| {
+        let body = self.incoming.take().await.map_err(|e| {
             warn!("message not stored: {e}");
             stats.messages_rejected.add("reason=\"local_error\"");
             local_error()
