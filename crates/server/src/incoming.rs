@@ -137,6 +137,8 @@ impl Incoming {
             self.writer = Some(Writer::spawn(start, bytes));
             return;
         }
+        // Queued behind the writer: hold no more than the content.
+        bytes.shrink_to_fit();
         let bytes = match &self.writer {
             Some(writer) => match writer.send(bytes).await {
                 Ok(()) => return,
@@ -187,9 +189,12 @@ impl Incoming {
         if body.file.is_none() {
             return Ok(body);
         }
+        // Allocated here, not on the blocking thread: a pool thread's own
+        // malloc arena would keep the memory after the message is gone.
+        let head = vec![0; usize::try_from(body.size).map_or(SPILL, |size| size.min(SPILL))];
         let read = tokio::task::spawn_blocking(move || {
             let mut body = body;
-            body.read_head()?;
+            body.read_head(head)?;
             Ok::<_, io::Error>(body)
         });
         match read.await {
@@ -224,14 +229,12 @@ impl Body {
         self.file.is_some()
     }
 
-    /// Reads the first [`SPILL`] octets back from its file.
-    fn read_head(&mut self) -> io::Result<()> {
+    /// Reads its first octets back from its file, as many as `head` holds.
+    fn read_head(&mut self, mut head: Vec<u8>) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let Some(scratch) = &self.file else {
             return Ok(());
         };
-        let len = usize::try_from(self.size).map_or(SPILL, |size| size.min(SPILL));
-        let mut head = vec![0; len];
         scratch.file.read_exact_at(&mut head, scratch.start())?;
         self.head = head;
         Ok(())

@@ -20,6 +20,10 @@ pub(super) struct DataReader {
     /// Content not yet handed to the driver (at most what one read brought,
     /// a bare LF grown to CRLF).
     out: Vec<u8>,
+    /// How much the last [`DataReader::take_output`] took: the next output
+    /// starts with that room, instead of growing to it by doubling (a copy
+    /// each time, and up to twice the room held while it is written).
+    last_out: usize,
     /// Octets of content so far, as stored.
     size: u64,
     max_size: u64,
@@ -54,6 +58,7 @@ impl DataReader {
     pub(super) fn new(max_size: u64, bare_lf: BareLf) -> DataReader {
         DataReader {
             out: Vec::new(),
+            last_out: 0,
             size: 0,
             max_size,
             bare_lf,
@@ -148,6 +153,9 @@ impl DataReader {
             return false;
         }
         self.size = grown;
+        if self.out.capacity() == 0 {
+            self.out.reserve(self.last_out);
+        }
         self.out.extend_from_slice(content);
         self.out.extend_from_slice(b"\r\n");
         false
@@ -161,7 +169,9 @@ impl DataReader {
 
     /// The content read since the last call, to append to the message.
     pub(super) fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+        let out = std::mem::take(&mut self.out);
+        self.last_out = out.len();
+        out
     }
 
     /// Body bytes held (for tests of the memory bound).
