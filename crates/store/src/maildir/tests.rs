@@ -242,3 +242,61 @@ fn tmp_files_of_a_dead_writer_are_removed_and_live_ones_kept() {
     assert_eq!(writer_pid(&format!("1.M2P3Q4.{host},S=5")), Some(3));
     assert_eq!(writer_pid(&format!("1.M2P3.{host},S=5")), None);
 }
+
+/// Content that says it is already in a durable file.
+struct InFile<'a> {
+    bytes: &'a [u8],
+    file: &'a Path,
+}
+
+impl Content for InFile<'_> {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn write_to(&self, file: &mut File) -> io::Result<()> {
+        std::io::Write::write_all(file, self.bytes)
+    }
+
+    fn durable_file(&self) -> Option<&Path> {
+        Some(self.file)
+    }
+}
+
+#[test]
+fn a_durable_file_is_linked_into_each_maildir_and_a_missing_one_is_written() {
+    use std::os::unix::fs::MetadataExt;
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("spooled");
+    let message = b"Return-Path: <a@b>\r\n\r\nbody\r\n";
+    fs::write(&src, message).unwrap();
+    let dirs = [
+        MaildirPath::new(root.path().join("mail"), "alice"),
+        MaildirPath::new(root.path().join("mail"), "bob"),
+    ];
+    let content = InFile {
+        bytes: message,
+        file: &src,
+    };
+    let paths: Vec<PathBuf> = Maildir::deliver_copies(&dirs, &content)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let ino = fs::metadata(&src).unwrap().ino();
+    for (path, md) in paths.iter().zip(&dirs) {
+        assert_eq!(path.parent().unwrap(), md.path().join("new"));
+        assert_eq!(fs::metadata(path).unwrap().ino(), ino, "linked, not copied");
+        assert!(path
+            .to_string_lossy()
+            .ends_with(&format!(",S={}", message.len())));
+        assert!(entries(&md.path().join("tmp")).is_empty());
+    }
+    // The file cannot be linked (gone, or on another file system): a copy.
+    fs::remove_file(&src).unwrap();
+    let path = Maildir::deliver_copies(&dirs[..1], &content)
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(fs::read(&path).unwrap(), message);
+    assert_eq!(fs::metadata(&path).unwrap().nlink(), 1);
+}
