@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use common::auth_support::{server_with, Smtp, ALICE_PW};
 use common::{find, show, split_delivered, Client, Server, Setup};
 
 /// About 2 MiB of message: a header section, then lines of varied lengths,
@@ -24,7 +25,7 @@ fn large_message() -> (Vec<u8>, Vec<u8>) {
     while content.len() < 2 * 1024 * 1024 {
         n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let len = (n >> 16) as usize % 200;
-        if n % 11 == 0 {
+        if n.is_multiple_of(11) {
             content.push(b'.');
         }
         content.extend((0..len).map(|i| b'a' + ((i + len) % 26) as u8));
@@ -205,5 +206,49 @@ fn a_large_message_to_a_maildir_on_another_file_system_is_copied() {
     let path = delivered(&server, &elsewhere.path().join("alice"));
     let (return_path, _) = check_copy(&path, &content);
     assert_eq!(return_path, "Return-Path: <bob@remote.example>");
+    assert_no_scratch(&server);
+}
+
+#[test]
+fn a_large_submission_gets_its_date_and_message_id_ahead_of_it_and_is_written_once() {
+    let server = server_with("", &[("bob", "bob-Pw-3")]);
+    let (content, stuffed) = large_message();
+    // An authenticated session (RFC 6409 §8): the message lacks Date: and
+    // Message-ID:, which go after the trace headers, ahead of the content.
+    let mut c = Smtp::plain(Ipv4Addr::new(127, 0, 55, 5), server.smtp_port).greeted();
+    c.ehlo("client.test");
+    assert_eq!(c.auth_cram_md5("alice", ALICE_PW).0, 235);
+    c.expect("MAIL FROM:<alice@local.test>", 250, "2.1.0");
+    c.expect("RCPT TO:<bob@local.test>", 250, "2.1.5");
+    c.expect("RCPT TO:<alice@local.test>", 250, "2.1.5");
+    c.expect("DATA", 354, "");
+    let mut data = stuffed;
+    data.extend_from_slice(b".\r\n");
+    c.send(&data);
+    let (code, text) = c.read_reply();
+    assert_eq!(code, 250, "{text}\n{}", server.log());
+    let id = common::queue_id(&text).unwrap();
+
+    let bob = delivered(&server, &server.maildir("bob"));
+    let alice = delivered(&server, &server.maildir("alice"));
+    let stored = std::fs::read(&bob).unwrap();
+    let (_, received, rest) = split_delivered(&stored);
+    assert!(received.contains(&format!("id {id}")), "{received}");
+    assert!(
+        rest.ends_with(&content),
+        "the content differs from what was sent"
+    );
+    let added = String::from_utf8_lossy(&rest[..rest.len() - content.len()]).into_owned();
+    assert!(added.starts_with("Date: "), "{added}");
+    assert!(
+        added.ends_with(&format!("Message-ID: <{id}@mx.test>\r\n")),
+        "{added}"
+    );
+    assert_eq!(std::fs::read(&alice).unwrap(), stored);
+    let (a, b) = (
+        std::fs::metadata(&alice).unwrap(),
+        std::fs::metadata(&bob).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "one file, linked into both");
     assert_no_scratch(&server);
 }

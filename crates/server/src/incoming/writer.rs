@@ -90,9 +90,11 @@ fn run(
             Ok(None) => return Ok(scratch),
             Err(_) => {
                 // Idle: no chunk gets in any more, and any that got in
-                // before the channel closed is written, never dropped.
+                // before the channel closed is written, never dropped
+                // (`recv` until `None`, not `try_recv`: a send holding a
+                // permit when the channel closed still delivers its chunk).
                 rx.close();
-                while let Ok(chunk) = rx.try_recv() {
+                while let Some(chunk) = handle.block_on(rx.recv()) {
                     scratch.file.write_all(&chunk)?;
                 }
                 return Ok(scratch);
