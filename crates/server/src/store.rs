@@ -316,9 +316,9 @@ mod tests {
     async fn body(spool: &Arc<Spool>, chunks: &[&[u8]]) -> Body {
         let mut incoming = Incoming::new(spool.clone());
         for chunk in chunks {
-            incoming.append(chunk.to_vec()).await;
+            incoming.append(chunk.to_vec(), |_| None).await;
         }
-        incoming.take().unwrap()
+        incoming.take().await.unwrap()
     }
 
     fn written(content: &Prefixed) -> Vec<u8> {
@@ -349,6 +349,7 @@ mod tests {
                 headers,
                 skip,
                 body: &small,
+                durable: None,
             };
             assert_eq!(in_memory(&content).unwrap(), written(&content));
         }
@@ -359,6 +360,7 @@ mod tests {
             headers: b"",
             skip: 0,
             body: &large,
+            durable: None,
         };
         assert!(in_memory(&content).is_none());
     }
