@@ -1,7 +1,8 @@
 //! Warnings for relay entries that look like mistakes (docs/reference.md §4): an open
 //! relay, an entry broader than a /8, an entry that can never decide anything
 //! because earlier entries match all it matches, and a public range in an
-//! otherwise private list. Warnings never change what the list does.
+//! otherwise private list (one where entries holding public addresses are
+//! no more than the private ones). Warnings never change what the list does.
 
 use std::fmt::Write as _;
 
@@ -34,10 +35,7 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
             *slot = true;
         }
     }
-    let first_private = entries.iter().find_map(|(index, e)| {
-        let private = !e.negated && e.name.is_none() && e.ranges.iter().all(is_private);
-        private.then_some(index)
-    });
+    let first_private = mostly_private(entries);
     let mut shadows = shadowed_entries(list, entries, &owned)
         .into_iter()
         .peekable();
@@ -110,6 +108,27 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
     let (list_wide, open) = list_wide(list, whole_entry);
     warnings.extend(list_wide);
     (warnings, open_relay || open)
+}
+
+/// The first private entry, if the list is "otherwise private": its address
+/// entries (exceptions aside) holding public addresses are no more than its
+/// private ones. A list mostly of public networks (a host's own, a
+/// partner's) is not a private list with a slip in it.
+fn mostly_private(entries: &LintInput) -> Option<usize> {
+    let mut first_private = None;
+    let (mut private, mut public) = (0usize, 0usize);
+    for (index, e) in entries.iter() {
+        if e.negated || e.name.is_some() {
+            continue;
+        }
+        if e.ranges.iter().all(is_private) {
+            private += 1;
+            first_private.get_or_insert(index);
+        } else if e.ranges.iter().any(is_public) {
+            public += 1;
+        }
+    }
+    first_private.filter(|_| public <= private)
 }
 
 /// The list-wide checks: the entries together allow a whole family, or

@@ -218,6 +218,23 @@ fn public_range_in_a_private_list() {
     );
     // A public exception is harmless.
     assert_eq!(kinds(&["192.168.1.*", "!8.8.8.0/24"]), []);
+    // As many public entries as private ones: still "otherwise private".
+    assert_eq!(
+        kinds(&["192.168.1.0/24", "19.168.2.0/24"]),
+        [(Some(1), WarningKind::PublicInPrivateList)]
+    );
+    assert_eq!(
+        kinds(&["192.168.1.0/24", "8.8.8.8", "10.0.0.0/8", "19.168.2.0/24"]),
+        [(Some(3), WarningKind::PublicInPrivateList)]
+    );
+    // Mostly public (a host and its public networks): not a private list.
+    assert_eq!(kinds(&["127.0.0.1", "1.2.3.0/24", "5.6.7.0/24"]), []);
+    assert_eq!(kinds(&["127.0.0.1", "8.8.8.8", "1.2.3.0/24"]), []);
+    // Exceptions and names count on neither side.
+    assert_eq!(
+        kinds(&["192.168.1.0/24", "!10.0.0.0/8", "!9.9.9.0/24", "1.2.3.0/24"]),
+        [(Some(3), WarningKind::PublicInPrivateList)]
+    );
 }
 
 #[test]
