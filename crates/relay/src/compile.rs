@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::entry::{parse_borrowed, EntryError, EntryErrorKind, EntryKind};
 use super::lint::lint;
@@ -68,6 +69,7 @@ fn parse_at(index: usize, raw: &str) -> Result<(u32, Parsed<'_>), EntryError> {
 /// The list under construction, with what its report and lint need.
 struct Builder {
     list: RelayList,
+    raws: RawStore,
     spans4: Vec<Span<u32>>,
     spans6: Vec<Span<u128>>,
     lines: Vec<ReportLine>,
@@ -82,7 +84,7 @@ impl Builder {
             list: RelayList {
                 v4: Table::build(Vec::new()),
                 v6: Table::build(Vec::new()),
-                raws: RawStore::default(),
+                raws: Default::default(),
                 negated: Vec::with_capacity(capacity),
                 names: HashMap::new(),
                 first_allow_name: NOBODY,
@@ -90,6 +92,7 @@ impl Builder {
                 resolved: HashMap::new(),
                 added: 0,
             },
+            raws: RawStore::default(),
             spans4: Vec::with_capacity(capacity),
             spans6: Vec::new(),
             lines: match detail {
@@ -105,7 +108,7 @@ impl Builder {
     /// A malformed entry keeps its index (so later indexes stay true) and
     /// is reported with its one-sentence reason.
     fn skip(&mut self, index: usize, raw: &str, error: EntryError) {
-        self.list.raws.push(raw.trim());
+        self.raws.push(raw.trim());
         self.list.negated.push(false);
         self.lint_input.push_skipped();
         self.lines.push(ReportLine {
@@ -124,7 +127,7 @@ impl Builder {
         resolved: &HashMap<String, NameResolution>,
         previous: Option<&RelayList>,
     ) {
-        self.list.raws.push(raw);
+        self.raws.push(raw);
         self.list.negated.push(negated);
         self.list.added += 1;
         let every = self.detail == Detail::EveryEntry;
@@ -189,13 +192,15 @@ impl Builder {
     fn finish(mut self) -> (RelayList, LoadReport) {
         self.list.v4 = Table::build(self.spans4);
         self.list.v6 = Table::build(self.spans6);
+        self.list.raws = Arc::new(self.raws);
         let (warnings, open_relay) = lint(&self.list, &self.lint_input);
-        self.lines.extend(warnings);
         let report = LoadReport {
             lines: self.lines,
             added: self.list.added,
             skipped: self.skipped,
             open_relay,
+            warnings,
+            entries: Arc::clone(&self.list.raws),
         };
         (self.list, report)
     }

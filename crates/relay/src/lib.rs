@@ -25,6 +25,7 @@ mod pattern;
 pub mod range;
 pub mod report;
 mod table;
+pub mod warning;
 
 #[cfg(test)]
 mod tests;
@@ -35,3 +36,4 @@ pub use entry_error::MAX_PATTERN_RANGES;
 pub use list::{ListMatch, MatchVia, NameResolution, RelayList, ReverseDns};
 pub use range::IpRange;
 pub use report::{Compiled, Detail, LoadReport, NameAddresses, Outcome, ReportLine, WarningKind};
+pub use warning::WarningLine;

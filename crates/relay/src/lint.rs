@@ -4,31 +4,28 @@
 //! otherwise private list (one where entries holding public addresses are
 //! no more than the private ones). Warnings never change what the list does.
 
-use std::fmt::Write as _;
-
 use super::blocks::{host_mask, NON_PUBLIC_V4, NON_PUBLIC_V6, PRIVATE_V4, PRIVATE_V6};
 use super::exposure;
 use super::lint_input::LintInput;
 use super::list::RelayList;
 use super::range::IpRange;
-use super::report::{Outcome, ReportLine, WarningKind};
+use super::report::WarningKind;
 use super::table::NOBODY;
+use super::warning::{Coverers, Describe, Text, Warning};
 
 /// More IPv4 addresses than this in one entry is "broader than a /8".
 const BROAD_V4: u128 = 1 << 24;
 /// IPv6 has no /8 habit; the comparable mistake is more than an ISP's /32.
 const BROAD_V6: u128 = 1 << 96;
-/// How many covering entries a shadowing warning names.
-const NAMED_COVERERS: usize = 3;
 /// How many table intervals a shadowing check walks to name the coverers
 /// (bounds the work on pathological lists; the warning then says "and others").
 const WALK_BUDGET: usize = 1024;
 
-/// Runs every check; returns the warning lines (in entry order, list-wide last)
+/// Runs every check; returns the warnings (in entry order, list-wide last)
 /// and whether the list makes an open relay. Linear in the entries and the
-/// table (a shadowed entry walks at most [`WALK_BUDGET`] intervals), with
-/// one allocation per warning.
-pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, bool) {
+/// table (a shadowed entry walks at most [`WALK_BUDGET`] intervals); the
+/// warnings that can come by the thousand hold indexes, not sentences.
+pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<Warning>, bool) {
     let mut owned = vec![false; entries.len()];
     for &owner in list.v4.owners().iter().chain(list.v6.owners()) {
         if let Some(slot) = owned.get_mut(owner as usize) {
@@ -39,25 +36,22 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
     let mut shadows = shadowed_entries(list, entries, &owned)
         .into_iter()
         .peekable();
-    // Named in every "public range in a private list" warning: formatted once.
-    let mut like_private: Option<String> = None;
     let mut warnings = Vec::new();
     let mut open_relay = false;
     let mut whole_entry = [false, false]; // an entry covering all of IPv4 / IPv6
     for (index, entry) in entries.iter() {
         let k = index as u32;
         // Named only in a warning: most entries of a long list get none.
-        let this = Describe(list, k);
-        let warn = |kind, message: String| ReportLine {
-            index: Some(index),
-            raw: list.raw(k).to_string(),
-            outcome: Outcome::Warning { kind, message },
+        let this = Describe(&list.raws, k);
+        let mut warn = |kind, text| {
+            warnings.push(Warning {
+                index: k,
+                kind,
+                text,
+            })
         };
         if let Some((_, coverers)) = shadows.next_if(|(i, _)| *i == index) {
-            let message = format!(
-                "{this} can never decide anything: everything it matches is matched first by {coverers}"
-            );
-            warnings.push(warn(WarningKind::Shadowed, message));
+            warn(WarningKind::Shadowed, Text::Shadowed(coverers));
             continue;
         }
         if entry.negated {
@@ -68,7 +62,7 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
             whole_entry[usize::from(family == "IPv6")] = true;
             open_relay = true;
             let message = format!("{this} allows every {family} address: this makes an open relay, refused unless --allow-open-relay");
-            warnings.push(warn(WarningKind::OpenRelay, message));
+            warn(WarningKind::OpenRelay, Text::Sentence(message));
             continue;
         }
         // Private space is never "broad": fe80::/10 is a legitimate "all link-local".
@@ -77,31 +71,31 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<ReportLine>, b
         if v4 > BROAD_V4 {
             let message =
                 format!("{this} allows {v4} IPv4 addresses, more than a /8: check it is meant");
-            warnings.push(warn(WarningKind::Broad, message));
+            warn(WarningKind::Broad, Text::Sentence(message));
         }
         if v6 > BROAD_V6 {
             let message =
                 format!("{this} allows {v6} IPv6 addresses, more than a /32: check it is meant");
-            warnings.push(warn(WarningKind::Broad, message));
+            warn(WarningKind::Broad, Text::Sentence(message));
         }
         if let Some(name) = entry.name {
             // A one-label name matches by reverse DNS every host under it: if it
             // is a top-level domain, anyone who controls a PTR record under it.
             if !name.contains('.') && name != "localhost" {
                 let message = format!("{this} is a single-label name: if it is a top-level domain, every host whose verified reverse DNS is under it may relay");
-                warnings.push(warn(WarningKind::Broad, message));
+                warn(WarningKind::Broad, Text::Sentence(message));
             }
             continue;
         }
-        if let Some(private) = first_private {
+        if let Some(like) = first_private {
             // Single hosts are exempt: the default list holds the machine's own
             // (possibly public) addresses next to 127.0.0.1.
             if entry.ranges.iter().any(|r| r.size() > 1 && is_public(r)) {
-                let like = like_private.get_or_insert_with(|| describe(list, private as u32));
-                let message = format!(
-                    "{this} is a public range in an otherwise private list (like {like}): check it is meant"
+                let like = like as u32;
+                warn(
+                    WarningKind::PublicInPrivateList,
+                    Text::PublicInPrivate { like },
                 );
-                warnings.push(warn(WarningKind::PublicInPrivateList, message));
             }
         }
     }
@@ -134,7 +128,7 @@ fn mostly_private(entries: &LintInput) -> Option<usize> {
 /// The list-wide checks: the entries together allow a whole family, or
 /// nearly all of its public space. `whole_entry` says which family one entry
 /// already allowed whole (warned about at that entry).
-fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<ReportLine>, bool) {
+fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<Warning>, bool) {
     let mut warnings = Vec::new();
     let mut open_relay = false;
     let mut family_open = whole_entry;
@@ -145,13 +139,10 @@ fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<ReportLine>, bool
         if all_allowed && !whole_entry[usize::from(family == "IPv6")] {
             open_relay = true;
             family_open[usize::from(family == "IPv6")] = true;
-            warnings.push(ReportLine {
-                index: None,
-                raw: String::new(),
-                outcome: Outcome::Warning {
-                    kind: WarningKind::OpenRelay,
-                    message: format!("together the entries allow every {family} address: this makes an open relay, refused unless --allow-open-relay"),
-                },
+            warnings.push(Warning {
+                index: NOBODY,
+                kind: WarningKind::OpenRelay,
+                text: Text::Sentence(format!("together the entries allow every {family} address: this makes an open relay, refused unless --allow-open-relay")),
             });
         }
     }
@@ -171,44 +162,17 @@ fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<ReportLine>, bool
         } else {
             String::new()
         };
-        warnings.push(ReportLine {
-            index: None,
-            raw: String::new(),
-            outcome: Outcome::Warning {
-                kind: WarningKind::OpenRelay,
-                message: format!(
-                    "relay.allow admits {} public {family} addresses{about} after its exceptions, more than a {limit}, through {}: this makes an open relay, refused unless --allow-open-relay",
-                    exposure.public,
-                    exposure.name_owners(list),
-                ),
-            },
+        warnings.push(Warning {
+            index: NOBODY,
+            kind: WarningKind::OpenRelay,
+            text: Text::Sentence(format!(
+                "relay.allow admits {} public {family} addresses{about} after its exceptions, more than a {limit}, through {}: this makes an open relay, refused unless --allow-open-relay",
+                exposure.public,
+                exposure.name_owners(list),
+            )),
         });
     }
     (warnings, open_relay)
-}
-
-/// `relay.allow[3] "192.168.*.*"`.
-fn describe(list: &RelayList, index: u32) -> String {
-    Describe(list, index).to_string()
-}
-
-/// An entry's name, formatted only when a warning is written.
-struct Describe<'a>(&'a RelayList, u32);
-
-impl std::fmt::Display for Describe<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let raw = self.0.raw(self.1);
-        // What `{:?}` writes, without its escaping pass when nothing needs
-        // escaping (every address notation): a long list names many entries.
-        let plain = raw
-            .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
-        if plain {
-            write!(f, "relay.allow[{}] \"{raw}\"", self.1)
-        } else {
-            write!(f, "relay.allow[{}] {raw:?}", self.1)
-        }
-    }
 }
 
 fn family_name(range: &IpRange) -> &'static str {
@@ -234,12 +198,14 @@ fn sizes(ranges: &[IpRange]) -> (u128, u128) {
 }
 
 /// The entries that can never decide anything, in list order, each with
-/// the earlier entries that match first, named. They are looked up in the
-/// table in address order: a million binary searches at random places in a
-/// table of millions of intervals would each miss the CPU caches; and
-/// neighbours in address order are mostly covered by the same entries,
-/// named once for the run of them.
-fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Vec<(usize, String)> {
+/// the earlier entries that match first. They are looked up in the table
+/// in address order: a million binary searches at random places in a
+/// table of millions of intervals would each miss the CPU caches.
+fn shadowed_entries(
+    list: &RelayList,
+    entries: &LintInput,
+    owned: &[bool],
+) -> Vec<(usize, Coverers)> {
     // An entry of one range (most are) carries it along: the walk then
     // reads the table alone, not the entries at random places as well.
     let mut order: Vec<(u8, u128, usize, Option<IpRange>)> = entries
@@ -258,8 +224,7 @@ fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Ve
         })
         .collect();
     order.sort_unstable_by_key(|&(family, first, index, _)| (family, first, index));
-    let mut last: Option<(Coverers, String)> = None;
-    let mut found: Vec<(usize, String)> = order
+    let mut found: Vec<(usize, Coverers)> = order
         .into_iter()
         .filter_map(|(_, _, index, single)| {
             let k = index as u32;
@@ -270,17 +235,7 @@ fn shadowed_entries(list: &RelayList, entries: &LintInput, owned: &[bool]) -> Ve
                     shadowed(list, k, (entry.ranges, entry.name), owned)
                 }
             };
-            let coverers = coverers?;
-            let named = match &last {
-                Some((previous, named)) if *previous == coverers => named.clone(),
-                _ => {
-                    let mut named = String::new();
-                    coverers.write(list, &mut named);
-                    last = Some((coverers, named.clone()));
-                    named
-                }
-            };
-            Some((index, named))
+            Some((index, coverers?))
         })
         .collect();
     found.sort_unstable_by_key(|&(index, _)| index);
@@ -344,56 +299,6 @@ fn shadowed(
     }
     coverers.more |= coverers.full();
     Some(coverers)
-}
-
-/// The earlier entries a shadowed entry's walk met: the smallest indexes,
-/// one more than are named so that "and others" can be told.
-#[derive(Default, PartialEq, Eq)]
-struct Coverers {
-    /// Ascending, distinct; `len` of them are set.
-    smallest: [u32; NAMED_COVERERS + 1],
-    len: usize,
-    /// More entries (or intervals) than are named.
-    more: bool,
-}
-
-impl Coverers {
-    fn insert(&mut self, index: u32) {
-        let set = &mut self.smallest[..self.len];
-        let Err(at) = set.binary_search(&index) else {
-            return; // already there
-        };
-        if at == self.smallest.len() {
-            return; // larger than every kept one, and the set is full
-        }
-        if self.len < self.smallest.len() {
-            self.len += 1;
-        }
-        self.smallest[at..self.len].rotate_right(1);
-        self.smallest[at] = index;
-    }
-
-    /// More distinct entries met than a warning names.
-    fn full(&self) -> bool {
-        self.len > NAMED_COVERERS
-    }
-
-    /// `relay.allow[0] "10.0.0.0/8", relay.allow[2] "10.1.0.0/16" and others`.
-    fn write(&self, list: &RelayList, out: &mut String) {
-        for (i, &j) in self.smallest[..self.len.min(NAMED_COVERERS)]
-            .iter()
-            .enumerate()
-        {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{}", Describe(list, j));
-        }
-        if self.more {
-            out.push_str(" and others");
-        }
-    }
 }
 
 fn within(first: u128, last: u128, (base, prefix): (u128, u32), bits: u32) -> bool {

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::entry::{is_name_notation, parse_entry, EntryKind};
 use super::range::canonical;
@@ -90,8 +91,9 @@ pub enum ListMatch {
 pub struct RelayList {
     pub(crate) v4: Table<u32>,
     pub(crate) v6: Table<u128>,
-    /// The raw text of every entry, by index (skipped ones included).
-    pub(crate) raws: RawStore,
+    /// The raw text of every entry, by index (skipped ones included),
+    /// shared with the load report's warnings.
+    pub(crate) raws: Arc<RawStore>,
     /// `!` per entry index (false for skipped entries).
     pub(crate) negated: Vec<bool>,
     /// Name → index of the first name entry with exactly that name.
@@ -282,7 +284,7 @@ impl RawStore {
         self.ends.push(self.text.len());
     }
 
-    fn get(&self, index: usize) -> Option<&str> {
+    pub(crate) fn get(&self, index: usize) -> Option<&str> {
         let end = *self.ends.get(index)?;
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
         self.text.get(start..end)

@@ -4,9 +4,12 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::entry::EntryError;
+use super::list::RawStore;
 use super::range::IpRange;
+use super::warning::{Warning, WarningLine};
 
 /// How many ranges of one entry a report line spells out before "and N more".
 pub(crate) const SHOWN_RANGES: usize = 4;
@@ -30,8 +33,7 @@ pub enum Detail {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadReport {
     /// One line per entry, in list order (with [`Detail::Problems`], the
-    /// skipped ones only), then one line per warning (entries that look
-    /// like mistakes, in list order; list-wide ones last). Log each.
+    /// skipped ones only). Log each, then the [`LoadReport::warnings`].
     pub lines: Vec<ReportLine>,
     /// Entries compiled into the list.
     pub added: usize,
@@ -43,6 +45,10 @@ pub struct LoadReport {
     /// public IPv6 than a /32): the server refuses to start with this unless
     /// the admin passed `--allow-open-relay`.
     pub open_relay: bool,
+    /// Entries that look like mistakes, in list order; list-wide ones last.
+    pub(crate) warnings: Vec<Warning>,
+    /// The entries' texts, shared with the list: what warnings name.
+    pub(crate) entries: Arc<RawStore>,
 }
 
 impl LoadReport {
@@ -55,60 +61,47 @@ impl LoadReport {
         )
     }
 
-    /// The warning lines.
-    pub fn warnings(&self) -> impl Iterator<Item = &ReportLine> {
-        self.lines
+    /// The warnings (entries that look like mistakes, in list order;
+    /// list-wide ones last), each written when it is displayed.
+    pub fn warnings(&self) -> impl ExactSizeIterator<Item = WarningLine<'_>> + '_ {
+        self.warnings
             .iter()
-            .filter(|line| matches!(line.outcome, Outcome::Warning { .. }))
+            .map(|w| WarningLine::new(w, &self.entries))
     }
 
     /// Why the list makes an open relay, naming the entries (empty if it
     /// does not): the open-relay warnings without their closing clause.
     pub fn open_relay_reasons(&self) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter_map(|line| match &line.outcome {
-                Outcome::Warning {
-                    kind: WarningKind::OpenRelay,
-                    message,
-                } => Some(message.strip_suffix(OPEN_RELAY_SUFFIX).unwrap_or(message)),
-                _ => None,
-            })
+        self.warnings()
+            .filter_map(|w| w.open_relay_reason())
             .collect()
     }
 
     /// Every line to log, in order: the entries, the warnings, the summary.
     pub fn log_lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self.lines.iter().map(ToString::to_string).collect();
+        out.extend(self.warnings().map(|w| w.to_string()));
         out.push(self.summary());
         out
     }
 }
 
-/// One line of the report: what became of an entry, or a warning.
+/// One line of the report: what became of an entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportLine {
-    /// Position in `relay.allow`, from 0; `None` for a list-wide warning.
+    /// Position in `relay.allow`, from 0.
     pub index: Option<usize>,
-    /// The entry as written (trimmed); empty for a list-wide warning.
+    /// The entry as written (trimmed).
     pub raw: String,
-    /// Added (and to what), skipped (and why), or a warning.
+    /// Added (and to what), or skipped (and why).
     pub outcome: Outcome,
 }
 
 impl ReportLine {
-    /// Whether the line deserves the admin's attention (skipped or warning):
+    /// Whether the line deserves the admin's attention (a skipped entry):
     /// log it at warning level.
     pub fn is_problem(&self) -> bool {
         !matches!(self.outcome, Outcome::Added(_))
-    }
-
-    /// The warning kind, if the line is a warning.
-    pub fn warning(&self) -> Option<WarningKind> {
-        match self.outcome {
-            Outcome::Warning { kind, .. } => Some(kind),
-            _ => None,
-        }
     }
 }
 
@@ -119,14 +112,6 @@ pub enum Outcome {
     Added(Compiled),
     /// Malformed and left out: the error names the value and the problem.
     Skipped(EntryError),
-    /// The entry (or the list) looks like a mistake. It is still compiled: a
-    /// warning never changes what the list does; the admin decides.
-    Warning {
-        /// Which check fired.
-        kind: WarningKind,
-        /// One sentence naming the entry.
-        message: String,
-    },
 }
 
 /// What an added entry compiled to.
@@ -167,7 +152,8 @@ pub enum NameAddresses {
     },
 }
 
-/// The checks that produce warnings.
+/// The checks that produce warnings. A warned entry is still compiled: a
+/// warning never changes what the list does; the admin decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WarningKind {
     /// Every address of a family may relay.
@@ -188,7 +174,6 @@ impl fmt::Display for ReportLine {
                 write!(f, "relay.allow[{index}] {:?}: added {compiled}", self.raw)
             }
             Outcome::Skipped(error) => write!(f, "relay.allow[{index}] skipped: {error}"),
-            Outcome::Warning { message, .. } => write!(f, "relay list warning: {message}"),
         }
     }
 }

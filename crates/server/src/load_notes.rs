@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use portcullis_relay::{LoadReport, Outcome, ReportLine};
+use portcullis_relay::{LoadReport, Outcome, ReportLine, WarningLine};
 
 /// Why a configuration could not be put in force.
 #[derive(Debug)]
@@ -35,13 +35,14 @@ impl LoadNotes {
             .lines
             .iter()
             .map(NoteLine::Relay)
+            .chain(relay.warnings().map(NoteLine::RelayWarning))
             .chain(std::iter::once_with(|| NoteLine::Summary(relay.summary())))
             .chain(self.warnings.iter().map(|w| NoteLine::Warning(w)))
     }
 
     /// The warnings alone: the relay list's, then the others.
     pub fn warning_lines(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.relay.warnings().map(ToString::to_string).collect();
+        let mut out: Vec<String> = self.relay.warnings().map(|w| w.to_string()).collect();
         out.extend(self.warnings.iter().cloned());
         out
     }
@@ -57,7 +58,7 @@ impl LoadNotes {
 
     /// Warnings, relay-list ones included.
     pub fn warning_count(&self) -> usize {
-        self.relay.warnings().count() + self.warnings.len()
+        self.relay.warnings().len() + self.warnings.len()
     }
 
     /// `configuration OK`, or `configuration OK with 3 entries skipped and 1 warning`.
@@ -91,6 +92,8 @@ impl LoadNotes {
 pub enum NoteLine<'a> {
     /// A line of the relay-list report.
     Relay(&'a ReportLine),
+    /// A relay-list warning, written as it is displayed.
+    RelayWarning(WarningLine<'a>),
     /// `relay list: 12 entries added, 2 skipped`.
     Summary(String),
     /// A warning outside the relay list.
@@ -101,6 +104,7 @@ impl fmt::Display for NoteLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NoteLine::Relay(line) => line.fmt(f),
+            NoteLine::RelayWarning(warning) => warning.fmt(f),
             NoteLine::Summary(summary) => f.write_str(summary),
             NoteLine::Warning(w) => write!(f, "warning: {w}"),
         }

@@ -217,6 +217,9 @@ fn log_report(report: &LoadReport) {
             debug!(target: "relay_list", "{line}");
         }
     }
+    for warning in report.warnings() {
+        warn!(target: "relay_list", "{warning}");
+    }
     info!(target: "relay_list", "{}", report.summary());
 }
 

@@ -35,7 +35,7 @@ fn order_decides_an_exception_after_its_allow_never_applies() {
     assert_eq!(decides(&list, "192.168.99.1"), Some((0, true)));
     assert_eq!(report.warnings().count(), 1);
     assert_eq!(
-        report.warnings().next().unwrap().warning().unwrap(),
+        report.warnings().next().unwrap().kind,
         WarningKind::Shadowed
     );
 }

@@ -43,7 +43,6 @@ fn compiled(report: &LoadReport) -> Markup {
                 @match &line.outcome {
                     Outcome::Added(c) => li { code { (line.raw) } " — added " (c) },
                     Outcome::Skipped(e) => li.skipped { code { (line.raw) } " — skipped: " (e) },
-                    Outcome::Warning { .. } => {},
                 }
             }
         }

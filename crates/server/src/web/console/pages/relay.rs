@@ -113,17 +113,32 @@ fn entries(csrf: &str, report: &LoadReport, page: usize) -> Markup {
                             @match &line.outcome {
                                 Outcome::Added(compiled) => td.added { "added " (compiled) },
                                 Outcome::Skipped(error) => td.skipped { "skipped: " (error) },
-                                Outcome::Warning { message, .. } => td.warning { (message) },
                             }
-                            td.actions {
-                                (entry_action("up", index, "↑"))
-                                (entry_action("down", index, "↓"))
-                                (entry_action("remove", index, "Remove"))
-                            }
+                            (entry_actions(index))
+                        }
+                    }
+                }
+                @for w in report.warnings() {
+                    @if let Some(index) = w.index.filter(|i| shown.contains(i)) {
+                        tr data-entry=(w.raw()) {
+                            td { (index) }
+                            td { code { (w.raw()) } }
+                            td.warning { (w.message()) }
+                            (entry_actions(index))
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+fn entry_actions(index: usize) -> Markup {
+    html! {
+        td.actions {
+            (entry_action("up", index, "↑"))
+            (entry_action("down", index, "↓"))
+            (entry_action("remove", index, "Remove"))
         }
     }
 }
