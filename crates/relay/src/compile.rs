@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::entry::{parse_borrowed, EntryError, EntryErrorKind, EntryKind};
+use super::entry::{parse_borrowed, parse_quick, EntryError, EntryErrorKind, EntryKind};
 use super::lint::lint;
 use super::lint_input::LintInput;
 use super::list::{NameResolution, RawStore, RelayList};
@@ -43,6 +43,16 @@ impl RelayList {
     ) -> (RelayList, LoadReport) {
         let mut builder = Builder::new(entries.len(), detail);
         for (index, raw) in entries.iter().enumerate() {
+            // Most entries of a long list are an IPv4 address or block: read
+            // without the full parser's allocation.
+            let quick = match u32::try_from(index) {
+                Ok(owner) if owner != NOBODY => parse_quick(raw).map(|q| (owner, q)),
+                _ => None,
+            };
+            if let Some((owner, (raw, negated, range))) = quick {
+                builder.add_ranges(index, owner, (raw, negated), &[range]);
+                continue;
+            }
             match parse_at(index, raw) {
                 Ok((owner, parsed)) => builder.add(index, owner, parsed, resolved, previous),
                 Err(error) => builder.skip(index, raw, error),
@@ -127,32 +137,57 @@ impl Builder {
         resolved: &HashMap<String, NameResolution>,
         previous: Option<&RelayList>,
     ) {
+        match kind {
+            EntryKind::Ranges(ranges) => self.add_ranges(index, owner, (raw, negated), &ranges),
+            EntryKind::Name(name) => {
+                let (ranges, compiled) = self.add_name(owner, negated, &name, resolved, previous);
+                self.push(owner, (raw, negated), &ranges, Some(name));
+                self.report_added(index, raw, compiled);
+            }
+        }
+    }
+
+    /// An address entry (its ranges, ascending).
+    fn add_ranges(
+        &mut self,
+        index: usize,
+        owner: u32,
+        (raw, negated): (&str, bool),
+        ranges: &[IpRange],
+    ) {
+        self.push(owner, (raw, negated), ranges, None);
+        if self.detail == Detail::EveryEntry {
+            let compiled = Compiled::Ranges {
+                negated,
+                shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
+                more: ranges.len().saturating_sub(SHOWN_RANGES),
+            };
+            self.report_added(index, raw, compiled);
+        }
+    }
+
+    /// An added entry's text, ranges and lint facts.
+    fn push(
+        &mut self,
+        owner: u32,
+        (raw, negated): (&str, bool),
+        ranges: &[IpRange],
+        name: Option<String>,
+    ) {
         self.raws.push(raw);
         self.list.negated.push(negated);
         self.list.added += 1;
-        let every = self.detail == Detail::EveryEntry;
-        let (ranges, compiled, name) = match kind {
-            EntryKind::Ranges(ranges) => {
-                let compiled = every.then(|| Compiled::Ranges {
-                    negated,
-                    shown: ranges.iter().take(SHOWN_RANGES).copied().collect(),
-                    more: ranges.len().saturating_sub(SHOWN_RANGES),
-                });
-                (ranges, compiled, None)
-            }
-            EntryKind::Name(name) => {
-                let (ranges, compiled) = self.add_name(owner, negated, &name, resolved, previous);
-                (ranges, Some(compiled), Some(name))
-            }
-        };
-        for range in &ranges {
+        for range in ranges {
             match *range {
                 IpRange::V4 { first, last } => self.spans4.push(Span { first, last, owner }),
                 IpRange::V6 { first, last } => self.spans6.push(Span { first, last, owner }),
             }
         }
-        self.lint_input.push(negated, &ranges, name);
-        if let (true, Some(compiled)) = (every, compiled) {
+        self.lint_input.push(negated, ranges, name);
+    }
+
+    fn report_added(&mut self, index: usize, raw: &str, compiled: Compiled) {
+        if self.detail == Detail::EveryEntry {
             self.lines.push(ReportLine {
                 index: Some(index),
                 raw: raw.to_string(),

@@ -57,6 +57,67 @@ pub(crate) fn parse_borrowed(raw: &str) -> Result<(&str, bool, EntryKind), Entry
     }
 }
 
+/// The two notations a long list is mostly made of, an IPv4 address and
+/// an IPv4 CIDR block (with or without `!`), read without allocating:
+/// the trimmed text, `!`, and the range. `None` for anything else,
+/// including every mistake: [`parse_borrowed`] then reads the entry (and
+/// words the error), so both always agree on what they both accept.
+pub(crate) fn parse_quick(raw: &str) -> Option<(&str, bool, IpRange)> {
+    let trimmed = raw.trim();
+    let (negated, body) = match trimmed.strip_prefix('!') {
+        Some(rest) => (true, rest.as_bytes()),
+        None => (false, trimmed.as_bytes()),
+    };
+    let mut i = 0;
+    let mut addr: u32 = 0;
+    for octet in 0..4 {
+        if octet > 0 {
+            if body.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let (value, len) = decimal(body.get(i..)?, 255)?;
+        addr = addr << 8 | value;
+        i += len;
+    }
+    let range = match body.get(i) {
+        None => IpRange::V4 {
+            first: addr,
+            last: addr,
+        },
+        Some(b'/') => {
+            let (prefix, len) = decimal(body.get(i + 1..)?, 32)?;
+            if i + 1 + len != body.len() {
+                return None;
+            }
+            let host = u32::MAX.checked_shr(prefix).unwrap_or(0);
+            if addr & host != 0 {
+                return None; // host bits set: the full parser says which block
+            }
+            IpRange::V4 {
+                first: addr,
+                last: addr | host,
+            }
+        }
+        Some(_) => return None,
+    };
+    Some((trimmed, negated, range))
+}
+
+/// A decimal number of 1 to 3 digits at the start of `b`, without a
+/// leading zero, at most `max`: its value and length.
+fn decimal(b: &[u8], max: u32) -> Option<(u32, usize)> {
+    let len = b.iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+    if len == 0 || len > 3 || (len > 1 && b[0] == b'0') {
+        return None;
+    }
+    let value = b[..len]
+        .iter()
+        .fold(0, |n, &c| n * 10 + u32::from(c - b'0'));
+    (value <= max).then_some((value, len))
+}
+
 /// Whether `raw`, if it parses at all, is a name entry: [`parse_entry`]'s
 /// own choice of notation, without parsing. Lets the caller find the
 /// names to resolve without parsing every address entry of a long list.

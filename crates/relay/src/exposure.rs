@@ -35,30 +35,48 @@ impl Exposure {
     /// shares first (a few, then "and N more"). Walks the table again: only
     /// an open list is named, so the common case never counts per entry.
     pub(crate) fn name_owners(&self, list: &RelayList) -> String {
-        let mut owners: Vec<(u32, u128)> = if self.v6 {
-            owners(&shares::<_, u128>(&list.v6, list, NON_PUBLIC_V6, 128))
+        let (owners, mut named) = if self.v6 {
+            largest(&shares::<_, u128>(&list.v6, list, NON_PUBLIC_V6, 128))
         } else {
             // An IPv4 entry owns at most 2^32 addresses: half the memory to scatter into.
-            owners(&shares::<_, u64>(&list.v4, list, NON_PUBLIC_V4, 32))
+            largest(&shares::<_, u64>(&list.v4, list, NON_PUBLIC_V4, 32))
         };
-        // The largest shares, then the lowest index; only the first few are
-        // named, so they are selected, not the whole list sorted.
-        let largest = |a: &(u32, u128), b: &(u32, u128)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        if owners.len() > NAMED {
-            owners.select_nth_unstable_by(NAMED, largest);
-        }
-        let mut named: Vec<u32> = owners.iter().take(NAMED).map(|&(k, _)| k).collect();
         named.sort_unstable();
         let mut text = named
             .iter()
             .map(|&k| format!("relay.allow[{k}] {:?}", list.raw(k)))
             .collect::<Vec<_>>()
             .join(", ");
-        if owners.len() > NAMED {
-            text.push_str(&format!(" and {} more", owners.len() - NAMED));
+        if owners > NAMED {
+            text.push_str(&format!(" and {} more", owners - NAMED));
         }
         text
     }
+}
+
+/// How many entries have a share, and the [`NAMED`] with the largest shares
+/// (the lowest index first among equals). Only those few are kept: the
+/// list is not collected, let alone sorted.
+fn largest<S: Copy + Into<u128>>(shares: &[S]) -> (usize, Vec<u32>) {
+    let mut owners = 0;
+    // Best first: the largest share, then the lowest index.
+    let mut best: Vec<(u128, u32)> = Vec::with_capacity(NAMED + 1);
+    for (k, &share) in shares.iter().enumerate() {
+        let share: u128 = share.into();
+        if share == 0 {
+            continue;
+        }
+        owners += 1;
+        let k = k as u32;
+        // Indexes ascend, so an equal share never displaces a kept one.
+        if best.len() == NAMED && best.last().is_some_and(|&(n, _)| n >= share) {
+            continue;
+        }
+        let at = best.partition_point(|&(n, _)| n >= share);
+        best.insert(at, (share, k));
+        best.truncate(NAMED);
+    }
+    (owners, best.into_iter().map(|(_, k)| k).collect())
 }
 
 /// The public IPv4 addresses `list` admits.
@@ -98,34 +116,31 @@ where
     shares
 }
 
-/// The entries with a share, with it.
-fn owners<S: Copy + Into<u128>>(shares: &[S]) -> Vec<(u32, u128)> {
-    shares
-        .iter()
-        .enumerate()
-        .map(|(k, &n)| (k as u32, n.into()))
-        .filter(|&(_, n)| n > 0)
-        .collect()
-}
-
 /// Walks the table's intervals (each owned by the first matching entry, so
 /// exceptions are already applied) and yields the public part of those owned
-/// by an allow entry, with its owner. Linear in the table; the block lists
-/// are a dozen long.
+/// by an allow entry, with its owner. Linear in the table: the intervals
+/// ascend, so the sorted non-public blocks are walked beside them once.
 fn allowed<'a, K: Key + Into<u128>>(
     table: &'a Table<K>,
     list: &'a RelayList,
     non_public: &'a [(u128, u32)],
     bits: u32,
 ) -> impl Iterator<Item = (u32, u128)> + 'a {
+    // Blocks before `from` end below every interval still to come.
+    let mut from = 0;
     table
         .intervals()
         .filter(move |&(_, _, owner)| owner != NOBODY && !list.is_negated(owner))
         .map(move |(first, last, owner)| {
-            (
-                owner,
-                public_count(first.into(), last.into(), non_public, bits),
-            )
+            let first: u128 = first.into();
+            while non_public
+                .get(from)
+                .is_some_and(|&(base, prefix)| (base | host_mask(prefix, bits)) < first)
+            {
+                from += 1;
+            }
+            let public = public_count(first, last.into(), &non_public[from..], bits);
+            (owner, public)
         })
         .filter(|&(_, public)| public > 0)
 }
@@ -181,6 +196,16 @@ mod tests {
             None => (last - first).saturating_add(1),
             Some(h) => last - first - h,
         }
+    }
+
+    #[test]
+    fn the_largest_shares_are_named_lowest_index_first_among_equals() {
+        let shares: [u64; 9] = [0, 5, 9, 5, 0, 7, 9, 1, 5];
+        let (owners, mut named) = largest(&shares);
+        named.sort_unstable();
+        assert_eq!((owners, named), (7, vec![1, 2, 3, 5, 6]));
+        assert_eq!(largest(&[0u64, 3]), (1, vec![1]));
+        assert_eq!(largest::<u64>(&[]), (0, vec![]));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod list;
 mod pattern;
 pub mod range;
 pub mod report;
+mod shadow;
 mod table;
 pub mod warning;
 

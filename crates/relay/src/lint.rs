@@ -10,32 +10,49 @@ use super::lint_input::LintInput;
 use super::list::RelayList;
 use super::range::IpRange;
 use super::report::WarningKind;
+use super::shadow::shadowed_entries;
 use super::table::NOBODY;
-use super::warning::{Coverers, Describe, Text, Warning};
+use super::warning::{Describe, Text, Warning};
 
 /// More IPv4 addresses than this in one entry is "broader than a /8".
 const BROAD_V4: u128 = 1 << 24;
 /// IPv6 has no /8 habit; the comparable mistake is more than an ISP's /32.
 const BROAD_V6: u128 = 1 << 96;
-/// How many table intervals a shadowing check walks to name the coverers
-/// (bounds the work on pathological lists; the warning then says "and others").
-const WALK_BUDGET: usize = 1024;
+/// From this many entries, the lints use a second core.
+const PARALLEL_ENTRIES: usize = 50_000;
 
 /// Runs every check; returns the warnings (in entry order, list-wide last)
 /// and whether the list makes an open relay. Linear in the entries and the
-/// table (a shadowed entry walks at most [`WALK_BUDGET`] intervals); the
+/// table (a shadowed entry walks a bounded number of intervals); the
 /// warnings that can come by the thousand hold indexes, not sentences.
 pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<Warning>, bool) {
+    lint_on(list, entries, entries.len() >= PARALLEL_ENTRIES)
+}
+
+/// [`lint`], on two cores if `parallel`.
+fn lint_on(list: &RelayList, entries: &LintInput, parallel: bool) -> (Vec<Warning>, bool) {
     let mut owned = vec![false; entries.len()];
     for &owner in list.v4.owners().iter().chain(list.v6.owners()) {
         if let Some(slot) = owned.get_mut(owner as usize) {
             *slot = true;
         }
     }
+    // The shadow walk and the open-relay measure are independent: on a long
+    // list, one runs on another core.
+    let (shadows, measured) = if parallel {
+        std::thread::scope(|scope| {
+            let shadows = scope.spawn(|| shadowed_entries(list, entries, &owned));
+            let measured = Measured::of(list);
+            let shadows = shadows
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (shadows, measured)
+        })
+    } else {
+        (shadowed_entries(list, entries, &owned), Measured::of(list))
+    };
     let first_private = mostly_private(entries);
-    let mut shadows = shadowed_entries(list, entries, &owned)
-        .into_iter()
-        .peekable();
+    let mut shadows = shadows.into_iter().peekable();
     let mut warnings = Vec::new();
     let mut open_relay = false;
     let mut whole_entry = [false, false]; // an entry covering all of IPv4 / IPv6
@@ -50,7 +67,7 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<Warning>, bool
                 text,
             })
         };
-        if let Some((_, coverers)) = shadows.next_if(|(i, _)| *i == index) {
+        if let Some((_, coverers)) = shadows.next_if(|(i, _)| *i == k) {
             warn(WarningKind::Shadowed, Text::Shadowed(coverers));
             continue;
         }
@@ -99,7 +116,7 @@ pub(crate) fn lint(list: &RelayList, entries: &LintInput) -> (Vec<Warning>, bool
             }
         }
     }
-    let (list_wide, open) = list_wide(list, whole_entry);
+    let (list_wide, open) = list_wide(measured, whole_entry);
     warnings.extend(list_wide);
     (warnings, open_relay || open)
 }
@@ -128,17 +145,15 @@ fn mostly_private(entries: &LintInput) -> Option<usize> {
 /// The list-wide checks: the entries together allow a whole family, or
 /// nearly all of its public space. `whole_entry` says which family one entry
 /// already allowed whole (warned about at that entry).
-fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<Warning>, bool) {
+fn list_wide(measured: Measured, whole_entry: [bool; 2]) -> (Vec<Warning>, bool) {
     let mut warnings = Vec::new();
     let mut open_relay = false;
     let mut family_open = whole_entry;
-    for (family, all_allowed) in [
-        ("IPv4", all_allowed(list.v4.owners(), list)),
-        ("IPv6", all_allowed(list.v6.owners(), list)),
-    ] {
-        if all_allowed && !whole_entry[usize::from(family == "IPv6")] {
+    for (v6, family) in [(false, "IPv4"), (true, "IPv6")] {
+        let f = usize::from(v6);
+        if measured.all_allowed[f] && !whole_entry[f] {
             open_relay = true;
-            family_open[usize::from(family == "IPv6")] = true;
+            family_open[f] = true;
             warnings.push(Warning {
                 index: NOBODY,
                 kind: WarningKind::OpenRelay,
@@ -147,10 +162,10 @@ fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<Warning>, bool) {
         }
     }
     // Nearly everyone is as open as everyone: `1-255.*.*.*`, `2000::/3`.
-    for (v6, exposure) in [(false, exposure::v4(list)), (true, exposure::v6(list))] {
-        if family_open[usize::from(v6)] || !exposure.is_open(v6) {
+    for (v6, (exposure, owners)) in [false, true].into_iter().zip(measured.exposure) {
+        let Some(owners) = owners.filter(|_| !family_open[usize::from(v6)]) else {
             continue;
-        }
+        };
         open_relay = true;
         let (family, limit) = if v6 { ("IPv6", "/32") } else { ("IPv4", "/8") };
         // IPv6 counts are unreadable: add the prefix length of a block about that size.
@@ -166,13 +181,39 @@ fn list_wide(list: &RelayList, whole_entry: [bool; 2]) -> (Vec<Warning>, bool) {
             index: NOBODY,
             kind: WarningKind::OpenRelay,
             text: Text::Sentence(format!(
-                "relay.allow admits {} public {family} addresses{about} after its exceptions, more than a {limit}, through {}: this makes an open relay, refused unless --allow-open-relay",
+                "relay.allow admits {} public {family} addresses{about} after its exceptions, more than a {limit}, through {owners}: this makes an open relay, refused unless --allow-open-relay",
                 exposure.public,
-                exposure.name_owners(list),
             )),
         });
     }
     (warnings, open_relay)
+}
+
+/// What the list-wide checks need of the tables, per family (IPv4, IPv6):
+/// whether every address is allowed, and how much public space is, with
+/// the entries that allow most of it named when that makes an open relay.
+struct Measured {
+    all_allowed: [bool; 2],
+    exposure: [(exposure::Exposure, Option<String>); 2],
+}
+
+impl Measured {
+    fn of(list: &RelayList) -> Measured {
+        let named = |exposure: exposure::Exposure, v6: bool| {
+            let owners = exposure.is_open(v6).then(|| exposure.name_owners(list));
+            (exposure, owners)
+        };
+        Measured {
+            all_allowed: [
+                all_allowed(list.v4.owners(), list),
+                all_allowed(list.v6.owners(), list),
+            ],
+            exposure: [
+                named(exposure::v4(list), false),
+                named(exposure::v6(list), true),
+            ],
+        }
+    }
 }
 
 fn family_name(range: &IpRange) -> &'static str {
@@ -195,110 +236,6 @@ fn sizes(ranges: &[IpRange]) -> (u128, u128) {
         IpRange::V4 { .. } => (v4 + r.size(), v6),
         IpRange::V6 { .. } => (v4, v6.saturating_add(r.size())),
     })
-}
-
-/// The entries that can never decide anything, in list order, each with
-/// the earlier entries that match first. They are looked up in the table
-/// in address order: a million binary searches at random places in a
-/// table of millions of intervals would each miss the CPU caches.
-fn shadowed_entries(
-    list: &RelayList,
-    entries: &LintInput,
-    owned: &[bool],
-) -> Vec<(usize, Coverers)> {
-    // An entry of one range (most are) carries it along: the walk then
-    // reads the table alone, not the entries at random places as well.
-    let mut order: Vec<(u8, u128, usize, Option<IpRange>)> = entries
-        .iter()
-        .filter(|&(index, _)| !owned.get(index).copied().unwrap_or(false))
-        .map(|(index, e)| {
-            let single = match e.ranges {
-                [range] if e.name.is_none() => Some(*range),
-                _ => None,
-            };
-            match e.ranges.first() {
-                Some(IpRange::V4 { first, .. }) => (0, u128::from(*first), index, single),
-                Some(IpRange::V6 { first, .. }) => (1, *first, index, single),
-                None => (2, 0, index, single),
-            }
-        })
-        .collect();
-    order.sort_unstable_by_key(|&(family, first, index, _)| (family, first, index));
-    let mut found: Vec<(usize, Coverers)> = order
-        .into_iter()
-        .filter_map(|(_, _, index, single)| {
-            let k = index as u32;
-            let coverers = match single {
-                Some(range) => shadowed(list, k, (std::slice::from_ref(&range), None), owned),
-                None => {
-                    let entry = entries.get(index)?;
-                    shadowed(list, k, (entry.ranges, entry.name), owned)
-                }
-            };
-            Some((index, coverers?))
-        })
-        .collect();
-    found.sort_unstable_by_key(|&(index, _)| index);
-    found
-}
-
-/// If entry `k` can never decide anything, the earlier entries that match
-/// first (named, up to a few). An address entry is shadowed when it owns no
-/// table interval; a name entry when, in addition, an earlier name entry
-/// equals or contains its name (so its reverse-DNS match comes too late).
-fn shadowed(
-    list: &RelayList,
-    k: u32,
-    (ranges, name): (&[IpRange], Option<&str>),
-    owned: &[bool],
-) -> Option<Coverers> {
-    let owns_addresses = owned.get(k as usize).copied().unwrap_or(false);
-    let mut coverers = Coverers::default();
-    match name {
-        None => {
-            if owns_addresses || ranges.is_empty() {
-                return None;
-            }
-        }
-        Some(name) => {
-            if owns_addresses {
-                return None;
-            }
-            let earlier = std::iter::once(name)
-                .chain(name.match_indices('.').map(|(dot, _)| &name[dot + 1..]))
-                .filter_map(|suffix| list.names.get(suffix).copied())
-                .filter(|&j| j < k)
-                .min()?;
-            coverers.insert(earlier);
-        }
-    }
-    // Name a few coverers; the walk has a budget, as a pattern can have
-    // 65,536 ranges each lying over many intervals.
-    let mut budget = WALK_BUDGET;
-    for range in ranges {
-        if budget == 0 || coverers.full() {
-            coverers.more = true;
-            break;
-        }
-        let mut walked = 0;
-        let mut visit = |owner: u32| {
-            walked += 1;
-            if owner != NOBODY && owner != k {
-                coverers.insert(owner);
-            }
-        };
-        match *range {
-            IpRange::V4 { first, last } => {
-                list.v4.owners_in(first, last, budget).for_each(&mut visit)
-            }
-            IpRange::V6 { first, last } => {
-                list.v6.owners_in(first, last, budget).for_each(&mut visit)
-            }
-        }
-        budget -= walked;
-    }
-    coverers.more |= coverers.full();
-    Some(coverers)
 }
 
 fn within(first: u128, last: u128, (base, prefix): (u128, u32), bits: u32) -> bool {
@@ -359,6 +296,35 @@ mod tests {
             first: a.into(),
             last: b.into(),
         }
+    }
+
+    #[test]
+    fn two_cores_find_what_one_finds() {
+        let mut entries: Vec<String> = vec!["1-200.*.*.*".into(), "!1.2.3.4".into()];
+        entries.extend((0..300u32).map(|n| format!("{}.{}.0.0/16", 1 + n % 250, n / 250)));
+        entries.extend(
+            [
+                "10.0.0.0/8",
+                "2001:db8::/32",
+                "2001:db8::1",
+                "::/0",
+                "10.1.2.3",
+            ]
+            .map(String::from),
+        );
+        let (list, _) = RelayList::compile(&entries, &Default::default(), None);
+        let mut input = LintInput::default();
+        for raw in &entries {
+            let entry = crate::entry::parse_entry(raw).unwrap();
+            match entry.kind {
+                crate::entry::EntryKind::Ranges(ranges) => input.push(entry.negated, &ranges, None),
+                crate::entry::EntryKind::Name(_) => unreachable!("no names here"),
+            }
+        }
+        let one = lint_on(&list, &input, false);
+        assert_eq!(lint_on(&list, &input, true), one);
+        assert!(one.1, "an open relay");
+        assert!(one.0.len() > 200, "{}", one.0.len());
     }
 
     #[test]

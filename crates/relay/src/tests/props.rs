@@ -190,3 +190,52 @@ proptest! {
         }
     }
 }
+
+/// Text made of what an IPv4 address or block is written with, and what
+/// is often mistyped in one.
+fn v4_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        6 => (0u16..300).prop_map(|n| n.to_string()),
+        2 => Just(".".to_string()),
+        1 => Just("0".to_string()),
+        1 => (0u8..40).prop_map(|n| format!("/{n}")),
+        1 => prop::sample::select(vec!["/", "!", " ", "*", "-", "00", "/033", ":", "x"])
+            .prop_map(str::to_string),
+    ];
+    prop::collection::vec(piece, 1..10).prop_map(|parts| parts.concat())
+}
+
+/// A well-formed address or block (the quick path's own notations).
+fn v4_entry() -> impl Strategy<Value = String> {
+    (any::<u32>(), 0u32..=32, any::<bool>(), any::<bool>()).prop_map(
+        |(addr, prefix, cidr, bang)| {
+            let bang = if bang { "!" } else { "" };
+            if cidr {
+                let net = addr & u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+                format!("{bang}{}/{prefix}", Ipv4Addr::from(net))
+            } else {
+                format!(" {bang}{} ", Ipv4Addr::from(addr))
+            }
+        },
+    )
+}
+
+proptest! {
+    /// The quick reader never accepts what the full parser reads
+    /// differently, and takes every plain address and block.
+    #[test]
+    fn the_quick_reader_agrees_with_the_parser(raw in v4_like(), plain in v4_entry()) {
+        if let Some((trimmed, negated, range)) = crate::entry::parse_quick(&raw) {
+            let full = parse_entry(&raw).expect("the full parser accepts it too");
+            prop_assert_eq!(full.raw.as_str(), trimmed);
+            prop_assert_eq!(full.negated, negated);
+            prop_assert_eq!(full.kind, EntryKind::Ranges(vec![range]));
+        }
+        let (trimmed, negated, range) = crate::entry::parse_quick(&plain).expect("plain notation");
+        let full = parse_entry(&plain).unwrap();
+        prop_assert_eq!(
+            (full.raw.as_str(), full.negated, full.kind),
+            (trimmed, negated, EntryKind::Ranges(vec![range]))
+        );
+    }
+}
