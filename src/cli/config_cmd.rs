@@ -170,7 +170,10 @@ pub(super) struct CheckOptions {
 /// warned about.
 pub(super) fn check_and_report(path: &Path, options: CheckOptions) -> Result<(), Failure> {
     let report = admin::config::check(path, options.allow_open_relay, options.verbose)?;
-    output::lines(report.lines())?;
+    // A long list can warn about hundreds of thousands of entries.
+    let lines: Vec<_> = report.lines().collect();
+    output::many_lines(&lines)?;
+    drop(lines);
     output::lines([&report.summary])?;
     let strict = if options.strict {
         report.strict()

@@ -38,6 +38,57 @@ where
     written.map_err(failure)
 }
 
+/// Lines per chunk of [`many_lines`]: a few hundred kilobytes of text.
+const CHUNK_LINES: usize = 4096;
+
+/// [`lines`] for a long report (hundreds of thousands of warnings): the
+/// lines are formatted on two cores, in alternate chunks, and written in
+/// order. Formatting, not writing, is what takes the time; at most two
+/// chunks of text are held at once.
+pub(crate) fn many_lines<T: fmt::Display + Sync>(items: &[T]) -> Result<(), Failure> {
+    if items.len() < 4 * CHUNK_LINES {
+        return lines(items);
+    }
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    write_on_two_cores(&mut out, items)
+        .and_then(|()| out.flush())
+        .map_err(failure)
+}
+
+/// Writes `items` to `out`, a line each, the odd chunks formatted by a
+/// second thread.
+fn write_on_two_cores<W: Write, T: fmt::Display + Sync>(
+    out: &mut W,
+    items: &[T],
+) -> io::Result<()> {
+    let chunks: Vec<&[T]> = items.chunks(CHUNK_LINES).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let odd = chunks.iter().skip(1).step_by(2);
+        scope.spawn(move || {
+            for chunk in odd {
+                let mut text = Vec::with_capacity(64 * CHUNK_LINES);
+                // Writing to a Vec cannot fail.
+                let _ = chunk.iter().try_for_each(|item| writeln!(text, "{item}"));
+                if tx.send(text).is_err() {
+                    return; // the writer stopped (a closed pipe)
+                }
+            }
+        });
+        // On an error `rx` is dropped as this returns, which ends the other thread.
+        chunks.iter().enumerate().try_for_each(|(i, chunk)| {
+            if i % 2 == 0 {
+                chunk.iter().try_for_each(|item| writeln!(out, "{item}"))
+            } else {
+                match rx.recv() {
+                    Ok(text) => out.write_all(&text),
+                    Err(_) => Err(io::Error::other("the formatting thread stopped")),
+                }
+            }
+        })
+    })
+}
+
 /// A failed write to stdout: a reader that went away ends quietly.
 fn failure(e: io::Error) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe {
@@ -54,3 +105,43 @@ macro_rules! say {
     };
 }
 pub(crate) use say;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_cores_write_the_lines_in_order() {
+        let items: Vec<usize> = (0..5 * CHUNK_LINES + 17).collect();
+        let mut out = Vec::new();
+        write_on_two_cores(&mut out, &items).unwrap();
+        let expected: String = items.iter().map(|n| format!("{n}\n")).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    /// A writer that fails after some bytes, like a pipe whose reader left.
+    struct Closes(usize);
+
+    impl Write for Closes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.0 < buf.len() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_both_threads() {
+        let items: Vec<usize> = (0..20 * CHUNK_LINES).collect();
+        for after in [0, 100, 40_000] {
+            let e = write_on_two_cores(&mut Closes(after), &items).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        }
+    }
+}

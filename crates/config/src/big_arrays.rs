@@ -18,6 +18,18 @@ const MARK: &str = "portcullis-cut-array-";
 /// `text` parsed with its long string arrays read by the scanner, or `None`
 /// when the parser must read all of it (no long array, or anything unusual).
 pub(crate) fn parse(text: &str) -> Option<toml::Table> {
+    let (mut table, arrays) = cut_out(text)?;
+    let mut arrays: Vec<Option<Vec<String>>> = arrays.into_iter().map(Some).collect();
+    put_back(&mut table, &mut arrays);
+    // Each mark must have come back as the value of a key, exactly once.
+    arrays.iter().all(Option::is_none).then_some(table)
+}
+
+/// `text` parsed with each long string array left as a one-string array
+/// holding its mark, and the arrays' strings by mark number: for a caller
+/// that puts them back into its own structs ([`take_marked`]) without
+/// making a TOML value of each string. `None` as for [`parse`].
+pub(crate) fn cut_out(text: &str) -> Option<(toml::Table, Vec<Vec<String>>)> {
     if text.len() < MIN_ARRAY_BYTES
         || text.contains("\"\"\"")
         || text.contains("'''")
@@ -26,11 +38,28 @@ pub(crate) fn parse(text: &str) -> Option<toml::Table> {
         return None;
     }
     let (rest, arrays) = cut(text)?;
-    let mut table = rest.parse::<toml::Table>().ok()?;
-    let mut arrays: Vec<Option<Vec<String>>> = arrays.into_iter().map(Some).collect();
-    put_back(&mut table, &mut arrays);
-    // Each mark must have come back as the value of a key, exactly once.
-    arrays.iter().all(Option::is_none).then_some(table)
+    let table = rest.parse::<toml::Table>().ok()?;
+    Some((table, arrays))
+}
+
+/// If `list` is a mark left by [`cut_out`], replaces it with its array
+/// from `arrays`; false if the mark was already taken (then the caller
+/// must not trust the result).
+pub(crate) fn take_marked(list: &mut Vec<String>, arrays: &mut [Option<Vec<String>>]) -> bool {
+    let mark = match list.as_slice() {
+        [s] => s.strip_prefix(MARK).and_then(|n| n.parse::<usize>().ok()),
+        _ => None,
+    };
+    match mark.and_then(|n| arrays.get_mut(n)) {
+        Some(slot) => match slot.take() {
+            Some(values) => {
+                *list = values;
+                true
+            }
+            None => false,
+        },
+        None => true,
+    }
 }
 
 /// The text with each long array of `key = [...]` replaced by a mark, and

@@ -71,8 +71,29 @@ pub fn data_dir_of_broken_file(path: &Path) -> Option<std::path::PathBuf> {
 }
 
 /// Parses `text` into the raw structs after checking every key and type.
+/// A long array of plain strings (a `relay.allow` of a million entries) is
+/// read beside the parser and put straight into its struct, without a TOML
+/// value per string; anything unusual, or any error, takes the parser's
+/// path, so every error is the parser's own sentence.
 pub(crate) fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
-    let mut table = parse_table(text, file)?;
+    if let Some((table, arrays)) = big_arrays::cut_out(text) {
+        if let Ok(mut raw) = checked_raw(table, file) {
+            let mut arrays: Vec<Option<Vec<String>>> = arrays.into_iter().map(Some).collect();
+            let taken_once = raw
+                .string_lists_mut()
+                .into_iter()
+                .all(|list| big_arrays::take_marked(list, &mut arrays));
+            // Each array must have come back to a list, exactly once.
+            if taken_once && arrays.iter().all(Option::is_none) {
+                return Ok(raw);
+            }
+        }
+    }
+    checked_raw(parse_table(text, file)?, file)
+}
+
+/// The raw structs of a parsed table, after checking every key and type.
+fn checked_raw(mut table: toml::Table, file: &str) -> Result<RawConfig, ConfigError> {
     check_structure(&table, file)?;
     durations_to_numbers(&mut table, file)?;
     RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {

@@ -33,6 +33,43 @@ pub(crate) struct RawConfig {
     pub(crate) directory: Option<RawDirectory>,
 }
 
+impl RawConfig {
+    /// Every list of strings the file can hold, for putting back the long
+    /// arrays that were read beside the parser.
+    pub(crate) fn string_lists_mut(&mut self) -> Vec<&mut Vec<String>> {
+        let mut lists: Vec<&mut Option<Vec<String>>> = vec![&mut self.local_domains];
+        if let Some(listen) = &mut self.listen {
+            lists.extend([
+                &mut listen.smtp,
+                &mut listen.submission,
+                &mut listen.submissions,
+                &mut listen.proxy_from,
+                &mut listen.proxied,
+            ]);
+        }
+        if let Some(admin) = &mut self.admin {
+            lists.push(&mut admin.listen);
+        }
+        if let Some(relay) = &mut self.relay {
+            lists.push(&mut relay.allow);
+        }
+        if let Some(auth) = &mut self.auth {
+            lists.extend([&mut auth.mechanisms, &mut auth.never_ban]);
+        }
+        if let Some(dns) = &mut self.dns {
+            lists.push(&mut dns.nameservers);
+        }
+        let mut out: Vec<&mut Vec<String>> = lists.into_iter().flatten().collect();
+        if let Some(aliases) = &mut self.aliases {
+            out.extend(aliases.values_mut().filter_map(|targets| match targets {
+                OneOrMany::Many(list) => Some(list),
+                OneOrMany::One(_) => None,
+            }));
+        }
+        out
+    }
+}
+
 /// `[directory]`
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

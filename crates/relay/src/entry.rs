@@ -124,7 +124,17 @@ fn decimal(b: &[u8], max: u32) -> Option<(u32, usize)> {
 pub(crate) fn is_name_notation(raw: &str) -> bool {
     let trimmed = raw.trim();
     let body = trimmed.strip_prefix('!').unwrap_or(trimmed);
-    notation(body) == Notation::Name
+    // What `notation(body) == Notation::Name` says, in one pass over the
+    // bytes: asked of every entry of a long list.
+    let mut other = false;
+    for b in body.bytes() {
+        match b {
+            b'/' | b':' => return false,
+            b'0'..=b'9' | b'.' | b'*' | b'-' => {}
+            _ => other = true,
+        }
+    }
+    other
 }
 
 /// The notation an entry's body (after `!`) is written in, by its
@@ -326,4 +336,41 @@ fn parse_name(body: &str) -> Result<String, EntryErrorKind> {
         return Err(EntryErrorKind::NumericName);
     }
     Ok(name.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_test_agrees_with_the_notation() {
+        let samples = [
+            "",
+            "!",
+            "10.0.0.1",
+            " !10.0.0.0/8 ",
+            "a/b",
+            "mail.example.com",
+            "!example.com",
+            "::1",
+            "host:25",
+            "192.168.40-43.*",
+            "1.2.3.4x",
+            "*.example.com",
+            "1.2.3.4 5",
+            "ünï",
+            "-",
+            "10.0.0.300",
+            "x",
+        ];
+        for raw in samples {
+            let trimmed = raw.trim();
+            let body = trimmed.strip_prefix('!').unwrap_or(trimmed);
+            assert_eq!(
+                is_name_notation(raw),
+                notation(body) == Notation::Name,
+                "{raw:?}"
+            );
+        }
+    }
 }

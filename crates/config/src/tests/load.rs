@@ -511,3 +511,30 @@ fn a_syntax_error_names_the_line_and_column() {
     );
     assert!(!err.contains('\n'), "one line: {err}");
 }
+
+#[test]
+fn long_string_arrays_read_beside_the_parser_land_where_the_parser_puts_them() {
+    let list = |prefix: &str| -> String {
+        (0..6000)
+            .map(|i| format!("\"{prefix}{}.{}\"", i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "local_domains = [\"a.example\"]\n[relay]\nallow = [{}]\n[auth]\nnever_ban = [{}]\n[aliases]\nteam = [{}]\n",
+        list("10.0."),
+        list("10.9."),
+        list("user")
+    );
+    let fast = crate::load::parse_raw(&text, "t.toml").unwrap();
+    let slow = crate::load::parse_raw(&format!("{text}# {}\n", "'''"), "t.toml").unwrap();
+    assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+    let allow = fast.relay.as_ref().and_then(|r| r.allow.as_ref()).unwrap();
+    assert_eq!((allow.len(), allow[0].as_str()), (6000, "10.0.0.0"));
+    // A long array where no list of strings is expected: the parser's own error.
+    let bad = format!("[relay]\nrestricted = [{}]\n", list("x"));
+    let e = crate::load::parse_raw(&bad, "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("relay.restricted"), "{e}");
+}
