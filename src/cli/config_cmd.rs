@@ -171,9 +171,7 @@ pub(super) struct CheckOptions {
 pub(super) fn check_and_report(path: &Path, options: CheckOptions) -> Result<(), Failure> {
     let report = admin::config::check(path, options.allow_open_relay, options.verbose)?;
     // A long list can warn about hundreds of thousands of entries.
-    let lines: Vec<_> = report.lines().collect();
-    output::many_lines(&lines)?;
-    drop(lines);
+    output::many_lines(report.lines())?;
     output::lines([&report.summary])?;
     let strict = if options.strict {
         report.strict()

@@ -43,10 +43,15 @@ const CHUNK_LINES: usize = 4096;
 
 /// [`lines`] for a long report (hundreds of thousands of warnings): the
 /// lines are formatted on two cores, in alternate chunks, and written in
-/// order. Formatting, not writing, is what takes the time; at most two
-/// chunks of text are held at once.
-pub(crate) fn many_lines<T: fmt::Display + Sync>(items: &[T]) -> Result<(), Failure> {
-    if items.len() < 4 * CHUNK_LINES {
+/// order. Formatting, not writing, is what takes the time; at most a few
+/// chunks are held at once.
+pub(crate) fn many_lines<I>(items: I) -> Result<(), Failure>
+where
+    I: IntoIterator,
+    I::Item: fmt::Display + Send,
+{
+    let items = items.into_iter();
+    if items.size_hint().0 < 4 * CHUNK_LINES {
         return lines(items);
     }
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
@@ -55,37 +60,47 @@ pub(crate) fn many_lines<T: fmt::Display + Sync>(items: &[T]) -> Result<(), Fail
         .map_err(failure)
 }
 
-/// Writes `items` to `out`, a line each, the odd chunks formatted by a
+/// Writes `items` to `out`, a line each, every other chunk formatted by a
 /// second thread.
-fn write_on_two_cores<W: Write, T: fmt::Display + Sync>(
-    out: &mut W,
-    items: &[T],
-) -> io::Result<()> {
-    let chunks: Vec<&[T]> = items.chunks(CHUNK_LINES).collect();
+fn write_on_two_cores<W, I>(out: &mut W, mut items: I) -> io::Result<()>
+where
+    W: Write,
+    I: Iterator,
+    I::Item: fmt::Display + Send,
+{
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
-        let odd = chunks.iter().skip(1).step_by(2);
+        let (to_helper, work) = std::sync::mpsc::sync_channel::<Vec<I::Item>>(1);
+        let (to_writer, formatted) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
         scope.spawn(move || {
-            for chunk in odd {
+            for chunk in work {
                 let mut text = Vec::with_capacity(64 * CHUNK_LINES);
                 // Writing to a Vec cannot fail.
                 let _ = chunk.iter().try_for_each(|item| writeln!(text, "{item}"));
-                if tx.send(text).is_err() {
+                if to_writer.send(text).is_err() {
                     return; // the writer stopped (a closed pipe)
                 }
             }
         });
-        // On an error `rx` is dropped as this returns, which ends the other thread.
-        chunks.iter().enumerate().try_for_each(|(i, chunk)| {
-            if i % 2 == 0 {
-                chunk.iter().try_for_each(|item| writeln!(out, "{item}"))
-            } else {
-                match rx.recv() {
-                    Ok(text) => out.write_all(&text),
-                    Err(_) => Err(io::Error::other("the formatting thread stopped")),
-                }
+        // On an error both channels close as this returns, which ends the helper.
+        loop {
+            let mine: Vec<I::Item> = items.by_ref().take(CHUNK_LINES).collect();
+            let theirs: Vec<I::Item> = items.by_ref().take(CHUNK_LINES).collect();
+            let last = theirs.len() < CHUNK_LINES;
+            let handed = !theirs.is_empty();
+            if handed && to_helper.send(theirs).is_err() {
+                return Err(io::Error::other("the formatting thread stopped"));
             }
-        })
+            mine.iter().try_for_each(|item| writeln!(out, "{item}"))?;
+            if handed {
+                let text = formatted
+                    .recv()
+                    .map_err(|_| io::Error::other("the formatting thread stopped"))?;
+                out.write_all(&text)?;
+            }
+            if last {
+                return Ok(());
+            }
+        }
     })
 }
 
@@ -112,11 +127,13 @@ mod tests {
 
     #[test]
     fn two_cores_write_the_lines_in_order() {
-        let items: Vec<usize> = (0..5 * CHUNK_LINES + 17).collect();
-        let mut out = Vec::new();
-        write_on_two_cores(&mut out, &items).unwrap();
-        let expected: String = items.iter().map(|n| format!("{n}\n")).collect();
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        for n in [0, 1, CHUNK_LINES, 2 * CHUNK_LINES, 5 * CHUNK_LINES + 17] {
+            let items: Vec<usize> = (0..n).collect();
+            let mut out = Vec::new();
+            write_on_two_cores(&mut out, items.iter()).unwrap();
+            let expected: String = items.iter().map(|n| format!("{n}\n")).collect();
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{n} lines");
+        }
     }
 
     /// A writer that fails after some bytes, like a pipe whose reader left.
@@ -140,7 +157,7 @@ mod tests {
     fn a_closed_pipe_ends_both_threads() {
         let items: Vec<usize> = (0..20 * CHUNK_LINES).collect();
         for after in [0, 100, 40_000] {
-            let e = write_on_two_cores(&mut Closes(after), &items).unwrap_err();
+            let e = write_on_two_cores(&mut Closes(after), items.iter()).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
         }
     }

@@ -38,8 +38,10 @@ impl Exposure {
         let (owners, mut named) = if self.v6 {
             largest(&shares::<_, u128>(&list.v6, list, NON_PUBLIC_V6, 128))
         } else {
-            // An IPv4 entry owns at most 2^32 addresses: half the memory to scatter into.
-            largest(&shares::<_, u64>(&list.v4, list, NON_PUBLIC_V4, 32))
+            // Fewer than 2^32 IPv4 addresses are public (0/8, 10/8, 224/3 are
+            // not), so a u32 holds any entry's share: a quarter of the memory
+            // to scatter into.
+            largest(&shares::<_, u32>(&list.v4, list, NON_PUBLIC_V4, 32))
         };
         named.sort_unstable();
         let mut text = named

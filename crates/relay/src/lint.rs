@@ -74,7 +74,7 @@ fn lint_on(list: &RelayList, entries: &LintInput, parallel: bool) -> (Vec<Warnin
         if entry.negated {
             continue; // an exception only ever denies: broad or public is not a risk
         }
-        if let Some(whole) = entry.ranges.iter().find(|r| r.is_whole_family()) {
+        if let Some(whole) = entry.ranges().iter().find(|r| r.is_whole_family()) {
             let family = family_name(whole);
             whole_entry[usize::from(family == "IPv6")] = true;
             open_relay = true;
@@ -83,8 +83,12 @@ fn lint_on(list: &RelayList, entries: &LintInput, parallel: bool) -> (Vec<Warnin
             continue;
         }
         // Private space is never "broad": fe80::/10 is a legitimate "all link-local".
-        let private = entry.ranges.iter().all(is_private);
-        let (v4, v6) = if private { (0, 0) } else { sizes(entry.ranges) };
+        let private = entry.ranges().iter().all(is_private);
+        let (v4, v6) = if private {
+            (0, 0)
+        } else {
+            sizes(entry.ranges())
+        };
         if v4 > BROAD_V4 {
             let message =
                 format!("{this} allows {v4} IPv4 addresses, more than a /8: check it is meant");
@@ -107,7 +111,7 @@ fn lint_on(list: &RelayList, entries: &LintInput, parallel: bool) -> (Vec<Warnin
         if let Some(like) = first_private {
             // Single hosts are exempt: the default list holds the machine's own
             // (possibly public) addresses next to 127.0.0.1.
-            if entry.ranges.iter().any(|r| r.size() > 1 && is_public(r)) {
+            if entry.ranges().iter().any(|r| r.size() > 1 && is_public(r)) {
                 let like = like as u32;
                 warn(
                     WarningKind::PublicInPrivateList,
@@ -132,10 +136,10 @@ fn mostly_private(entries: &LintInput) -> Option<usize> {
         if e.negated || e.name.is_some() {
             continue;
         }
-        if e.ranges.iter().all(is_private) {
+        if e.ranges().iter().all(is_private) {
             private += 1;
             first_private.get_or_insert(index);
-        } else if e.ranges.iter().any(is_public) {
+        } else if e.ranges().iter().any(is_public) {
             public += 1;
         }
     }

@@ -30,9 +30,9 @@ pub(crate) fn shadowed_entries(
     let mut others: Vec<(u8, u128, u32)> = Vec::new();
     for (index, e) in entries.iter().filter(|&(index, _)| !owns(index)) {
         let k = index as u32;
-        match (e.ranges, e.name) {
+        match (e.ranges(), e.name) {
             ([IpRange::V4 { first, last }], None) => v4.push((*first, k, *last)),
-            _ => others.push(match e.ranges.first() {
+            _ => others.push(match e.ranges().first() {
                 Some(IpRange::V4 { first, .. }) => (0, u128::from(*first), k),
                 Some(IpRange::V6 { first, .. }) => (1, *first, k),
                 None => (2, 0, k),
@@ -51,7 +51,7 @@ pub(crate) fn shadowed_entries(
         .collect();
     found.extend(others.into_iter().filter_map(|(_, _, k)| {
         let entry = entries.get(k as usize)?;
-        Some((k, shadowed(list, k, (entry.ranges, entry.name), owned)?))
+        Some((k, shadowed(list, k, (entry.ranges(), entry.name), owned)?))
     }));
     found.sort_unstable_by_key(|&(k, _)| k);
     found
