@@ -254,8 +254,21 @@ fn bounds(range: &IpRange) -> (u128, u128, u32) {
     }
 }
 
+/// An IPv4 block's first and last address (its prefix is never 0 here).
+fn v4_block(&(base, prefix): &(u128, u32)) -> (u32, u32) {
+    let base = base as u32;
+    (base, base | u32::MAX.checked_shr(prefix).unwrap_or(0))
+}
+
 /// Whether the whole range lies in one private, loopback or link-local block.
 fn is_private(range: &IpRange) -> bool {
+    // Asked of every entry of a long list: IPv4 in 32-bit arithmetic.
+    if let IpRange::V4 { first, last } = *range {
+        return PRIVATE_V4
+            .iter()
+            .map(v4_block)
+            .any(|(lo, hi)| lo <= first && last <= hi);
+    }
     let (first, last, bits) = bounds(range);
     let blocks = match range {
         IpRange::V4 { .. } => PRIVATE_V4,
@@ -266,6 +279,23 @@ fn is_private(range: &IpRange) -> bool {
 
 /// Whether the range holds at least one public unicast address.
 fn is_public(range: &IpRange) -> bool {
+    if let IpRange::V4 { first, last } = *range {
+        // Walk the sorted non-public blocks from `first`; a gap before `last` is public.
+        let mut cursor = first;
+        for (lo, hi) in NON_PUBLIC_V4.iter().map(v4_block) {
+            if hi < cursor {
+                continue;
+            }
+            if lo > cursor {
+                return true;
+            }
+            match hi.checked_add(1) {
+                Some(next) if hi < last => cursor = next,
+                _ => return false,
+            }
+        }
+        return cursor <= last;
+    }
     let (first, last, bits) = bounds(range);
     let blocks = match range {
         IpRange::V4 { .. } => NON_PUBLIC_V4,
@@ -329,6 +359,43 @@ mod tests {
         assert_eq!(lint_on(&list, &input, true), one);
         assert!(one.1, "an open relay");
         assert!(one.0.len() > 200, "{}", one.0.len());
+    }
+
+    #[test]
+    fn the_ipv4_shortcuts_agree_with_the_general_walk() {
+        // The general walk, as IPv6 takes it, on an IPv4 range.
+        fn general(range: &IpRange, blocks: &[(u128, u32)], public: bool) -> bool {
+            let (first, last, bits) = bounds(range);
+            if !public {
+                return blocks.iter().any(|&block| within(first, last, block, bits));
+            }
+            let mut cursor = first;
+            for &(base, prefix) in blocks {
+                let block_last = base | host_mask(prefix, bits);
+                if block_last < cursor {
+                    continue;
+                }
+                if base > cursor {
+                    return true;
+                }
+                match block_last.checked_add(1) {
+                    Some(next) if block_last < last => cursor = next,
+                    _ => return false,
+                }
+            }
+            cursor <= last
+        }
+        let mut edges: Vec<u32> = vec![0, 1, u32::MAX - 1, u32::MAX];
+        for (lo, hi) in NON_PUBLIC_V4.iter().chain(PRIVATE_V4).map(v4_block) {
+            edges.extend([lo.saturating_sub(1), lo, hi, hi.saturating_add(1)]);
+        }
+        for &first in &edges {
+            for &last in edges.iter().filter(|&&l| l >= first) {
+                let r = IpRange::V4 { first, last };
+                assert_eq!(is_private(&r), general(&r, PRIVATE_V4, false), "{r:?}");
+                assert_eq!(is_public(&r), general(&r, NON_PUBLIC_V4, true), "{r:?}");
+            }
+        }
     }
 
     #[test]
