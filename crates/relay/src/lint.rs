@@ -37,21 +37,26 @@ fn lint_on(list: &RelayList, entries: &LintInput, parallel: bool) -> (Vec<Warnin
             *slot = true;
         }
     }
-    // The shadow walk and the open-relay measure are independent: on a long
-    // list, one runs on another core.
-    let (shadows, measured) = if parallel {
+    // The per-entry checks and the open-relay measure of the tables are
+    // independent: on a long list, the first run on another core.
+    let entry_checks = || {
+        (
+            shadowed_entries(list, entries, &owned),
+            mostly_private(entries),
+        )
+    };
+    let ((shadows, first_private), measured) = if parallel {
         std::thread::scope(|scope| {
-            let shadows = scope.spawn(|| shadowed_entries(list, entries, &owned));
+            let checked = scope.spawn(entry_checks);
             let measured = Measured::of(list);
-            let shadows = shadows
+            let checked = checked
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (shadows, measured)
+            (checked, measured)
         })
     } else {
-        (shadowed_entries(list, entries, &owned), Measured::of(list))
+        (entry_checks(), Measured::of(list))
     };
-    let first_private = mostly_private(entries);
     let mut shadows = shadows.into_iter().peekable();
     let mut warnings = Vec::new();
     let mut open_relay = false;
