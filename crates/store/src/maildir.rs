@@ -9,8 +9,10 @@
 //! is removed too, because the client will be told `451` and will retry.
 //!
 //! [`Maildir::deliver_many`] is the group-commit form: each message file is
-//! still fsynced, but every distinct directory is fsynced once per batch, so
-//! concurrent sessions share directory fsyncs.
+//! still fsynced, but every distinct directory is fsynced once per batch.
+//! Deliveries into one `new/` from concurrent threads share its fsync too
+//! ([`crate::group_sync`]): each waits for one that started after its
+//! rename.
 //!
 //! The bytes are written exactly as given (the server passes CRLF lines;
 //! Dovecot and mutt read those fine).
@@ -30,6 +32,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::content::{Bytes, Content};
+use crate::group_sync::{DirId, Registry};
 
 /// Mode of directories created for a Maildir: mail is private to its owner.
 const DIR_MODE: u32 = 0o700;
@@ -142,8 +145,8 @@ impl Maildir {
                 .or_insert_with(|| {
                     dirs.changed
                         .iter()
-                        .chain([&dirs.new])
                         .try_for_each(nofollow::sync)
+                        .and_then(|()| sync_new(&dirs.new))
                         .map_err(|e| with_path(e, "fsync directory", &md.path().join("new")))
                         .map_err(|e| (e.kind(), e.to_string()))
                 })
@@ -270,6 +273,13 @@ fn place(
         }
     }
     write_tmp(dirs, md, name, message).map(|()| Placed::Tmp)
+}
+
+/// fsyncs an open `new/`, sharing the fsync with the threads delivering
+/// into the same directory at the same time.
+fn sync_new(new: &std::os::fd::OwnedFd) -> io::Result<()> {
+    let id = DirId::of(new)?;
+    Registry::shared().get(id).sync(|| nofollow::sync(new))
 }
 
 /// Writes `tmp/<name>` exclusively and fsyncs it; removes it on failure.

@@ -18,7 +18,9 @@
 //!
 //! Crash safety: a `.mail` is written in `tmp/` (or over a spare), fdatasynced, renamed into
 //! `queue/`; then `queue/` is fsynced once for the whole batch, and only
-//! then may `250` be sent. The rename is the commit point: a `.mail` in
+//! then may `250` be sent. That fsync is shared with the other threads
+//! storing at the same time ([`crate::group_sync`]): it is one that started
+//! after the rename, so it covers it. The rename is the commit point: a `.mail` in
 //! `queue/` is complete, a file in `tmp/` is never acknowledged. A later
 //! `.env` is written the same way (temp, fsync, rename, directory fsync).
 //! Removal needs no fsync: if a crash undoes it, the message (or its older
@@ -56,6 +58,7 @@ pub use format::FILE_VERSION;
 pub use recover::RecoveryReport;
 
 use crate::content::{Bytes, Content, FileCopy};
+use crate::group_sync::{self, DirId};
 use crate::maildir::sync_dir;
 use spare::Spares;
 
@@ -71,6 +74,32 @@ pub struct Spool {
     dir: PathBuf,
     tmp: PathBuf,
     spares: Arc<Spares>,
+    queue: Arc<QueueDir>,
+}
+
+/// `queue/`, held open, with its share of the process's group commit.
+#[derive(Debug)]
+struct QueueDir {
+    file: File,
+    group: group_sync::Handle<'static>,
+}
+
+impl QueueDir {
+    fn open(dir: &Path) -> io::Result<QueueDir> {
+        let file = File::open(dir).map_err(|e| with_path(e, "open directory", dir))?;
+        let id = DirId::of(&file).map_err(|e| with_path(e, "stat directory", dir))?;
+        Ok(QueueDir {
+            file,
+            group: group_sync::Registry::shared().get(id),
+        })
+    }
+
+    /// Makes every rename into `queue/` made before this call durable.
+    fn sync(&self, dir: &Path) -> io::Result<()> {
+        self.group
+            .sync(|| self.file.sync_all())
+            .map_err(|e| with_path(e, "fsync directory", dir))
+    }
 }
 
 /// A queued message's bytes, open for streaming: `len` octets of `file`
@@ -127,6 +156,7 @@ impl Spool {
             }
         }
         Ok(Spool {
+            queue: Arc::new(QueueDir::open(&dir)?),
             dir,
             tmp,
             spares: Arc::new(Spares::new(spare)),
@@ -219,8 +249,8 @@ impl Spool {
         let synced = if committed.is_empty() {
             Ok(())
         } else {
-            sync_dir(&self.dir)
-                .map_err(|e| with_path(e, "fsync directory", &self.dir))
+            self.queue
+                .sync(&self.dir)
                 .map_err(|e| (e.kind(), e.to_string()))
         };
         for (index, id) in committed {
@@ -278,7 +308,7 @@ impl Spool {
             let _ = fs::remove_file(&tmp);
             return Err(with_path(e, "rename into", &path));
         }
-        sync_dir(&self.dir).map_err(|e| with_path(e, "fsync directory", &self.dir))
+        self.queue.sync(&self.dir)
     }
 
     /// Every readable queued envelope, sorted by id (so by creation time).
@@ -323,7 +353,7 @@ impl Spool {
     /// refused with `451` after it was written).
     pub fn discard(&self, id: &str) -> io::Result<()> {
         self.remove(id)?;
-        sync_dir(&self.dir).map_err(|e| with_path(e, "fsync directory", &self.dir))
+        self.queue.sync(&self.dir)
     }
 
     /// The message bytes of a queued message (its file read in one go).
