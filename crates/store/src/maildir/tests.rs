@@ -300,3 +300,33 @@ fn a_durable_file_is_linked_into_each_maildir_and_a_missing_one_is_written() {
     assert_eq!(fs::read(&path).unwrap(), message);
     assert_eq!(fs::metadata(&path).unwrap().nlink(), 1);
 }
+
+#[test]
+fn concurrent_deliveries_into_one_maildir_all_land() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("alice");
+    let delivered: Vec<(PathBuf, String)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let dir = &dir;
+                s.spawn(move || {
+                    (0..20)
+                        .map(|i| {
+                            let body = format!("thread {t} message {i}");
+                            (Maildir::deliver(dir, body.as_bytes()).unwrap(), body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    assert_eq!(entries(&dir.join("new")).len(), 160);
+    assert!(entries(&dir.join("tmp")).is_empty());
+    for (path, body) in delivered {
+        assert_eq!(fs::read(&path).unwrap(), body.as_bytes());
+    }
+}
