@@ -14,6 +14,7 @@ pub mod directory;
 mod dkim;
 mod dns;
 mod headers;
+mod heap;
 mod inbound;
 mod incoming;
 mod limits;
@@ -148,6 +149,7 @@ pub fn serve(config_path: &Path, allow_open_relay: bool) -> Result<(), Error> {
     if relay_added {
         info!(path = %config_path.display(), "no [relay] section: wrote the safe defaults (loopback and this machine's addresses)");
     }
+    heap::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

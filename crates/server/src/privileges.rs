@@ -3,7 +3,8 @@
 //! and it refuses to start on a data directory or users file that anyone
 //! may write to.
 //!
-//! The only `unsafe` of the binary lives here: the libc calls that look up
+//! Nearly all `unsafe` of the binary lives here (the rest is one `mallopt`
+//! in `heap.rs`): the libc calls that look up
 //! an account and change the process's credentials. Each is a plain
 //! syscall wrapper whose arguments are checked right beside it.
 #![allow(unsafe_code)]
