@@ -55,7 +55,7 @@ def accept_deliver(server, cfg, work):
     """N messages to one local Maildir user; timed until all N are in new/."""
     maildir = server.maildir()
     _wait_quiet(server)
-    fresh_maildir(maildir)
+    fresh_maildir(maildir, discard=cfg.size >= 1 << 20)
     root = server.root()
     log_path = work / f"source-{server.name}.log"
     n = cfg.messages

@@ -10,6 +10,7 @@ never read, started or touched. Both servers log every message to a file.
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,17 +87,25 @@ def count_files(path):
         return 0
 
 
-def fresh_maildir(maildir):
+def fresh_maildir(maildir, discard=False):
     """Moves the delivered messages out of the way and leaves an empty `new/`
     with the same owner. The old `new/` is renamed aside, not emptied:
     deleting thousands of files right before a run would make ext4's inode
     allocator step over the freshly freed inodes (on a journal-less ext4 it
-    checks each one's deletion time), a cost of the harness, not the server."""
+    checks each one's deletion time), a cost of the harness, not the server.
+    `discard`: the previous run's messages are deleted instead when they are
+    few (the large messages: a hundred files, but a GiB a run, which would
+    otherwise fill the journaled run's 8 GiB file system and slow block
+    allocation for whichever server runs later); thousands of small ones
+    are still only moved aside."""
     new = maildir / "new"
     st = os.stat(new)
     aside = maildir.parent / f"{maildir.name}-delivered"
     aside.mkdir(exist_ok=True)
-    os.rename(new, aside / f"new-{time.monotonic_ns()}")
+    moved = aside / f"new-{time.monotonic_ns()}"
+    os.rename(new, moved)
+    if discard and len(os.listdir(moved)) <= 1000:
+        shutil.rmtree(moved, ignore_errors=True)
     new.mkdir()
     os.chown(new, st.st_uid, st.st_gid)
     os.chmod(new, st.st_mode & 0o7777)
