@@ -285,39 +285,41 @@ fn is_private(range: &IpRange) -> bool {
 /// Whether the range holds at least one public unicast address.
 fn is_public(range: &IpRange) -> bool {
     if let IpRange::V4 { first, last } = *range {
-        // Walk the sorted non-public blocks from `first`; a gap before `last` is public.
-        let mut cursor = first;
-        for (lo, hi) in NON_PUBLIC_V4.iter().map(v4_block) {
-            if hi < cursor {
-                continue;
-            }
-            if lo > cursor {
-                return true;
-            }
-            match hi.checked_add(1) {
-                Some(next) if hi < last => cursor = next,
-                _ => return false,
-            }
-        }
-        return cursor <= last;
+        // Asked of every entry of a long list: IPv4 in 32-bit arithmetic.
+        let blocks = NON_PUBLIC_V4.iter().map(v4_block);
+        return has_gap(first, last, blocks, |hi: u32| hi.checked_add(1));
     }
     let (first, last, bits) = bounds(range);
     let blocks = match range {
         IpRange::V4 { .. } => NON_PUBLIC_V4,
         IpRange::V6 { .. } => NON_PUBLIC_V6,
     };
-    // Walk the sorted non-public blocks from `first`; a gap before `last` is public.
+    let blocks = blocks
+        .iter()
+        .map(|&(base, prefix)| (base, base | host_mask(prefix, bits)));
+    has_gap(first, last, blocks, |hi: u128| hi.checked_add(1))
+}
+
+/// Whether `first..=last` holds an address outside every block of
+/// `blocks` (sorted, disjoint, as inclusive `(lo, hi)`): walks them from
+/// `first`, and a gap before `last` is found. `next` is `hi + 1`, `None`
+/// at the top of the address space.
+fn has_gap<T: Copy + Ord>(
+    first: T,
+    last: T,
+    blocks: impl Iterator<Item = (T, T)>,
+    next: impl Fn(T) -> Option<T>,
+) -> bool {
     let mut cursor = first;
-    for &(base, prefix) in blocks {
-        let block_last = base | host_mask(prefix, bits);
-        if block_last < cursor {
+    for (lo, hi) in blocks {
+        if hi < cursor {
             continue;
         }
-        if base > cursor {
-            return true; // cursor..base-1 is public and cursor <= last
+        if lo > cursor {
+            return true; // cursor..lo-1 is outside and cursor <= last
         }
-        match block_last.checked_add(1) {
-            Some(next) if block_last < last => cursor = next,
+        match next(hi) {
+            Some(after) if hi < last => cursor = after,
             _ => return false,
         }
     }
@@ -374,21 +376,10 @@ mod tests {
             if !public {
                 return blocks.iter().any(|&block| within(first, last, block, bits));
             }
-            let mut cursor = first;
-            for &(base, prefix) in blocks {
-                let block_last = base | host_mask(prefix, bits);
-                if block_last < cursor {
-                    continue;
-                }
-                if base > cursor {
-                    return true;
-                }
-                match block_last.checked_add(1) {
-                    Some(next) if block_last < last => cursor = next,
-                    _ => return false,
-                }
-            }
-            cursor <= last
+            let blocks = blocks
+                .iter()
+                .map(|&(base, prefix)| (base, base | host_mask(prefix, bits)));
+            has_gap(first, last, blocks, |hi: u128| hi.checked_add(1))
         }
         let mut edges: Vec<u32> = vec![0, 1, u32::MAX - 1, u32::MAX];
         for (lo, hi) in NON_PUBLIC_V4.iter().chain(PRIVATE_V4).map(v4_block) {
