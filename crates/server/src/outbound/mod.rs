@@ -298,7 +298,11 @@ impl Runner {
         }
         let facts = match self.fresh.get(id) {
             Some(fresh) => Ok((fresh.envelope.held, next_due(&fresh.envelope))),
-            None => (self.shared.spool.load_envelope(id)).map(|env| (env.held, next_due(&env))),
+            None => self
+                .shared
+                .spool
+                .load_envelope(id)
+                .map(|env| (env.held, next_due(&env))),
         };
         if !matches!(facts, Ok((false, Some(_)))) {
             self.fresh.remove(id);
